@@ -1,0 +1,5 @@
+//! euc-warden core library (`warden-core`).
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "aws")]
+pub mod aws;
