@@ -1,1 +1,54 @@
-fn main() {}
+//! `warden`: the euc-warden command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod emulator_cmd;
+mod policy_cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "euc-warden: policy-driven audit and automation for AWS end-user computing"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the main job locally on embedded defaults: the emulator with the
+    /// demo fixture, and what the functions do to it.
+    Demo(emulator_cmd::DemoArgs),
+    /// Run the WorkLink + WorkSpaces Instances emulator standalone.
+    Emulator(emulator_cmd::EmulatorArgs),
+    /// Validate, test and explain policy files.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Demo(args) => emulator_cmd::demo(args),
+        Command::Emulator(args) => emulator_cmd::emulator(args),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
