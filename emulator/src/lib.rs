@@ -58,25 +58,22 @@ impl Service {
 /// Error loading a fixture or starting the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    #[error("cannot read fixture {path}: {source}")]
-    ReadFixture {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid fixture {path}: {source}")]
+    #[error("cannot read fixture {path}: {cause}")]
+    ReadFixture { path: String, cause: std::io::Error },
+    /// `at` is the JSON path of the offending value, e.g.
+    /// `workspaces_instances.instances[3].provision_state`.
+    #[error("invalid fixture {path}: at `{at}`: {cause}")]
     ParseFixture {
         path: String,
-        #[source]
-        source: serde_json::Error,
+        at: String,
+        cause: serde_json::Error,
     },
     #[error("invalid fixture: {0}")]
     InvalidFixture(String),
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}: {cause}")]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -99,24 +96,25 @@ pub struct Fixture {
 impl Fixture {
     /// Reads and parses a fixture file, naming the file in any error.
     pub fn from_file(path: &std::path::Path) -> Result<Self, EmulatorError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::ReadFixture {
+        let text = std::fs::read_to_string(path).map_err(|cause| EmulatorError::ReadFixture {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
-        Self::from_json(&text).map_err(|e| match e {
-            EmulatorError::ParseFixture { source, .. } => EmulatorError::ParseFixture {
-                path: path.display().to_string(),
-                source,
-            },
-            other => other,
-        })
+        Self::parse(&text, &path.display().to_string())
     }
 
+    /// Parses a fixture document given inline.
     pub fn from_json(text: &str) -> Result<Self, EmulatorError> {
+        Self::parse(text, "<inline>")
+    }
+
+    fn parse(text: &str, path: &str) -> Result<Self, EmulatorError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
         let fixture: Fixture =
-            serde_json::from_str(text).map_err(|source| EmulatorError::ParseFixture {
-                path: "<inline>".into(),
-                source,
+            serde_path_to_error::deserialize(de).map_err(|e| EmulatorError::ParseFixture {
+                path: path.to_string(),
+                at: e.path().to_string(),
+                cause: e.into_inner(),
             })?;
         fixture.validate()?;
         Ok(fixture)
@@ -249,10 +247,10 @@ impl Emulator {
     pub async fn start(self, addr: SocketAddr) -> Result<RunningEmulator, EmulatorError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| EmulatorError::Bind { addr, source })?;
+            .map_err(|cause| EmulatorError::Bind { addr, cause })?;
         let local = listener
             .local_addr()
-            .map_err(|source| EmulatorError::Bind { addr, source })?;
+            .map_err(|cause| EmulatorError::Bind { addr, cause })?;
         let (tx, rx) = oneshot::channel::<()>();
         let router = self.router();
         let task = tokio::spawn(async move {
