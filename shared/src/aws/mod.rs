@@ -102,3 +102,5 @@ impl Clients {
         }
     }
 }
+pub mod emf;
+pub mod exec;
