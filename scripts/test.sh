@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite. Installs what it needs itself (into the git-ignored
-# .tools/ folder) and runs every test of every crate against loopback only.
+# The whole test suite. Installs what it needs itself (pinned, into the
+# git-ignored .tools/ folder) and runs every test of every crate against
+# loopback only: tests start the servers they need (emulator, moto, the local
+# Lambda runtime API) on free loopback ports and stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Keep the suite's own time reasonable on a 2-core machine: one build, tests
-# of each binary run in parallel threads.
+WARDEN_TOOLS_BIN="$(scripts/tools.sh)"
+export WARDEN_TOOLS_BIN
+# Never let a test reach a real AWS endpoint or pick up a developer's profile.
+export AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_ENDPOINT_URL
+
 cargo test --workspace --locked "$@"

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod clock;
 pub mod faults;
 pub mod log;
+pub mod moto;
 pub mod runtime_api;
 pub mod worklink;
 pub mod wsi;
