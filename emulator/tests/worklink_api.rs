@@ -83,7 +83,9 @@ async fn create_fleet_then_settle_then_delete() {
     assert_eq!(md.display_name(), Some("New fleet"));
     assert_eq!(md.optimize_for_end_user_location(), Some(true));
     assert_eq!(secs(md.created_time()), t0.as_second());
-    assert!(md.company_code().is_some_and(|c| !c.is_empty() && c.len() <= 32));
+    assert!(md
+        .company_code()
+        .is_some_and(|c| !c.is_empty() && c.len() <= 32));
     assert_eq!(
         md.tags().and_then(|t| t.get("env")).map(String::as_str),
         Some("test")
@@ -103,10 +105,20 @@ async fn create_fleet_then_settle_then_delete() {
 
     // Still CREATING just before the delay, ACTIVE after it.
     advance(&emu, 59);
-    let md = wl.describe_fleet_metadata().fleet_arn(&arn).send().await.unwrap();
+    let md = wl
+        .describe_fleet_metadata()
+        .fleet_arn(&arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(md.fleet_status(), Some(&FleetStatus::Creating));
     advance(&emu, 1);
-    let md = wl.describe_fleet_metadata().fleet_arn(&arn).send().await.unwrap();
+    let md = wl
+        .describe_fleet_metadata()
+        .fleet_arn(&arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(md.fleet_status(), Some(&FleetStatus::Active));
     assert_eq!(secs(md.last_updated_time()), t0.as_second() + 60);
 
@@ -142,7 +154,10 @@ async fn list_fleets_and_fleet_metadata() {
     assert_eq!(corp.fleet_status(), Some(&FleetStatus::Active));
     assert_eq!(
         secs(corp.created_time()),
-        "2025-03-01T09:00:00Z".parse::<Timestamp>().unwrap().as_second()
+        "2025-03-01T09:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second()
     );
     assert_eq!(corp.tags().map(|t| t.len()), Some(2));
 
@@ -199,7 +214,10 @@ async fn audit_stream_configuration() {
         .send()
         .await
         .expect("UpdateAuditStreamConfiguration");
-    assert_eq!(fleet(&emu, PARTNER).audit_stream_arn.as_deref(), Some(other));
+    assert_eq!(
+        fleet(&emu, PARTNER).audit_stream_arn.as_deref(),
+        Some(other)
+    );
 
     // No AuditStreamArn turns the stream off.
     wl.update_audit_stream_configuration()
@@ -366,11 +384,17 @@ async fn devices_and_sign_out() {
     assert_eq!(d.patch_level(), Some("2023-10-25"));
     assert_eq!(
         secs(d.first_accessed_time()),
-        "2025-03-05T08:00:00Z".parse::<Timestamp>().unwrap().as_second()
+        "2025-03-05T08:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second()
     );
     assert_eq!(
         secs(d.last_accessed_time()),
-        "2026-11-22T09:45:00Z".parse::<Timestamp>().unwrap().as_second()
+        "2026-11-22T09:45:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second()
     );
 
     wl.sign_out_user()
@@ -387,7 +411,10 @@ async fn devices_and_sign_out() {
             .map(|d| d.status)
             .unwrap()
     };
-    assert_eq!(status("dev-alice-iphone"), worklink::DeviceStatus::SignedOut);
+    assert_eq!(
+        status("dev-alice-iphone"),
+        worklink::DeviceStatus::SignedOut
+    );
     assert_eq!(status("dev-alice-ipad"), worklink::DeviceStatus::SignedOut);
     assert_eq!(status("dev-bob-iphone"), worklink::DeviceStatus::Active);
     assert_eq!(status("dev-dave-pixel"), worklink::DeviceStatus::Active);
@@ -406,7 +433,9 @@ async fn devices_and_sign_out() {
         .expect("SignOutUser again");
     let calls = emu.shared().calls.of("SignOutUser");
     assert_eq!(calls.len(), 2);
-    assert!(calls.iter().all(|c| c.ok() && c.status == 200 && !c.injected));
+    assert!(calls
+        .iter()
+        .all(|c| c.ok() && c.status == 200 && !c.injected));
     assert_eq!(
         calls[0].params,
         serde_json::json!({ "FleetArn": CORP, "Username": "alice" })
@@ -464,7 +493,12 @@ async fn domain_lifecycle() {
         .send()
         .await
         .expect("RevokeDomainAccess");
-    let listed = wl.list_domains().fleet_arn(CORP).send().await.expect("ListDomains");
+    let listed = wl
+        .list_domains()
+        .fleet_arn(CORP)
+        .send()
+        .await
+        .expect("ListDomains");
     let crm = listed
         .domains()
         .iter()
@@ -574,7 +608,9 @@ async fn website_certificate_authorities() {
         .send()
         .await
         .expect("DisassociateWebsiteCertificateAuthority");
-    assert!(fleet(&emu, PARTNER).website_certificate_authorities.is_empty());
+    assert!(fleet(&emu, PARTNER)
+        .website_certificate_authorities
+        .is_empty());
 }
 
 #[tokio::test]
@@ -639,7 +675,11 @@ async fn fleet_tags() {
         .await
         .expect("UntagResource");
     let f = fleet(&emu, CORP);
-    let got: Vec<_> = f.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let got: Vec<_> = f
+        .tags
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(got, [("env", "prod"), ("owner", "secops")]);
     let calls = emu.shared().calls.of("UntagResource");
     assert_eq!(
@@ -684,10 +724,17 @@ async fn pagination_walks_every_page_in_order() {
             .expect("ListDevices page");
         pages += 1;
         assert!(out.devices().len() <= 5);
-        seen.extend(out.devices().iter().filter_map(|d| d.device_id()).map(str::to_string));
+        seen.extend(
+            out.devices()
+                .iter()
+                .filter_map(|d| d.device_id())
+                .map(str::to_string),
+        );
         match out.next_token() {
             Some(t) => {
-                assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                assert!(t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
                 token = Some(t.to_string());
             }
             None => break,

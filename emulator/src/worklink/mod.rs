@@ -48,9 +48,9 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 pub use model::{
-    fleet_arn, AccessDenyRule, AuthorizationProvider, CompanyNetwork, Device, DeviceStatus,
-    Domain, DomainStatus, Fleet, FleetStatus, IdentityProvider, Lifecycle, Pending, State,
-    WebsiteCa, DEFAULT_ACCOUNT_ID,
+    fleet_arn, AccessDenyRule, AuthorizationProvider, CompanyNetwork, Device, DeviceStatus, Domain,
+    DomainStatus, Fleet, FleetStatus, IdentityProvider, Lifecycle, Pending, State, WebsiteCa,
+    DEFAULT_ACCOUNT_ID,
 };
 pub use wire::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 

@@ -438,7 +438,11 @@ impl Fleet {
         opt_field(at, "display_name", &self.display_name, |s| {
             v::max_len(s, 100)
         })?;
-        field(at, "company_code", v::len_between(&self.company_code, 1, 32))?;
+        field(
+            at,
+            "company_code",
+            v::len_between(&self.company_code, 1, 32),
+        )?;
         if self.last_updated_time < self.created_time {
             return Err(format!("{at}.last_updated_time: before created_time"));
         }
@@ -462,9 +466,12 @@ impl Fleet {
                 )?;
             }
         }
-        opt_field(at, "device_ca_certificate", &self.device_ca_certificate, |s| {
-            v::certificate_chain(s, 32768)
-        })?;
+        opt_field(
+            at,
+            "device_ca_certificate",
+            &self.device_ca_certificate,
+            |s| v::certificate_chain(s, 32768),
+        )?;
         let idp = &self.identity_provider;
         if let Some(t) = &idp.r#type {
             if t != "SAML" {
@@ -473,9 +480,12 @@ impl Fleet {
                 ));
             }
         }
-        opt_field(at, "identity_provider.saml_metadata", &idp.saml_metadata, |s| {
-            v::len_between(s, 1, 204800)
-        })?;
+        opt_field(
+            at,
+            "identity_provider.saml_metadata",
+            &idp.saml_metadata,
+            |s| v::len_between(s, 1, 204800),
+        )?;
         opt_field(
             at,
             "identity_provider.service_provider_saml_metadata",
@@ -500,7 +510,9 @@ impl Fleet {
             }
             if let (Some(first), Some(last)) = (d.first_accessed_time, d.last_accessed_time) {
                 if last < first {
-                    return Err(format!("{at}.last_accessed_time: before first_accessed_time"));
+                    return Err(format!(
+                        "{at}.last_accessed_time: before first_accessed_time"
+                    ));
                 }
             }
             if !ids.insert(d.device_id.as_str()) {
@@ -519,8 +531,15 @@ impl Fleet {
         }
         let mut cas = HashSet::new();
         for (j, c) in self.website_certificate_authorities.iter().enumerate() {
-            let at = format!("{at}.website_certificate_authorities[{j}] ({})", c.website_ca_id);
-            field(&at, "website_ca_id", v::len_between(&c.website_ca_id, 1, 256))?;
+            let at = format!(
+                "{at}.website_certificate_authorities[{j}] ({})",
+                c.website_ca_id
+            );
+            field(
+                &at,
+                "website_ca_id",
+                v::len_between(&c.website_ca_id, 1, 256),
+            )?;
             field(&at, "certificate", v::certificate(&c.certificate))?;
             opt_field(&at, "display_name", &c.display_name, |s| v::max_len(s, 100))?;
             if !cas.insert(c.website_ca_id.as_str()) {

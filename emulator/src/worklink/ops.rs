@@ -67,7 +67,7 @@ fn fleet_for_write<'s>(st: &'s mut State, c: &Ctx) -> Result<&'s mut Fleet, ApiE
     }
 }
 
-fn display_name<'b>(body: &'b Body) -> Result<Option<&'b str>, ApiError> {
+fn display_name(body: &Body) -> Result<Option<&str>, ApiError> {
     let d = body.opt_str("DisplayName")?;
     if let Some(s) = d {
         check("DisplayName", v::max_len(s, 100))?;
@@ -99,16 +99,12 @@ fn id_field<'b>(body: &'b Body, name: &str) -> Result<&'b str, ApiError> {
 fn identity_type(body: &Body, name: &str) -> Result<String, ApiError> {
     let t = body.req_str(name)?;
     if t != "SAML" {
-        return Err(ApiError::invalid(format!(
-            "{name} must be SAML, got {t:?}"
-        )));
+        return Err(ApiError::invalid(format!("{name} must be SAML, got {t:?}")));
     }
     Ok(t.to_string())
 }
 
-fn tags_field(
-    body: &Body,
-) -> Result<Option<std::collections::BTreeMap<String, String>>, ApiError> {
+fn tags_field(body: &Body) -> Result<Option<std::collections::BTreeMap<String, String>>, ApiError> {
     let tags = body.opt_str_map("Tags")?;
     if let Some(t) = &tags {
         if t.is_empty() {
@@ -186,7 +182,9 @@ pub fn delete_fleet(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let delay = st.lifecycle.fleet_delete_seconds;
     let fleet = find_fleet_mut(st, arn)?;
     if fleet.status == FleetStatus::Deleting {
-        return Err(ApiError::invalid(format!("fleet {arn} is already DELETING")));
+        return Err(ApiError::invalid(format!(
+            "fleet {arn} is already DELETING"
+        )));
     }
     if delay == 0 {
         st.fleets.retain(|f| f.arn != arn);
@@ -222,7 +220,8 @@ pub fn list_fleets(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let mut fleets: Vec<&Fleet> = st.fleets.iter().collect();
     fleets.sort_by(|a, b| a.arn.cmp(&b.arn));
     let (items, next) = paginate(&fleets, |f| f.arn.as_str(), &page, OP, "");
-    let mut out = json!({ "FleetSummaryList": items.iter().map(|f| fleet_summary(f)).collect::<Vec<_>>() });
+    let mut out =
+        json!({ "FleetSummaryList": items.iter().map(|f| fleet_summary(f)).collect::<Vec<_>>() });
     if let Some(t) = next {
         out["NextToken"] = json!(t);
     }
@@ -279,10 +278,7 @@ pub fn update_audit_stream_configuration(st: &mut State, c: &Ctx) -> Result<Valu
     empty()
 }
 
-pub fn describe_company_network_configuration(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn describe_company_network_configuration(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let f = fleet_for_read(st, c)?;
     Ok(match &f.company_network {
         Some(n) => json!({
@@ -294,10 +290,7 @@ pub fn describe_company_network_configuration(
     })
 }
 
-pub fn update_company_network_configuration(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn update_company_network_configuration(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let vpc = c.body.req_str("VpcId")?;
     check("VpcId", v::aws_id(vpc, "vpc"))?;
     let subnets = c.body.req_str_list("SubnetIds")?;
@@ -318,20 +311,18 @@ pub fn update_company_network_configuration(
     empty()
 }
 
-pub fn describe_device_policy_configuration(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn describe_device_policy_configuration(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let f = fleet_for_read(st, c)?;
     let mut m = Map::new();
-    put(&mut m, "DeviceCaCertificate", f.device_ca_certificate.clone());
+    put(
+        &mut m,
+        "DeviceCaCertificate",
+        f.device_ca_certificate.clone(),
+    );
     Ok(Value::Object(m))
 }
 
-pub fn update_device_policy_configuration(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn update_device_policy_configuration(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let cert = c.body.opt_str("DeviceCaCertificate")?;
     if let Some(s) = cert {
         check("DeviceCaCertificate", v::certificate_chain(s, 32768))?;
@@ -355,14 +346,15 @@ pub fn describe_identity_provider_configuration(
         "ServiceProviderSamlMetadata",
         idp.service_provider_saml_metadata.clone(),
     );
-    put(&mut m, "IdentityProviderSamlMetadata", idp.saml_metadata.clone());
+    put(
+        &mut m,
+        "IdentityProviderSamlMetadata",
+        idp.saml_metadata.clone(),
+    );
     Ok(Value::Object(m))
 }
 
-pub fn update_identity_provider_configuration(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn update_identity_provider_configuration(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let t = identity_type(c.body, "IdentityProviderType")?;
     let metadata = c.body.opt_str("IdentityProviderSamlMetadata")?;
     if let Some(m) = metadata {
@@ -414,7 +406,11 @@ pub fn describe_device(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
         d.operating_system_version.clone(),
     );
     put(&mut m, "PatchLevel", d.patch_level.clone());
-    put(&mut m, "FirstAccessedTime", d.first_accessed_time.map(epoch));
+    put(
+        &mut m,
+        "FirstAccessedTime",
+        d.first_accessed_time.map(epoch),
+    );
     put(&mut m, "LastAccessedTime", d.last_accessed_time.map(epoch));
     m.insert("Username".into(), json!(d.username));
     Ok(Value::Object(m))
@@ -545,7 +541,9 @@ pub fn describe_domain(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
         .domains
         .iter()
         .find(|d| d.domain_name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| ApiError::not_found(format!("domain {name} not found in fleet {}", f.arn)))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("domain {name} not found in fleet {}", f.arn))
+        })?;
     let mut out = domain_summary(d);
     out["AcmCertificateArn"] = json!(d.acm_certificate_arn);
     Ok(out)
@@ -592,18 +590,14 @@ pub fn restore_domain_access(st: &mut State, c: &Ctx) -> Result<Value, ApiError>
 
 // ------------------------------------------------- website certificate authorities
 
-pub fn associate_website_certificate_authority(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn associate_website_certificate_authority(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let cert = c.body.req_str("Certificate")?;
     check("Certificate", v::certificate(cert))?;
     let display = display_name(c.body)?;
     let arn = fleet_for_write(st, c)?.arn.clone();
     let id = st.new_id(&arn);
     let f = find_fleet_mut(st, &arn)?;
-    if f
-        .website_certificate_authorities
+    if f.website_certificate_authorities
         .iter()
         .any(|ca| ca.certificate.trim_end() == cert.trim_end())
     {
@@ -620,10 +614,7 @@ pub fn associate_website_certificate_authority(
     Ok(json!({ "WebsiteCaId": id }))
 }
 
-pub fn describe_website_certificate_authority(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn describe_website_certificate_authority(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let id = id_field(c.body, "WebsiteCaId")?;
     let f = fleet_for_read(st, c)?;
     let ca = f
@@ -663,10 +654,7 @@ pub fn disassociate_website_certificate_authority(
 
 /// The API reference models no ResourceNotFoundException here, so an unknown
 /// fleet is InvalidRequestException.
-pub fn list_website_certificate_authorities(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn list_website_certificate_authorities(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     const OP: &str = "ListWebsiteCertificateAuthorities";
     let arn = fleet_arn_field(c.body)?;
     let f = st
@@ -745,15 +733,15 @@ pub fn disassociate_website_authorization_provider(
     empty()
 }
 
-pub fn list_website_authorization_providers(
-    st: &mut State,
-    c: &Ctx,
-) -> Result<Value, ApiError> {
+pub fn list_website_authorization_providers(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     const OP: &str = "ListWebsiteAuthorizationProviders";
     let f = fleet_for_read(st, c)?;
     let page = page_request(c.body, OP, &f.arn)?;
     let mut providers: Vec<_> = f.website_authorization_providers.iter().collect();
-    providers.sort_by(|a, b| a.authorization_provider_id.cmp(&b.authorization_provider_id));
+    providers.sort_by(|a, b| {
+        a.authorization_provider_id
+            .cmp(&b.authorization_provider_id)
+    });
     let (items, next) = paginate(
         &providers,
         |p| p.authorization_provider_id.as_str(),

@@ -53,7 +53,9 @@ pub fn domain_name(s: &str) -> Result<(), String> {
     }
     for label in rest {
         let ok = !label.is_empty()
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -69,7 +71,8 @@ pub fn aws_id(s: &str, prefix: &str) -> Result<(), String> {
     match hex {
         Some(h)
             if (h.len() == 8 || h.len() == 17)
-                && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
         {
             Ok(())
         }
@@ -202,7 +205,9 @@ pub fn tag_key(k: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("tag key {k:?} contains characters outside [a-zA-Z+-=._:/]"))
+        Err(format!(
+            "tag key {k:?} contains characters outside [a-zA-Z+-=._:/]"
+        ))
     }
 }
 
@@ -269,9 +274,7 @@ mod tests {
             audit_stream_arn("arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-x")
                 .is_ok()
         );
-        assert!(
-            audit_stream_arn("arn:aws:kinesis:us-east-1:123456789012:stream/other").is_err()
-        );
+        assert!(audit_stream_arn("arn:aws:kinesis:us-east-1:123456789012:stream/other").is_err());
         assert!(audit_stream_arn("arn:aws:sqs:us-east-1:123456789012:AmazonWorkLink-x").is_err());
     }
 

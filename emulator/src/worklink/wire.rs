@@ -85,7 +85,10 @@ pub fn error_response(e: &ApiError, request_id: &str) -> Response {
 }
 
 pub fn ok_response(body: Value, request_id: &str) -> Response {
-    with_headers((StatusCode::OK, axum::Json(body)).into_response(), request_id)
+    with_headers(
+        (StatusCode::OK, axum::Json(body)).into_response(),
+        request_id,
+    )
 }
 
 /// A timestamp as REST-JSON sends it: epoch seconds, fractional if needed.
@@ -289,7 +292,9 @@ pub fn page_request(body: &Body, op: &str, scope: &str) -> Result<PageRequest, A
                 "MaxResults must be at least 1, got {n}"
             )))
         }
-        Some(n) => usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE),
+        Some(n) => usize::try_from(n)
+            .unwrap_or(MAX_PAGE_SIZE)
+            .min(MAX_PAGE_SIZE),
     };
     let after = match body.opt_str("NextToken")? {
         None => None,
@@ -440,7 +445,15 @@ mod tests {
         assert!(Body::parse(b"{").is_err());
         assert!(Body::parse(b"[1]").is_err());
         let b = Body::parse(br#"{"FleetArn": 5, "MaxResults": 1.5}"#).unwrap();
-        assert!(b.req_str("FleetArn").unwrap_err().message.contains("FleetArn"));
-        assert!(b.opt_int("MaxResults").unwrap_err().message.contains("MaxResults"));
+        assert!(b
+            .req_str("FleetArn")
+            .unwrap_err()
+            .message
+            .contains("FleetArn"));
+        assert!(b
+            .opt_int("MaxResults")
+            .unwrap_err()
+            .message
+            .contains("MaxResults"));
     }
 }
