@@ -863,3 +863,49 @@ async fn pagination_of_domains_fleets_and_cas() {
         second.website_certificate_authorities()[0].website_ca_id()
     );
 }
+
+#[tokio::test]
+async fn real_clock_timestamps_parse() {
+    // No fixed clock: times carry fractional seconds on the wire.
+    let emu = common::start(Fixture::default()).await;
+    let wl = common::worklink(&emu);
+    let before = Timestamp::now().as_second();
+    let arn = wl
+        .create_fleet()
+        .fleet_name("live")
+        .send()
+        .await
+        .unwrap()
+        .fleet_arn()
+        .unwrap()
+        .to_string();
+    let md = wl
+        .describe_fleet_metadata()
+        .fleet_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let created = secs(md.created_time());
+    assert!(
+        (before..=before + 5).contains(&created),
+        "{created} vs {before}"
+    );
+}
+
+/// Guards the promise of this file: every operation the emulator serves is
+/// called above through the SDK.
+#[test]
+fn every_operation_has_a_round_trip_here() {
+    let source = include_str!("worklink_api.rs");
+    for op in worklink::OPERATIONS {
+        let mut snake = String::new();
+        for (i, c) in op.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        }
+        let call = format!(".{snake}()");
+        assert!(source.contains(&call), "no SDK call {call} for {op}");
+    }
+}
