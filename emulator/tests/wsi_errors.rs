@@ -49,11 +49,7 @@ fn t0() -> Timestamp {
 fn state() -> State {
     State::default()
         .with_instance(Instance::new(OK_ID, ProvisionState::Allocated, t0()).with_tag("a", "1"))
-        .with_instance(Instance::new(
-            ALLOCATING,
-            ProvisionState::Allocating,
-            t0(),
-        ))
+        .with_instance(Instance::new(ALLOCATING, ProvisionState::Allocating, t0()))
         .with_instance(
             Instance::new(DEALLOCATING, ProvisionState::Deallocating, t0()).with_transition(
                 ProvisionState::Deallocated,
@@ -110,7 +106,10 @@ async fn list_workspace_instances_validation_errors() {
         panic!("{e:?}")
     };
     assert!(v.message().contains("MaxResults"), "{}", v.message());
-    assert_eq!(v.reason(), &ValidationExceptionReason::FieldValidationFailed);
+    assert_eq!(
+        v.reason(),
+        &ValidationExceptionReason::FieldValidationFailed
+    );
     assert_eq!(v.field_list()[0].name(), "MaxResults");
 
     let e = service_err!(client.list_workspace_instances().max_results(0).send());
@@ -123,7 +122,11 @@ async fn list_workspace_instances_validation_errors() {
     let ListErr::ValidationException(v) = &e else {
         panic!("{e:?}")
     };
-    assert!(v.message().contains("ProvisionStates[0]"), "{}", v.message());
+    assert!(
+        v.message().contains("ProvisionStates[0]"),
+        "{}",
+        v.message()
+    );
 
     let calls = emu.shared().calls.of("ListWorkspaceInstances");
     assert_eq!(calls.len(), 3);
@@ -189,7 +192,11 @@ async fn get_workspace_instance_errors() {
     let GetErr::ValidationException(v) = &e else {
         panic!("{e:?}")
     };
-    assert!(v.message().contains("WorkspaceInstanceId"), "{}", v.message());
+    assert!(
+        v.message().contains("WorkspaceInstanceId"),
+        "{}",
+        v.message()
+    );
 
     // Missing required member (the SDK does not check it client-side).
     let e = service_err!(client.get_workspace_instance().send());
@@ -225,7 +232,8 @@ async fn get_workspace_instance_errors() {
 #[tokio::test]
 async fn get_workspace_instance_access_denied() {
     let mut st = state();
-    st.access_denied_operations.insert("GetWorkspaceInstance".into());
+    st.access_denied_operations
+        .insert("GetWorkspaceInstance".into());
     let (_emu, client) = start_with(st).await;
     let e = service_err!(client
         .get_workspace_instance()
@@ -422,7 +430,13 @@ async fn untag_resource_errors() {
         .tag_keys("a")
         .send());
     assert!(matches!(e, UntagErr::InternalServerException(_)), "{e:?}");
-    assert!(emu.shared().wsi().instance(OK_ID).unwrap().tags.contains_key("a"));
+    assert!(emu
+        .shared()
+        .wsi()
+        .instance(OK_ID)
+        .unwrap()
+        .tags
+        .contains_key("a"));
 }
 
 #[tokio::test]
@@ -509,14 +523,21 @@ async fn delete_workspace_instance_errors_by_state() {
     // Already deleted, or never there: not found.
     for id in [DEALLOCATED, MISSING] {
         let e = service_err!(delete(id));
-        assert!(matches!(e, DeleteErr::ResourceNotFoundException(_)), "{id}: {e:?}");
+        assert!(
+            matches!(e, DeleteErr::ResourceNotFoundException(_)),
+            "{id}: {e:?}"
+        );
     }
     let e = service_err!(delete(BAD_ID));
     assert!(matches!(e, DeleteErr::ValidationException(_)), "{e:?}");
     // ERROR_DEALLOCATING may be deleted again.
     delete(ERR_DEALLOC).await.unwrap();
     assert_eq!(
-        emu.shared().wsi().instance(ERR_DEALLOC).unwrap().provision_state,
+        emu.shared()
+            .wsi()
+            .instance(ERR_DEALLOC)
+            .unwrap()
+            .provision_state,
         ProvisionState::Deallocating
     );
     // ... and a second delete is now a conflict.
@@ -591,14 +612,21 @@ async fn create_workspace_instance_errors() {
     let CreateWorkspaceInstanceError::ValidationException(v) = &e else {
         panic!("{e:?}")
     };
-    assert!(v.message().contains("ManagedInstance.ImageId"), "{}", v.message());
+    assert!(
+        v.message().contains("ManagedInstance.ImageId"),
+        "{}",
+        v.message()
+    );
     // Four non-deallocated instances already: over quota.
     let e = service_err!(client
         .create_workspace_instance()
         .managed_instance(ManagedInstanceRequest::builder().build())
         .send());
     assert!(
-        matches!(e, CreateWorkspaceInstanceError::ServiceQuotaExceededException(_)),
+        matches!(
+            e,
+            CreateWorkspaceInstanceError::ServiceQuotaExceededException(_)
+        ),
         "{e:?}"
     );
 }
@@ -613,14 +641,20 @@ async fn volume_operation_errors() {
     let (_emu, client) = start_with(st).await;
 
     let e = service_err!(client.delete_volume().volume_id(vol_a).send());
-    assert!(matches!(e, DeleteVolumeError::ConflictException(_)), "{e:?}");
+    assert!(
+        matches!(e, DeleteVolumeError::ConflictException(_)),
+        "{e:?}"
+    );
     let e = service_err!(client.delete_volume().volume_id("vol-missing").send());
     assert!(
         matches!(e, DeleteVolumeError::ResourceNotFoundException(_)),
         "{e:?}"
     );
     let e = service_err!(client.delete_volume().volume_id("volume-1").send());
-    assert!(matches!(e, DeleteVolumeError::ValidationException(_)), "{e:?}");
+    assert!(
+        matches!(e, DeleteVolumeError::ValidationException(_)),
+        "{e:?}"
+    );
 
     // Device already used on the instance.
     let e = service_err!(client
@@ -629,7 +663,10 @@ async fn volume_operation_errors() {
         .volume_id(vol_b)
         .device("/dev/sdf")
         .send());
-    assert!(matches!(e, AssociateVolumeError::ConflictException(_)), "{e:?}");
+    assert!(
+        matches!(e, AssociateVolumeError::ConflictException(_)),
+        "{e:?}"
+    );
     // Instance not ALLOCATED.
     let e = service_err!(client
         .associate_volume()
@@ -637,7 +674,10 @@ async fn volume_operation_errors() {
         .volume_id(vol_b)
         .device("/dev/sdg")
         .send());
-    assert!(matches!(e, AssociateVolumeError::ConflictException(_)), "{e:?}");
+    assert!(
+        matches!(e, AssociateVolumeError::ConflictException(_)),
+        "{e:?}"
+    );
     let e = service_err!(client
         .associate_volume()
         .workspace_instance_id(MISSING)
@@ -655,7 +695,10 @@ async fn volume_operation_errors() {
         .volume_id(vol_b)
         .device("/dev/".repeat(7))
         .send());
-    assert!(matches!(e, AssociateVolumeError::ValidationException(_)), "{e:?}");
+    assert!(
+        matches!(e, AssociateVolumeError::ValidationException(_)),
+        "{e:?}"
+    );
 
     // Not attached to that instance.
     let e = service_err!(client
@@ -669,8 +712,15 @@ async fn volume_operation_errors() {
     );
 
     // Shrinking is refused; a second change within the cooldown too.
-    let e = service_err!(client.modify_volume().volume_id(vol_b).size_in_gb(50).send());
-    assert!(matches!(e, ModifyVolumeError::ValidationException(_)), "{e:?}");
+    let e = service_err!(client
+        .modify_volume()
+        .volume_id(vol_b)
+        .size_in_gb(50)
+        .send());
+    assert!(
+        matches!(e, ModifyVolumeError::ValidationException(_)),
+        "{e:?}"
+    );
     client
         .modify_volume()
         .volume_id(vol_b)
@@ -678,7 +728,11 @@ async fn volume_operation_errors() {
         .send()
         .await
         .unwrap();
-    let e = service_err!(client.modify_volume().volume_id(vol_b).size_in_gb(200).send());
+    let e = service_err!(client
+        .modify_volume()
+        .volume_id(vol_b)
+        .size_in_gb(200)
+        .send());
     assert!(
         matches!(
             e,

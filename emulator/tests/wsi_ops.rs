@@ -62,11 +62,7 @@ fn managed(instance_type: &str) -> ManagedInstanceRequest {
         .instance_type(instance_type)
         .subnet_id("subnet-0bb1c79de3")
         .security_group_ids("sg-0123456789")
-        .placement(
-            Placement::builder()
-                .availability_zone("us-east-1a")
-                .build(),
-        )
+        .placement(Placement::builder().availability_zone("us-east-1a").build())
         .tag_specifications(
             TagSpecification::builder()
                 .resource_type(ResourceTypeEnum::Instance)
@@ -354,7 +350,12 @@ async fn tag_untag_and_list_tags_round_trip() {
     client
         .tag_resource()
         .workspace_instance_id(ALLOCATED)
-        .tags(Tag::builder().key("warden:marked").value("2026-11-23").build())
+        .tags(
+            Tag::builder()
+                .key("warden:marked")
+                .value("2026-11-23")
+                .build(),
+        )
         .tags(Tag::builder().key("team").value("security").build())
         .send()
         .await
@@ -392,7 +393,11 @@ async fn tag_untag_and_list_tags_round_trip() {
     assert_eq!(out.tags().len(), 1);
     assert_eq!(out.tags()[0].key(), Some("team"));
     let st = emu.shared().wsi();
-    assert!(!st.instance(ALLOCATED).unwrap().tags.contains_key("warden:marked"));
+    assert!(!st
+        .instance(ALLOCATED)
+        .unwrap()
+        .tags
+        .contains_key("warden:marked"));
     drop(st);
 
     let tag_call = &emu.shared().calls.of("TagResource")[0];
@@ -473,7 +478,10 @@ async fn volume_round_trip_create_associate_modify_disassociate_delete() {
     assert_eq!(out.target_volume_type(), Some(&VolumeTypeEnum::Io2));
     assert_eq!(out.target_iops(), Some(6000));
     assert_eq!(out.target_throughput(), Some(125));
-    assert_eq!(emu.shared().wsi().volume(&vol).unwrap().size_in_gb, Some(200));
+    assert_eq!(
+        emu.shared().wsi().volume(&vol).unwrap().size_in_gb,
+        Some(200)
+    );
 
     client
         .disassociate_volume()
