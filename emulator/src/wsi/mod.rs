@@ -19,9 +19,9 @@
 //!
 //! The reference's 13 plus `ModifyVolume`, which the SDK has. Each call runs:
 //! fault injection ([`Shared::inject`]: `ThrottlingException` or
-//! `InternalServerException`), the lifecycle catch-up ([`State::advance`]),
+//! `InternalServerException`), the lifecycle catch-up ([`State::run_lifecycle`]),
 //! the fixture's `access_denied_operations` (`AccessDeniedException`), body
-//! decoding and schema validation ([`schema`]: `ValidationException` naming
+//! decoding and schema validation (`schema.rs`: `ValidationException` naming
 //! the member), then the operation. Every call, failed or not, is recorded in
 //! the call log with its key parameters (`WorkspaceInstanceId`, `VolumeId`,
 //! `Tags` as a `{key: value}` object, `TagKeys`, `ProvisionStates`,
@@ -61,7 +61,7 @@
 //!   (`VolumeModificationRateExceededException`).
 //! * `ClientToken`: a repeated create with a known token returns the first
 //!   result (parameters are not compared).
-//! * Pagination ([`paging`]): `ListWorkspaceInstances` pages in id order
+//! * Pagination (`paging.rs`): `ListWorkspaceInstances` pages in id order
 //!   after the last id returned, filtering by `ProvisionStates` server-side;
 //!   `ListInstanceTypes` (optionally filtered by
 //!   `InstanceConfigurationFilter`) and `ListRegions` page by index. Page
@@ -69,6 +69,39 @@
 //!   to the operation and filter; a bad one is a `ValidationException`.
 //! * Quotas: `limits.max_instances` / `limits.max_volumes` give
 //!   `ServiceQuotaExceededException` on create.
+//! * `ModifyVolume`'s `ClientToken` is accepted but not used for
+//!   idempotency; `CreateVolume` without `VolumeType` makes `gp2`.
+//!
+//! # Fixture section (`"workspaces_instances"`)
+//!
+//! ```json
+//! {
+//!   "instances": [{"id": "wsinst-...", "provision_state": "ERROR_ALLOCATING",
+//!                  "created": "2026-11-20T08:00:00Z", "ec2_instance_id": "i-...",
+//!                  "tags": {"k": "v"}, "billing_mode": "HOURLY",
+//!                  "workspace_instance_errors": [{"error_code": "...", "error_message": "..."}],
+//!                  "ec2_instance_errors": [{"ec2_error_code": "...", "ec2_exception_type": "...",
+//!                                           "ec2_error_message": "..."}],
+//!                  "managed_instance": {"InstanceType": "m5.large", ...},
+//!                  "transition": {"at": "...", "to": "ALLOCATED"}, "purge_at": "..."}],
+//!   "volumes": [{"id": "vol-...", "availability_zone": "us-east-1a", "state": "in-use",
+//!                "created": "...", "size_in_gb": 100, "volume_type": "gp3",
+//!                "attachment": {"workspace_instance_id": "wsinst-...", "device": "/dev/sdf"}}],
+//!   "instance_types": null, "regions": null,
+//!   "lifecycle": {"allocate_seconds": 60, "deallocate_seconds": 60,
+//!                 "deallocated_retention_seconds": 3600, "fail_instance_types": [],
+//!                 "volume_modification_cooldown_seconds": 21600},
+//!   "limits": {"max_instances": null, "max_volumes": null},
+//!   "access_denied_operations": ["DeleteWorkspaceInstance"],
+//!   "id_counter": 0
+//! }
+//! ```
+//!
+//! Everything is optional except each item's `id`, state and `created`.
+//! Unknown fields are errors. `instance_types` / `regions` absent means the
+//! built-in catalogues (30 types, 14 regions). For large fixtures build the
+//! [`State`] in Rust: [`Instance::new`] and its `with_*` builders,
+//! [`State::with_instance`], [`State::add_instances`].
 
 mod cbor;
 mod error;
@@ -128,7 +161,7 @@ pub async fn handle(shared: &Shared, req: EmuRequest) -> Response {
     let now = shared.clock.now();
     let result = {
         let mut st = shared.wsi();
-        st.advance(now);
+        st.run_lifecycle(now);
         if st.access_denied_operations.contains(op.name()) {
             Err(ApiError::access_denied(op.name()))
         } else {
@@ -256,4 +289,120 @@ fn params_of(body: &Value) -> serde_json::Value {
         m.insert("BillingMode".into(), json!(b));
     }
     serde_json::Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Emulator, Fixture};
+
+    const KEYS: &[&str] = &[
+        "WorkspaceInstanceId",
+        "VolumeId",
+        "Device",
+        "Tags",
+        "Key",
+        "Value",
+        "TagKeys",
+        "MaxResults",
+        "NextToken",
+        "ProvisionStates",
+        "ManagedInstance",
+        "Placement",
+        "AvailabilityZone",
+        "InstanceType",
+        "BillingConfiguration",
+        "BillingMode",
+        "SizeInGB",
+        "InstanceConfigurationFilter",
+        "SpotOptions",
+        "ValidUntilUtc",
+    ];
+
+    fn random_value(rng: &mut fastrand::Rng, depth: u32) -> Value {
+        match rng.u8(..if depth > 3 { 6 } else { 9 }) {
+            0 => Value::Integer(rng.i64(-5..40).into()),
+            1 => Value::Text(
+                [
+                    "wsinst-abcdefgh1",
+                    "vol-1",
+                    "",
+                    "ALLOCATED",
+                    "us-east-1a",
+                    "m5.large",
+                    "x*y",
+                ][rng.usize(..7)]
+                .into(),
+            ),
+            2 => Value::Bool(rng.bool()),
+            3 => Value::Null,
+            4 => Value::Float(rng.f64() * 1e10),
+            5 => Value::Tag(1, Box::new(Value::Integer(rng.i64(..).into()))),
+            6 | 7 => Value::Map(
+                (0..rng.usize(..5))
+                    .map(|_| {
+                        (
+                            Value::Text(KEYS[rng.usize(..KEYS.len())].into()),
+                            random_value(rng, depth + 1),
+                        )
+                    })
+                    .collect(),
+            ),
+            _ => Value::Array(
+                (0..rng.usize(..4))
+                    .map(|_| random_value(rng, depth + 1))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Random bodies, valid CBOR or not, into every operation: always an
+    /// answer with a sane status, never a panic.
+    #[tokio::test]
+    async fn random_requests_never_panic() {
+        let mut st = State::default();
+        st.add_instances(
+            "abcdefgh",
+            3,
+            ProvisionState::Allocated,
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        let emu = Emulator::new(Fixture {
+            clock: Some(jiff::Timestamp::UNIX_EPOCH),
+            workspaces_instances: st,
+            ..Default::default()
+        });
+        let shared = emu.shared();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for i in 0..3000 {
+            let op = Op::ALL[rng.usize(..Op::ALL.len())];
+            let body = if i % 3 == 0 {
+                (0..rng.usize(..40)).map(|_| rng.u8(..)).collect()
+            } else {
+                let mut v = random_value(&mut rng, 0);
+                if let Value::Map(m) = &mut v {
+                    if rng.bool() {
+                        m.push((
+                            Value::Text("WorkspaceInstanceId".into()),
+                            Value::Text("wsinst-abcdefgh00000001".into()),
+                        ));
+                    }
+                }
+                cbor::encode(&v)
+            };
+            let req = EmuRequest {
+                method: Method::POST,
+                uri: format!("{WSI_PREFIX}{}", op.name()).parse().unwrap(),
+                headers: Default::default(),
+                body: body.into(),
+            };
+            let resp = handle(shared, req).await;
+            assert!(
+                [200, 400].contains(&resp.status().as_u16()),
+                "{op:?}: {}",
+                resp.status()
+            );
+        }
+        assert_eq!(shared.calls.len(), 3000);
+    }
 }

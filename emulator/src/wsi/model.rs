@@ -628,7 +628,7 @@ impl State {
     /// instances reaching `DEALLOCATED` get their volumes detached and a
     /// purge time, and instances past their purge time are removed. Called
     /// before every operation; a scan of the instances, cheap at 10,000.
-    pub fn advance(&mut self, now: Timestamp) {
+    pub fn run_lifecycle(&mut self, now: Timestamp) {
         let retention = secs(self.lifecycle.deallocated_retention_seconds);
         let mut deallocated: Vec<String> = Vec::new();
         let mut purge = false;

@@ -264,7 +264,7 @@ fn create_volume(st: &mut State, now: Timestamp, input: Obj<'_>) -> Result<Value
     let id = st.next_id("vol-");
     let mut vol = Volume::new(id.clone(), input.req_str("AvailabilityZone")?, now);
     vol.size_in_gb = input.int("SizeInGB");
-    vol.volume_type = Some(input.str("VolumeType").unwrap_or("gp3").to_string());
+    vol.volume_type = Some(input.str("VolumeType").unwrap_or("gp2").to_string());
     vol.iops = input.int("Iops");
     vol.throughput = input.int("Throughput");
     vol.encrypted = input.bool("Encrypted").unwrap_or(false);
