@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use warden_emulator::{Emulator, Fixture};
 
-/// The demo fixture, embedded so `warden demo` needs no files.
-pub const DEMO_FIXTURE: &str = include_str!("../events/emulator/demo-fixture.json");
+use crate::demo::DEMO_FIXTURE;
 
 #[derive(Debug, clap::Args)]
 pub struct EmulatorArgs {
@@ -54,13 +53,7 @@ pub fn emulator(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn demo(_args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let fixture = Fixture::from_json(DEMO_FIXTURE).context("embedded demo fixture")?;
-    runtime()?.block_on(async move {
-        let running = Emulator::new(fixture).start_local().await?;
-        println!("emulator listening on {}", running.endpoint_url());
-        let state = running.shared().dump();
-        println!("{}", serde_json::to_string_pretty(&state)?);
-        running.shutdown().await;
-        Ok(ExitCode::SUCCESS)
-    })
+    let report = runtime()?.block_on(crate::demo::run())?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -37,6 +37,10 @@ pub struct AwsSettings {
     pub attempt_timeout: Duration,
     /// Limit for a whole call including retries.
     pub operation_timeout: Duration,
+    /// Fixed credentials instead of the default provider chain. Only for
+    /// local stand-ins (emulator, moto), which check the signature's shape but
+    /// not its secret.
+    pub static_credentials: Option<(String, String)>,
 }
 
 impl Default for AwsSettings {
@@ -49,11 +53,23 @@ impl Default for AwsSettings {
             max_backoff: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(30),
+            static_credentials: None,
         }
     }
 }
 
 impl AwsSettings {
+    /// Settings for a local stand-in at `endpoint_url`: fixed region and
+    /// test credentials, so nothing consults the real credential chain.
+    pub fn local(endpoint_url: impl Into<String>) -> Self {
+        AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(endpoint_url.into()),
+            static_credentials: Some(("AKIDLOCALTEST".into(), "local-test-secret".into())),
+            ..AwsSettings::default()
+        }
+    }
+
     pub fn retry_config(&self) -> RetryConfig {
         RetryConfig::standard()
             .with_max_attempts(self.max_attempts.max(1))
@@ -79,6 +95,15 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
     }
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url.clone());
+    }
+    if let Some((key, secret)) = &settings.static_credentials {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            key.clone(),
+            secret.clone(),
+            None,
+            None,
+            "warden-local",
+        ));
     }
     loader.load().await
 }
