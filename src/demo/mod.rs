@@ -11,7 +11,7 @@ use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_emulator::{Emulator, Fixture};
 
 /// The demo fixture, embedded so `warden demo` needs no files.
-pub const DEMO_FIXTURE: &str = include_str!("../events/emulator/demo-fixture.json");
+pub const DEMO_FIXTURE: &str = include_str!("../../events/emulator/demo-fixture.json");
 
 pub async fn run() -> anyhow::Result<String> {
     let fixture = Fixture::from_json(DEMO_FIXTURE).context("embedded demo fixture")?;
