@@ -129,3 +129,4 @@ impl Clients {
 }
 pub mod emf;
 pub mod exec;
+pub mod logging;
