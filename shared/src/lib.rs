@@ -57,6 +57,9 @@ pub mod testing;
 pub mod time;
 pub mod yaml;
 
+/// Re-exported: `Context::new` takes a `jiff::Timestamp`.
+pub use jiff;
+
 pub use engine::{Context, Evaluation, Explanation, Match, MemoryStore, Report, RuleExplanation, ThresholdStore};
 pub use error::{EventError, Location, PolicyError, PolicyErrors};
 pub use event::{AuditEvent, CoreField, FieldMap, JsonPath};

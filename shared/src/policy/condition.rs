@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use regex::Regex;
+use regex::bytes::Regex;
 
 use super::decode::Dec;
 use super::field::{resolve, Env, Field, FieldType, Subject, Val};
@@ -175,7 +175,7 @@ impl Op {
     fn test_scalar(&self, v: &Val<'_>) -> bool {
         match self {
             Op::In(set) => set.has(v),
-            Op::Pattern(re) => matches!(v, Val::Str(s) if re.is_match(s)),
+            Op::Pattern(re) => matches!(v, Val::Str(s) if re.is_match(s.as_bytes())),
             Op::Contains(p, ic) => {
                 matches!(v, Val::Str(s) if if *ic { contains_ic(s, p) } else { s.contains(&**p) })
             }
@@ -290,6 +290,8 @@ impl Cond {
                     format!("`{}` is {}", l.field_name, v.render())
                 } else if v.is_missing() && !matches!(l.op, Op::Exists(_)) {
                     format!("`{}` is absent, so the test cannot hold", l.field_name)
+                } else if l.negate {
+                    format!("`{}` is {}, which is among the excluded values", l.field_name, v.render())
                 } else {
                     format!("`{}` is {}, which does not satisfy it", l.field_name, v.render())
                 };
@@ -781,7 +783,7 @@ impl CondCompiler<'_, '_> {
     }
 
     fn regex(&mut self, pattern: &str, ic: bool, loc: Location, path: &str) -> Option<Regex> {
-        match regex::RegexBuilder::new(pattern)
+        match regex::bytes::RegexBuilder::new(pattern)
             .case_insensitive(ic)
             .size_limit(1 << 20)
             .dfa_size_limit(1 << 21)

@@ -185,6 +185,7 @@ const TEST_KEYS: &[&str] = &[
     "resources",
     "expect",
     "refused",
+    "repeat",
 ];
 const EXPECT_FIELDS: &[&str] = &["fleet", "user", "domain", "instance"];
 
@@ -322,7 +323,7 @@ fn field_map(dec: &mut Dec<'_>, node: &Node, fields: &mut FieldMap) {
     }
 }
 
-fn glob_regex(dec: &mut Dec<'_>, pattern: &str, loc: Location, path: &str) -> Option<regex::Regex> {
+fn glob_regex(dec: &mut Dec<'_>, pattern: &str, loc: Location, path: &str) -> Option<regex::bytes::Regex> {
     let glob = match globset::GlobBuilder::new(pattern)
         .literal_separator(false)
         .case_insensitive(true)
@@ -335,7 +336,7 @@ fn glob_regex(dec: &mut Dec<'_>, pattern: &str, loc: Location, path: &str) -> Op
             return None;
         }
     };
-    match regex::Regex::new(glob.regex()) {
+    match regex::bytes::Regex::new(glob.regex()) {
         Ok(r) => Some(r),
         Err(e) => {
             dec.err(loc, path, format!("bad glob `{pattern}`: {e}"));
@@ -732,6 +733,24 @@ fn test_case(
                 }
             }
             _ => {}
+        }
+    }
+    if let Some(v) = get(entries, "repeat") {
+        match v.kind {
+            NodeKind::Int(n) if (1..=10_000).contains(&n) && !events.is_empty() => {
+                let base = std::mem::take(&mut events);
+                for k in 0..n {
+                    for e in &base {
+                        let mut e = e.clone();
+                        e.source_id = format!("{}#{}", e.source_id, k + 1);
+                        events.push(e);
+                    }
+                }
+            }
+            _ => {
+                dec.err(v.loc, &format!("{path}.repeat"), "`repeat` is a count from 1 to 10000 of copies of `events`");
+                ok = false;
+            }
         }
     }
     if events.is_empty() && resources.is_empty() && ok {

@@ -84,16 +84,16 @@ pub struct Threshold {
 /// Entries are globs, matched case-insensitively.
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
-    pub(crate) users: Vec<(String, regex::Regex)>,
-    pub(crate) domains: Vec<(String, regex::Regex)>,
-    pub(crate) instance_ids: Vec<(String, regex::Regex)>,
-    pub(crate) instance_tags: Vec<(String, String, regex::Regex)>,
+    pub(crate) users: Vec<(String, regex::bytes::Regex)>,
+    pub(crate) domains: Vec<(String, regex::bytes::Regex)>,
+    pub(crate) instance_ids: Vec<(String, regex::bytes::Regex)>,
+    pub(crate) instance_tags: Vec<(String, String, regex::bytes::Regex)>,
 }
 
 impl AllowList {
-    fn find(list: &[(String, regex::Regex)], value: &str) -> Option<String> {
+    fn find(list: &[(String, regex::bytes::Regex)], value: &str) -> Option<String> {
         list.iter()
-            .find(|(_, re)| re.is_match(value))
+            .find(|(_, re)| re.is_match(value.as_bytes()))
             .map(|(text, _)| text.clone())
     }
 
@@ -114,7 +114,7 @@ impl AllowList {
         }
         for (key, text, re) in &self.instance_tags {
             if let Some(v) = instance.tags.get(key) {
-                if re.is_match(v) {
+                if re.is_match(v.as_bytes()) {
                     return Some(("instance-tags", format!("{key}={text}")));
                 }
             }
