@@ -658,7 +658,8 @@ impl Builder<'_> {
                 let n = examined(kind, subjects);
                 let mut limit = cap.max.map_or(usize::MAX, |m| m as usize);
                 if let Some(p) = cap.max_percent {
-                    limit = limit.min((p / 100.0 * n as f64).ceil() as usize);
+                    // Literal: planned * 100 <= p * examined.
+                    limit = limit.min((p / 100.0 * n as f64 + 1e-9).floor() as usize);
                 }
                 if planned > limit {
                     tracing::error!(

@@ -333,7 +333,10 @@ pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) ->
                 None => DEFAULT_GRACE,
                 Some(v) => {
                     let p = format!("{path}.grace");
-                    let text = dec.string(v, &p)?;
+                    let Some(text) = v.scalar_text() else {
+                        dec.err(v.loc, &p, "expected a duration such as `24h`");
+                        return None;
+                    };
                     match crate::time::parse_duration(&text) {
                         Ok(d) if d > SignedDuration::ZERO => d,
                         Ok(_) => {
