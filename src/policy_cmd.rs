@@ -1,15 +1,284 @@
-//! `warden policy validate | test | explain`. PLACEHOLDER: to be implemented.
+//! `warden policy validate | test | explain`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use warden_core::jiff::Timestamp;
+use warden_core::policy::policy_files;
+use warden_core::{AuditEvent, Context, LoadError, Policy, Report, Resource};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCmd {
     /// Check policy files; errors name file, line, column, rule and field.
-    Validate { files: Vec<std::path::PathBuf> },
+    Validate {
+        /// Policy files (or directories of them).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run every rule's test cases; prints `N passed, N failed`.
+    Test {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show which rules match an event (or resource), which conditions
+    /// failed and why, and the resulting plan.
+    Explain {
+        /// The policy file.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Audit events: a JSON object, an array of objects, or JSON lines.
+        #[arg(
+            long,
+            required_unless_present = "resource",
+            conflicts_with = "resource"
+        )]
+        event: Option<PathBuf>,
+        /// Resources: `{"instance": {...}}` (or device/domain/fleet), or an array of them.
+        #[arg(long)]
+        resource: Option<PathBuf>,
+        /// "Now" (RFC 3339); default: the latest event time, else the clock.
+        #[arg(long)]
+        now: Option<String>,
+        /// The default fleet ARN (as the function would be configured).
+        #[arg(long)]
+        fleet: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        PolicyCmd::Validate { .. } => anyhow::bail!("not implemented yet"),
+        PolicyCmd::Validate { files } => validate(&files),
+        PolicyCmd::Test { paths } => test(&paths),
+        PolicyCmd::Explain {
+            policy,
+            event,
+            resource,
+            now,
+            fleet,
+            json,
+        } => explain(
+            &policy,
+            event.as_deref(),
+            resource.as_deref(),
+            now,
+            fleet,
+            json,
+        ),
+    }
+}
+
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let files = policy_files(p).with_context(|| format!("{}: cannot list", p.display()))?;
+        if files.is_empty() {
+            anyhow::bail!("{}: no policy files (*.yaml, *.yml)", p.display());
+        }
+        out.extend(files);
+    }
+    Ok(out)
+}
+
+fn print_load_error(e: &LoadError) {
+    match e {
+        LoadError::Invalid(errs) => {
+            for err in errs.iter() {
+                eprintln!("error: {err}");
+            }
+        }
+        other => eprintln!("error: {other}"),
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut bad = 0usize;
+    for file in expand(paths)? {
+        match Policy::from_file(&file) {
+            Ok(p) => {
+                let cases: usize = p.rules.iter().map(|r| r.tests.len()).sum();
+                println!(
+                    "ok: {} ({} rules, {} test cases)",
+                    file.display(),
+                    p.rules.len(),
+                    cases
+                );
+            }
+            Err(e) => {
+                bad += 1;
+                print_load_error(&e);
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{bad} invalid policy file(s)");
+        ExitCode::FAILURE
+    })
+}
+
+fn test(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in expand(paths)? {
+        let policy = match Policy::from_file(&file) {
+            Ok(p) => p,
+            Err(e) => {
+                print_load_error(&e);
+                println!("FAIL {}: does not load", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        for case in warden_core::testing::run_tests(&policy) {
+            if case.passed {
+                passed += 1;
+                println!("PASS {} :: {} :: {}", case.file, case.rule, case.case);
+            } else {
+                failed += 1;
+                println!(
+                    "FAIL {}:{} :: {} :: {}",
+                    case.file, case.location.line, case.rule, case.case
+                );
+                for f in &case.failures {
+                    println!("     {f}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn read_json_values(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Array(items)) => Ok(items),
+        Ok(v) => Ok(vec![v]),
+        Err(whole) => {
+            // JSON lines.
+            let mut out = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let v = serde_json::from_str(line).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}:{}: not JSON ({e}); the whole file is not JSON either ({whole})",
+                        path.display(),
+                        i + 1
+                    )
+                })?;
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn explain(
+    policy_path: &Path,
+    event: Option<&Path>,
+    resource: Option<&Path>,
+    now: Option<String>,
+    fleet: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let policy = match Policy::from_file(policy_path) {
+        Ok(p) => p,
+        Err(e) => {
+            print_load_error(&e);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let now = match now {
+        Some(s) => Some(
+            warden_core::time::parse_timestamp(&s)
+                .ok_or_else(|| anyhow::anyhow!("--now `{s}`: expected an RFC 3339 time"))?,
+        ),
+        None => None,
+    };
+    let mut events = Vec::new();
+    let mut resources = Vec::new();
+    if let Some(path) = event {
+        for (i, v) in read_json_values(path)?.into_iter().enumerate() {
+            let id = format!("{}#{}", path.display(), i + 1);
+            events.push(AuditEvent::from_json(v, id, policy.field_map())?);
+        }
+    }
+    if let Some(path) = resource {
+        for (i, v) in read_json_values(path)?.into_iter().enumerate() {
+            let r: Resource = serde_json::from_value(v)
+                .with_context(|| format!("{}: resource #{}: expected {{\"device\"|\"domain\"|\"fleet\"|\"instance\": {{...}}}}", path.display(), i + 1))?;
+            resources.push(r);
+        }
+    }
+    let now = now
+        .or_else(|| events.iter().filter_map(|e| e.time).max())
+        .unwrap_or_else(Timestamp::now);
+    let mut ctx = Context::new(now);
+    ctx.default_fleet_arn = fleet;
+    let report = if resources.is_empty() {
+        policy.explain_events(&events, &ctx)
+    } else {
+        policy.explain_resources(&resources, &ctx)
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&policy, &report, now);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(policy: &Policy, report: &Report, now: Timestamp) {
+    println!("policy {} at {now}", policy.source);
+    for ex in &report.explanations {
+        println!("\n{}", ex.subject);
+        for r in &ex.rules {
+            if !r.applies {
+                println!(
+                    "  rule {}: not applicable ({})",
+                    r.rule,
+                    r.note.as_deref().unwrap_or("")
+                );
+                continue;
+            }
+            let verdict = if r.matched {
+                "MATCHED"
+            } else if r.conditions_hold {
+                "conditions hold, threshold not reached"
+            } else {
+                "no match"
+            };
+            println!("  rule {}: {verdict}", r.rule);
+            for c in &r.conditions {
+                let indent = "  ".repeat(c.depth + 2);
+                let mark = if c.passed { "pass" } else { "FAIL" };
+                match &c.reason {
+                    Some(reason) => {
+                        println!("{indent}[{mark}] {} (line {}): {reason}", c.text, c.line)
+                    }
+                    None => println!("{indent}[{mark}] {}", c.text),
+                }
+            }
+            if let Some(n) = &r.note {
+                println!("      {n}");
+            }
+        }
+    }
+    println!("\nplan:");
+    for line in report.plan.summary().lines() {
+        println!("  {line}");
     }
 }

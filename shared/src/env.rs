@@ -9,19 +9,31 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// A configuration variable that is missing or unreadable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
+    /// A required variable is unset or empty.
     #[error("environment variable {name} is required ({expected})")]
-    Missing { name: String, expected: String },
+    Missing {
+        /// The variable.
+        name: String,
+        /// What it should hold.
+        expected: String,
+    },
+    /// A variable's value cannot be used.
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
     Invalid {
+        /// The variable.
         name: String,
+        /// The value found.
         value: String,
+        /// Why it is refused.
         reason: String,
     },
 }
 
 /// Reads variables through `lookup` (normally [`std::env::var`]).
+#[derive(Debug)]
 pub struct Env<F> {
     lookup: F,
 }
@@ -32,6 +44,7 @@ pub fn process() -> Env<impl Fn(&str) -> Option<String>> {
 }
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Reads through `lookup`.
     pub fn new(lookup: F) -> Self {
         Env { lookup }
     }
@@ -43,6 +56,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .filter(|v| !v.is_empty())
     }
 
+    /// The value, or an error saying what it should hold.
     pub fn required(&self, name: &str, expected: &str) -> Result<String, EnvError> {
         self.get(name).ok_or_else(|| EnvError::Missing {
             name: name.into(),

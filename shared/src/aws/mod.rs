@@ -127,6 +127,7 @@ impl Clients {
         }
     }
 }
+pub mod actions;
 pub mod emf;
 pub mod exec;
 pub mod logging;

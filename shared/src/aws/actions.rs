@@ -1,0 +1,425 @@
+//! The action executor shared by the three functions: turns planned actions
+//! into WorkLink / WorkSpaces Instances calls with bounded concurrency, within
+//! the invocation's remaining time, and classifies every outcome.
+//!
+//! Outcomes:
+//! * `done`: the call succeeded.
+//! * `already`: the target was already in the wanted state (domain already
+//!   INACTIVE for a revoke, instance already gone or deallocating for a
+//!   delete). Counts as success: actions are idempotent, so re-delivery is
+//!   safe.
+//! * `dry-run`: logged, not executed.
+//! * `failed` with a [`FailureKind`]: `permanent` (not found, unauthorized,
+//!   invalid: a finding, never retried) or `transient` (still throttled or
+//!   failing after the SDK's retries: the caller retries in a later run or
+//!   reports a batch item failure).
+//! * `not-started`: too little time was left; the caller leaves it for the
+//!   next run / reports it.
+//!
+//! Every executed action writes one JSON log line (target `warden::action`).
+
+#![allow(deprecated)] // every WorkLink operation is marked deprecated (service retired)
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::emf::Metrics;
+use super::exec::{classify, run_bounded, AttemptCounter, CallFailure, Deadline, FailureKind, Ran};
+use crate::plan::{ActionParams, PlannedAction, Target};
+use crate::policy::ActionKind;
+
+/// What happened to one planned action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Done,
+    Already { detail: String },
+    DryRun,
+    Failed(CallFailure),
+    NotStarted,
+}
+
+impl Outcome {
+    /// Done, already, or dry-run.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Done | Outcome::Already { .. } | Outcome::DryRun
+        )
+    }
+
+    /// A failure that a later attempt may fix (incl. not started for time).
+    pub fn should_retry(&self) -> bool {
+        match self {
+            Outcome::Failed(f) => f.kind == FailureKind::Transient,
+            Outcome::NotStarted => true,
+            _ => false,
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Already { .. } => "already",
+            Outcome::DryRun => "dry-run",
+            Outcome::Failed(f) if f.kind == FailureKind::Permanent => "failed-permanent",
+            Outcome::Failed(_) => "failed-transient",
+            Outcome::NotStarted => "not-started",
+        }
+    }
+}
+
+/// One planned action and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionRecord {
+    pub action: PlannedAction,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// SDK attempts, retries included (0 when nothing was sent).
+    pub attempts: u32,
+    pub latency_ms: u64,
+}
+
+/// The API operation an action kind calls.
+pub fn operation_name(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::SignOutUser => "SignOutUser",
+        ActionKind::RevokeDomain => "RevokeDomainAccess",
+        ActionKind::RestoreDomain => "RestoreDomainAccess",
+        ActionKind::TagInstance | ActionKind::MarkForCleanup => "TagResource",
+        ActionKind::UntagInstance => "UntagResource",
+        ActionKind::DeleteInstance => "DeleteWorkspaceInstance",
+        ActionKind::SetAuditStream => "UpdateAuditStreamConfiguration",
+    }
+}
+
+/// Executes planned actions against the services.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    worklink: aws_sdk_worklink::Client,
+    wsi: aws_sdk_workspacesinstances::Client,
+    concurrency: usize,
+}
+
+impl Executor {
+    pub fn new(clients: &super::Clients, concurrency: usize) -> Self {
+        Executor {
+            worklink: clients.worklink.clone(),
+            wsi: clients.wsi.clone(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Runs every action (dry-run ones are only logged), at most
+    /// `concurrency` at a time, starting none once `deadline` is near.
+    /// Results come back in the order of `actions`.
+    pub async fn execute(
+        &self,
+        actions: &[PlannedAction],
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> Vec<ActionRecord> {
+        let ran = run_bounded(actions.iter().collect(), self.concurrency, deadline, |a| {
+            self.execute_one(a)
+        })
+        .await;
+        let records: Vec<ActionRecord> = ran
+            .into_iter()
+            .zip(actions)
+            .map(|(r, a)| match r {
+                Ran::Done(rec) => rec,
+                Ran::NotStarted => ActionRecord {
+                    action: a.clone(),
+                    outcome: Outcome::NotStarted,
+                    attempts: 0,
+                    latency_ms: 0,
+                },
+            })
+            .collect();
+        for rec in &records {
+            log_action(rec);
+            let op = operation_name(rec.action.kind);
+            let name = match &rec.outcome {
+                Outcome::Done | Outcome::Already { .. } => "ActionsExecuted",
+                Outcome::DryRun => "ActionsDryRun",
+                Outcome::Failed(_) => "ActionsFailed",
+                Outcome::NotStarted => "ActionsNotStarted",
+            };
+            metrics.count_by(name, "Action", op, 1);
+        }
+        records
+    }
+
+    async fn execute_one(&self, action: &PlannedAction) -> ActionRecord {
+        let started = Instant::now();
+        let counter = AttemptCounter::new();
+        let outcome = if action.dry_run {
+            Outcome::DryRun
+        } else {
+            self.call(action, &counter).await
+        };
+        ActionRecord {
+            action: action.clone(),
+            outcome,
+            attempts: counter.get(),
+            latency_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    async fn call(&self, action: &PlannedAction, counter: &AttemptCounter) -> Outcome {
+        match (&action.kind, &action.target) {
+            (ActionKind::SignOutUser, Target::FleetUser { fleet_arn, user }) => {
+                let r = self
+                    .worklink
+                    .sign_out_user()
+                    .fleet_arn(fleet_arn)
+                    .username(user)
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => Outcome::Failed(classify(&e)),
+                }
+            }
+            (ActionKind::RevokeDomain, Target::FleetDomain { fleet_arn, domain }) => {
+                let r = self
+                    .worklink
+                    .revoke_domain_access()
+                    .fleet_arn(fleet_arn)
+                    .domain_name(domain)
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => {
+                        self.domain_already(fleet_arn, domain, "INACTIVE", classify(&e))
+                            .await
+                    }
+                }
+            }
+            (ActionKind::RestoreDomain, Target::FleetDomain { fleet_arn, domain }) => {
+                let r = self
+                    .worklink
+                    .restore_domain_access()
+                    .fleet_arn(fleet_arn)
+                    .domain_name(domain)
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => {
+                        self.domain_already(fleet_arn, domain, "ACTIVE", classify(&e))
+                            .await
+                    }
+                }
+            }
+            (ActionKind::SetAuditStream, Target::Fleet { fleet_arn }) => {
+                let ActionParams::AuditStream { stream_arn } = &action.params else {
+                    return bad_params(action);
+                };
+                let r = self
+                    .worklink
+                    .update_audit_stream_configuration()
+                    .fleet_arn(fleet_arn)
+                    .audit_stream_arn(stream_arn)
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => Outcome::Failed(classify(&e)),
+                }
+            }
+            (
+                ActionKind::TagInstance | ActionKind::MarkForCleanup,
+                Target::Instance { instance_id },
+            ) => {
+                let ActionParams::Tags { tags } = &action.params else {
+                    return bad_params(action);
+                };
+                let mut req = self.wsi.tag_resource().workspace_instance_id(instance_id);
+                for (k, v) in tags {
+                    let tag = aws_sdk_workspacesinstances::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build();
+                    req = req.tags(tag);
+                }
+                match req.customize().interceptor(counter.clone()).send().await {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => Outcome::Failed(classify(&e)),
+                }
+            }
+            (ActionKind::UntagInstance, Target::Instance { instance_id }) => {
+                let ActionParams::TagKeys { keys } = &action.params else {
+                    return bad_params(action);
+                };
+                let r = self
+                    .wsi
+                    .untag_resource()
+                    .workspace_instance_id(instance_id)
+                    .set_tag_keys(Some(keys.clone()))
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => Outcome::Failed(classify(&e)),
+                }
+            }
+            (ActionKind::DeleteInstance, Target::Instance { instance_id }) => {
+                let r = self
+                    .wsi
+                    .delete_workspace_instance()
+                    .workspace_instance_id(instance_id)
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Done,
+                    Err(e) => {
+                        let failure = classify(&e);
+                        match failure.code.as_str() {
+                            "ResourceNotFoundException" => Outcome::Already {
+                                detail: "instance already gone".into(),
+                            },
+                            "ConflictException" => {
+                                self.instance_already(instance_id, failure).await
+                            }
+                            _ => Outcome::Failed(failure),
+                        }
+                    }
+                }
+            }
+            _ => bad_params(action),
+        }
+    }
+
+    /// After a refused revoke/restore: if the domain is already in the
+    /// wanted state the action is done; otherwise the original failure holds.
+    async fn domain_already(
+        &self,
+        fleet_arn: &str,
+        domain: &str,
+        wanted: &str,
+        failure: CallFailure,
+    ) -> Outcome {
+        if failure.code != "InvalidRequestException" {
+            return Outcome::Failed(failure);
+        }
+        match self
+            .worklink
+            .describe_domain()
+            .fleet_arn(fleet_arn)
+            .domain_name(domain)
+            .send()
+            .await
+        {
+            Ok(d) if d.domain_status().map(|s| s.as_str()) == Some(wanted) => Outcome::Already {
+                detail: format!("domain already {wanted}"),
+            },
+            _ => Outcome::Failed(failure),
+        }
+    }
+
+    /// After a ConflictException on delete: an instance already
+    /// DEALLOCATING/DEALLOCATED counts as deleted; any other conflict (an
+    /// allocation in progress) is transient, retried next run.
+    async fn instance_already(&self, instance_id: &str, failure: CallFailure) -> Outcome {
+        match self
+            .wsi
+            .get_workspace_instance()
+            .workspace_instance_id(instance_id)
+            .send()
+            .await
+        {
+            Ok(i) => match i.provision_state().map(|s| s.as_str()) {
+                Some(s @ ("DEALLOCATING" | "DEALLOCATED")) => Outcome::Already {
+                    detail: format!("instance already {s}"),
+                },
+                _ => Outcome::Failed(CallFailure {
+                    kind: FailureKind::Transient,
+                    ..failure
+                }),
+            },
+            Err(e) if classify(&e).code == "ResourceNotFoundException" => Outcome::Already {
+                detail: "instance already gone".into(),
+            },
+            Err(_) => Outcome::Failed(CallFailure {
+                kind: FailureKind::Transient,
+                ..failure
+            }),
+        }
+    }
+}
+
+fn bad_params(action: &PlannedAction) -> Outcome {
+    Outcome::Failed(CallFailure {
+        kind: FailureKind::Permanent,
+        code: "InvalidPlan".into(),
+        message: format!(
+            "{} cannot act on {} with {:?}",
+            action.kind, action.target, action.params
+        ),
+    })
+}
+
+/// One JSON log line per action: rule, action, fleet, user or domain or
+/// instance, outcome, attempts, latency, dry-run.
+pub fn log_action(rec: &ActionRecord) {
+    let a = &rec.action;
+    let (fleet, user, domain, instance) = match &a.target {
+        Target::FleetUser { fleet_arn, user } => {
+            (Some(fleet_arn.as_str()), Some(user.as_str()), None, None)
+        }
+        Target::FleetDomain { fleet_arn, domain } => {
+            (Some(fleet_arn.as_str()), None, Some(domain.as_str()), None)
+        }
+        Target::Fleet { fleet_arn } => (Some(fleet_arn.as_str()), None, None, None),
+        Target::Instance { instance_id } => (None, None, None, Some(instance_id.as_str())),
+    };
+    let rules = a.rules.join(",");
+    let (code, message) = match &rec.outcome {
+        Outcome::Failed(f) => (Some(f.code.as_str()), Some(f.message.as_str())),
+        Outcome::Already { detail } => (None, Some(detail.as_str())),
+        _ => (None, None),
+    };
+    let fields = (
+        rules.as_str(),
+        a.kind.name(),
+        operation_name(a.kind),
+        rec.outcome.label(),
+    );
+    if rec.outcome.is_success() {
+        tracing::info!(
+            target: "warden::action",
+            rule = fields.0, action = fields.1, operation = fields.2, outcome = fields.3,
+            fleet, user, domain, instance, error_code = code, detail = message,
+            attempts = rec.attempts, latency_ms = rec.latency_ms, dry_run = a.dry_run,
+            causes = a.cause_count,
+            "action"
+        );
+    } else {
+        tracing::warn!(
+            target: "warden::action",
+            rule = fields.0, action = fields.1, operation = fields.2, outcome = fields.3,
+            fleet, user, domain, instance, error_code = code, detail = message,
+            attempts = rec.attempts, latency_ms = rec.latency_ms, dry_run = a.dry_run,
+            causes = a.cause_count,
+            "action"
+        );
+    }
+}
+
+/// Remaining-time reserve the functions keep for reporting.
+pub const REPORT_RESERVE: Duration = Duration::from_millis(1500);

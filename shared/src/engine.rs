@@ -1,0 +1,475 @@
+//! Evaluation: a compiled [`Policy`] against decoded events or resource views.
+//! Pure and synchronous: no I/O, no clock (time comes in [`Context::now`]),
+//! no compilation and no allocation per event on the fast path (matches go
+//! into a reusable buffer).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::event::AuditEvent;
+use crate::plan::Plan;
+use crate::policy::field::{Env, Subject, Val};
+use crate::policy::{CondTrace, OnKind, Policy};
+use crate::resource::Resource;
+
+/// What a run needs besides the policy and its input. Used for evaluation
+/// and planning alike.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// "Now": ages, windows and cleanup marks are measured against it.
+    pub now: Timestamp,
+    /// The function's configured fleet, used when neither the action nor the
+    /// event/resource names one.
+    pub default_fleet_arn: Option<String>,
+    /// Force every planned action to dry-run (e.g. from a DRY_RUN env var).
+    pub dry_run: bool,
+    /// Apply caps (always on in the functions; off in rule test cases).
+    pub enforce_caps: bool,
+}
+
+impl Context {
+    /// A context at `now`: no default fleet, not forced dry-run, caps on.
+    pub fn new(now: Timestamp) -> Context {
+        Context {
+            now,
+            default_fleet_arn: None,
+            dry_run: false,
+            enforce_caps: true,
+        }
+    }
+
+    /// Set the function's default fleet ARN.
+    pub fn with_default_fleet(mut self, arn: impl Into<String>) -> Context {
+        self.default_fleet_arn = Some(arn.into());
+        self
+    }
+
+    /// Force dry-run.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Context {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// Where threshold hits are counted. The in-memory [`MemoryStore`] counts
+/// the events of one invocation; a cross-invocation store (e.g. DynamoDB)
+/// can implement the same trait later.
+pub trait ThresholdStore {
+    /// Record one hit of `rule` for `key` at `at`, and return how many hits
+    /// for (`rule`, `key`) fall within `[at - window, at]`, this one included.
+    fn record(&mut self, rule: &str, key: &str, at: Timestamp, window: SignedDuration) -> u64;
+}
+
+/// A [`ThresholdStore`] in memory, for one invocation (or a test).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    hits: HashMap<String, HashMap<String, Vec<Timestamp>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+impl ThresholdStore for MemoryStore {
+    fn record(&mut self, rule: &str, key: &str, at: Timestamp, window: SignedDuration) -> u64 {
+        let per_rule = match self.hits.get_mut(rule) {
+            Some(m) => m,
+            None => self.hits.entry(rule.to_owned()).or_default(),
+        };
+        let times = match per_rule.get_mut(key) {
+            Some(v) => v,
+            None => per_rule.entry(key.to_owned()).or_default(),
+        };
+        let pos = times.partition_point(|t| *t <= at);
+        times.insert(pos, at);
+        let from = at.checked_sub(window).unwrap_or(Timestamp::MIN);
+        let lo = times.partition_point(|t| *t < from);
+        (pos + 1 - lo.min(pos + 1)) as u64
+    }
+}
+
+/// One (rule, subject) match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Match {
+    /// Index of the subject (event or resource) in the input slice.
+    pub subject: u32,
+    /// Index of the rule in `Policy::rules`.
+    pub rule: u32,
+}
+
+/// The result of evaluating one batch: which rules matched which subjects.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evaluation {
+    /// Matches, sorted by subject then rule.
+    pub matches: Vec<Match>,
+    /// How many subjects were examined.
+    pub examined: usize,
+    #[serde(skip)]
+    pending: Vec<(u32, u32)>,
+}
+
+impl Evaluation {
+    /// An empty evaluation (reuse it across batches to avoid allocation).
+    pub fn new() -> Evaluation {
+        Evaluation::default()
+    }
+
+    /// Forget everything, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.matches.clear();
+        self.pending.clear();
+        self.examined = 0;
+    }
+
+    /// Keep only the matches of one rule (used by rule test cases).
+    pub fn retain_rule(&mut self, rule: usize) {
+        self.matches.retain(|m| m.rule as usize == rule);
+    }
+}
+
+/// Why each rule did or did not match one subject (`warden policy explain`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleExplanation {
+    /// The rule.
+    pub rule: String,
+    /// Whether the rule runs on this kind of subject at all.
+    pub applies: bool,
+    /// Whether its conditions held.
+    pub conditions_hold: bool,
+    /// Whether it matched in the batch (conditions and threshold).
+    pub matched: bool,
+    /// Each condition, with its value and reason.
+    pub conditions: Vec<CondTrace>,
+    /// Threshold or applicability note.
+    pub note: Option<String>,
+}
+
+/// The explanation for one subject.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The subject (event source id, or resource id).
+    pub subject: String,
+    /// One entry per rule, in policy order.
+    pub rules: Vec<RuleExplanation>,
+}
+
+/// Everything `explain` shows: per-subject explanations, the evaluation and
+/// the resulting plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Per-subject explanations.
+    pub explanations: Vec<Explanation>,
+    /// The batch evaluation.
+    pub evaluation: Evaluation,
+    /// The plan.
+    pub plan: Plan,
+}
+
+fn key_of<'a>(v: Val<'a>) -> Option<Cow<'a, str>> {
+    match v {
+        Val::Str(s) => Some(Cow::Borrowed(s)),
+        Val::Ip(ip) => Some(Cow::Owned(ip.to_string())),
+        Val::Num(n) => Some(Cow::Owned(n.to_string())),
+        Val::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+impl Policy {
+    fn env(&self, ctx: &Context) -> Env<'_> {
+        Env {
+            now: ctx.now,
+            cleanup_tag: &self.settings.cleanup_tag,
+        }
+    }
+
+    /// Evaluate a batch of audit events (e.g. one Kinesis batch).
+    pub fn evaluate_events(
+        &self,
+        events: &[AuditEvent],
+        ctx: &Context,
+        store: &mut dyn ThresholdStore,
+    ) -> Evaluation {
+        let mut out = Evaluation::new();
+        self.evaluate_events_into(events, ctx, store, &mut out);
+        out
+    }
+
+    /// [`Policy::evaluate_events`] into a reusable buffer (cleared first).
+    pub fn evaluate_events_into(
+        &self,
+        events: &[AuditEvent],
+        ctx: &Context,
+        store: &mut dyn ThresholdStore,
+        out: &mut Evaluation,
+    ) {
+        out.clear();
+        out.examined = events.len();
+        let env = self.env(ctx);
+        for (i, ev) in events.iter().enumerate() {
+            let subject = Subject::Event(ev);
+            for &r in self.index.for_event_type(ev.event_type.as_deref()) {
+                let rule = &self.rules[r as usize];
+                if rule
+                    .condition
+                    .as_ref()
+                    .is_none_or(|c| c.eval(subject, &env))
+                {
+                    if rule.threshold.is_some() {
+                        out.pending.push((r, i as u32));
+                    } else {
+                        out.matches.push(Match {
+                            subject: i as u32,
+                            rule: r,
+                        });
+                    }
+                }
+            }
+        }
+        if !out.pending.is_empty() {
+            self.apply_thresholds(events, ctx, store, out);
+        }
+    }
+
+    fn apply_thresholds(
+        &self,
+        events: &[AuditEvent],
+        ctx: &Context,
+        store: &mut dyn ThresholdStore,
+        out: &mut Evaluation,
+    ) {
+        let env = self.env(ctx);
+        let mut cands: Vec<(u32, Cow<'_, str>, Timestamp, u32)> = out
+            .pending
+            .iter()
+            .filter_map(|&(r, i)| {
+                let rule = &self.rules[r as usize];
+                let th = rule.threshold.as_ref()?;
+                let ev = &events[i as usize];
+                let key = key_of(th.by_field.get(Subject::Event(ev), &env))?;
+                Some((r, key, ev.time.unwrap_or(ctx.now), i))
+            })
+            .collect();
+        cands.sort();
+        let mut start = 0;
+        while start < cands.len() {
+            let (r, key) = (cands[start].0, cands[start].1.clone());
+            let end = start
+                + cands[start..]
+                    .iter()
+                    .take_while(|c| c.0 == r && c.1 == key)
+                    .count();
+            let rule = &self.rules[r as usize];
+            let Some(th) = rule.threshold.as_ref() else {
+                start = end;
+                continue;
+            };
+            let mut emitted = start;
+            let mut lo = start;
+            for j in start..end {
+                let at = cands[j].2;
+                let n = store.record(&rule.name, &key, at, th.within);
+                if n >= u64::from(th.count) {
+                    let from = at.checked_sub(th.within).unwrap_or(Timestamp::MIN);
+                    while lo < j && cands[lo].2 < from {
+                        lo += 1;
+                    }
+                    for c in &cands[lo.max(emitted)..=j] {
+                        out.matches.push(Match {
+                            subject: c.3,
+                            rule: r,
+                        });
+                    }
+                    emitted = j + 1;
+                }
+            }
+            start = end;
+        }
+        out.matches.sort_unstable();
+    }
+
+    /// Evaluate resource views (one sweep): each resource against the rules
+    /// of its kind.
+    pub fn evaluate_resources(&self, resources: &[Resource], ctx: &Context) -> Evaluation {
+        let mut out = Evaluation::new();
+        out.examined = resources.len();
+        let env = self.env(ctx);
+        for (i, res) in resources.iter().enumerate() {
+            let Some(rules) = self.index.by_kind.get(&res.on_kind()) else {
+                continue;
+            };
+            for &r in rules {
+                let rule = &self.rules[r as usize];
+                if rule
+                    .condition
+                    .as_ref()
+                    .is_none_or(|c| c.eval(Subject::Resource(res), &env))
+                {
+                    out.matches.push(Match {
+                        subject: i as u32,
+                        rule: r,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Evaluate and plan a batch of events in one call.
+    pub fn run_events(
+        &self,
+        events: &[AuditEvent],
+        ctx: &Context,
+        store: &mut dyn ThresholdStore,
+    ) -> Plan {
+        let eval = self.evaluate_events(events, ctx, store);
+        self.plan_events(&eval, events, ctx)
+    }
+
+    /// Evaluate and plan resource views in one call.
+    pub fn run_resources(&self, resources: &[Resource], ctx: &Context) -> Plan {
+        let eval = self.evaluate_resources(resources, ctx);
+        self.plan_resources(&eval, resources, ctx)
+    }
+
+    fn explain_subject(
+        &self,
+        subject: Subject<'_>,
+        on: OnKind,
+        index: u32,
+        eval: &Evaluation,
+        ctx: &Context,
+    ) -> Vec<RuleExplanation> {
+        let env = self.env(ctx);
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(r, rule)| {
+                let matched = eval
+                    .matches
+                    .binary_search(&Match {
+                        subject: index,
+                        rule: r as u32,
+                    })
+                    .is_ok();
+                if rule.on != on {
+                    return RuleExplanation {
+                        rule: rule.name.clone(),
+                        applies: false,
+                        conditions_hold: false,
+                        matched,
+                        conditions: Vec::new(),
+                        note: Some(format!("runs on `{}`, not `{}`", rule.on.name(), on.name())),
+                    };
+                }
+                let mut conditions = Vec::new();
+                let holds = rule
+                    .condition
+                    .as_ref()
+                    .is_none_or(|c| c.explain(subject, &env, 0, &mut conditions));
+                let note = rule.threshold.as_ref().map(|t| {
+                    format!(
+                        "threshold: count {} within {} by {} (counted over the whole batch){}",
+                        t.count,
+                        crate::time::format_duration(t.within),
+                        t.by,
+                        if holds && !matched {
+                            ": not reached"
+                        } else {
+                            ""
+                        }
+                    )
+                });
+                RuleExplanation {
+                    rule: rule.name.clone(),
+                    applies: true,
+                    conditions_hold: holds,
+                    matched,
+                    conditions,
+                    note,
+                }
+            })
+            .collect()
+    }
+
+    /// Explain a batch of events: every rule against every event, the batch
+    /// evaluation (thresholds included) and the plan.
+    pub fn explain_events(&self, events: &[AuditEvent], ctx: &Context) -> Report {
+        let mut store = MemoryStore::new();
+        let evaluation = self.evaluate_events(events, ctx, &mut store);
+        let explanations = events
+            .iter()
+            .enumerate()
+            .map(|(i, ev)| Explanation {
+                subject: ev.source_id.clone(),
+                rules: self.explain_subject(
+                    Subject::Event(ev),
+                    OnKind::AuditEvent,
+                    i as u32,
+                    &evaluation,
+                    ctx,
+                ),
+            })
+            .collect();
+        let plan = self.plan_events(&evaluation, events, ctx);
+        Report {
+            explanations,
+            evaluation,
+            plan,
+        }
+    }
+
+    /// Explain resource views.
+    pub fn explain_resources(&self, resources: &[Resource], ctx: &Context) -> Report {
+        let evaluation = self.evaluate_resources(resources, ctx);
+        let explanations = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Explanation {
+                subject: r.id(),
+                rules: self.explain_subject(
+                    Subject::Resource(r),
+                    r.on_kind(),
+                    i as u32,
+                    &evaluation,
+                    ctx,
+                ),
+            })
+            .collect();
+        let plan = self.plan_resources(&evaluation, resources, ctx);
+        Report {
+            explanations,
+            evaluation,
+            plan,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_counts_within_window() {
+        let mut s = MemoryStore::new();
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let w = SignedDuration::from_mins(10);
+        assert_eq!(s.record("r", "alice", t0, w), 1);
+        assert_eq!(
+            s.record("r", "alice", t0 + SignedDuration::from_mins(5), w),
+            2
+        );
+        assert_eq!(s.record("r", "bob", t0, w), 1);
+        assert_eq!(
+            s.record("r", "alice", t0 + SignedDuration::from_mins(16), w),
+            1
+        );
+        assert_eq!(s.record("other", "alice", t0, w), 1);
+    }
+}

@@ -1,0 +1,770 @@
+//! Planning: from matches to a deduplicated, allow-listed, capped set of
+//! actions. One sign-out per fleet+user per run however many events matched;
+//! when a cap would be exceeded, the WHOLE set of actions of that kind is
+//! refused (never partly executed) and the refusal is logged at error level.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::engine::{Context, Evaluation};
+use crate::event::AuditEvent;
+use crate::policy::{ActionKind, ActionSpec, AllowList, Cap, Policy, Rule};
+use crate::resource::{Instance, Resource};
+
+/// At most this many causes are listed per action (`cause_count` has all).
+pub const MAX_CAUSES: usize = 50;
+
+/// What an action acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Target {
+    /// A user of a WorkLink fleet (SignOutUser).
+    FleetUser {
+        /// Fleet ARN.
+        fleet_arn: String,
+        /// User name.
+        user: String,
+    },
+    /// A domain of a WorkLink fleet (Revoke/RestoreDomainAccess).
+    FleetDomain {
+        /// Fleet ARN.
+        fleet_arn: String,
+        /// Domain name.
+        domain: String,
+    },
+    /// A WorkSpaces Instance.
+    Instance {
+        /// WorkspaceInstanceId.
+        instance_id: String,
+    },
+    /// A WorkLink fleet (UpdateAuditStreamConfiguration).
+    Fleet {
+        /// Fleet ARN.
+        fleet_arn: String,
+    },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::FleetUser { fleet_arn, user } => write!(f, "user {user} in {fleet_arn}"),
+            Target::FleetDomain { fleet_arn, domain } => {
+                write!(f, "domain {domain} in {fleet_arn}")
+            }
+            Target::Instance { instance_id } => write!(f, "instance {instance_id}"),
+            Target::Fleet { fleet_arn } => write!(f, "fleet {fleet_arn}"),
+        }
+    }
+}
+
+/// Parameters an executor needs beyond the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ActionParams {
+    /// Nothing more.
+    None,
+    /// Tags to set (tag-instance, mark-for-cleanup).
+    Tags {
+        /// Key -> value.
+        tags: BTreeMap<String, String>,
+    },
+    /// Tag keys to remove (untag-instance).
+    TagKeys {
+        /// Keys.
+        keys: Vec<String>,
+    },
+    /// The audit stream to set (set-audit-stream).
+    AuditStream {
+        /// Kinesis stream ARN.
+        stream_arn: String,
+    },
+}
+
+/// What caused an action.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Cause {
+    /// An audit event.
+    Event {
+        /// Its source id (Kinesis sequence number).
+        source_id: String,
+        /// Its own id, if any.
+        event_id: Option<String>,
+    },
+    /// A resource seen by a sweep.
+    Resource {
+        /// Its description (`instance wsinst-...`).
+        id: String,
+    },
+}
+
+/// One action to execute (or to log only, when `dry_run`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedAction {
+    /// Kind.
+    pub kind: ActionKind,
+    /// Target.
+    pub target: Target,
+    /// Parameters.
+    pub params: ActionParams,
+    /// The rules that asked for it, in policy order.
+    pub rules: Vec<String>,
+    /// The events/resources that caused it (at most [`MAX_CAUSES`]).
+    pub causes: Vec<Cause>,
+    /// How many distinct subjects caused it.
+    pub cause_count: usize,
+    /// Log, do not execute.
+    pub dry_run: bool,
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum RefusalReason {
+    /// The target is on an allow-list.
+    AllowListed {
+        /// `global` or `rule NAME`.
+        scope: String,
+        /// Which list (`users`, `domains`, `instance-ids`, `instance-tags`).
+        list: String,
+        /// The entry that matched.
+        entry: String,
+    },
+    /// The run would exceed the cap for this kind: all of the kind refused.
+    CapExceeded {
+        /// How many actions of the kind were planned.
+        planned: usize,
+        /// The limit in force.
+        limit: usize,
+        /// The cap.
+        cap: Cap,
+        /// How many targets were examined (the base of `max-percent`).
+        examined: usize,
+    },
+    /// Contradictory actions on one target in one run (revoke and restore).
+    Conflict {
+        /// The other kind.
+        with: ActionKind,
+    },
+}
+
+impl std::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefusalReason::AllowListed { scope, list, entry } => {
+                write!(f, "allow-listed ({scope} allow.{list}: `{entry}`)")
+            }
+            RefusalReason::CapExceeded {
+                planned,
+                limit,
+                cap,
+                examined,
+            } => {
+                write!(f, "cap exceeded: {planned} planned, limit {limit} (")?;
+                if let Some(m) = cap.max {
+                    write!(f, "max {m}")?;
+                }
+                if let Some(p) = cap.max_percent {
+                    if cap.max.is_some() {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "max-percent {p}% of {examined} examined")?;
+                }
+                write!(f, "); the whole kind is refused")
+            }
+            RefusalReason::Conflict { with } => {
+                write!(f, "conflicts with `{with}` on the same target in this run")
+            }
+        }
+    }
+}
+
+/// An action that will not run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    /// The refused action.
+    pub action: PlannedAction,
+    /// Why.
+    pub reason: RefusalReason,
+}
+
+/// A rule's action that could not even be formed (no user name, no fleet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    /// The rule.
+    pub rule: String,
+    /// The action kind.
+    pub kind: ActionKind,
+    /// The subject.
+    pub cause: Cause,
+    /// What was missing.
+    pub reason: String,
+}
+
+/// The plan of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Actions to execute (those with `dry_run` are only logged), sorted by
+    /// kind then target.
+    pub actions: Vec<PlannedAction>,
+    /// Refused actions.
+    pub refusals: Vec<Refusal>,
+    /// Actions that could not be formed.
+    pub skipped: Vec<Skipped>,
+    /// Instances marked for cleanup whose grace period has not yet passed.
+    pub waiting: usize,
+}
+
+impl Plan {
+    /// Whether there is nothing to execute.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The action kinds refused by a cap.
+    pub fn capped_kinds(&self) -> Vec<ActionKind> {
+        let mut v: Vec<ActionKind> = self
+            .refusals
+            .iter()
+            .filter(|r| matches!(r.reason, RefusalReason::CapExceeded { .. }))
+            .map(|r| r.action.kind)
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// The actions of one kind.
+    pub fn actions_of(&self, kind: ActionKind) -> impl Iterator<Item = &PlannedAction> {
+        self.actions.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// A human summary, one line per action / refusal / skip.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        if self.actions.is_empty() && self.refusals.is_empty() && self.skipped.is_empty() {
+            out.push_str("plan: nothing to do\n");
+        }
+        for a in &self.actions {
+            out.push_str(&format!(
+                "{} {} {}{} (rules: {}; {} cause{})\n",
+                if a.dry_run { "DRY-RUN" } else { "ACTION " },
+                a.kind,
+                a.target,
+                render_params(&a.params),
+                a.rules.join(", "),
+                a.cause_count,
+                if a.cause_count == 1 { "" } else { "s" }
+            ));
+        }
+        for r in &self.refusals {
+            out.push_str(&format!(
+                "REFUSED {} {}: {} (rules: {})\n",
+                r.action.kind,
+                r.action.target,
+                r.reason,
+                r.action.rules.join(", ")
+            ));
+        }
+        for s in &self.skipped {
+            out.push_str(&format!(
+                "SKIPPED {} from rule {}: {}\n",
+                s.kind, s.rule, s.reason
+            ));
+        }
+        if self.waiting > 0 {
+            out.push_str(&format!(
+                "waiting: {} instance(s) marked for cleanup, grace period not over\n",
+                self.waiting
+            ));
+        }
+        out
+    }
+}
+
+fn render_params(p: &ActionParams) -> String {
+    match p {
+        ActionParams::None => String::new(),
+        ActionParams::Tags { tags } => format!(
+            " tags {{{}}}",
+            tags.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ActionParams::TagKeys { keys } => format!(" keys [{}]", keys.join(", ")),
+        ActionParams::AuditStream { stream_arn } => format!(" stream {stream_arn}"),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Subj<'a> {
+    Event(&'a AuditEvent),
+    Resource(&'a Resource),
+}
+
+impl Subj<'_> {
+    fn cause(&self) -> Cause {
+        match self {
+            Subj::Event(e) => Cause::Event {
+                source_id: e.source_id.clone(),
+                event_id: e.event_id.clone(),
+            },
+            Subj::Resource(r) => Cause::Resource { id: r.id() },
+        }
+    }
+
+    fn fleet(&self) -> Option<&str> {
+        let f = match self {
+            Subj::Event(e) => e.fleet_arn.as_deref(),
+            Subj::Resource(Resource::Device(d)) => Some(d.fleet_arn.as_str()),
+            Subj::Resource(Resource::Domain(d)) => Some(d.fleet_arn.as_str()),
+            Subj::Resource(Resource::Fleet(f)) => Some(f.fleet_arn.as_str()),
+            Subj::Resource(Resource::Instance(_)) => None,
+        };
+        f.filter(|s| !s.is_empty())
+    }
+
+    fn instance(&self) -> Option<&Instance> {
+        match self {
+            Subj::Resource(Resource::Instance(i)) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+enum Resolved {
+    Act(ActionKind, Target, ActionParams),
+    Nothing,
+    Waiting,
+}
+
+fn resolve(
+    spec: &ActionSpec,
+    s: Subj<'_>,
+    ctx: &Context,
+    policy: &Policy,
+) -> Result<Resolved, String> {
+    let fleet = |explicit: &Option<String>| -> Result<String, String> {
+        explicit
+            .as_deref()
+            .or(s.fleet())
+            .or(ctx.default_fleet_arn.as_deref())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                "no fleet ARN: not in the action, not in the event/resource, and no default fleet configured".to_owned()
+            })
+    };
+    let instance = || {
+        s.instance()
+            .filter(|i| !i.instance_id.is_empty())
+            .ok_or_else(|| "no instance id".to_owned())
+    };
+    Ok(match spec {
+        ActionSpec::SignOutUser { fleet: f } => {
+            let user = match s {
+                Subj::Event(e) => e.user.as_deref(),
+                Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
+                _ => None,
+            }
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| "no user name in the event/device".to_owned())?;
+            Resolved::Act(
+                ActionKind::SignOutUser,
+                Target::FleetUser {
+                    fleet_arn: fleet(f)?,
+                    user: user.to_owned(),
+                },
+                ActionParams::None,
+            )
+        }
+        ActionSpec::RevokeDomain { fleet: f, domain }
+        | ActionSpec::RestoreDomain { fleet: f, domain } => {
+            let d = domain
+                .as_deref()
+                .or(match s {
+                    Subj::Event(e) => e.host.as_deref(),
+                    Subj::Resource(Resource::Domain(d)) => Some(d.domain.as_str()),
+                    _ => None,
+                })
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| {
+                    "no domain: not in the action nor in the event/resource".to_owned()
+                })?;
+            Resolved::Act(
+                spec.kind(),
+                Target::FleetDomain {
+                    fleet_arn: fleet(f)?,
+                    domain: d.to_ascii_lowercase(),
+                },
+                ActionParams::None,
+            )
+        }
+        ActionSpec::TagInstance { tags } => Resolved::Act(
+            ActionKind::TagInstance,
+            Target::Instance {
+                instance_id: instance()?.instance_id.clone(),
+            },
+            ActionParams::Tags { tags: tags.clone() },
+        ),
+        ActionSpec::UntagInstance { keys } => {
+            let i = instance()?;
+            let present: Vec<String> = keys
+                .iter()
+                .filter(|k| i.tags.contains_key(*k))
+                .cloned()
+                .collect();
+            if present.is_empty() {
+                Resolved::Nothing
+            } else {
+                Resolved::Act(
+                    ActionKind::UntagInstance,
+                    Target::Instance {
+                        instance_id: i.instance_id.clone(),
+                    },
+                    ActionParams::TagKeys { keys: present },
+                )
+            }
+        }
+        ActionSpec::MarkForCleanup { grace } => {
+            let i = instance()?;
+            let target = Target::Instance {
+                instance_id: i.instance_id.clone(),
+            };
+            match i.cleanup_marked_at(&policy.settings.cleanup_tag) {
+                None => Resolved::Act(
+                    ActionKind::MarkForCleanup,
+                    target,
+                    ActionParams::Tags {
+                        tags: BTreeMap::from([(
+                            policy.settings.cleanup_tag.clone(),
+                            ctx.now.to_string(),
+                        )]),
+                    },
+                ),
+                Some(at) if ctx.now.duration_since(at) >= *grace => {
+                    Resolved::Act(ActionKind::DeleteInstance, target, ActionParams::None)
+                }
+                Some(_) => Resolved::Waiting,
+            }
+        }
+        ActionSpec::DeleteInstance => Resolved::Act(
+            ActionKind::DeleteInstance,
+            Target::Instance {
+                instance_id: instance()?.instance_id.clone(),
+            },
+            ActionParams::None,
+        ),
+        ActionSpec::SetAuditStream {
+            fleet: f,
+            stream_arn,
+        } => {
+            if let Subj::Resource(Resource::Fleet(fl)) = s {
+                if fl.audit_stream_arn.as_deref() == Some(stream_arn.as_str()) {
+                    return Ok(Resolved::Nothing);
+                }
+            }
+            Resolved::Act(
+                ActionKind::SetAuditStream,
+                Target::Fleet {
+                    fleet_arn: fleet(f)?,
+                },
+                ActionParams::AuditStream {
+                    stream_arn: stream_arn.clone(),
+                },
+            )
+        }
+    })
+}
+
+fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'static str, String)> {
+    match target {
+        Target::FleetUser { user, .. } => allow.user(user).map(|e| ("users", e)),
+        Target::FleetDomain { domain, .. } => allow.domain(domain).map(|e| ("domains", e)),
+        Target::Instance { instance_id } => match s.instance() {
+            Some(i) => allow.instance(i),
+            None => allow.instance(&Instance {
+                instance_id: instance_id.clone(),
+                ..Instance::default()
+            }),
+        },
+        Target::Fleet { .. } => None,
+    }
+}
+
+/// The number of distinct targets examined for a kind (base of `max-percent`).
+fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
+    match kind {
+        ActionKind::SignOutUser => subjects
+            .iter()
+            .filter_map(|s| match s {
+                Subj::Event(e) => e.user.as_deref(),
+                Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
+                _ => None,
+            })
+            .collect::<HashSet<_>>()
+            .len(),
+        ActionKind::RevokeDomain | ActionKind::RestoreDomain => subjects
+            .iter()
+            .filter_map(|s| match s {
+                Subj::Event(e) => e.host.as_deref(),
+                Subj::Resource(Resource::Domain(d)) => Some(d.domain.as_str()),
+                _ => None,
+            })
+            .collect::<HashSet<_>>()
+            .len(),
+        ActionKind::SetAuditStream => subjects
+            .iter()
+            .filter(|s| matches!(s, Subj::Resource(Resource::Fleet(_))))
+            .count(),
+        _ => subjects.iter().filter(|s| s.instance().is_some()).count(),
+    }
+}
+
+struct Builder<'p> {
+    policy: &'p Policy,
+    planned: BTreeMap<(ActionKind, Target), (PlannedAction, HashSet<u32>)>,
+    refused: BTreeMap<(ActionKind, Target, String), (Refusal, HashSet<u32>)>,
+    plan: Plan,
+}
+
+fn merge(
+    action: &mut PlannedAction,
+    seen: &mut HashSet<u32>,
+    rule: &Rule,
+    subject: u32,
+    cause: Cause,
+    params: ActionParams,
+) {
+    if !action.rules.contains(&rule.name) {
+        action.rules.push(rule.name.clone());
+    }
+    action.dry_run &= rule.dry_run;
+    if seen.insert(subject) {
+        action.cause_count += 1;
+        if action.causes.len() < MAX_CAUSES {
+            action.causes.push(cause);
+        }
+    }
+    match (&mut action.params, params) {
+        (ActionParams::Tags { tags }, ActionParams::Tags { tags: more }) => {
+            for (k, v) in more {
+                tags.entry(k).or_insert(v);
+            }
+        }
+        (ActionParams::TagKeys { keys }, ActionParams::TagKeys { keys: more }) => {
+            for k in more {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn fresh(kind: ActionKind, target: Target, params: ActionParams, rule: &Rule) -> PlannedAction {
+    PlannedAction {
+        kind,
+        target,
+        params,
+        rules: vec![rule.name.clone()],
+        causes: Vec::new(),
+        cause_count: 0,
+        dry_run: rule.dry_run,
+    }
+}
+
+impl Builder<'_> {
+    fn add(&mut self, rule: &Rule, subject_idx: u32, s: Subj<'_>, ctx: &Context) {
+        for spec in &rule.actions {
+            let (kind, target, params) = match resolve(spec, s, ctx, self.policy) {
+                Ok(Resolved::Act(k, t, p)) => (k, t, p),
+                Ok(Resolved::Nothing) => continue,
+                Ok(Resolved::Waiting) => {
+                    self.plan.waiting += 1;
+                    continue;
+                }
+                Err(reason) => {
+                    self.plan.skipped.push(Skipped {
+                        rule: rule.name.clone(),
+                        kind: spec.kind(),
+                        cause: s.cause(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let hit = protected(&self.policy.settings.allow, &target, s)
+                .map(|(l, e)| ("global".to_owned(), l, e))
+                .or_else(|| {
+                    protected(&rule.allow, &target, s)
+                        .map(|(l, e)| (format!("rule {}", rule.name), l, e))
+                });
+            if let Some((scope, list, entry)) = hit {
+                let key = (kind, target.clone(), scope.clone());
+                let (refusal, seen) = self.refused.entry(key).or_insert_with(|| {
+                    (
+                        Refusal {
+                            action: fresh(kind, target.clone(), params.clone(), rule),
+                            reason: RefusalReason::AllowListed {
+                                scope,
+                                list: list.to_owned(),
+                                entry,
+                            },
+                        },
+                        HashSet::new(),
+                    )
+                });
+                merge(
+                    &mut refusal.action,
+                    seen,
+                    rule,
+                    subject_idx,
+                    s.cause(),
+                    params,
+                );
+                continue;
+            }
+            let (action, seen) = self
+                .planned
+                .entry((kind, target.clone()))
+                .or_insert_with(|| (fresh(kind, target, params.clone(), rule), HashSet::new()));
+            merge(action, seen, rule, subject_idx, s.cause(), params);
+        }
+    }
+
+    fn finish(mut self, ctx: &Context, subjects: &[Subj<'_>]) -> Plan {
+        let policy = self.policy;
+        let mut actions: Vec<PlannedAction> = self.planned.into_values().map(|(a, _)| a).collect();
+        self.plan
+            .refusals
+            .extend(self.refused.into_values().map(|(r, _)| r));
+
+        // Contradictions: revoke and restore of the same domain.
+        let revoke: HashSet<Target> = actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::RevokeDomain)
+            .map(|a| a.target.clone())
+            .collect();
+        let conflicted: HashSet<Target> = actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::RestoreDomain && revoke.contains(&a.target))
+            .map(|a| a.target.clone())
+            .collect();
+        if !conflicted.is_empty() {
+            let (bad, good): (Vec<_>, Vec<_>) = actions.into_iter().partition(|a| {
+                matches!(a.kind, ActionKind::RevokeDomain | ActionKind::RestoreDomain)
+                    && conflicted.contains(&a.target)
+            });
+            actions = good;
+            for a in bad {
+                let with = if a.kind == ActionKind::RevokeDomain {
+                    ActionKind::RestoreDomain
+                } else {
+                    ActionKind::RevokeDomain
+                };
+                tracing::warn!(kind = %a.kind, target = %a.target, "refused: conflicting actions on one target");
+                self.plan.refusals.push(Refusal {
+                    action: a,
+                    reason: RefusalReason::Conflict { with },
+                });
+            }
+        }
+
+        if ctx.dry_run || policy.settings.dry_run {
+            for a in &mut actions {
+                a.dry_run = true;
+            }
+        }
+
+        if ctx.enforce_caps {
+            let mut counts: BTreeMap<ActionKind, usize> = BTreeMap::new();
+            for a in &actions {
+                *counts.entry(a.kind).or_default() += 1;
+            }
+            let mut capped: Vec<(ActionKind, RefusalReason)> = Vec::new();
+            for (kind, planned) in counts {
+                let cap = policy.settings.cap(kind);
+                let n = examined(kind, subjects);
+                let mut limit = cap.max.map_or(usize::MAX, |m| m as usize);
+                if let Some(p) = cap.max_percent {
+                    // Literal: planned * 100 <= p * examined.
+                    limit = limit.min((p / 100.0 * n as f64 + 1e-9).floor() as usize);
+                }
+                if planned > limit {
+                    tracing::error!(
+                        kind = %kind,
+                        planned,
+                        limit,
+                        examined = n,
+                        "CAP EXCEEDED: refusing every `{kind}` action of this run"
+                    );
+                    capped.push((
+                        kind,
+                        RefusalReason::CapExceeded {
+                            planned,
+                            limit,
+                            cap,
+                            examined: n,
+                        },
+                    ));
+                }
+            }
+            if !capped.is_empty() {
+                let (bad, good): (Vec<_>, Vec<_>) = actions
+                    .into_iter()
+                    .partition(|a| capped.iter().any(|(k, _)| *k == a.kind));
+                actions = good;
+                for a in bad {
+                    if let Some((_, reason)) = capped.iter().find(|(k, _)| *k == a.kind) {
+                        self.plan.refusals.push(Refusal {
+                            action: a,
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        // Keep the rule names in policy order.
+        let order = |name: &String| policy.rules.iter().position(|r| &r.name == name);
+        for a in actions.iter_mut() {
+            a.rules.sort_by_key(order);
+        }
+        self.plan.actions = actions;
+        self.plan
+    }
+}
+
+impl Policy {
+    fn plan_subjects(&self, eval: &Evaluation, subjects: &[Subj<'_>], ctx: &Context) -> Plan {
+        let mut b = Builder {
+            policy: self,
+            planned: BTreeMap::new(),
+            refused: BTreeMap::new(),
+            plan: Plan::default(),
+        };
+        for m in &eval.matches {
+            let (Some(rule), Some(s)) = (
+                self.rules.get(m.rule as usize),
+                subjects.get(m.subject as usize),
+            ) else {
+                continue;
+            };
+            b.add(rule, m.subject, *s, ctx);
+        }
+        b.finish(ctx, subjects)
+    }
+
+    /// Plan from an evaluation of `events` (the same slice that was evaluated).
+    pub fn plan_events(&self, eval: &Evaluation, events: &[AuditEvent], ctx: &Context) -> Plan {
+        let subjects: Vec<Subj<'_>> = events.iter().map(Subj::Event).collect();
+        self.plan_subjects(eval, &subjects, ctx)
+    }
+
+    /// Plan from an evaluation of `resources` (the same slice that was evaluated).
+    pub fn plan_resources(&self, eval: &Evaluation, resources: &[Resource], ctx: &Context) -> Plan {
+        let subjects: Vec<Subj<'_>> = resources.iter().map(Subj::Resource).collect();
+        self.plan_subjects(eval, &subjects, ctx)
+    }
+}

@@ -1,0 +1,1106 @@
+//! Compiled conditions: evaluation (fast path, no allocation), explanation
+//! (slow path, for `warden policy explain` and test failures), and
+//! compilation from the YAML tree.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use regex::bytes::Regex;
+
+use super::decode::Dec;
+use super::field::{resolve, Env, Field, FieldType, Subject, Val};
+use super::OnKind;
+use crate::error::Location;
+use crate::yaml::{Node, NodeKind};
+
+/// A compiled condition tree.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Leaf(Box<Leaf>),
+}
+
+/// One test of one field.
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf {
+    pub field: Field,
+    pub field_name: String,
+    pub op: Op,
+    /// `not-*` operators: the negation of the positive test; still false
+    /// when the field is absent.
+    pub negate: bool,
+    /// The condition as written, e.g. `source_ip not-in-cidr [10.0.0.0/8]`.
+    pub text: String,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Cmp {
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            Cmp::Gt => o == Ordering::Greater,
+            Cmp::Gte => o != Ordering::Less,
+            Cmp::Lt => o == Ordering::Less,
+            Cmp::Lte => o != Ordering::Greater,
+        }
+    }
+}
+
+/// A set of literals (one for `equals`, many for `in`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LitSet {
+    strs: Vec<Box<str>>,
+    hashed: Option<HashSet<Box<str>>>,
+    nums: Vec<f64>,
+    bools: Vec<bool>,
+    ips: Vec<IpAddr>,
+    ignore_case: bool,
+}
+
+impl LitSet {
+    fn finish(mut self) -> LitSet {
+        if !self.ignore_case && self.strs.len() > 8 {
+            self.hashed = Some(self.strs.iter().cloned().collect());
+        }
+        self
+    }
+
+    fn has_str(&self, s: &str) -> bool {
+        let in_strs = if let Some(h) = &self.hashed {
+            h.contains(s)
+        } else if self.ignore_case {
+            self.strs.iter().any(|x| x.eq_ignore_ascii_case(s))
+        } else {
+            self.strs.iter().any(|x| &**x == s)
+        };
+        in_strs
+            || (!self.nums.is_empty()
+                && s.trim()
+                    .parse::<f64>()
+                    .is_ok_and(|n| self.nums.contains(&n)))
+            || (!self.bools.is_empty()
+                && ((s == "true" && self.bools.contains(&true))
+                    || (s == "false" && self.bools.contains(&false))))
+    }
+
+    fn has(&self, v: &Val<'_>) -> bool {
+        match v {
+            Val::Str(s) => self.has_str(s),
+            Val::Num(n) => self.nums.contains(n),
+            Val::Bool(b) => self.bools.contains(b),
+            Val::Ip(ip) => self.ips.contains(ip),
+            _ => false,
+        }
+    }
+}
+
+/// A compiled operator.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    In(LitSet),
+    Pattern(Regex),
+    Contains(Box<str>, bool),
+    StartsWith(Box<str>, bool),
+    EndsWith(Box<str>, bool),
+    Cidr(Vec<IpNet>),
+    Num(Cmp, f64),
+    Dur(Cmp, SignedDuration),
+    Time(Cmp, Timestamp),
+    Version(Cmp, Vec<u64>),
+    Weekday(u8, TimeZone),
+    Between(u16, u16, TimeZone),
+    Exists(bool),
+}
+
+fn contains_ic(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// Leading-digit components of a version: `iOS 14.2.1` -> [14, 2, 1].
+pub(crate) fn version_cmp(text: &str, want: &[u64]) -> Option<Ordering> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let mut parts = text[start..].split('.');
+    for w in want
+        .iter()
+        .chain(std::iter::repeat(&0))
+        .take(want.len().max(1))
+    {
+        let got = match parts.next() {
+            Some(p) => {
+                let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+                if digits == 0 {
+                    0
+                } else {
+                    p[..digits].parse::<u64>().ok()?
+                }
+            }
+            None => 0,
+        };
+        match got.cmp(w) {
+            Ordering::Equal => {}
+            o => return Some(o),
+        }
+    }
+    // Extra non-zero components on the left make it greater.
+    for p in parts {
+        let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && p[..digits].parse::<u64>().ok()? > 0 {
+            return Some(Ordering::Greater);
+        }
+    }
+    Some(Ordering::Equal)
+}
+
+fn as_time(v: &Val<'_>) -> Option<Timestamp> {
+    match v {
+        Val::Time(t) => Some(*t),
+        Val::Str(s) => crate::time::parse_timestamp(s),
+        Val::Num(n) => crate::time::timestamp_from_epoch(*n),
+        _ => None,
+    }
+}
+
+impl Op {
+    /// The positive test on one scalar value.
+    fn test_scalar(&self, v: &Val<'_>) -> bool {
+        match self {
+            Op::In(set) => set.has(v),
+            Op::Pattern(re) => matches!(v, Val::Str(s) if re.is_match(s.as_bytes())),
+            Op::Contains(p, ic) => {
+                matches!(v, Val::Str(s) if if *ic { contains_ic(s, p) } else { s.contains(&**p) })
+            }
+            Op::StartsWith(p, ic) => matches!(v, Val::Str(s) if {
+                let (s, p) = (s.as_bytes(), p.as_bytes());
+                s.len() >= p.len() && if *ic { s[..p.len()].eq_ignore_ascii_case(p) } else { &s[..p.len()] == p }
+            }),
+            Op::EndsWith(p, ic) => matches!(v, Val::Str(s) if {
+                let (s, p) = (s.as_bytes(), p.as_bytes());
+                s.len() >= p.len() && {
+                    let tail = &s[s.len() - p.len()..];
+                    if *ic { tail.eq_ignore_ascii_case(p) } else { tail == p }
+                }
+            }),
+            Op::Cidr(nets) => {
+                let ip = match v {
+                    Val::Ip(ip) => Some(*ip),
+                    Val::Str(s) => crate::event::parse_ip(s),
+                    _ => None,
+                };
+                ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+            }
+            Op::Num(c, want) => {
+                let n = match v {
+                    Val::Num(n) => Some(*n),
+                    Val::Str(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                n.and_then(|n| n.partial_cmp(want))
+                    .is_some_and(|o| c.holds(o))
+            }
+            Op::Dur(c, want) => matches!(v, Val::Dur(d) if c.holds(d.cmp(want))),
+            Op::Time(c, want) => as_time(v).is_some_and(|t| c.holds(t.cmp(want))),
+            Op::Version(c, want) => {
+                matches!(v, Val::Str(s) if version_cmp(s, want).is_some_and(|o| c.holds(o)))
+            }
+            Op::Weekday(mask, tz) => as_time(v).is_some_and(|t| {
+                let day = tz.to_datetime(t).weekday().to_monday_zero_offset();
+                mask & (1 << day) != 0
+            }),
+            Op::Between(start, end, tz) => as_time(v).is_some_and(|t| {
+                let dt = tz.to_datetime(t);
+                let m = dt.hour() as u16 * 60 + dt.minute() as u16;
+                if start <= end {
+                    *start <= m && m < *end
+                } else {
+                    m >= *start || m < *end
+                }
+            }),
+            Op::Exists(_) => true,
+        }
+    }
+
+    /// The positive test on a value (lists: any element).
+    fn test(&self, v: &Val<'_>) -> bool {
+        match v {
+            Val::ErrCodes(errs) => errs
+                .iter()
+                .filter_map(|e| e.code.as_deref())
+                .any(|s| self.test_scalar(&Val::Str(s))),
+            Val::ErrMsgs(errs) => errs
+                .iter()
+                .filter_map(|e| e.message.as_deref())
+                .any(|s| self.test_scalar(&Val::Str(s))),
+            Val::JsonList(items) => items
+                .iter()
+                .any(|i| self.test_scalar(&Val::from_json(Some(i)))),
+            other => self.test_scalar(other),
+        }
+    }
+}
+
+impl Leaf {
+    #[inline]
+    fn eval_val(&self, v: &Val<'_>) -> bool {
+        if let Op::Exists(want) = self.op {
+            return !v.is_missing() == want;
+        }
+        if v.is_missing() {
+            return false;
+        }
+        self.op.test(v) != self.negate
+    }
+}
+
+impl Cond {
+    /// Fast path: does the subject satisfy the condition?
+    pub(crate) fn eval(&self, s: Subject<'_>, env: &Env<'_>) -> bool {
+        match self {
+            Cond::All(cs) => cs.iter().all(|c| c.eval(s, env)),
+            Cond::Any(cs) => cs.iter().any(|c| c.eval(s, env)),
+            Cond::Not(c) => !c.eval(s, env),
+            Cond::Leaf(l) => l.eval_val(&l.field.get(s, env)),
+        }
+    }
+
+    /// Slow path: evaluate every node (no short-circuit) and record why.
+    pub(crate) fn explain(
+        &self,
+        s: Subject<'_>,
+        env: &Env<'_>,
+        depth: usize,
+        out: &mut Vec<CondTrace>,
+    ) -> bool {
+        let (label, children): (&str, Vec<&Cond>) = match self {
+            Cond::All(cs) => ("all of", cs.iter().collect()),
+            Cond::Any(cs) => ("any of", cs.iter().collect()),
+            Cond::Not(c) => ("not", vec![&**c]),
+            Cond::Leaf(l) => {
+                let v = l.field.get(s, env);
+                let passed = l.eval_val(&v);
+                let reason = if passed {
+                    format!("`{}` is {}", l.field_name, v.render())
+                } else if v.is_missing() && !matches!(l.op, Op::Exists(_)) {
+                    format!("`{}` is absent, so the test cannot hold", l.field_name)
+                } else if l.negate {
+                    format!(
+                        "`{}` is {}, which is among the excluded values",
+                        l.field_name,
+                        v.render()
+                    )
+                } else {
+                    format!(
+                        "`{}` is {}, which does not satisfy it",
+                        l.field_name,
+                        v.render()
+                    )
+                };
+                out.push(CondTrace {
+                    depth,
+                    text: l.text.clone(),
+                    line: l.loc.line,
+                    passed,
+                    reason: Some(reason),
+                });
+                return passed;
+            }
+        };
+        let slot = out.len();
+        out.push(CondTrace {
+            depth,
+            text: label.into(),
+            line: 0,
+            passed: false,
+            reason: None,
+        });
+        let results: Vec<bool> = children
+            .iter()
+            .map(|c| c.explain(s, env, depth + 1, out))
+            .collect();
+        let passed = match self {
+            Cond::All(_) => results.iter().all(|r| *r),
+            Cond::Any(_) => results.iter().any(|r| *r),
+            _ => !results.first().copied().unwrap_or(false),
+        };
+        out[slot].passed = passed;
+        passed
+    }
+
+    /// If the condition requires `event_type` to be one of a fixed set of
+    /// exact strings, that set (for pre-indexing rules by event type).
+    pub(crate) fn required_event_types(&self) -> Option<Vec<String>> {
+        match self {
+            Cond::Leaf(l) => match (&l.field, &l.op, l.negate) {
+                (Field::Known(super::field::FieldId::EvEventType), Op::In(set), false)
+                    if !set.ignore_case
+                        && set.nums.is_empty()
+                        && set.bools.is_empty()
+                        && !set.strs.is_empty() =>
+                {
+                    Some(set.strs.iter().map(|s| s.to_string()).collect())
+                }
+                _ => None,
+            },
+            Cond::All(cs) => cs.iter().find_map(Cond::required_event_types),
+            _ => None,
+        }
+    }
+}
+
+/// One line of a condition explanation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CondTrace {
+    /// Nesting depth (0 = top).
+    pub depth: usize,
+    /// The condition as written (`source_ip not-in-cidr [...]`) or the
+    /// combinator (`all of`, `any of`, `not`).
+    pub text: String,
+    /// Its line in the policy file (0 for combinators).
+    pub line: u32,
+    /// Whether it held.
+    pub passed: bool,
+    /// The value seen, and why it did or did not hold.
+    pub reason: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Compilation from YAML.
+
+pub(crate) const OPERATORS: &[&str] = &[
+    "equals",
+    "not-equals",
+    "in",
+    "not-in",
+    "glob",
+    "not-glob",
+    "regex",
+    "not-regex",
+    "contains",
+    "starts-with",
+    "ends-with",
+    "in-cidr",
+    "not-in-cidr",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "version-gt",
+    "version-gte",
+    "version-lt",
+    "version-lte",
+    "weekday",
+    "between",
+    "exists",
+    "absent",
+    "tz",
+    "ignore-case",
+];
+
+const COMBINATORS: &[&str] = &["all", "any", "not"];
+
+/// Render an operand compactly for condition texts.
+fn render_node(n: &Node) -> String {
+    match &n.kind {
+        NodeKind::Seq(items) => format!(
+            "[{}]",
+            items.iter().map(render_node).collect::<Vec<_>>().join(", ")
+        ),
+        NodeKind::Map(_) => "{...}".into(),
+        NodeKind::Null => "null".into(),
+        _ => n.scalar_text().unwrap_or_default(),
+    }
+}
+
+pub(crate) struct CondCompiler<'d, 'f> {
+    pub dec: &'d mut Dec<'f>,
+    pub on: OnKind,
+    pub default_tz: TimeZone,
+}
+
+impl CondCompiler<'_, '_> {
+    /// `where:` is a mapping (every key must hold) or a list (all must hold).
+    pub(crate) fn compile(&mut self, node: &Node, path: &str) -> Option<Cond> {
+        match &node.kind {
+            NodeKind::Seq(items) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.compile(item, &format!("{path}[{i}]")) {
+                        Some(c) => out.push(c),
+                        None => ok = false,
+                    }
+                }
+                if items.is_empty() {
+                    self.dec.err(
+                        node.loc,
+                        path,
+                        "an empty list of conditions; remove it or add conditions",
+                    );
+                    return None;
+                }
+                ok.then(|| flatten_all(out))
+            }
+            NodeKind::Map(entries) => {
+                if entries.is_empty() {
+                    self.dec.err(node.loc, path, "an empty condition mapping");
+                    return None;
+                }
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (key, value, kloc) in entries {
+                    let sub = format!("{path}.{key}");
+                    let c = match key.as_str() {
+                        "all" | "any" => self.combinator(key, value, &sub),
+                        "not" => self.compile(value, &sub).map(|c| Cond::Not(Box::new(c))),
+                        field => self.field(field, value, *kloc, &sub),
+                    };
+                    match c {
+                        Some(c) => out.push(c),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| flatten_all(out))
+            }
+            _ => {
+                self.dec.err(
+                    node.loc,
+                    path,
+                    format!(
+                        "expected a condition (a mapping such as `user: alice` or `any: [...]`), found {}",
+                        node.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn combinator(&mut self, key: &str, value: &Node, path: &str) -> Option<Cond> {
+        let NodeKind::Seq(items) = &value.kind else {
+            self.dec.err(
+                value.loc,
+                path,
+                format!(
+                    "`{key}` takes a list of conditions, found {}",
+                    value.type_name()
+                ),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.dec
+                .err(value.loc, path, format!("`{key}` with no conditions"));
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.compile(item, &format!("{path}[{i}]")) {
+                Some(c) => out.push(c),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(if key == "all" {
+            Cond::All(out)
+        } else {
+            Cond::Any(out)
+        })
+    }
+
+    fn field(&mut self, name: &str, value: &Node, kloc: Location, path: &str) -> Option<Cond> {
+        let (field, ty) = match resolve(self.on, name) {
+            Ok(f) => f,
+            Err((msg, sugg)) => {
+                // A misspelled combinator is likelier than a field.
+                let sugg =
+                    sugg.or_else(|| crate::suggest::nearest(name, COMBINATORS.iter().copied()));
+                self.dec.err_sugg(kloc, path, msg, sugg);
+                return None;
+            }
+        };
+        let leaf = |op: Op, negate: bool, text: String, loc: Location| {
+            Cond::Leaf(Box::new(Leaf {
+                field: field.clone(),
+                field_name: name.to_owned(),
+                op,
+                negate,
+                text,
+                loc,
+            }))
+        };
+        match &value.kind {
+            NodeKind::Map(ops) => {
+                // Modifiers first.
+                let mut tz = None;
+                let mut ignore_case = false;
+                for (k, v, _) in ops {
+                    match k.as_str() {
+                        "tz" => tz = self.tz(v, &format!("{path}.tz")),
+                        "ignore-case" => match v.kind {
+                            NodeKind::Bool(b) => ignore_case = b,
+                            _ => self.dec.err(
+                                v.loc,
+                                &format!("{path}.ignore-case"),
+                                "expected true or false",
+                            ),
+                        },
+                        _ => {}
+                    }
+                }
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (k, v, oloc) in ops {
+                    if k == "tz" || k == "ignore-case" {
+                        continue;
+                    }
+                    let opath = format!("{path}.{k}");
+                    match self.op(k, v, ty, ignore_case, tz.as_ref(), *oloc, &opath) {
+                        Some((op, negate)) => {
+                            let text = format!("{name} {k} {}", render_node(v));
+                            out.push(leaf(op, negate, text, *oloc));
+                        }
+                        None => ok = false,
+                    }
+                }
+                if ok && out.is_empty() {
+                    self.dec.err(
+                        value.loc,
+                        path,
+                        format!(
+                            "no operator given for `{name}`; use one of: {}",
+                            OPERATORS.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                ok.then(|| flatten_all(out))
+            }
+            NodeKind::Seq(_) => {
+                let (op, neg) = self.op("in", value, ty, false, None, value.loc, path)?;
+                Some(leaf(
+                    op,
+                    neg,
+                    format!("{name} in {}", render_node(value)),
+                    value.loc,
+                ))
+            }
+            _ => {
+                let (op, neg) = self.op("equals", value, ty, false, None, value.loc, path)?;
+                Some(leaf(
+                    op,
+                    neg,
+                    format!("{name} equals {}", render_node(value)),
+                    value.loc,
+                ))
+            }
+        }
+    }
+
+    fn tz(&mut self, v: &Node, path: &str) -> Option<(TimeZone, String)> {
+        let name = match &v.kind {
+            NodeKind::Str(s) => s.clone(),
+            _ => {
+                self.dec.err(
+                    v.loc,
+                    path,
+                    "expected a time zone name such as `Europe/Paris`",
+                );
+                return None;
+            }
+        };
+        match TimeZone::get(&name) {
+            Ok(tz) => Some((tz, name)),
+            Err(_) => {
+                self.dec.err(v.loc, path, format!("unknown time zone `{name}`; use an IANA name such as `Europe/Paris` or `UTC`"));
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn op(
+        &mut self,
+        op: &str,
+        v: &Node,
+        ty: FieldType,
+        ic: bool,
+        tz: Option<&(TimeZone, String)>,
+        loc: Location,
+        path: &str,
+    ) -> Option<(Op, bool)> {
+        let (base, negate) = match op.strip_prefix("not-") {
+            Some(b) if matches!(b, "equals" | "in" | "glob" | "regex" | "in-cidr") => (b, true),
+            _ => (op, false),
+        };
+        let allowed: &[&str] = match ty {
+            FieldType::Str => &[
+                "equals",
+                "in",
+                "glob",
+                "regex",
+                "contains",
+                "starts-with",
+                "ends-with",
+                "version-gt",
+                "version-gte",
+                "version-lt",
+                "version-lte",
+                "exists",
+                "absent",
+            ],
+            FieldType::StrList => &[
+                "equals",
+                "in",
+                "glob",
+                "regex",
+                "contains",
+                "starts-with",
+                "ends-with",
+                "exists",
+                "absent",
+            ],
+            FieldType::Ip => &["equals", "in", "in-cidr", "exists", "absent"],
+            FieldType::Time => &[
+                "gt", "gte", "lt", "lte", "weekday", "between", "exists", "absent",
+            ],
+            FieldType::Duration | FieldType::Number => {
+                &["equals", "in", "gt", "gte", "lt", "lte", "exists", "absent"]
+            }
+            FieldType::Bool => &["equals", "exists", "absent"],
+            FieldType::Dynamic => OPERATORS,
+        };
+        if !OPERATORS.contains(&op) {
+            let sugg = crate::suggest::nearest(op, OPERATORS.iter().copied());
+            self.dec.err_sugg(
+                loc,
+                path,
+                format!(
+                    "unknown operator `{op}`; operators: {}",
+                    OPERATORS.join(", ")
+                ),
+                sugg,
+            );
+            return None;
+        }
+        if !allowed.contains(&base) {
+            let shown: Vec<String> = allowed
+                .iter()
+                .flat_map(|a| {
+                    let mut v = vec![a.to_string()];
+                    if matches!(*a, "equals" | "in" | "glob" | "regex" | "in-cidr") {
+                        v.push(format!("not-{a}"));
+                    }
+                    v
+                })
+                .collect();
+            self.dec.err(
+                loc,
+                path,
+                format!(
+                    "operator `{op}` does not apply to {}; use one of: {}",
+                    ty.describe(),
+                    shown.join(", ")
+                ),
+            );
+            return None;
+        }
+        let op = match base {
+            "equals" | "in" => {
+                if base == "equals" && matches!(v.kind, NodeKind::Seq(_)) {
+                    self.dec
+                        .err(v.loc, path, "`equals` takes one value; use `in` for a list");
+                    return None;
+                }
+                Op::In(self.litset(v, ty, ic, path)?)
+            }
+            "glob" => {
+                let pats = self.strings(v, path)?;
+                let mut res = Vec::new();
+                for p in &pats {
+                    match globset::GlobBuilder::new(p)
+                        .literal_separator(false)
+                        .case_insensitive(ic)
+                        .backslash_escape(true)
+                        .build()
+                    {
+                        Ok(g) => res.push(format!("(?:{})", g.regex())),
+                        Err(e) => {
+                            self.dec.err(v.loc, path, format!("bad glob `{p}`: {e}"));
+                            return None;
+                        }
+                    }
+                }
+                Op::Pattern(self.regex(&res.join("|"), false, v.loc, path)?)
+            }
+            "regex" => {
+                let NodeKind::Str(s) = &v.kind else {
+                    self.dec.err(
+                        v.loc,
+                        path,
+                        format!("`regex` takes a string, found {}", v.type_name()),
+                    );
+                    return None;
+                };
+                Op::Pattern(self.regex(s, ic, v.loc, path)?)
+            }
+            "contains" | "starts-with" | "ends-with" => {
+                let Some(s) = v
+                    .scalar_text()
+                    .filter(|_| !matches!(v.kind, NodeKind::Bool(_)))
+                else {
+                    self.dec.err(
+                        v.loc,
+                        path,
+                        format!("`{base}` takes a string, found {}", v.type_name()),
+                    );
+                    return None;
+                };
+                let s: Box<str> = s.into();
+                match base {
+                    "contains" => Op::Contains(s, ic),
+                    "starts-with" => Op::StartsWith(s, ic),
+                    _ => Op::EndsWith(s, ic),
+                }
+            }
+            "in-cidr" => {
+                let items = self.strings(v, path)?;
+                let mut nets = Vec::new();
+                for s in items {
+                    match parse_net(&s) {
+                        Ok(n) => nets.push(n),
+                        Err(e) => {
+                            self.dec.err(v.loc, path, e);
+                            return None;
+                        }
+                    }
+                }
+                Op::Cidr(nets)
+            }
+            "gt" | "gte" | "lt" | "lte" => {
+                let c = match base {
+                    "gt" => Cmp::Gt,
+                    "gte" => Cmp::Gte,
+                    "lt" => Cmp::Lt,
+                    _ => Cmp::Lte,
+                };
+                match ty {
+                    FieldType::Duration => Op::Dur(c, self.duration(v, path)?),
+                    FieldType::Time => Op::Time(c, self.timestamp(v, path)?),
+                    FieldType::Number => Op::Num(c, self.number(v, path)?),
+                    _ => match &v.kind {
+                        NodeKind::Int(i) => Op::Num(c, *i as f64),
+                        NodeKind::Float(f) => Op::Num(c, *f),
+                        NodeKind::Str(s) => match crate::time::parse_timestamp(s) {
+                            Some(t) if !s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+                                Op::Time(c, t)
+                            }
+                            _ => {
+                                self.dec.err(v.loc, path, format!("`{base}` on a raw field takes a number or an RFC 3339 time; `{s}` is neither (durations apply to age fields)"));
+                                return None;
+                            }
+                        },
+                        _ => {
+                            self.dec.err(
+                                v.loc,
+                                path,
+                                format!("`{base}` takes a number, found {}", v.type_name()),
+                            );
+                            return None;
+                        }
+                    },
+                }
+            }
+            "version-gt" | "version-gte" | "version-lt" | "version-lte" => {
+                let c = match base {
+                    "version-gt" => Cmp::Gt,
+                    "version-gte" => Cmp::Gte,
+                    "version-lt" => Cmp::Lt,
+                    _ => Cmp::Lte,
+                };
+                let text = v.scalar_text().unwrap_or_default();
+                let parts: Result<Vec<u64>, _> = text.split('.').map(str::parse::<u64>).collect();
+                match parts {
+                    Ok(p) if !p.is_empty() => Op::Version(c, p),
+                    _ => {
+                        self.dec.err(v.loc, path, format!("`{base}` takes a dotted numeric version such as \"14.2\" (quote it), found `{text}`"));
+                        return None;
+                    }
+                }
+            }
+            "weekday" => {
+                let days = self.strings(v, path)?;
+                let mut mask = 0u8;
+                for d in days {
+                    match crate::time::parse_weekday(&d) {
+                        Ok(i) => mask |= 1 << i,
+                        Err(e) => {
+                            self.dec.err(v.loc, path, e);
+                            return None;
+                        }
+                    }
+                }
+                Op::Weekday(mask, self.zone(tz))
+            }
+            "between" => {
+                let bounds = self.strings(v, path)?;
+                let [a, b] = bounds.as_slice() else {
+                    self.dec.err(v.loc, path, "`between` takes two times of day, e.g. [\"19:00\", \"07:00\"] (a window may cross midnight)");
+                    return None;
+                };
+                let (a, b) = match (
+                    crate::time::parse_time_of_day(a),
+                    crate::time::parse_time_of_day(b),
+                ) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (Err(e), _) | (_, Err(e)) => {
+                        self.dec.err(v.loc, path, e);
+                        return None;
+                    }
+                };
+                Op::Between(a, b, self.zone(tz))
+            }
+            "exists" | "absent" => match v.kind {
+                NodeKind::Bool(b) => Op::Exists(if base == "exists" { b } else { !b }),
+                _ => {
+                    self.dec
+                        .err(v.loc, path, format!("`{base}` takes true or false"));
+                    return None;
+                }
+            },
+            _ => {
+                self.dec
+                    .err(loc, path, format!("operator `{op}` is not supported here"));
+                return None;
+            }
+        };
+        Some((op, negate))
+    }
+
+    fn zone(&self, tz: Option<&(TimeZone, String)>) -> TimeZone {
+        tz.map_or_else(|| self.default_tz.clone(), |(z, _)| z.clone())
+    }
+
+    fn regex(&mut self, pattern: &str, ic: bool, loc: Location, path: &str) -> Option<Regex> {
+        match regex::bytes::RegexBuilder::new(pattern)
+            .case_insensitive(ic)
+            .size_limit(1 << 20)
+            .dfa_size_limit(1 << 21)
+            .build()
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let msg = e.to_string();
+                let first = msg.lines().last().unwrap_or("invalid").trim();
+                self.dec
+                    .err(loc, path, format!("bad regex `{pattern}`: {first}"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, v: &Node, path: &str) -> Option<Vec<String>> {
+        let items: Vec<&Node> = match &v.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![v],
+        };
+        let mut out = Vec::new();
+        for it in items {
+            match it.scalar_text() {
+                Some(s) => out.push(s),
+                None => {
+                    self.dec.err(
+                        it.loc,
+                        path,
+                        format!("expected a string, found {}", it.type_name()),
+                    );
+                    return None;
+                }
+            }
+        }
+        if out.is_empty() {
+            self.dec.err(v.loc, path, "an empty list");
+            return None;
+        }
+        Some(out)
+    }
+
+    fn litset(&mut self, v: &Node, ty: FieldType, ic: bool, path: &str) -> Option<LitSet> {
+        let items: Vec<&Node> = match &v.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![v],
+        };
+        if items.is_empty() {
+            self.dec.err(
+                v.loc,
+                path,
+                "an empty list matches nothing; remove the condition or add values",
+            );
+            return None;
+        }
+        let mut set = LitSet {
+            ignore_case: ic,
+            ..LitSet::default()
+        };
+        for it in items {
+            match (ty, &it.kind) {
+                (_, NodeKind::Seq(_) | NodeKind::Map(_) | NodeKind::Null) => {
+                    self.dec.err(
+                        it.loc,
+                        path,
+                        format!("expected a plain value, found {}", it.type_name()),
+                    );
+                    return None;
+                }
+                (FieldType::Ip, _) => match it.scalar_text().and_then(|s| s.parse::<IpAddr>().ok())
+                {
+                    Some(ip) => set.ips.push(ip),
+                    None => {
+                        self.dec.err(
+                            it.loc,
+                            path,
+                            "expected an IP address (use `in-cidr` for networks)",
+                        );
+                        return None;
+                    }
+                },
+                (FieldType::Number, _) => set.nums.push(self.number(it, path)?),
+                (FieldType::Duration, _) => {
+                    self.dec
+                        .err(it.loc, path, "compare durations with gt/gte/lt/lte");
+                    return None;
+                }
+                (FieldType::Bool, NodeKind::Bool(b)) => set.bools.push(*b),
+                (FieldType::Bool, _) => {
+                    self.dec.err(it.loc, path, "expected true or false");
+                    return None;
+                }
+                (FieldType::Dynamic, NodeKind::Int(i)) => set.nums.push(*i as f64),
+                (FieldType::Dynamic, NodeKind::Float(f)) => set.nums.push(*f),
+                (FieldType::Dynamic, NodeKind::Bool(b)) => set.bools.push(*b),
+                (_, _) => set.strs.push(it.scalar_text().unwrap_or_default().into()),
+            }
+        }
+        Some(set.finish())
+    }
+
+    fn number(&mut self, v: &Node, path: &str) -> Option<f64> {
+        match v.kind {
+            NodeKind::Int(i) => Some(i as f64),
+            NodeKind::Float(f) => Some(f),
+            _ => {
+                self.dec.err(
+                    v.loc,
+                    path,
+                    format!("expected a number, found {}", v.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, v: &Node, path: &str) -> Option<SignedDuration> {
+        let text = match &v.kind {
+            NodeKind::Str(s) => s.clone(),
+            NodeKind::Int(0) => "0".into(),
+            _ => {
+                self.dec.err(
+                    v.loc,
+                    path,
+                    format!(
+                        "expected a duration such as `30d` or `10m`, found {}",
+                        v.type_name()
+                    ),
+                );
+                return None;
+            }
+        };
+        match crate::time::parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.dec.err(v.loc, path, e);
+                None
+            }
+        }
+    }
+
+    fn timestamp(&mut self, v: &Node, path: &str) -> Option<Timestamp> {
+        let t = v
+            .scalar_text()
+            .and_then(|s| crate::time::parse_timestamp(&s));
+        if t.is_none() {
+            self.dec.err(
+                v.loc,
+                path,
+                "expected an RFC 3339 time such as `2026-01-01T00:00:00Z`",
+            );
+        }
+        t
+    }
+}
+
+fn flatten_all(mut v: Vec<Cond>) -> Cond {
+    if v.len() == 1 {
+        v.pop().unwrap_or(Cond::All(Vec::new()))
+    } else {
+        Cond::All(v)
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (as /32 or /128).
+pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(n.trunc());
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    Err(format!(
+        "`{s}` is not a CIDR such as `10.0.0.0/8` or an IP address"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(version_cmp("14.2.1", &[14, 2]), Some(Ordering::Greater));
+        assert_eq!(version_cmp("14.2", &[14, 2]), Some(Ordering::Equal));
+        assert_eq!(version_cmp("iOS 13.7", &[14]), Some(Ordering::Less));
+        assert_eq!(version_cmp("10", &[9, 9]), Some(Ordering::Greater));
+        assert_eq!(version_cmp("unknown", &[1]), None);
+        assert_eq!(version_cmp("99999999999999999999999", &[1]), None);
+    }
+
+    #[test]
+    fn nets() {
+        assert!(parse_net("10.0.0.0/8").is_ok());
+        assert!(parse_net("10.1.2.3").is_ok());
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("corp").is_err());
+    }
+
+    #[test]
+    fn ascii_case_helpers() {
+        assert!(contains_ic("Hello WORLD", "o wor"));
+        assert!(!contains_ic("abc", "abcd"));
+    }
+}

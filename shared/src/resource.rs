@@ -1,0 +1,177 @@
+//! Resource views for scheduled rules: plain structs with public fields that
+//! the functions fill from SDK responses (WorkLink ListDevices +
+//! DescribeDevice, ListDomains, ListFleets + DescribeAuditStreamConfiguration;
+//! WorkSpaces Instances ListWorkspacesInstances + GetWorkspaceInstance +
+//! ListTagsForResource). Field names are the names rules use. They also
+//! deserialize (snake_case, unknown keys refused) for policy test cases.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The default tag key that `mark-for-cleanup` writes; its value is the
+/// RFC 3339 time of marking. A policy may choose another (`cleanup-tag`).
+pub const DEFAULT_CLEANUP_TAG: &str = "warden:cleanup-marked-at";
+
+/// A WorkLink device (DeviceSummary + DescribeDevice).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Device {
+    /// The fleet it belongs to.
+    pub fleet_arn: String,
+    /// DeviceId.
+    pub device_id: String,
+    /// `ACTIVE` | `SIGNED_OUT`.
+    pub status: Option<String>,
+    /// Username.
+    pub user: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// OperatingSystem.
+    pub os: Option<String>,
+    /// OperatingSystemVersion (dotted; compared with `version-*` operators).
+    pub os_version: Option<String>,
+    /// PatchLevel, e.g. `2024-03-05` (its age is the `patch_level_age` field).
+    pub patch_level: Option<String>,
+    /// FirstAccessedTime.
+    pub first_accessed: Option<Timestamp>,
+    /// LastAccessedTime.
+    pub last_accessed: Option<Timestamp>,
+}
+
+/// A domain associated with a WorkLink fleet (DomainSummary).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Domain {
+    /// The fleet it belongs to.
+    pub fleet_arn: String,
+    /// DomainName.
+    pub domain: String,
+    /// DisplayName.
+    pub display_name: Option<String>,
+    /// DomainStatus: `PENDING_VALIDATION` | `ASSOCIATING` | `ACTIVE` |
+    /// `INACTIVE` | `DISASSOCIATING` | `DISASSOCIATED` | ...
+    pub status: Option<String>,
+    /// CreatedTime.
+    pub created: Option<Timestamp>,
+}
+
+/// A WorkLink fleet (FleetSummary + DescribeAuditStreamConfiguration).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fleet {
+    /// FleetArn.
+    pub fleet_arn: String,
+    /// FleetName.
+    pub fleet_name: Option<String>,
+    /// DisplayName.
+    pub display_name: Option<String>,
+    /// CompanyCode.
+    pub company_code: Option<String>,
+    /// FleetStatus: `CREATING` | `ACTIVE` | `DELETING` | ...
+    pub status: Option<String>,
+    /// CreatedTime.
+    pub created: Option<Timestamp>,
+    /// LastUpdatedTime.
+    pub last_updated: Option<Timestamp>,
+    /// AuditStreamArn (None when the fleet has no audit stream).
+    pub audit_stream_arn: Option<String>,
+}
+
+/// One error reported on a WorkSpaces Instance (WorkspaceInstanceErrors or
+/// EC2InstanceErrors).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceError {
+    /// ErrorCode / EC2ErrorCode.
+    pub code: Option<String>,
+    /// ErrorMessage / EC2ErrorMessage.
+    pub message: Option<String>,
+}
+
+/// A WorkSpaces Instance (GetWorkspaceInstance + ListTagsForResource).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Instance {
+    /// WorkspaceInstanceId (`wsinst-...`).
+    pub instance_id: String,
+    /// ProvisionState: `ALLOCATING` | `ALLOCATED` | `DEALLOCATING` |
+    /// `DEALLOCATED` | `ERROR_ALLOCATING` | `ERROR_DEALLOCATING`.
+    pub state: Option<String>,
+    /// EC2ManagedInstance.InstanceId.
+    pub ec2_instance_id: Option<String>,
+    /// Errors, workspace and EC2 ones together.
+    pub errors: Vec<InstanceError>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Instance {
+    /// When the instance was marked for cleanup, read from the tag `key`
+    /// (RFC 3339 or epoch). An unreadable value counts as not marked, so the
+    /// next run re-marks it with a fresh time (never an early delete).
+    pub fn cleanup_marked_at(&self, key: &str) -> Option<Timestamp> {
+        self.tags
+            .get(key)
+            .and_then(|v| crate::time::parse_timestamp(v))
+    }
+}
+
+/// The resource kinds scheduled rules run `on`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// A WorkLink device.
+    Device(Device),
+    /// A WorkLink domain.
+    Domain(Domain),
+    /// A WorkLink fleet.
+    Fleet(Fleet),
+    /// A WorkSpaces Instance.
+    Instance(Instance),
+}
+
+impl Resource {
+    /// The identifier reported as the cause of an action.
+    pub fn id(&self) -> String {
+        match self {
+            Resource::Device(d) => format!("device {} in {}", d.device_id, d.fleet_arn),
+            Resource::Domain(d) => format!("domain {} in {}", d.domain, d.fleet_arn),
+            Resource::Fleet(f) => format!("fleet {}", f.fleet_arn),
+            Resource::Instance(i) => format!("instance {}", i.instance_id),
+        }
+    }
+
+    /// The `on` kind this resource is evaluated under.
+    pub fn on_kind(&self) -> crate::policy::OnKind {
+        use crate::policy::OnKind;
+        match self {
+            Resource::Device(_) => OnKind::Device,
+            Resource::Domain(_) => OnKind::Domain,
+            Resource::Fleet(_) => OnKind::Fleet,
+            Resource::Instance(_) => OnKind::Instance,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_mark_is_read_from_the_tag() {
+        let mut i = Instance {
+            instance_id: "wsinst-12345678".into(),
+            ..Default::default()
+        };
+        assert_eq!(i.cleanup_marked_at(DEFAULT_CLEANUP_TAG), None);
+        i.tags
+            .insert(DEFAULT_CLEANUP_TAG.into(), "2026-11-23T12:00:00Z".into());
+        assert!(i.cleanup_marked_at(DEFAULT_CLEANUP_TAG).is_some());
+        i.tags.insert(DEFAULT_CLEANUP_TAG.into(), "garbage".into());
+        assert_eq!(i.cleanup_marked_at(DEFAULT_CLEANUP_TAG), None);
+    }
+}
