@@ -281,7 +281,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
         errors.sort_by_key(|e| e.location);
         return Err(PolicyErrors(errors));
     }
-    let index = Index::new(&rules);
+    let index = Index::new(&mut rules);
     Ok(Policy {
         source: file.to_owned(),
         settings: Settings {
@@ -323,23 +323,16 @@ fn field_map(dec: &mut Dec<'_>, node: &Node, fields: &mut FieldMap) {
     }
 }
 
-fn glob_regex(dec: &mut Dec<'_>, pattern: &str, loc: Location, path: &str) -> Option<regex::bytes::Regex> {
-    let glob = match globset::GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .case_insensitive(true)
-        .backslash_escape(true)
-        .build()
-    {
-        Ok(g) => g,
+fn glob_regex(
+    dec: &mut Dec<'_>,
+    pattern: &str,
+    loc: Location,
+    path: &str,
+) -> Option<super::condition::GlobMatch> {
+    match super::condition::GlobMatch::new(pattern, true) {
+        Ok(g) => Some(g),
         Err(e) => {
-            dec.err(loc, path, format!("bad glob `{pattern}`: {e}"));
-            return None;
-        }
-    };
-    match regex::bytes::Regex::new(glob.regex()) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            dec.err(loc, path, format!("bad glob `{pattern}`: {e}"));
+            dec.err(loc, path, e);
             None
         }
     }
@@ -552,6 +545,8 @@ fn rule(
         on,
         location: node.loc,
         condition,
+        fast_condition: None,
+        typed: false,
         threshold,
         actions,
         dry_run,
