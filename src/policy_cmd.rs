@@ -29,7 +29,11 @@ pub enum PolicyCmd {
         #[arg(long)]
         policy: PathBuf,
         /// Audit events: a JSON object, an array of objects, or JSON lines.
-        #[arg(long, required_unless_present = "resource", conflicts_with = "resource")]
+        #[arg(
+            long,
+            required_unless_present = "resource",
+            conflicts_with = "resource"
+        )]
         event: Option<PathBuf>,
         /// Resources: `{"instance": {...}}` (or device/domain/fleet), or an array of them.
         #[arg(long)]
@@ -57,7 +61,14 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             now,
             fleet,
             json,
-        } => explain(&policy, event.as_deref(), resource.as_deref(), now, fleet, json),
+        } => explain(
+            &policy,
+            event.as_deref(),
+            resource.as_deref(),
+            now,
+            fleet,
+            json,
+        ),
     }
 }
 
@@ -148,16 +159,25 @@ fn test(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
 }
 
 fn read_json_values(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Array(items)) => Ok(items),
         Ok(v) => Ok(vec![v]),
         Err(whole) => {
             // JSON lines.
             let mut out = Vec::new();
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 let v = serde_json::from_str(line).map_err(|e| {
-                    anyhow::anyhow!("{}:{}: not JSON ({e}); the whole file is not JSON either ({whole})", path.display(), i + 1)
+                    anyhow::anyhow!(
+                        "{}:{}: not JSON ({e}); the whole file is not JSON either ({whole})",
+                        path.display(),
+                        i + 1
+                    )
                 })?;
                 out.push(v);
             }
@@ -227,7 +247,11 @@ fn print_report(policy: &Policy, report: &Report, now: Timestamp) {
         println!("\n{}", ex.subject);
         for r in &ex.rules {
             if !r.applies {
-                println!("  rule {}: not applicable ({})", r.rule, r.note.as_deref().unwrap_or(""));
+                println!(
+                    "  rule {}: not applicable ({})",
+                    r.rule,
+                    r.note.as_deref().unwrap_or("")
+                );
                 continue;
             }
             let verdict = if r.matched {
@@ -242,7 +266,9 @@ fn print_report(policy: &Policy, report: &Report, now: Timestamp) {
                 let indent = "  ".repeat(c.depth + 2);
                 let mark = if c.passed { "pass" } else { "FAIL" };
                 match &c.reason {
-                    Some(reason) => println!("{indent}[{mark}] {} (line {}): {reason}", c.text, c.line),
+                    Some(reason) => {
+                        println!("{indent}[{mark}] {} (line {}): {reason}", c.text, c.line)
+                    }
                     None => println!("{indent}[{mark}] {}", c.text),
                 }
             }

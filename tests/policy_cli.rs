@@ -54,10 +54,19 @@ fn validate_locates_a_typo_and_suggests_the_name() {
 #[test]
 fn validate_fails_on_any_bad_file_among_good_ones() {
     let bad = scratch("bad-regex.yaml", "rules:\n  - name: r\n    on: audit-event\n    where: { url: { regex: '(' } }\n    actions: [sign-out-user]\n");
-    let out = warden(&["policy", "validate", default_policy().to_str().unwrap(), bad.to_str().unwrap()]);
+    let out = warden(&[
+        "policy",
+        "validate",
+        default_policy().to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains(":4:"), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("bad regex"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad regex"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -72,7 +81,10 @@ fn test_runs_the_default_policy_cases() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("summary line: {last:?}"));
     assert!(passed >= 20, "{last}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS ")).count(), passed);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("PASS ")).count(),
+        passed
+    );
 }
 
 #[test]
@@ -98,9 +110,18 @@ fn test_reports_a_failing_case_and_exits_non_zero() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("PASS "), "{stdout}");
-    assert!(stdout.contains(":: outside :: wrong expectation"), "{stdout}");
-    assert!(stdout.contains("expected action `sign-out-user`, not in the plan"), "{stdout}");
-    assert!(stdout.contains("source_ip not-in-cidr [10.0.0.0/8]"), "{stdout}");
+    assert!(
+        stdout.contains(":: outside :: wrong expectation"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("expected action `sign-out-user`, not in the plan"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("source_ip not-in-cidr [10.0.0.0/8]"),
+        "{stdout}"
+    );
     assert_eq!(stdout.lines().last(), Some("1 passed, 1 failed"));
 }
 
@@ -118,15 +139,28 @@ fn explain_shows_the_failed_condition_and_why() {
         "event.json",
         r#"{"timestamp":"1795428000000","eventType":"SignIn","userName":"bob","sourceIp":"10.1.2.3"}"#,
     );
-    let out = warden(&["policy", "explain", "--policy", default_policy().to_str().unwrap(), "--event", ev.to_str().unwrap()]);
+    let out = warden(&[
+        "policy",
+        "explain",
+        "--policy",
+        default_policy().to_str().unwrap(),
+        "--event",
+        ev.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("rule access-from-outside-allowed-networks: no match"), "{stdout}");
+    assert!(
+        stdout.contains("rule access-from-outside-allowed-networks: no match"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("[FAIL] source_ip not-in-cidr [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 198.51.100.0/24]"),
         "{stdout}"
     );
-    assert!(stdout.contains("`source_ip` is 10.1.2.3, which is among the excluded values"), "{stdout}");
+    assert!(
+        stdout.contains("`source_ip` is 10.1.2.3, which is among the excluded values"),
+        "{stdout}"
+    );
     assert!(stdout.contains("plan:\n  plan: nothing to do"), "{stdout}");
 }
 
@@ -137,21 +171,41 @@ fn explain_shows_a_match_and_the_plan() {
         "{\"timestamp\":\"1795428000000\",\"eventType\":\"SignIn\",\"userName\":\"bob\",\"sourceIp\":\"203.0.113.9\"}\n{\"eventType\":\"VisitPage\",\"userName\":\"alice\"}\n",
     );
     let out = warden(&[
-        "policy", "explain", "--policy", default_policy().to_str().unwrap(), "--event", ev.to_str().unwrap(),
-        "--fleet", "arn:aws:worklink::123456789012:fleet/corp",
+        "policy",
+        "explain",
+        "--policy",
+        default_policy().to_str().unwrap(),
+        "--event",
+        ev.to_str().unwrap(),
+        "--fleet",
+        "arn:aws:worklink::123456789012:fleet/corp",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("rule access-from-outside-allowed-networks: MATCHED"), "{stdout}");
     assert!(
-        stdout.contains("ACTION  sign-out-user user bob in arn:aws:worklink::123456789012:fleet/corp"),
+        stdout.contains("rule access-from-outside-allowed-networks: MATCHED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "ACTION  sign-out-user user bob in arn:aws:worklink::123456789012:fleet/corp"
+        ),
         "{stdout}"
     );
     let json = warden(&[
-        "policy", "explain", "--json", "--policy", default_policy().to_str().unwrap(), "--event", ev.to_str().unwrap(),
+        "policy",
+        "explain",
+        "--json",
+        "--policy",
+        default_policy().to_str().unwrap(),
+        "--event",
+        ev.to_str().unwrap(),
     ]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
-    assert_eq!(v["plan"]["skipped"][0]["kind"], "sign-out-user", "no fleet configured: skipped, not guessed");
+    assert_eq!(
+        v["plan"]["skipped"][0]["kind"], "sign-out-user",
+        "no fleet configured: skipped, not guessed"
+    );
 }
 
 #[test]
@@ -161,11 +215,23 @@ fn explain_a_resource() {
         r#"{"instance":{"instance_id":"wsinst-abcdef12","state":"ERROR_ALLOCATING","tags":{"warden:cleanup-marked-at":"2026-11-22T00:00:00Z"}}}"#,
     );
     let out = warden(&[
-        "policy", "explain", "--policy", default_policy().to_str().unwrap(), "--resource", r.to_str().unwrap(),
-        "--now", "2026-11-23T12:00:00Z",
+        "policy",
+        "explain",
+        "--policy",
+        default_policy().to_str().unwrap(),
+        "--resource",
+        r.to_str().unwrap(),
+        "--now",
+        "2026-11-23T12:00:00Z",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("rule cleanup-errored-instances: MATCHED"), "{stdout}");
-    assert!(stdout.contains("ACTION  delete-instance instance wsinst-abcdef12"), "{stdout}");
+    assert!(
+        stdout.contains("rule cleanup-errored-instances: MATCHED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ACTION  delete-instance instance wsinst-abcdef12"),
+        "{stdout}"
+    );
 }

@@ -66,7 +66,9 @@ fn policy_yaml() -> String {
     // compromised accounts), and per-event-type rules on the rarer session
     // events a Secure Browser / WorkLink stream carries.
     for i in 0..2 {
-        let names: Vec<String> = (0..100).map(|j| format!("former{i}-{j}@example.com")).collect();
+        let names: Vec<String> = (0..100)
+            .map(|j| format!("former{i}-{j}@example.com"))
+            .collect();
         y.push_str(&format!(
             "  - name: deny-list-{i}\n    on: audit-event\n    where:\n      user: {{ in: [{}] }}\n    actions: [sign-out-user]\n",
             names.join(", ")
@@ -93,17 +95,46 @@ fn policy_yaml() -> String {
 /// fields a WorkLink record may carry.
 fn events(policy: &Policy) -> Vec<AuditEvent> {
     let types = [
-        "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage", "VisitPage",
-        "SignIn", "SignIn", "StartSession", "EndSession", "SignInFailed", "SignInFailed", "DownloadFile", "UploadFile", "PrintPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "VisitPage",
+        "SignIn",
+        "SignIn",
+        "StartSession",
+        "EndSession",
+        "SignInFailed",
+        "SignInFailed",
+        "DownloadFile",
+        "UploadFile",
+        "PrintPage",
     ];
-    let hosts = ["wiki.corp.example.com", "mail.corp.example.com", "app.hr3.example.com", "payroll7.example.net", "intranet.example.com", "docs.finance1.example.com"];
+    let hosts = [
+        "wiki.corp.example.com",
+        "mail.corp.example.com",
+        "app.hr3.example.com",
+        "payroll7.example.net",
+        "intranet.example.com",
+        "docs.finance1.example.com",
+    ];
     let base: Timestamp = "2026-11-21T21:00:00Z".parse().expect("time");
     let mut out = Vec::with_capacity(EVENTS);
     let mut total = 0usize;
     for i in 0..EVENTS {
         let t = base.as_millisecond() + (i as i64) * 1_700;
         let user = format!("user{}@dept{}.example.com", i % 300, i % 12);
-        let ip = if i % 7 == 0 { format!("203.0.113.{}", i % 250) } else { format!("10.{}.{}.{}", i % 200, i % 100, i % 250) };
+        let ip = if i % 7 == 0 {
+            format!("203.0.113.{}", i % 250)
+        } else {
+            format!("10.{}.{}.{}", i % 200, i % 100, i % 250)
+        };
         let json = format!(
             r#"{{"timestamp":"{t}","eventType":"{}","userName":"{user}","portalArn":"arn:aws:workspaces-web:us-east-1:123456789012:portal/0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9","deviceId":"dev-{:08x}","sourceIp":"{ip}","userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/17.5","details":{{"title":"Quarterly report {i}","url":"https://{}/path/{i}?q=1","fileName":"report-{i}.xlsx","bytes":{}}}}}"#,
             types[i % types.len()],
@@ -112,9 +143,16 @@ fn events(policy: &Policy) -> Vec<AuditEvent> {
             (i * 7919) % 5_000_000,
         );
         total += json.len();
-        out.push(policy.decode_event(json.as_bytes(), format!("4959{i:052}")).expect("decodes"));
+        out.push(
+            policy
+                .decode_event(json.as_bytes(), format!("4959{i:052}"))
+                .expect("decodes"),
+        );
     }
-    println!("events: {EVENTS}, average record size {} bytes", total / EVENTS);
+    println!(
+        "events: {EVENTS}, average record size {} bytes",
+        total / EVENTS
+    );
     out
 }
 
@@ -151,7 +189,10 @@ fn main() {
     per_round.sort_by(f64::total_cmp);
     let median = per_round[rounds / 2];
     let best = per_round[0];
-    println!("rules: {}, matches per batch: {matches}", policy.rules.len());
+    println!(
+        "rules: {}, matches per batch: {matches}",
+        policy.rules.len()
+    );
     println!(
         "evaluate: median {:.0} events/s ({:.0} ns/event), best {:.0} events/s ({:.0} ns/event)",
         EVENTS as f64 / median,
@@ -182,7 +223,12 @@ fn main() {
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.bench_function("10k_events_50_rules", |b| {
         b.iter(|| {
-            policy.evaluate_events_into(black_box(&events), &ctx, &mut MemoryStore::new(), &mut eval);
+            policy.evaluate_events_into(
+                black_box(&events),
+                &ctx,
+                &mut MemoryStore::new(),
+                &mut eval,
+            );
         })
     });
     g.finish();

@@ -3,8 +3,8 @@
 //! no compilation and no allocation per event on the fast path (matches go
 //! into a reusable buffer).
 
-use std::borrow::Cow;
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -14,6 +14,9 @@ use crate::plan::Plan;
 use crate::policy::field::{Env, Subject, Val};
 use crate::policy::{CondTrace, OnKind, Policy};
 use crate::resource::Resource;
+
+/// Threshold candidates grouped by (rule, key): (time, event index).
+type Groups<'a> = FxHashMap<(u32, Cow<'a, str>), Vec<(Timestamp, u32)>>;
 
 /// Events evaluated together, rule by rule (see `evaluate_events_into`).
 const BLOCK: u32 = 32;
@@ -297,8 +300,12 @@ impl Policy {
     ) {
         let env = self.env(ctx);
         // Group candidates by (rule, key); within a group, by time.
-        let mut groups: FxHashMap<(u32, Cow<'_, str>), Vec<(Timestamp, u32)>> = FxHashMap::default();
-        for &Match { rule: r, subject: i } in &out.pending {
+        let mut groups: Groups<'_> = FxHashMap::default();
+        for &Match {
+            rule: r,
+            subject: i,
+        } in &out.pending
+        {
             let rule = &self.rules[r as usize];
             let Some(th) = rule.threshold.as_ref() else {
                 continue;
@@ -427,7 +434,11 @@ impl Policy {
                         t.count,
                         crate::time::format_duration(t.within),
                         t.by,
-                        if holds && !matched { ": not reached" } else { "" }
+                        if holds && !matched {
+                            ": not reached"
+                        } else {
+                            ""
+                        }
                     )
                 });
                 RuleExplanation {
@@ -505,9 +516,15 @@ mod tests {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let w = SignedDuration::from_mins(10);
         assert_eq!(s.record("r", "alice", t0, w), 1);
-        assert_eq!(s.record("r", "alice", t0 + SignedDuration::from_mins(5), w), 2);
+        assert_eq!(
+            s.record("r", "alice", t0 + SignedDuration::from_mins(5), w),
+            2
+        );
         assert_eq!(s.record("r", "bob", t0, w), 1);
-        assert_eq!(s.record("r", "alice", t0 + SignedDuration::from_mins(16), w), 1);
+        assert_eq!(
+            s.record("r", "alice", t0 + SignedDuration::from_mins(16), w),
+            1
+        );
         assert_eq!(s.record("other", "alice", t0, w), 1);
     }
 }

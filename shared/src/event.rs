@@ -157,12 +157,7 @@ impl CoreField {
                 "PortalArn",
                 "details.fleetArn",
             ],
-            CoreField::DeviceId => &[
-                "deviceId",
-                "DeviceId",
-                "device_id",
-                "details.deviceId",
-            ],
+            CoreField::DeviceId => &["deviceId", "DeviceId", "device_id", "details.deviceId"],
             CoreField::SourceIp => &[
                 "sourceIp",
                 "sourceIpAddress",
@@ -196,12 +191,7 @@ impl CoreField {
                 "details.hostname",
                 "details.host",
             ],
-            CoreField::UserAgent => &[
-                "userAgent",
-                "UserAgent",
-                "user_agent",
-                "details.userAgent",
-            ],
+            CoreField::UserAgent => &["userAgent", "UserAgent", "user_agent", "details.userAgent"],
         }
     }
 }
@@ -475,8 +465,14 @@ mod tests {
     #[test]
     fn hosts() {
         assert_eq!(host_of_url("http://u:p@[::1]:80/x").as_deref(), Some("::1"));
-        assert_eq!(host_of_url("intranet.example.com/p").as_deref(), Some("intranet.example.com"));
+        assert_eq!(
+            host_of_url("intranet.example.com/p").as_deref(),
+            Some("intranet.example.com")
+        );
         assert_eq!(host_of_url(""), None);
-        assert_eq!(parse_ip("[2001:db8::1]:443"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            parse_ip("[2001:db8::1]:443"),
+            Some("2001:db8::1".parse().unwrap())
+        );
     }
 }

@@ -60,7 +60,9 @@ pub mod yaml;
 /// Re-exported: `Context::new` takes a `jiff::Timestamp`.
 pub use jiff;
 
-pub use engine::{Context, Evaluation, Explanation, Match, MemoryStore, Report, RuleExplanation, ThresholdStore};
+pub use engine::{
+    Context, Evaluation, Explanation, Match, MemoryStore, Report, RuleExplanation, ThresholdStore,
+};
 pub use error::{EventError, Location, PolicyError, PolicyErrors};
 pub use event::{AuditEvent, CoreField, FieldMap, JsonPath};
 pub use plan::{ActionParams, Cause, Plan, PlannedAction, Refusal, RefusalReason, Skipped, Target};

@@ -339,7 +339,12 @@ enum Resolved {
     Waiting,
 }
 
-fn resolve(spec: &ActionSpec, s: Subj<'_>, ctx: &Context, policy: &Policy) -> Result<Resolved, String> {
+fn resolve(
+    spec: &ActionSpec,
+    s: Subj<'_>,
+    ctx: &Context,
+    policy: &Policy,
+) -> Result<Resolved, String> {
     let fleet = |explicit: &Option<String>| -> Result<String, String> {
         explicit
             .as_deref()
@@ -373,7 +378,8 @@ fn resolve(spec: &ActionSpec, s: Subj<'_>, ctx: &Context, policy: &Policy) -> Re
                 ActionParams::None,
             )
         }
-        ActionSpec::RevokeDomain { fleet: f, domain } | ActionSpec::RestoreDomain { fleet: f, domain } => {
+        ActionSpec::RevokeDomain { fleet: f, domain }
+        | ActionSpec::RestoreDomain { fleet: f, domain } => {
             let d = domain
                 .as_deref()
                 .or(match s {
@@ -382,7 +388,9 @@ fn resolve(spec: &ActionSpec, s: Subj<'_>, ctx: &Context, policy: &Policy) -> Re
                     _ => None,
                 })
                 .filter(|d| !d.is_empty())
-                .ok_or_else(|| "no domain: not in the action nor in the event/resource".to_owned())?;
+                .ok_or_else(|| {
+                    "no domain: not in the action nor in the event/resource".to_owned()
+                })?;
             Resolved::Act(
                 spec.kind(),
                 Target::FleetDomain {
@@ -401,7 +409,11 @@ fn resolve(spec: &ActionSpec, s: Subj<'_>, ctx: &Context, policy: &Policy) -> Re
         ),
         ActionSpec::UntagInstance { keys } => {
             let i = instance()?;
-            let present: Vec<String> = keys.iter().filter(|k| i.tags.contains_key(*k)).cloned().collect();
+            let present: Vec<String> = keys
+                .iter()
+                .filter(|k| i.tags.contains_key(*k))
+                .cloned()
+                .collect();
             if present.is_empty() {
                 Resolved::Nothing
             } else {
@@ -443,7 +455,10 @@ fn resolve(spec: &ActionSpec, s: Subj<'_>, ctx: &Context, policy: &Policy) -> Re
             },
             ActionParams::None,
         ),
-        ActionSpec::SetAuditStream { fleet: f, stream_arn } => {
+        ActionSpec::SetAuditStream {
+            fleet: f,
+            stream_arn,
+        } => {
             if let Subj::Resource(Resource::Fleet(fl)) = s {
                 if fl.audit_stream_arn.as_deref() == Some(stream_arn.as_str()) {
                     return Ok(Resolved::Nothing);
@@ -468,11 +483,10 @@ fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'stati
         Target::FleetDomain { domain, .. } => allow.domain(domain).map(|e| ("domains", e)),
         Target::Instance { instance_id } => match s.instance() {
             Some(i) => allow.instance(i),
-            None => allow
-                .instance(&Instance {
-                    instance_id: instance_id.clone(),
-                    ..Instance::default()
-                }),
+            None => allow.instance(&Instance {
+                instance_id: instance_id.clone(),
+                ..Instance::default()
+            }),
         },
         Target::Fleet { .. } => None,
     }
@@ -514,7 +528,14 @@ struct Builder<'p> {
     plan: Plan,
 }
 
-fn merge(action: &mut PlannedAction, seen: &mut HashSet<u32>, rule: &Rule, subject: u32, cause: Cause, params: ActionParams) {
+fn merge(
+    action: &mut PlannedAction,
+    seen: &mut HashSet<u32>,
+    rule: &Rule,
+    subject: u32,
+    cause: Cause,
+    params: ActionParams,
+) {
     if !action.rules.contains(&rule.name) {
         action.rules.push(rule.name.clone());
     }
@@ -576,7 +597,10 @@ impl Builder<'_> {
             };
             let hit = protected(&self.policy.settings.allow, &target, s)
                 .map(|(l, e)| ("global".to_owned(), l, e))
-                .or_else(|| protected(&rule.allow, &target, s).map(|(l, e)| (format!("rule {}", rule.name), l, e)));
+                .or_else(|| {
+                    protected(&rule.allow, &target, s)
+                        .map(|(l, e)| (format!("rule {}", rule.name), l, e))
+                });
             if let Some((scope, list, entry)) = hit {
                 let key = (kind, target.clone(), scope.clone());
                 let (refusal, seen) = self.refused.entry(key).or_insert_with(|| {
@@ -592,7 +616,14 @@ impl Builder<'_> {
                         HashSet::new(),
                     )
                 });
-                merge(&mut refusal.action, seen, rule, subject_idx, s.cause(), params);
+                merge(
+                    &mut refusal.action,
+                    seen,
+                    rule,
+                    subject_idx,
+                    s.cause(),
+                    params,
+                );
                 continue;
             }
             let (action, seen) = self

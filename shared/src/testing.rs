@@ -68,12 +68,24 @@ fn render_expected(e: &ExpectedAction) -> String {
     }
 }
 
-fn compare(what: &str, expected: &[ExpectedAction], got: &[&PlannedAction], failures: &mut Vec<String>) {
+fn compare(
+    what: &str,
+    expected: &[ExpectedAction],
+    got: &[&PlannedAction],
+    failures: &mut Vec<String>,
+) {
     let mut used = vec![false; got.len()];
     for e in expected {
-        match got.iter().enumerate().find(|(i, a)| !used[*i] && fits(e, a)) {
+        match got
+            .iter()
+            .enumerate()
+            .find(|(i, a)| !used[*i] && fits(e, a))
+        {
             Some((i, _)) => used[i] = true,
-            None => failures.push(format!("expected {what} `{}`, not in the plan", render_expected(e))),
+            None => failures.push(format!(
+                "expected {what} `{}`, not in the plan",
+                render_expected(e)
+            )),
         }
     }
     for (i, a) in got.iter().enumerate() {
@@ -123,7 +135,13 @@ pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase
                     .conditions
                     .iter()
                     .filter(|c| !c.passed && c.reason.is_some())
-                    .map(|c| format!("`{}` failed: {}", c.text, c.reason.clone().unwrap_or_default()))
+                    .map(|c| {
+                        format!(
+                            "`{}` failed: {}",
+                            c.text,
+                            c.reason.clone().unwrap_or_default()
+                        )
+                    })
                     .collect();
                 if !failed.is_empty() {
                     failures.push(format!("note: {}: {}", ex.subject, failed.join("; ")));

@@ -199,14 +199,22 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("10m").unwrap(), SignedDuration::from_mins(10));
-        assert_eq!(parse_duration("30d").unwrap(), SignedDuration::from_hours(720));
+        assert_eq!(
+            parse_duration("10m").unwrap(),
+            SignedDuration::from_mins(10)
+        );
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            SignedDuration::from_hours(720)
+        );
         assert_eq!(
             parse_duration("1h30m").unwrap(),
             SignedDuration::from_mins(90)
         );
         assert!(parse_duration("10").is_err());
-        assert!(parse_duration("10y").unwrap_err().contains("unknown unit `y`"));
+        assert!(parse_duration("10y")
+            .unwrap_err()
+            .contains("unknown unit `y`"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
         assert!(parse_duration("9999999999999d").is_err());

@@ -251,9 +251,18 @@ mod tests {
     fn syntax_errors_are_located() {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e.loc.line >= 1, "{e:?}");
-        assert!(parse("a: 1\na: 2\n").unwrap_err().message.contains("duplicated key"));
-        assert!(parse(&"[".repeat(10_000)).unwrap_err().message.contains("nesting"));
-        assert!(parse(&"- ".repeat(10_000)).unwrap_err().message.contains("nesting"));
+        assert!(parse("a: 1\na: 2\n")
+            .unwrap_err()
+            .message
+            .contains("duplicated key"));
+        assert!(parse(&"[".repeat(10_000))
+            .unwrap_err()
+            .message
+            .contains("nesting"));
+        assert!(parse(&"- ".repeat(10_000))
+            .unwrap_err()
+            .message
+            .contains("nesting"));
         // Aliases resolve (saphyr bounds their expansion: no billion laughs).
         assert!(parse("a: &x 1\nb: *x\n").is_ok());
         let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");

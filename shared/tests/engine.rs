@@ -45,7 +45,13 @@ rules:
 fn one_sign_out_per_fleet_and_user_with_all_causes_and_rules() {
     let p = policy(DENY);
     let events: Vec<_> = (0..7)
-        .map(|i| ev(&p, i, &format!(r#"{{"userName":"mallory","fleetArn":"{FLEET}","eventId":"e{i}"}}"#)))
+        .map(|i| {
+            ev(
+                &p,
+                i,
+                &format!(r#"{{"userName":"mallory","fleetArn":"{FLEET}","eventId":"e{i}"}}"#),
+            )
+        })
         .collect();
     let plan = run(&p, &events);
     assert_eq!(plan.actions.len(), 1, "{}", plan.summary());
@@ -65,22 +71,30 @@ fn one_sign_out_per_fleet_and_user_with_all_causes_and_rules() {
 
 #[test]
 fn fleet_arn_comes_from_action_then_event_then_default() {
-    let p = policy(&format!(
+    let p = policy(
         r#"
 rules:
   - name: explicit
     on: audit-event
-    where: {{ user: a }}
-    actions: [{{ sign-out-user: {{ fleet: "arn:aws:worklink::123456789012:fleet/explicit" }} }}]
+    where: { user: a }
+    actions: [{ sign-out-user: { fleet: "arn:aws:worklink::123456789012:fleet/explicit" } }]
   - name: implicit
     on: audit-event
-    where: {{ user: {{ in: [b, c] }} }}
+    where: { user: { in: [b, c] } }
     actions: [sign-out-user]
-"#
-    ));
+"#,
+    );
     let events = vec![
-        ev(&p, 0, &format!(r#"{{"userName":"a","fleetArn":"{FLEET}"}}"#)),
-        ev(&p, 1, &format!(r#"{{"userName":"b","fleetArn":"{FLEET}"}}"#)),
+        ev(
+            &p,
+            0,
+            &format!(r#"{{"userName":"a","fleetArn":"{FLEET}"}}"#),
+        ),
+        ev(
+            &p,
+            1,
+            &format!(r#"{{"userName":"b","fleetArn":"{FLEET}"}}"#),
+        ),
         ev(&p, 2, r#"{"userName":"c"}"#),
     ];
     let plan = run(&p, &events);
@@ -120,14 +134,30 @@ rules:
     let events: Vec<_> = ["mallory", "trudy", "breakglass-1"]
         .iter()
         .enumerate()
-        .map(|(i, u)| ev(&p, i, &format!(r#"{{"userName":"{u}","fleetArn":"{FLEET}"}}"#)))
+        .map(|(i, u)| {
+            ev(
+                &p,
+                i,
+                &format!(r#"{{"userName":"{u}","fleetArn":"{FLEET}"}}"#),
+            )
+        })
         .collect();
     let plan = run(&p, &events);
     assert_eq!(plan.actions.len(), 1);
     assert_eq!(plan.refusals.len(), 2, "{}", plan.summary());
     let reasons: Vec<String> = plan.refusals.iter().map(|r| r.reason.to_string()).collect();
-    assert!(reasons.iter().any(|r| r.contains("global allow.users: `BreakGlass-*`")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("rule r1 allow.users: `trudy`")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("global allow.users: `BreakGlass-*`")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("rule r1 allow.users: `trudy`")),
+        "{reasons:?}"
+    );
 }
 
 #[test]
@@ -153,7 +183,13 @@ rules:
 
 fn users(p: &Policy, n: usize, offset: usize) -> Vec<AuditEvent> {
     (0..n)
-        .map(|i| ev(p, i + offset, &format!(r#"{{"userName":"u{}","eventType":"Bad"}}"#, i + offset)))
+        .map(|i| {
+            ev(
+                p,
+                i + offset,
+                &format!(r#"{{"userName":"u{}","eventType":"Bad"}}"#, i + offset),
+            )
+        })
         .collect()
 }
 
@@ -172,11 +208,19 @@ rules:
     let plan = run(&p, &users(&p, 3, 0));
     assert_eq!(plan.actions.len(), 3, "at the cap is fine");
     let plan = run(&p, &users(&p, 4, 0));
-    assert!(plan.actions.is_empty(), "never partly executed: {}", plan.summary());
+    assert!(
+        plan.actions.is_empty(),
+        "never partly executed: {}",
+        plan.summary()
+    );
     assert_eq!(plan.refusals.len(), 4);
     assert!(plan.refusals.iter().all(|r| matches!(
         r.reason,
-        RefusalReason::CapExceeded { planned: 4, limit: 3, .. }
+        RefusalReason::CapExceeded {
+            planned: 4,
+            limit: 3,
+            ..
+        }
     )));
     assert_eq!(plan.capped_kinds(), vec![ActionKind::SignOutUser]);
     assert!(plan.summary().contains("REFUSED sign-out-user"));
@@ -196,16 +240,33 @@ rules:
     );
     // 2 bad users among 20 seen: 10% -> allowed.
     let mut events = users(&p, 2, 0);
-    events.extend((0..18).map(|i| ev(&p, 100 + i, &format!(r#"{{"userName":"ok{i}","eventType":"Fine"}}"#))));
+    events.extend((0..18).map(|i| {
+        ev(
+            &p,
+            100 + i,
+            &format!(r#"{{"userName":"ok{i}","eventType":"Fine"}}"#),
+        )
+    }));
     assert_eq!(run(&p, &events).actions.len(), 2);
     // 3 bad users among 20 seen: 15% -> refused.
     let mut events = users(&p, 3, 0);
-    events.extend((0..17).map(|i| ev(&p, 100 + i, &format!(r#"{{"userName":"ok{i}","eventType":"Fine"}}"#))));
+    events.extend((0..17).map(|i| {
+        ev(
+            &p,
+            100 + i,
+            &format!(r#"{{"userName":"ok{i}","eventType":"Fine"}}"#),
+        )
+    }));
     let plan = run(&p, &events);
     assert!(plan.actions.is_empty());
     assert!(matches!(
         plan.refusals[0].reason,
-        RefusalReason::CapExceeded { planned: 3, limit: 2, examined: 20, .. }
+        RefusalReason::CapExceeded {
+            planned: 3,
+            limit: 2,
+            examined: 20,
+            ..
+        }
     ));
 }
 
@@ -237,11 +298,22 @@ rules:
 "#,
     );
     let events: Vec<_> = (0..2)
-        .map(|i| ev(&p, i, &format!(r#"{{"userName":"u{i}","eventType":"Bad","url":"https://h{i}.example.com/"}}"#)))
+        .map(|i| {
+            ev(
+                &p,
+                i,
+                &format!(
+                    r#"{{"userName":"u{i}","eventType":"Bad","url":"https://h{i}.example.com/"}}"#
+                ),
+            )
+        })
         .collect();
     let plan = run(&p, &events);
     assert_eq!(plan.actions.len(), 2, "{}", plan.summary());
-    assert!(plan.actions.iter().all(|a| a.kind == ActionKind::SignOutUser));
+    assert!(plan
+        .actions
+        .iter()
+        .all(|a| a.kind == ActionKind::SignOutUser));
     assert_eq!(plan.capped_kinds(), vec![ActionKind::RevokeDomain]);
 }
 
@@ -264,7 +336,13 @@ rules:
     actions: [sign-out-user]
 "#;
     let p = policy(yaml);
-    let plan = run(&p, &[ev(&p, 0, r#"{"userName":"a"}"#), ev(&p, 1, r#"{"userName":"b"}"#)]);
+    let plan = run(
+        &p,
+        &[
+            ev(&p, 0, r#"{"userName":"a"}"#),
+            ev(&p, 1, r#"{"userName":"b"}"#),
+        ],
+    );
     let dry: BTreeMap<String, bool> = plan
         .actions
         .iter()
@@ -279,8 +357,14 @@ rules:
     let plan = run(&p, &[ev(&p, 0, r#"{"userName":"a","eventType":"X"}"#)]);
     assert!(!plan.actions[0].dry_run);
     // Forced by the context, or by the policy.
-    let ctx = Context::new(now()).with_default_fleet(DEFAULT_FLEET).with_dry_run(true);
-    let plan = p.run_events(&[ev(&p, 1, r#"{"userName":"b"}"#)], &ctx, &mut MemoryStore::new());
+    let ctx = Context::new(now())
+        .with_default_fleet(DEFAULT_FLEET)
+        .with_dry_run(true);
+    let plan = p.run_events(
+        &[ev(&p, 1, r#"{"userName":"b"}"#)],
+        &ctx,
+        &mut MemoryStore::new(),
+    );
     assert!(plan.actions[0].dry_run);
     let p = policy(&format!("dry-run: true\n{yaml}"));
     assert!(run(&p, &[ev(&p, 1, r#"{"userName":"b"}"#)]).actions[0].dry_run);
@@ -303,19 +387,34 @@ rules:
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            ev(&p, i, &format!(r#"{{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T{t}:00Z"}}"#))
+            ev(
+                &p,
+                i,
+                &format!(
+                    r#"{{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T{t}:00Z"}}"#
+                ),
+            )
         })
         .collect();
     let plan = run(&p, &events);
     assert_eq!(plan.actions.len(), 1);
-    assert_eq!(plan.actions[0].cause_count, 3, "the 11:00 event is outside the window");
+    assert_eq!(
+        plan.actions[0].cause_count, 3,
+        "the 11:00 event is outside the window"
+    );
     // Two distinct windows of 2 do not add up.
     let times = ["10:00", "10:01", "10:30", "10:31"];
     let events: Vec<_> = times
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            ev(&p, i, &format!(r#"{{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T{t}:00Z"}}"#))
+            ev(
+                &p,
+                i,
+                &format!(
+                    r#"{{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T{t}:00Z"}}"#
+                ),
+            )
         })
         .collect();
     assert!(run(&p, &events).actions.is_empty());
@@ -335,8 +434,16 @@ rules:
     );
     let ctx = Context::new(now()).with_default_fleet(DEFAULT_FLEET);
     let mut store = MemoryStore::new();
-    let e1 = ev(&p, 1, r#"{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T10:00:00Z"}"#);
-    let e2 = ev(&p, 2, r#"{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T10:01:00Z"}"#);
+    let e1 = ev(
+        &p,
+        1,
+        r#"{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T10:00:00Z"}"#,
+    );
+    let e2 = ev(
+        &p,
+        2,
+        r#"{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T10:01:00Z"}"#,
+    );
     assert!(p.run_events(&[e1], &ctx, &mut store).actions.is_empty());
     assert_eq!(p.run_events(&[e2], &ctx, &mut store).actions.len(), 1);
 }
@@ -358,11 +465,28 @@ rules:
 "#,
     );
     // 2026-11-20 is a Friday. 21:30 UTC = 22:30 Paris (night) = Sat 06:30 Tokyo.
-    let plan = run(&p, &[ev(&p, 0, r#"{"userName":"a","time":"2026-11-20T21:30:00Z"}"#)]);
+    let plan = run(
+        &p,
+        &[ev(
+            &p,
+            0,
+            r#"{"userName":"a","time":"2026-11-20T21:30:00Z"}"#,
+        )],
+    );
     let kinds: Vec<ActionKind> = plan.actions.iter().map(|a| a.kind).collect();
-    assert_eq!(kinds, vec![ActionKind::SignOutUser, ActionKind::RevokeDomain]);
+    assert_eq!(
+        kinds,
+        vec![ActionKind::SignOutUser, ActionKind::RevokeDomain]
+    );
     // 12:00 UTC Friday: neither.
-    let plan = run(&p, &[ev(&p, 0, r#"{"userName":"a","time":"2026-11-20T12:00:00Z"}"#)]);
+    let plan = run(
+        &p,
+        &[ev(
+            &p,
+            0,
+            r#"{"userName":"a","time":"2026-11-20T12:00:00Z"}"#,
+        )],
+    );
     assert!(plan.actions.is_empty());
 }
 
@@ -383,7 +507,11 @@ rules:
     actions: [revoke-domain]
 "#,
     );
-    let hit = ev(&p, 0, r#"{"actor":{"login":"z"},"details":{"title":"PAYROLL export","bytes":5000,"url":"https://hr.corp.example.com/x"}}"#);
+    let hit = ev(
+        &p,
+        0,
+        r#"{"actor":{"login":"z"},"details":{"title":"PAYROLL export","bytes":5000,"url":"https://hr.corp.example.com/x"}}"#,
+    );
     assert_eq!(hit.user.as_deref(), Some("z"));
     let plan = run(&p, &[hit]);
     assert_eq!(plan.actions.len(), 1);
@@ -394,7 +522,11 @@ rules:
             domain: "hr.corp.example.com".into()
         }
     );
-    let miss = ev(&p, 1, r#"{"details":{"title":"payroll","bytes":5000,"url":"https://hr.corp.example.com/x"},"userAgent":"CURL/8"}"#);
+    let miss = ev(
+        &p,
+        1,
+        r#"{"details":{"title":"payroll","bytes":5000,"url":"https://hr.corp.example.com/x"},"userAgent":"CURL/8"}"#,
+    );
     assert!(run(&p, &[miss]).actions.is_empty());
 }
 
@@ -402,7 +534,10 @@ fn inst(id: &str, state: &str, tags: &[(&str, &str)]) -> Resource {
     Resource::Instance(Instance {
         instance_id: id.into(),
         state: Some(state.into()),
-        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Instance::default()
     })
 }
@@ -438,7 +573,14 @@ rules:
     let plan = p.run_resources(&[marked], &ctx24);
     assert_eq!(plan.actions[0].kind, ActionKind::DeleteInstance);
     // A garbled mark re-marks (never an early delete).
-    let plan = p.run_resources(&[inst("wsinst-aaaaaaaa", "ERROR_ALLOCATING", &[(key, "soon")])], &ctx24);
+    let plan = p.run_resources(
+        &[inst(
+            "wsinst-aaaaaaaa",
+            "ERROR_ALLOCATING",
+            &[(key, "soon")],
+        )],
+        &ctx24,
+    );
     assert_eq!(plan.actions[0].kind, ActionKind::MarkForCleanup);
 }
 
@@ -454,7 +596,9 @@ rules:
     actions: [delete-instance]
 "#,
     );
-    let mut rs: Vec<Resource> = (0..3).map(|i| inst(&format!("wsinst-e{i:07}"), "ERROR_ALLOCATING", &[])).collect();
+    let mut rs: Vec<Resource> = (0..3)
+        .map(|i| inst(&format!("wsinst-e{i:07}"), "ERROR_ALLOCATING", &[]))
+        .collect();
     rs.extend((0..3).map(|i| inst(&format!("wsinst-o{i:07}"), "ALLOCATED", &[])));
     assert_eq!(p.run_resources(&rs, &Context::new(now())).actions.len(), 3);
     rs.pop();
@@ -487,7 +631,10 @@ rules:
     let plan = p.run_resources(&[d], &Context::new(now()));
     assert!(plan.actions.is_empty(), "{}", plan.summary());
     assert_eq!(plan.refusals.len(), 2);
-    assert!(plan.refusals.iter().all(|r| matches!(r.reason, RefusalReason::Conflict { .. })));
+    assert!(plan
+        .refusals
+        .iter()
+        .all(|r| matches!(r.reason, RefusalReason::Conflict { .. })));
 }
 
 #[test]
@@ -503,11 +650,19 @@ rules:
     actions: [sign-out-user]
 "#,
     );
-    let e = ev(&p, 0, r#"{"eventType":"SignIn","sourceIp":"10.9.9.9","userName":"a"}"#);
+    let e = ev(
+        &p,
+        0,
+        r#"{"eventType":"SignIn","sourceIp":"10.9.9.9","userName":"a"}"#,
+    );
     let report = p.explain_events(&[e], &Context::new(now()));
     let r = &report.explanations[0].rules[0];
     assert!(!r.matched);
-    let failed: Vec<_> = r.conditions.iter().filter(|c| !c.passed && c.reason.is_some()).collect();
+    let failed: Vec<_> = r
+        .conditions
+        .iter()
+        .filter(|c| !c.passed && c.reason.is_some())
+        .collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].text.contains("source_ip not-in-cidr"));
     assert!(failed[0].reason.as_deref().unwrap().contains("10.9.9.9"));
@@ -539,7 +694,11 @@ rules:
         r#"{"userName":"v"}"#,
     ];
     for p in [&indexed, &unindexed] {
-        let events: Vec<_> = inputs.iter().enumerate().map(|(i, j)| ev(p, i, j)).collect();
+        let events: Vec<_> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| ev(p, i, j))
+            .collect();
         let eval = p.evaluate_events(&events, &Context::new(now()), &mut MemoryStore::new());
         let got: Vec<(u32, u32)> = eval.matches.iter().map(|m| (m.subject, m.rule)).collect();
         assert_eq!(got, vec![(0, 0), (3, 1), (4, 1)]);

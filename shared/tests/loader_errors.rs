@@ -36,7 +36,9 @@ fn typo_in_action_suggests_the_right_name() {
     assert_eq!(e.suggestion.as_deref(), Some("sign-out-user"));
     let text = e.to_string();
     assert!(
-        text.starts_with("p.yaml:5:15: rule `r`: field `actions[0]`: unknown action `sigh-out-user`"),
+        text.starts_with(
+            "p.yaml:5:15: rule `r`: field `actions[0]`: unknown action `sigh-out-user`"
+        ),
         "{text}"
     );
     assert!(text.ends_with("did you mean `sign-out-user`?"), "{text}");
@@ -48,7 +50,10 @@ fn unknown_keys_fields_and_operators_suggest() {
     let all = errors(&format!(
         "{HEAD}    on: audit-event\n    wehre: {{user: x}}\n    actions: [sign-out-user]\n"
     ));
-    assert!(all.iter().any(|e| e.suggestion.as_deref() == Some("where")), "{all:#?}");
+    assert!(
+        all.iter().any(|e| e.suggestion.as_deref() == Some("where")),
+        "{all:#?}"
+    );
 
     let e = one(&format!(
         "{HEAD}    on: audit-event\n    where: {{usr: x}}\n    actions: [sign-out-user]\n"
@@ -72,11 +77,23 @@ fn wrong_types_bad_regex_cidr_tz() {
     let cases = [
         ("where: {user: {regex: '(unclosed'}}", "bad regex"),
         ("where: {source_ip: {in-cidr: [10.0.0.0/33]}}", "not a CIDR"),
-        ("where: {time: {weekday: [sat], tz: Mars/Olympus}}", "unknown time zone"),
-        ("where: {time: {between: ['25:00', '07:00']}}", "not a time of day"),
+        (
+            "where: {time: {weekday: [sat], tz: Mars/Olympus}}",
+            "unknown time zone",
+        ),
+        (
+            "where: {time: {between: ['25:00', '07:00']}}",
+            "not a time of day",
+        ),
         ("where: {age: {gt: 30y}}", "unknown unit"),
-        ("where: {user: {in-cidr: [10.0.0.0/8]}}", "does not apply to a text field"),
-        ("where: {source_ip: {glob: '10.*'}}", "does not apply to an IP address field"),
+        (
+            "where: {user: {in-cidr: [10.0.0.0/8]}}",
+            "does not apply to a text field",
+        ),
+        (
+            "where: {source_ip: {glob: '10.*'}}",
+            "does not apply to an IP address field",
+        ),
         ("where: {user: {equals: [a, b]}}", "use `in` for a list"),
         ("where: {user: {in: []}}", "empty list"),
         ("where: {user: {exists: maybe}}", "true or false"),
@@ -88,7 +105,8 @@ fn wrong_types_bad_regex_cidr_tz() {
         let yaml = format!("{HEAD}    on: audit-event\n    {cond}\n    actions: [sign-out-user]\n");
         let errs = errors(&yaml);
         assert!(
-            errs.iter().any(|e| e.message.contains(want) && e.location.line == 4),
+            errs.iter()
+                .any(|e| e.message.contains(want) && e.location.line == 4),
             "for `{cond}` wanted `{want}` on line 4, got {errs:#?}"
         );
         assert!(errs.iter().all(|e| e.rule.as_deref() == Some("r")));
@@ -125,12 +143,16 @@ fn actions_must_fit_on_kind_and_have_parameters() {
 
 #[test]
 fn safety_requirements() {
-    let e = one(&format!("{HEAD}    on: audit-event\n    actions: [sign-out-user]\n"));
+    let e = one(&format!(
+        "{HEAD}    on: audit-event\n    actions: [sign-out-user]\n"
+    ));
     assert!(e.message.contains("needs `where:`"), "{e}");
     let errs = errors(
         "rules:\n  - {name: a, on: audit-event, where: {user: x}, actions: [sign-out-user]}\n  - {name: a, on: audit-event, where: {user: y}, actions: [sign-out-user]}\n",
     );
-    assert!(errs.iter().any(|e| e.message.contains("duplicate rule name")));
+    assert!(errs
+        .iter()
+        .any(|e| e.message.contains("duplicate rule name")));
     let e = one("caps: {sign-out-user: {}}\nrules:\n  - {name: a, on: audit-event, where: {user: x}, actions: [sign-out-user]}\n");
     assert!(e.message.contains("needs `max`"), "{e}");
     let e = one("caps: {sign-out-usr: {max: 1}}\nrules:\n  - {name: a, on: audit-event, where: {user: x}, actions: [sign-out-user]}\n");

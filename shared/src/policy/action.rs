@@ -154,9 +154,8 @@ pub const DEFAULT_GRACE: SignedDuration = SignedDuration::from_hours(24);
 fn valid_tag_text(s: &str, allow_empty: bool, max: usize) -> bool {
     (allow_empty || !s.is_empty())
         && s.chars().count() <= max
-        && s.chars().all(|c| {
-            c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
-        })
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
 }
 
 pub(crate) fn valid_fleet_arn(s: &str) -> bool {
@@ -199,7 +198,12 @@ const PARAMS: &[(ActionKind, &[&str])] = &[
 
 /// Compile one entry of `actions:` (`- sign-out-user` or
 /// `- revoke-domain: {domain: x}`), checking it fits `on`.
-pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) -> Option<ActionSpec> {
+pub(crate) fn compile(
+    dec: &mut Dec<'_>,
+    node: &Node,
+    path: &str,
+    on: OnKind,
+) -> Option<ActionSpec> {
     let (name, params, name_loc) = match &node.kind {
         NodeKind::Str(s) => (s.as_str(), None, node.loc),
         NodeKind::Map(entries) if entries.len() == 1 => {
@@ -235,7 +239,11 @@ pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) ->
             format!(
                 "action `{name}` does not fit `on: {}`; it works on: {}",
                 on.name(),
-                kind.fits().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+                kind.fits()
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
         return None;
@@ -253,18 +261,34 @@ pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) ->
         }
         Some(_) => {
             let p = params?;
-            dec.err(p.loc, path, format!("the parameters of `{name}` are a mapping, found {}", p.type_name()));
+            dec.err(
+                p.loc,
+                path,
+                format!(
+                    "the parameters of `{name}` are a mapping, found {}",
+                    p.type_name()
+                ),
+            );
             return None;
         }
     };
-    let get = |k: &str| entries.iter().find(|(key, _, _)| key == k).map(|(_, v, _)| v);
+    let get = |k: &str| {
+        entries
+            .iter()
+            .find(|(key, _, _)| key == k)
+            .map(|(_, v, _)| v)
+    };
     let mut ok = true;
     let mut fleet = None;
     if let Some(v) = get("fleet") {
         match dec.string(v, &format!("{path}.fleet")) {
             Some(s) if valid_fleet_arn(&s) => fleet = Some(s),
             Some(s) => {
-                dec.err(v.loc, &format!("{path}.fleet"), format!("`{s}` is not a fleet ARN (arn:..., 20 to 2048 characters)"));
+                dec.err(
+                    v.loc,
+                    &format!("{path}.fleet"),
+                    format!("`{s}` is not a fleet ARN (arn:..., 20 to 2048 characters)"),
+                );
                 ok = false;
             }
             None => ok = false,
@@ -275,7 +299,11 @@ pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) ->
         match dec.string(v, &format!("{path}.domain")) {
             Some(s) if valid_domain(&s) => domain = Some(s.to_ascii_lowercase()),
             Some(s) => {
-                dec.err(v.loc, &format!("{path}.domain"), format!("`{s}` is not a domain name such as `wiki.example.com`"));
+                dec.err(
+                    v.loc,
+                    &format!("{path}.domain"),
+                    format!("`{s}` is not a domain name such as `wiki.example.com`"),
+                );
                 ok = false;
             }
             None => ok = false,
@@ -300,12 +328,22 @@ pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) ->
             let mut tags = BTreeMap::new();
             for (k, val, kl) in entries {
                 let Some(val) = val.scalar_text() else {
-                    dec.err(val.loc, &p, format!("the value of tag `{k}` must be a string"));
+                    dec.err(
+                        val.loc,
+                        &p,
+                        format!("the value of tag `{k}` must be a string"),
+                    );
                     ok = false;
                     continue;
                 };
                 if !valid_tag_text(k, false, 128) {
-                    dec.err(*kl, &p, format!("tag key `{k}`: 1 to 128 letters, digits, spaces or _ . : / = + - @"));
+                    dec.err(
+                        *kl,
+                        &p,
+                        format!(
+                            "tag key `{k}`: 1 to 128 letters, digits, spaces or _ . : / = + - @"
+                        ),
+                    );
                     ok = false;
                 } else if !valid_tag_text(&val, true, 256) {
                     dec.err(*kl, &p, format!("tag value of `{k}`: up to 256 letters, digits, spaces or _ . : / = + - @"));
@@ -363,7 +401,10 @@ pub(crate) fn compile(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) ->
                 dec.err(v.loc, &p, format!("`{s}` is not a Kinesis stream ARN whose stream name begins with `AmazonWorkLink-` (WorkLink requires that prefix)"));
                 return None;
             }
-            ActionSpec::SetAuditStream { fleet, stream_arn: s }
+            ActionSpec::SetAuditStream {
+                fleet,
+                stream_arn: s,
+            }
         }
     };
     ok.then_some(spec)

@@ -2,8 +2,8 @@
 //! (slow path, for `warden policy explain` and test failures), and
 //! compilation from the YAML tree.
 
-use std::cmp::Ordering;
 use rustc_hash::FxHashSet;
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -136,7 +136,7 @@ pub(crate) enum Op {
     In(LitSet),
     Pattern(Regex),
     Glob(Vec<GlobMatch>),
-    Contains(Box<str>, bool, memchr::memmem::Finder<'static>),
+    Contains(Box<str>, bool, Box<memchr::memmem::Finder<'static>>),
     StartsWith(Box<str>, bool),
     EndsWith(Box<str>, bool),
     Cidr(Vec<IpNet>),
@@ -193,7 +193,7 @@ pub(crate) enum GlobMatch {
     Exact(Box<str>, bool),
     Prefix(Box<str>, bool),
     Suffix(Box<str>, bool),
-    Contains(Box<str>, bool, memchr::memmem::Finder<'static>),
+    Contains(Box<str>, bool, Box<memchr::memmem::Finder<'static>>),
     Any,
     Regex(Regex),
 }
@@ -218,7 +218,8 @@ impl GlobMatch {
                     (false, true) => GlobMatch::Prefix(lit, ic),
                     (true, false) => GlobMatch::Suffix(lit, ic),
                     (true, true) => {
-                        let finder = memchr::memmem::Finder::new(inner.as_bytes()).into_owned();
+                        let finder =
+                            Box::new(memchr::memmem::Finder::new(inner.as_bytes()).into_owned());
                         GlobMatch::Contains(lit, ic, finder)
                     }
                 });
@@ -261,7 +262,11 @@ impl GlobMatch {
 pub(crate) fn version_cmp(text: &str, want: &[u64]) -> Option<Ordering> {
     let start = text.find(|c: char| c.is_ascii_digit())?;
     let mut parts = text[start..].split('.');
-    for w in want.iter().chain(std::iter::repeat(&0)).take(want.len().max(1)) {
+    for w in want
+        .iter()
+        .chain(std::iter::repeat(&0))
+        .take(want.len().max(1))
+    {
         let got = match parts.next() {
             Some(p) => {
                 let digits = p.bytes().take_while(u8::is_ascii_digit).count();
@@ -308,8 +313,12 @@ impl Op {
             Op::Contains(p, ic, finder) => {
                 matches!(v, Val::Str(s) if if *ic { contains_ic(s, p) } else { finder.find(s.as_bytes()).is_some() })
             }
-            Op::StartsWith(p, ic) => matches!(v, Val::Str(s) if starts_ic(s.as_bytes(), p.as_bytes(), *ic)),
-            Op::EndsWith(p, ic) => matches!(v, Val::Str(s) if ends_ic(s.as_bytes(), p.as_bytes(), *ic)),
+            Op::StartsWith(p, ic) => {
+                matches!(v, Val::Str(s) if starts_ic(s.as_bytes(), p.as_bytes(), *ic))
+            }
+            Op::EndsWith(p, ic) => {
+                matches!(v, Val::Str(s) if ends_ic(s.as_bytes(), p.as_bytes(), *ic))
+            }
             Op::Cidr(nets) => {
                 let ip = match v {
                     Val::Ip(ip) => Some(*ip),
@@ -324,7 +333,8 @@ impl Op {
                     Val::Str(s) => s.trim().parse::<f64>().ok(),
                     _ => None,
                 };
-                n.and_then(|n| n.partial_cmp(want)).is_some_and(|o| c.holds(o))
+                n.and_then(|n| n.partial_cmp(want))
+                    .is_some_and(|o| c.holds(o))
             }
             Op::Dur(c, want) => matches!(v, Val::Dur(d) if c.holds(d.cmp(want))),
             Op::Time(c, want) => as_time(v).is_some_and(|t| c.holds(t.cmp(want))),
@@ -372,7 +382,7 @@ impl Leaf {
     #[inline]
     fn eval_val(&self, v: &Val<'_>) -> bool {
         if let Op::Exists(want) = self.op {
-            return !v.is_missing() == want;
+            return v.is_missing() != want;
         }
         if v.is_missing() {
             return false;
@@ -413,9 +423,17 @@ impl Cond {
                 } else if v.is_missing() && !matches!(l.op, Op::Exists(_)) {
                     format!("`{}` is absent, so the test cannot hold", l.field_name)
                 } else if l.negate {
-                    format!("`{}` is {}, which is among the excluded values", l.field_name, v.render())
+                    format!(
+                        "`{}` is {}, which is among the excluded values",
+                        l.field_name,
+                        v.render()
+                    )
                 } else {
-                    format!("`{}` is {}, which does not satisfy it", l.field_name, v.render())
+                    format!(
+                        "`{}` is {}, which does not satisfy it",
+                        l.field_name,
+                        v.render()
+                    )
                 };
                 out.push(CondTrace {
                     depth,
@@ -451,12 +469,19 @@ impl Cond {
     /// An estimate of evaluation cost, to test cheap conditions first.
     fn cost(&self) -> u32 {
         match self {
-            Cond::All(g) | Cond::Any(g) => g.items.iter().map(Cond::cost).sum::<u32>().saturating_add(1),
+            Cond::All(g) | Cond::Any(g) => g
+                .items
+                .iter()
+                .map(Cond::cost)
+                .sum::<u32>()
+                .saturating_add(1),
             Cond::Not(c) => c.cost(),
             Cond::Leaf(l) => {
                 let field = match &l.field {
                     Field::Raw(_) => 4,
-                    Field::Known(super::field::FieldId::InMarked | super::field::FieldId::InMarkAge) => 6,
+                    Field::Known(
+                        super::field::FieldId::InMarked | super::field::FieldId::InMarkAge,
+                    ) => 6,
                     Field::Known(super::field::FieldId::DevPatchLevelAge) => 6,
                     _ => 1,
                 };
@@ -465,7 +490,13 @@ impl Cond {
                     Op::In(set) => 1 + (set.strs.len() as u32 / 4),
                     Op::Exists(_) => 0,
                     Op::Contains(..) | Op::StartsWith(..) | Op::EndsWith(..) => 2,
-                    Op::Glob(g) => 2 * g.len() as u32 + 4 * g.iter().filter(|g| matches!(g, GlobMatch::Regex(_))).count() as u32,
+                    Op::Glob(g) => {
+                        2 * g.len() as u32
+                            + 4 * g
+                                .iter()
+                                .filter(|g| matches!(g, GlobMatch::Regex(_)))
+                                .count() as u32
+                    }
                     Op::Cidr(nets) => 2 + nets.len() as u32 / 2,
                     Op::Num(..) | Op::Dur(..) | Op::Time(..) => 2,
                     Op::Version(..) => 4,
@@ -501,7 +532,11 @@ impl Cond {
         match self {
             Cond::Leaf(_) => types(self).map(|t| (t, None)),
             Cond::All(g) => {
-                let (pos, t) = g.items.iter().enumerate().find_map(|(i, c)| types(c).map(|t| (i, t)))?;
+                let (pos, t) = g
+                    .items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, c)| types(c).map(|t| (i, t)))?;
                 let mut rest = g.items.clone();
                 rest.remove(pos);
                 Some((t, (!rest.is_empty()).then(|| flatten_all(rest))))
@@ -595,7 +630,11 @@ impl CondCompiler<'_, '_> {
                     }
                 }
                 if items.is_empty() {
-                    self.dec.err(node.loc, path, "an empty list of conditions; remove it or add conditions");
+                    self.dec.err(
+                        node.loc,
+                        path,
+                        "an empty list of conditions; remove it or add conditions",
+                    );
                     return None;
                 }
                 ok.then(|| flatten_all(out))
@@ -640,12 +679,16 @@ impl CondCompiler<'_, '_> {
             self.dec.err(
                 value.loc,
                 path,
-                format!("`{key}` takes a list of conditions, found {}", value.type_name()),
+                format!(
+                    "`{key}` takes a list of conditions, found {}",
+                    value.type_name()
+                ),
             );
             return None;
         };
         if items.is_empty() {
-            self.dec.err(value.loc, path, format!("`{key}` with no conditions"));
+            self.dec
+                .err(value.loc, path, format!("`{key}` with no conditions"));
             return None;
         }
         let mut out = Vec::new();
@@ -671,7 +714,8 @@ impl CondCompiler<'_, '_> {
             Ok(f) => f,
             Err((msg, sugg)) => {
                 // A misspelled combinator is likelier than a field.
-                let sugg = sugg.or_else(|| crate::suggest::nearest(name, COMBINATORS.iter().copied()));
+                let sugg =
+                    sugg.or_else(|| crate::suggest::nearest(name, COMBINATORS.iter().copied()));
                 self.dec.err_sugg(kloc, path, msg, sugg);
                 return None;
             }
@@ -696,7 +740,11 @@ impl CondCompiler<'_, '_> {
                         "tz" => tz = self.tz(v, &format!("{path}.tz")),
                         "ignore-case" => match v.kind {
                             NodeKind::Bool(b) => ignore_case = b,
-                            _ => self.dec.err(v.loc, &format!("{path}.ignore-case"), "expected true or false"),
+                            _ => self.dec.err(
+                                v.loc,
+                                &format!("{path}.ignore-case"),
+                                "expected true or false",
+                            ),
                         },
                         _ => {}
                     }
@@ -717,18 +765,35 @@ impl CondCompiler<'_, '_> {
                     }
                 }
                 if ok && out.is_empty() {
-                    self.dec.err(value.loc, path, format!("no operator given for `{name}`; use one of: {}", OPERATORS.join(", ")));
+                    self.dec.err(
+                        value.loc,
+                        path,
+                        format!(
+                            "no operator given for `{name}`; use one of: {}",
+                            OPERATORS.join(", ")
+                        ),
+                    );
                     return None;
                 }
                 ok.then(|| flatten_all(out))
             }
             NodeKind::Seq(_) => {
                 let (op, neg) = self.op("in", value, ty, false, None, value.loc, path)?;
-                Some(leaf(op, neg, format!("{name} in {}", render_node(value)), value.loc))
+                Some(leaf(
+                    op,
+                    neg,
+                    format!("{name} in {}", render_node(value)),
+                    value.loc,
+                ))
             }
             _ => {
                 let (op, neg) = self.op("equals", value, ty, false, None, value.loc, path)?;
-                Some(leaf(op, neg, format!("{name} equals {}", render_node(value)), value.loc))
+                Some(leaf(
+                    op,
+                    neg,
+                    format!("{name} equals {}", render_node(value)),
+                    value.loc,
+                ))
             }
         }
     }
@@ -737,7 +802,11 @@ impl CondCompiler<'_, '_> {
         let name = match &v.kind {
             NodeKind::Str(s) => s.clone(),
             _ => {
-                self.dec.err(v.loc, path, "expected a time zone name such as `Europe/Paris`");
+                self.dec.err(
+                    v.loc,
+                    path,
+                    "expected a time zone name such as `Europe/Paris`",
+                );
                 return None;
             }
         };
@@ -766,17 +835,53 @@ impl CondCompiler<'_, '_> {
             _ => (op, false),
         };
         let allowed: &[&str] = match ty {
-            FieldType::Str => &["equals", "in", "glob", "regex", "contains", "starts-with", "ends-with", "version-gt", "version-gte", "version-lt", "version-lte", "exists", "absent"],
-            FieldType::StrList => &["equals", "in", "glob", "regex", "contains", "starts-with", "ends-with", "exists", "absent"],
+            FieldType::Str => &[
+                "equals",
+                "in",
+                "glob",
+                "regex",
+                "contains",
+                "starts-with",
+                "ends-with",
+                "version-gt",
+                "version-gte",
+                "version-lt",
+                "version-lte",
+                "exists",
+                "absent",
+            ],
+            FieldType::StrList => &[
+                "equals",
+                "in",
+                "glob",
+                "regex",
+                "contains",
+                "starts-with",
+                "ends-with",
+                "exists",
+                "absent",
+            ],
             FieldType::Ip => &["equals", "in", "in-cidr", "exists", "absent"],
-            FieldType::Time => &["gt", "gte", "lt", "lte", "weekday", "between", "exists", "absent"],
-            FieldType::Duration | FieldType::Number => &["equals", "in", "gt", "gte", "lt", "lte", "exists", "absent"],
+            FieldType::Time => &[
+                "gt", "gte", "lt", "lte", "weekday", "between", "exists", "absent",
+            ],
+            FieldType::Duration | FieldType::Number => {
+                &["equals", "in", "gt", "gte", "lt", "lte", "exists", "absent"]
+            }
             FieldType::Bool => &["equals", "exists", "absent"],
             FieldType::Dynamic => OPERATORS,
         };
         if !OPERATORS.contains(&op) {
             let sugg = crate::suggest::nearest(op, OPERATORS.iter().copied());
-            self.dec.err_sugg(loc, path, format!("unknown operator `{op}`; operators: {}", OPERATORS.join(", ")), sugg);
+            self.dec.err_sugg(
+                loc,
+                path,
+                format!(
+                    "unknown operator `{op}`; operators: {}",
+                    OPERATORS.join(", ")
+                ),
+                sugg,
+            );
             return None;
         }
         if !allowed.contains(&base) {
@@ -790,13 +895,22 @@ impl CondCompiler<'_, '_> {
                     v
                 })
                 .collect();
-            self.dec.err(loc, path, format!("operator `{op}` does not apply to {}; use one of: {}", ty.describe(), shown.join(", ")));
+            self.dec.err(
+                loc,
+                path,
+                format!(
+                    "operator `{op}` does not apply to {}; use one of: {}",
+                    ty.describe(),
+                    shown.join(", ")
+                ),
+            );
             return None;
         }
         let op = match base {
             "equals" | "in" => {
                 if base == "equals" && matches!(v.kind, NodeKind::Seq(_)) {
-                    self.dec.err(v.loc, path, "`equals` takes one value; use `in` for a list");
+                    self.dec
+                        .err(v.loc, path, "`equals` takes one value; use `in` for a list");
                     return None;
                 }
                 Op::In(self.litset(v, ty, ic, path)?)
@@ -817,20 +931,32 @@ impl CondCompiler<'_, '_> {
             }
             "regex" => {
                 let NodeKind::Str(s) = &v.kind else {
-                    self.dec.err(v.loc, path, format!("`regex` takes a string, found {}", v.type_name()));
+                    self.dec.err(
+                        v.loc,
+                        path,
+                        format!("`regex` takes a string, found {}", v.type_name()),
+                    );
                     return None;
                 };
                 Op::Pattern(self.regex(s, ic, v.loc, path)?)
             }
             "contains" | "starts-with" | "ends-with" => {
-                let Some(s) = v.scalar_text().filter(|_| !matches!(v.kind, NodeKind::Bool(_))) else {
-                    self.dec.err(v.loc, path, format!("`{base}` takes a string, found {}", v.type_name()));
+                let Some(s) = v
+                    .scalar_text()
+                    .filter(|_| !matches!(v.kind, NodeKind::Bool(_)))
+                else {
+                    self.dec.err(
+                        v.loc,
+                        path,
+                        format!("`{base}` takes a string, found {}", v.type_name()),
+                    );
                     return None;
                 };
                 let s: Box<str> = s.into();
                 match base {
                     "contains" => {
-                        let finder = memchr::memmem::Finder::new(s.as_bytes()).into_owned();
+                        let finder =
+                            Box::new(memchr::memmem::Finder::new(s.as_bytes()).into_owned());
                         Op::Contains(s, ic, finder)
                     }
                     "starts-with" => Op::StartsWith(s, ic),
@@ -866,14 +992,20 @@ impl CondCompiler<'_, '_> {
                         NodeKind::Int(i) => Op::Num(c, *i as f64),
                         NodeKind::Float(f) => Op::Num(c, *f),
                         NodeKind::Str(s) => match crate::time::parse_timestamp(s) {
-                            Some(t) if !s.trim().bytes().all(|b| b.is_ascii_digit()) => Op::Time(c, t),
+                            Some(t) if !s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+                                Op::Time(c, t)
+                            }
                             _ => {
                                 self.dec.err(v.loc, path, format!("`{base}` on a raw field takes a number or an RFC 3339 time; `{s}` is neither (durations apply to age fields)"));
                                 return None;
                             }
                         },
                         _ => {
-                            self.dec.err(v.loc, path, format!("`{base}` takes a number, found {}", v.type_name()));
+                            self.dec.err(
+                                v.loc,
+                                path,
+                                format!("`{base}` takes a number, found {}", v.type_name()),
+                            );
                             return None;
                         }
                     },
@@ -916,7 +1048,10 @@ impl CondCompiler<'_, '_> {
                     self.dec.err(v.loc, path, "`between` takes two times of day, e.g. [\"19:00\", \"07:00\"] (a window may cross midnight)");
                     return None;
                 };
-                let (a, b) = match (crate::time::parse_time_of_day(a), crate::time::parse_time_of_day(b)) {
+                let (a, b) = match (
+                    crate::time::parse_time_of_day(a),
+                    crate::time::parse_time_of_day(b),
+                ) {
                     (Ok(a), Ok(b)) => (a, b),
                     (Err(e), _) | (_, Err(e)) => {
                         self.dec.err(v.loc, path, e);
@@ -928,12 +1063,14 @@ impl CondCompiler<'_, '_> {
             "exists" | "absent" => match v.kind {
                 NodeKind::Bool(b) => Op::Exists(if base == "exists" { b } else { !b }),
                 _ => {
-                    self.dec.err(v.loc, path, format!("`{base}` takes true or false"));
+                    self.dec
+                        .err(v.loc, path, format!("`{base}` takes true or false"));
                     return None;
                 }
             },
             _ => {
-                self.dec.err(loc, path, format!("operator `{op}` is not supported here"));
+                self.dec
+                    .err(loc, path, format!("operator `{op}` is not supported here"));
                 return None;
             }
         };
@@ -955,7 +1092,8 @@ impl CondCompiler<'_, '_> {
             Err(e) => {
                 let msg = e.to_string();
                 let first = msg.lines().last().unwrap_or("invalid").trim();
-                self.dec.err(loc, path, format!("bad regex `{pattern}`: {first}"));
+                self.dec
+                    .err(loc, path, format!("bad regex `{pattern}`: {first}"));
                 None
             }
         }
@@ -971,7 +1109,11 @@ impl CondCompiler<'_, '_> {
             match it.scalar_text() {
                 Some(s) => out.push(s),
                 None => {
-                    self.dec.err(it.loc, path, format!("expected a string, found {}", it.type_name()));
+                    self.dec.err(
+                        it.loc,
+                        path,
+                        format!("expected a string, found {}", it.type_name()),
+                    );
                     return None;
                 }
             }
@@ -989,7 +1131,11 @@ impl CondCompiler<'_, '_> {
             _ => vec![v],
         };
         if items.is_empty() {
-            self.dec.err(v.loc, path, "an empty list matches nothing; remove the condition or add values");
+            self.dec.err(
+                v.loc,
+                path,
+                "an empty list matches nothing; remove the condition or add values",
+            );
             return None;
         }
         let mut set = LitSet {
@@ -999,19 +1145,29 @@ impl CondCompiler<'_, '_> {
         for it in items {
             match (ty, &it.kind) {
                 (_, NodeKind::Seq(_) | NodeKind::Map(_) | NodeKind::Null) => {
-                    self.dec.err(it.loc, path, format!("expected a plain value, found {}", it.type_name()));
+                    self.dec.err(
+                        it.loc,
+                        path,
+                        format!("expected a plain value, found {}", it.type_name()),
+                    );
                     return None;
                 }
-                (FieldType::Ip, _) => match it.scalar_text().and_then(|s| s.parse::<IpAddr>().ok()) {
+                (FieldType::Ip, _) => match it.scalar_text().and_then(|s| s.parse::<IpAddr>().ok())
+                {
                     Some(ip) => set.ips.push(ip),
                     None => {
-                        self.dec.err(it.loc, path, "expected an IP address (use `in-cidr` for networks)");
+                        self.dec.err(
+                            it.loc,
+                            path,
+                            "expected an IP address (use `in-cidr` for networks)",
+                        );
                         return None;
                     }
                 },
                 (FieldType::Number, _) => set.nums.push(self.number(it, path)?),
                 (FieldType::Duration, _) => {
-                    self.dec.err(it.loc, path, "compare durations with gt/gte/lt/lte");
+                    self.dec
+                        .err(it.loc, path, "compare durations with gt/gte/lt/lte");
                     return None;
                 }
                 (FieldType::Bool, NodeKind::Bool(b)) => set.bools.push(*b),
@@ -1033,7 +1189,11 @@ impl CondCompiler<'_, '_> {
             NodeKind::Int(i) => Some(i as f64),
             NodeKind::Float(f) => Some(f),
             _ => {
-                self.dec.err(v.loc, path, format!("expected a number, found {}", v.type_name()));
+                self.dec.err(
+                    v.loc,
+                    path,
+                    format!("expected a number, found {}", v.type_name()),
+                );
                 None
             }
         }
@@ -1044,7 +1204,14 @@ impl CondCompiler<'_, '_> {
             NodeKind::Str(s) => s.clone(),
             NodeKind::Int(0) => "0".into(),
             _ => {
-                self.dec.err(v.loc, path, format!("expected a duration such as `30d` or `10m`, found {}", v.type_name()));
+                self.dec.err(
+                    v.loc,
+                    path,
+                    format!(
+                        "expected a duration such as `30d` or `10m`, found {}",
+                        v.type_name()
+                    ),
+                );
                 return None;
             }
         };
@@ -1058,9 +1225,15 @@ impl CondCompiler<'_, '_> {
     }
 
     fn timestamp(&mut self, v: &Node, path: &str) -> Option<Timestamp> {
-        let t = v.scalar_text().and_then(|s| crate::time::parse_timestamp(&s));
+        let t = v
+            .scalar_text()
+            .and_then(|s| crate::time::parse_timestamp(&s));
         if t.is_none() {
-            self.dec.err(v.loc, path, "expected an RFC 3339 time such as `2026-01-01T00:00:00Z`");
+            self.dec.err(
+                v.loc,
+                path,
+                "expected an RFC 3339 time such as `2026-01-01T00:00:00Z`",
+            );
         }
         t
     }
@@ -1083,7 +1256,9 @@ pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    Err(format!("`{s}` is not a CIDR such as `10.0.0.0/8` or an IP address"))
+    Err(format!(
+        "`{s}` is not a CIDR such as `10.0.0.0/8` or an IP address"
+    ))
 }
 
 #[cfg(test)]

@@ -76,7 +76,10 @@ impl Dec<'_> {
                     self.err_sugg(
                         *kl,
                         &field,
-                        format!("unknown {what} `{k}`; expected one of: {}", allowed.join(", ")),
+                        format!(
+                            "unknown {what} `{k}`; expected one of: {}",
+                            allowed.join(", ")
+                        ),
                         sugg,
                     );
                 }
@@ -206,7 +209,11 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
         }
     };
     if matches!(root.kind, NodeKind::Null) {
-        dec.err(root.loc, "", "the policy is empty; expected a mapping with `rules:`");
+        dec.err(
+            root.loc,
+            "",
+            "the policy is empty; expected a mapping with `rules:`",
+        );
         return Err(PolicyErrors(dec.errors));
     }
     let Some(top) = dec.keys(&root, "", TOP_KEYS, "top-level key") else {
@@ -226,16 +233,18 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
         .unwrap_or(false);
     let (tz, tz_name) = match get(top, "timezone") {
         None => (TimeZone::UTC, "UTC".to_owned()),
-        Some(v) => match dec.string(v, "timezone") {
-            Some(name) => match TimeZone::get(&name) {
-                Ok(tz) => (tz, name),
-                Err(_) => {
-                    dec.err(v.loc, "timezone", format!("unknown time zone `{name}`; use an IANA name such as `Europe/Paris`"));
-                    (TimeZone::UTC, "UTC".to_owned())
-                }
-            },
-            None => (TimeZone::UTC, "UTC".to_owned()),
-        },
+        Some(v) => {
+            match dec.string(v, "timezone") {
+                Some(name) => match TimeZone::get(&name) {
+                    Ok(tz) => (tz, name),
+                    Err(_) => {
+                        dec.err(v.loc, "timezone", format!("unknown time zone `{name}`; use an IANA name such as `Europe/Paris`"));
+                        (TimeZone::UTC, "UTC".to_owned())
+                    }
+                },
+                None => (TimeZone::UTC, "UTC".to_owned()),
+            }
+        }
     };
     let cleanup_tag = match get(top, "cleanup-tag") {
         None => DEFAULT_CLEANUP_TAG.to_owned(),
@@ -265,14 +274,22 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
                     if let Some(r) = rule(&mut dec, item, i, &fields, &tz) {
                         if !names.insert(r.name.clone()) {
                             dec.rule = Some(r.name.clone());
-                            dec.err(r.location, "name", format!("duplicate rule name `{}`", r.name));
+                            dec.err(
+                                r.location,
+                                "name",
+                                format!("duplicate rule name `{}`", r.name),
+                            );
                         }
                         rules.push(r);
                     }
                     dec.rule = None;
                 }
             }
-            _ => dec.err(v.loc, "rules", format!("`rules` is a list, found {}", v.type_name())),
+            _ => dec.err(
+                v.loc,
+                "rules",
+                format!("`rules` is a list, found {}", v.type_name()),
+            ),
         },
     }
 
@@ -354,7 +371,13 @@ pub(crate) fn allow_list(dec: &mut Dec<'_>, node: &Node, path: &str) -> AllowLis
             };
             for (tk, tv, tl) in tags {
                 let Some(text) = tv.scalar_text() else {
-                    dec.err(tv.loc, &p, format!("the value of `{tk}` must be a string glob (`\"*\"` for any value)"));
+                    dec.err(
+                        tv.loc,
+                        &p,
+                        format!(
+                            "the value of `{tk}` must be a string glob (`\"*\"` for any value)"
+                        ),
+                    );
                     continue;
                 };
                 if let Some(re) = glob_regex(dec, &text, *tl, &p) {
@@ -401,8 +424,14 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
         };
         if let Some(m) = get(fields, "max") {
             match m.kind {
-                NodeKind::Int(i) if (0..=i64::from(u32::MAX)).contains(&i) => cap.max = Some(i as u32),
-                _ => dec.err(m.loc, &format!("{p}.max"), "expected a whole number of actions, 0 or more"),
+                NodeKind::Int(i) if (0..=i64::from(u32::MAX)).contains(&i) => {
+                    cap.max = Some(i as u32)
+                }
+                _ => dec.err(
+                    m.loc,
+                    &format!("{p}.max"),
+                    "expected a whole number of actions, 0 or more",
+                ),
             }
         }
         if let Some(m) = get(fields, "max-percent") {
@@ -413,7 +442,11 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
             };
             match pct {
                 Some(p) if (0.0..=100.0).contains(&p) => cap.max_percent = Some(p),
-                _ => dec.err(m.loc, &format!("{p}.max-percent"), "expected a percentage from 0 to 100"),
+                _ => dec.err(
+                    m.loc,
+                    &format!("{p}.max-percent"),
+                    "expected a percentage from 0 to 100",
+                ),
             }
         }
         if cap.max.is_none() && cap.max_percent.is_none() {
@@ -447,12 +480,17 @@ fn rule(
             Some(n)
                 if !n.is_empty()
                     && n.len() <= 128
-                    && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
             {
                 Some(n)
             }
             Some(n) => {
-                dec.err(v.loc, "name", format!("rule name `{n}`: use 1 to 128 letters, digits, `-`, `_` or `.`"));
+                dec.err(
+                    v.loc,
+                    "name",
+                    format!("rule name `{n}`: use 1 to 128 letters, digits, `-`, `_` or `.`"),
+                );
                 None
             }
             None => None,
@@ -465,7 +503,14 @@ fn rule(
     let description = get(entries, "description").and_then(|v| dec.string(v, "description"));
     let on = match get(entries, "on") {
         None => {
-            dec.err(node.loc, "on", format!("a rule needs `on:` ({})", OnKind::ALL.map(|k| k.name()).join(", ")));
+            dec.err(
+                node.loc,
+                "on",
+                format!(
+                    "a rule needs `on:` ({})",
+                    OnKind::ALL.map(|k| k.name()).join(", ")
+                ),
+            );
             None
         }
         Some(v) => match dec.string(v, "on") {
@@ -473,16 +518,22 @@ fn rule(
                 Some(k) => Some(k),
                 None => {
                     let sugg = crate::suggest::nearest(&s, OnKind::ALL.iter().map(|k| k.name()));
-                    dec.err_sugg(v.loc, "on", format!("unknown `on` kind `{s}`; expected one of: {}", OnKind::ALL.map(|k| k.name()).join(", ")), sugg);
+                    dec.err_sugg(
+                        v.loc,
+                        "on",
+                        format!(
+                            "unknown `on` kind `{s}`; expected one of: {}",
+                            OnKind::ALL.map(|k| k.name()).join(", ")
+                        ),
+                        sugg,
+                    );
                     None
                 }
             },
             None => None,
         },
     };
-    let Some(on) = on else {
-        return None;
-    };
+    let on = on?;
     let condition = match get(entries, "where") {
         None => {
             dec.err(node.loc, "where", "a rule needs `where:` conditions (rules that match everything are refused for safety)");
@@ -508,7 +559,11 @@ fn rule(
                     let p = format!("actions[{j}]");
                     if let Some(a) = action::compile(dec, item, &p, on) {
                         if !kinds.insert(a.kind()) {
-                            dec.err(item.loc, &p, format!("action `{}` is listed twice", a.kind()));
+                            dec.err(
+                                item.loc,
+                                &p,
+                                format!("action `{}` is listed twice", a.kind()),
+                            );
                         }
                         actions.push(a);
                     }
@@ -559,7 +614,11 @@ fn rule(
 /// `threshold: count 5 within 10m by user`.
 fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
     if on != OnKind::AuditEvent {
-        dec.err(node.loc, "threshold", "`threshold` applies to `on: audit-event` rules only");
+        dec.err(
+            node.loc,
+            "threshold",
+            "`threshold` applies to `on: audit-event` rules only",
+        );
         return None;
     }
     let (count, within, by) = match &node.kind {
@@ -580,7 +639,12 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             }
         }
         NodeKind::Map(_) => {
-            let entries = dec.keys(node, "threshold", &["count", "within", "by"], "threshold key")?;
+            let entries = dec.keys(
+                node,
+                "threshold",
+                &["count", "within", "by"],
+                "threshold key",
+            )?;
             let count = match get(entries, "count").map(|v| (&v.kind, v.loc)) {
                 Some((NodeKind::Int(i), _)) => *i,
                 Some((_, l)) => {
@@ -595,7 +659,11 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             let within = match get(entries, "within") {
                 Some(v) => dec.string(v, "threshold.within")?,
                 None => {
-                    dec.err(node.loc, "threshold.within", "missing `within` (e.g. `10m`)");
+                    dec.err(
+                        node.loc,
+                        "threshold.within",
+                        "missing `within` (e.g. `10m`)",
+                    );
                     return None;
                 }
             };
@@ -609,18 +677,33 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             (count, within, by)
         }
         _ => {
-            dec.err(node.loc, "threshold", format!("expected a mapping or `count N within D by FIELD`, found {}", node.type_name()));
+            dec.err(
+                node.loc,
+                "threshold",
+                format!(
+                    "expected a mapping or `count N within D by FIELD`, found {}",
+                    node.type_name()
+                ),
+            );
             return None;
         }
     };
     if !(1..=1_000_000).contains(&count) {
-        dec.err(node.loc, "threshold.count", "the count must be from 1 to 1000000");
+        dec.err(
+            node.loc,
+            "threshold.count",
+            "the count must be from 1 to 1000000",
+        );
         return None;
     }
     let within = match crate::time::parse_duration(&within) {
         Ok(d) if d > jiff::SignedDuration::ZERO => d,
         Ok(_) => {
-            dec.err(node.loc, "threshold.within", "the window must be longer than zero");
+            dec.err(
+                node.loc,
+                "threshold.within",
+                "the window must be longer than zero",
+            );
             return None;
         }
         Err(e) => {
@@ -654,16 +737,26 @@ fn test_case(
     let name = match get(entries, "name") {
         Some(v) => dec.string(v, &format!("{path}.name"))?,
         None => {
-            dec.err(node.loc, &format!("{path}.name"), "a test case needs a `name`");
+            dec.err(
+                node.loc,
+                &format!("{path}.name"),
+                "a test case needs a `name`",
+            );
             return None;
         }
     };
     let now = match get(entries, "now") {
         None => None,
         Some(v) => {
-            let t = v.scalar_text().and_then(|s| crate::time::parse_timestamp(&s));
+            let t = v
+                .scalar_text()
+                .and_then(|s| crate::time::parse_timestamp(&s));
             if t.is_none() {
-                dec.err(v.loc, &format!("{path}.now"), "expected an RFC 3339 time such as `2026-11-23T12:00:00Z`");
+                dec.err(
+                    v.loc,
+                    &format!("{path}.now"),
+                    "expected an RFC 3339 time such as `2026-11-23T12:00:00Z`",
+                );
                 return None;
             }
             t
@@ -685,7 +778,15 @@ fn test_case(
                     (NodeKind::Seq(items), "events") => items.iter().collect(),
                     (NodeKind::Map(_), "event") => vec![v],
                     _ => {
-                        dec.err(v.loc, &p, if k == "event" { "`event` is one JSON/YAML object" } else { "`events` is a list of objects" });
+                        dec.err(
+                            v.loc,
+                            &p,
+                            if k == "event" {
+                                "`event` is one JSON/YAML object"
+                            } else {
+                                "`events` is a list of objects"
+                            },
+                        );
                         ok = false;
                         continue;
                     }
@@ -701,27 +802,35 @@ fn test_case(
                     }
                 }
             }
-            "device" | "domain" | "fleet" | "instance" => {
-                match resource(dec, k, v, &p, on) {
-                    Some(r) => resources.push(r),
-                    None => ok = false,
-                }
-            }
+            "device" | "domain" | "fleet" | "instance" => match resource(dec, k, v, &p, on) {
+                Some(r) => resources.push(r),
+                None => ok = false,
+            },
             "resources" => {
                 let NodeKind::Seq(items) = &v.kind else {
-                    dec.err(v.loc, &p, "`resources` is a list of `{device|domain|fleet|instance: {...}}`");
+                    dec.err(
+                        v.loc,
+                        &p,
+                        "`resources` is a list of `{device|domain|fleet|instance: {...}}`",
+                    );
                     ok = false;
                     continue;
                 };
                 for (j, it) in items.iter().enumerate() {
                     let ip = format!("{p}[{j}]");
                     match &it.kind {
-                        NodeKind::Map(e) if e.len() == 1 => match resource(dec, &e[0].0, &e[0].1, &ip, on) {
-                            Some(r) => resources.push(r),
-                            None => ok = false,
-                        },
+                        NodeKind::Map(e) if e.len() == 1 => {
+                            match resource(dec, &e[0].0, &e[0].1, &ip, on) {
+                                Some(r) => resources.push(r),
+                                None => ok = false,
+                            }
+                        }
                         _ => {
-                            dec.err(it.loc, &ip, "each resource is `{device|domain|fleet|instance: {...}}`");
+                            dec.err(
+                                it.loc,
+                                &ip,
+                                "each resource is `{device|domain|fleet|instance: {...}}`",
+                            );
                             ok = false;
                         }
                     }
@@ -743,18 +852,37 @@ fn test_case(
                 }
             }
             _ => {
-                dec.err(v.loc, &format!("{path}.repeat"), "`repeat` is a count from 1 to 10000 of copies of `events`");
+                dec.err(
+                    v.loc,
+                    &format!("{path}.repeat"),
+                    "`repeat` is a count from 1 to 10000 of copies of `events`",
+                );
                 ok = false;
             }
         }
     }
     if events.is_empty() && resources.is_empty() && ok {
-        dec.err(node.loc, path, format!("a test case needs input: {}", if on == OnKind::AuditEvent { "`event:` or `events:`".to_owned() } else { format!("`{}:` or `resources:`", on.name()) }));
+        dec.err(
+            node.loc,
+            path,
+            format!(
+                "a test case needs input: {}",
+                if on == OnKind::AuditEvent {
+                    "`event:` or `events:`".to_owned()
+                } else {
+                    format!("`{}:` or `resources:`", on.name())
+                }
+            ),
+        );
         return None;
     }
     let expect = match get(entries, "expect") {
         None => {
-            dec.err(node.loc, &format!("{path}.expect"), "a test case needs `expect:` (a list of actions, or `none`)");
+            dec.err(
+                node.loc,
+                &format!("{path}.expect"),
+                "a test case needs `expect:` (a list of actions, or `none`)",
+            );
             return None;
         }
         Some(v) => expected(dec, v, &format!("{path}.expect"), on)?,
@@ -781,7 +909,11 @@ fn resource(dec: &mut Dec<'_>, kind: &str, v: &Node, path: &str, on: OnKind) -> 
         return None;
     };
     if k != on {
-        dec.err(v.loc, path, format!("a `{kind}` cannot be input to an `on: {}` rule", on.name()));
+        dec.err(
+            v.loc,
+            path,
+            format!("a `{kind}` cannot be input to an `on: {}` rule", on.name()),
+        );
         return None;
     }
     let json = v.to_json();
@@ -833,7 +965,14 @@ fn expected(dec: &mut Dec<'_>, node: &Node, path: &str, on: OnKind) -> Option<Ve
             return None;
         };
         if !kind.fits().contains(&on) {
-            dec.err(nl, &p, format!("action `{name}` cannot result from an `on: {}` rule", on.name()));
+            dec.err(
+                nl,
+                &p,
+                format!(
+                    "action `{name}` cannot result from an `on: {}` rule",
+                    on.name()
+                ),
+            );
             return None;
         }
         let mut fields = BTreeMap::new();

@@ -296,7 +296,9 @@ impl<'a> Val<'a> {
             Val::Dur(d) => crate::time::format_duration(*d),
             Val::ErrCodes(e) => format!(
                 "{:?}",
-                e.iter().filter_map(|e| e.code.as_deref()).collect::<Vec<_>>()
+                e.iter()
+                    .filter_map(|e| e.code.as_deref())
+                    .collect::<Vec<_>>()
             ),
             Val::ErrMsgs(e) => format!(
                 "{:?}",
@@ -314,7 +316,9 @@ impl<'a> Val<'a> {
 fn patch_time(p: &Option<String>) -> Option<Timestamp> {
     let p = p.as_deref()?.trim();
     if let Ok(date) = p.parse::<jiff::civil::Date>() {
-        return jiff::tz::TimeZone::UTC.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok();
+        return jiff::tz::TimeZone::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok();
     }
     crate::time::parse_timestamp(p)
 }

@@ -18,8 +18,8 @@ use jiff::SignedDuration;
 use serde::Serialize;
 
 pub use action::{ActionKind, ActionSpec};
-pub use condition::CondTrace;
 pub(crate) use condition::Cond;
+pub use condition::CondTrace;
 pub use field::{field_names, FieldType};
 
 use crate::error::{Location, PolicyError, PolicyErrors};
@@ -380,10 +380,7 @@ pub fn policy_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             let p = entry?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml")
-            {
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 out.push(p);
             }
         }
