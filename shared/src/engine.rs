@@ -3,8 +3,8 @@
 //! no compilation and no allocation per event on the fast path (matches go
 //! into a reusable buffer).
 
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -14,6 +14,12 @@ use crate::plan::Plan;
 use crate::policy::field::{Env, Subject, Val};
 use crate::policy::{CondTrace, OnKind, Policy};
 use crate::resource::Resource;
+
+/// Threshold candidates grouped by (rule, key): (time, event index).
+type Groups<'a> = FxHashMap<(u32, Cow<'a, str>), Vec<(Timestamp, u32)>>;
+
+/// Events evaluated together, rule by rule (see `evaluate_events_into`).
+const BLOCK: u32 = 32;
 
 /// What a run needs besides the policy and its input. Used for evaluation
 /// and planning alike.
@@ -66,7 +72,7 @@ pub trait ThresholdStore {
 /// A [`ThresholdStore`] in memory, for one invocation (or a test).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    hits: HashMap<String, HashMap<String, Vec<Timestamp>>>,
+    hits: FxHashMap<String, FxHashMap<String, Vec<Timestamp>>>,
 }
 
 impl MemoryStore {
@@ -111,7 +117,9 @@ pub struct Evaluation {
     /// How many subjects were examined.
     pub examined: usize,
     #[serde(skip)]
-    pending: Vec<(u32, u32)>,
+    pending: Vec<Match>,
+    #[serde(skip)]
+    buckets: Vec<Vec<u32>>,
 }
 
 impl Evaluation {
@@ -212,29 +220,75 @@ impl Policy {
         out.clear();
         out.examined = events.len();
         let env = self.env(ctx);
-        for (i, ev) in events.iter().enumerate() {
-            let subject = Subject::Event(ev);
-            for &r in self.index.for_event_type(ev.event_type.as_deref()) {
-                let rule = &self.rules[r as usize];
-                if rule
-                    .condition
-                    .as_ref()
-                    .is_none_or(|c| c.eval(subject, &env))
-                {
-                    if rule.threshold.is_some() {
-                        out.pending.push((r, i as u32));
-                    } else {
-                        out.matches.push(Match {
-                            subject: i as u32,
-                            rule: r,
-                        });
+        let idx = &self.index;
+        let Evaluation {
+            matches,
+            pending,
+            buckets,
+            ..
+        } = out;
+        if buckets.len() < idx.type_ids.len() {
+            buckets.resize_with(idx.type_ids.len(), Vec::new);
+        }
+        // Blocked evaluation: a block of events small enough to stay in
+        // cache with the compiled rules, then rule by rule over the block's
+        // events of the types each rule needs.
+        let n = events.len() as u32;
+        let mut start = 0u32;
+        while start < n {
+            let end = n.min(start + BLOCK);
+            for b in buckets.iter_mut() {
+                b.clear();
+            }
+            if !idx.type_ids.is_empty() {
+                for i in start..end {
+                    let ev = &events[i as usize];
+                    if let Some(t) = ev.event_type.as_deref().and_then(|t| idx.type_ids.get(t)) {
+                        buckets[*t as usize].push(i);
                     }
                 }
             }
+            for (r, types) in &idx.audit_rules {
+                let rule = &self.rules[*r as usize];
+                let sink = if rule.threshold.is_some() {
+                    &mut *pending
+                } else {
+                    &mut *matches
+                };
+                let mut test = |i: u32, cond: Option<&crate::policy::Cond>| {
+                    let ev = &events[i as usize];
+                    if cond.is_none_or(|c| c.eval(Subject::Event(ev), &env)) {
+                        sink.push(Match {
+                            subject: i,
+                            rule: *r,
+                        });
+                    }
+                };
+                match types {
+                    // Typed rules: the bucket guarantees the event type, so
+                    // the rest of the condition is enough.
+                    Some(ids) => {
+                        let cond = rule.fast_condition.as_ref();
+                        for t in ids {
+                            for &i in &buckets[*t as usize] {
+                                test(i, cond);
+                            }
+                        }
+                    }
+                    None => {
+                        let cond = rule.condition.as_ref();
+                        for i in start..end {
+                            test(i, cond);
+                        }
+                    }
+                }
+            }
+            start = end;
         }
         if !out.pending.is_empty() {
             self.apply_thresholds(events, ctx, store, out);
         }
+        out.matches.sort_unstable();
     }
 
     fn apply_thresholds(
@@ -245,53 +299,54 @@ impl Policy {
         out: &mut Evaluation,
     ) {
         let env = self.env(ctx);
-        let mut cands: Vec<(u32, Cow<'_, str>, Timestamp, u32)> = out
-            .pending
-            .iter()
-            .filter_map(|&(r, i)| {
-                let rule = &self.rules[r as usize];
-                let th = rule.threshold.as_ref()?;
-                let ev = &events[i as usize];
-                let key = key_of(th.by_field.get(Subject::Event(ev), &env))?;
-                Some((r, key, ev.time.unwrap_or(ctx.now), i))
-            })
-            .collect();
-        cands.sort();
-        let mut start = 0;
-        while start < cands.len() {
-            let (r, key) = (cands[start].0, cands[start].1.clone());
-            let end = start
-                + cands[start..]
-                    .iter()
-                    .take_while(|c| c.0 == r && c.1 == key)
-                    .count();
+        // Group candidates by (rule, key); within a group, by time.
+        let mut groups: Groups<'_> = FxHashMap::default();
+        for &Match {
+            rule: r,
+            subject: i,
+        } in &out.pending
+        {
             let rule = &self.rules[r as usize];
             let Some(th) = rule.threshold.as_ref() else {
-                start = end;
                 continue;
             };
-            let mut emitted = start;
-            let mut lo = start;
-            for j in start..end {
-                let at = cands[j].2;
+            let ev = &events[i as usize];
+            let Some(key) = key_of(th.by_field.get(Subject::Event(ev), &env)) else {
+                continue;
+            };
+            groups
+                .entry((r, key))
+                .or_default()
+                .push((ev.time.unwrap_or(ctx.now), i));
+        }
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for ((r, key), mut cands) in groups {
+            cands.sort_unstable();
+            let rule = &self.rules[r as usize];
+            let Some(th) = rule.threshold.as_ref() else {
+                continue;
+            };
+            let mut emitted = 0;
+            let mut lo = 0;
+            for j in 0..cands.len() {
+                let at = cands[j].0;
                 let n = store.record(&rule.name, &key, at, th.within);
                 if n >= u64::from(th.count) {
                     let from = at.checked_sub(th.within).unwrap_or(Timestamp::MIN);
-                    while lo < j && cands[lo].2 < from {
+                    while lo < j && cands[lo].0 < from {
                         lo += 1;
                     }
                     for c in &cands[lo.max(emitted)..=j] {
                         out.matches.push(Match {
-                            subject: c.3,
+                            subject: c.1,
                             rule: r,
                         });
                     }
                     emitted = j + 1;
                 }
             }
-            start = end;
         }
-        out.matches.sort_unstable();
     }
 
     /// Evaluate resource views (one sweep): each resource against the rules

@@ -71,19 +71,19 @@ fn one_sign_out_per_fleet_and_user_with_all_causes_and_rules() {
 
 #[test]
 fn fleet_arn_comes_from_action_then_event_then_default() {
-    let p = policy(&format!(
+    let p = policy(
         r#"
 rules:
   - name: explicit
     on: audit-event
-    where: {{ user: a }}
-    actions: [{{ sign-out-user: {{ fleet: "arn:aws:worklink::123456789012:fleet/explicit" }} }}]
+    where: { user: a }
+    actions: [{ sign-out-user: { fleet: "arn:aws:worklink::123456789012:fleet/explicit" } }]
   - name: implicit
     on: audit-event
-    where: {{ user: {{ in: [b, c] }} }}
+    where: { user: { in: [b, c] } }
     actions: [sign-out-user]
-"#
-    ));
+"#,
+    );
     let events = vec![
         ev(
             &p,

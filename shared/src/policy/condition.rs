@@ -2,8 +2,8 @@
 //! (slow path, for `warden policy explain` and test failures), and
 //! compilation from the YAML tree.
 
+use rustc_hash::FxHashSet;
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -20,10 +20,31 @@ use crate::yaml::{Node, NodeKind};
 /// A compiled condition tree.
 #[derive(Debug, Clone)]
 pub(crate) enum Cond {
-    All(Vec<Cond>),
-    Any(Vec<Cond>),
+    All(Group),
+    Any(Group),
     Not(Box<Cond>),
     Leaf(Box<Leaf>),
+}
+
+/// The children of `all` / `any`: kept in file order (for `explain`) and
+/// evaluated cheapest first (booleans without side effects commute).
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    items: Vec<Cond>,
+    order: Vec<u16>,
+}
+
+impl Group {
+    pub(crate) fn new(items: Vec<Cond>) -> Group {
+        let mut order: Vec<u16> = (0..items.len().min(u16::MAX as usize) as u16).collect();
+        order.sort_by_key(|i| items[*i as usize].cost());
+        Group { items, order }
+    }
+
+    #[inline]
+    fn iter_fast(&self) -> impl Iterator<Item = &Cond> {
+        self.order.iter().map(|i| &self.items[*i as usize])
+    }
 }
 
 /// One test of one field.
@@ -63,7 +84,7 @@ impl Cmp {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LitSet {
     strs: Vec<Box<str>>,
-    hashed: Option<HashSet<Box<str>>>,
+    hashed: Option<FxHashSet<Box<str>>>,
     nums: Vec<f64>,
     bools: Vec<bool>,
     ips: Vec<IpAddr>,
@@ -84,7 +105,9 @@ impl LitSet {
         } else if self.ignore_case {
             self.strs.iter().any(|x| x.eq_ignore_ascii_case(s))
         } else {
-            self.strs.iter().any(|x| &**x == s)
+            self.strs
+                .iter()
+                .any(|x| x.len() == s.len() && same(x.as_bytes(), s.as_bytes(), false))
         };
         in_strs
             || (!self.nums.is_empty()
@@ -112,7 +135,8 @@ impl LitSet {
 pub(crate) enum Op {
     In(LitSet),
     Pattern(Regex),
-    Contains(Box<str>, bool),
+    Glob(Vec<GlobMatch>),
+    Contains(Box<str>, bool, Box<memchr::memmem::Finder<'static>>),
     StartsWith(Box<str>, bool),
     EndsWith(Box<str>, bool),
     Cidr(Vec<IpNet>),
@@ -127,7 +151,111 @@ pub(crate) enum Op {
 
 fn contains_ic(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    if h.len() < n.len() {
+        return false;
+    }
+    let last_start = h.len() - n.len();
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lo, up, &h[..=last_start])
+        .any(|i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+/// Equal-length byte slices: a one-byte check at each end first, so most
+/// mismatches never reach `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8], ic: bool) -> bool {
+    if ic {
+        return a.eq_ignore_ascii_case(b);
+    }
+    match (a.first(), b.first(), a.last(), b.last()) {
+        (Some(x), Some(y), Some(u), Some(v)) => x == y && u == v && a == b,
+        _ => a.len() == b.len(),
+    }
+}
+
+#[inline]
+fn starts_ic(s: &[u8], p: &[u8], ic: bool) -> bool {
+    s.len() >= p.len() && same(&s[..p.len()], p, ic)
+}
+
+#[inline]
+fn ends_ic(s: &[u8], p: &[u8], ic: bool) -> bool {
+    s.len() >= p.len() && same(&s[s.len() - p.len()..], p, ic)
+}
+
+/// One glob, matched without a regex when it is a plain literal with `*` at
+/// either end (`*.corp.example.com`, `svc-*`, `*admin*`, `exact`).
+#[derive(Debug, Clone)]
+pub(crate) enum GlobMatch {
+    Exact(Box<str>, bool),
+    Prefix(Box<str>, bool),
+    Suffix(Box<str>, bool),
+    Contains(Box<str>, bool, Box<memchr::memmem::Finder<'static>>),
+    Any,
+    Regex(Regex),
+}
+
+impl GlobMatch {
+    /// Compile a glob (globset syntax: `*`, `?`, `[...]`, `{a,b}`, `\\`).
+    pub(crate) fn new(pattern: &str, ic: bool) -> Result<GlobMatch, String> {
+        let special = |c: char| matches!(c, '?' | '[' | ']' | '{' | '}' | '\\');
+        if !pattern.contains(special) {
+            let inner = pattern.trim_start_matches('*').trim_end_matches('*');
+            if inner.is_empty() {
+                return Ok(if pattern.is_empty() {
+                    GlobMatch::Exact("".into(), ic)
+                } else {
+                    GlobMatch::Any
+                });
+            }
+            if !inner.contains('*') {
+                let lit: Box<str> = inner.into();
+                return Ok(match (pattern.starts_with('*'), pattern.ends_with('*')) {
+                    (false, false) => GlobMatch::Exact(lit, ic),
+                    (false, true) => GlobMatch::Prefix(lit, ic),
+                    (true, false) => GlobMatch::Suffix(lit, ic),
+                    (true, true) => {
+                        let finder =
+                            Box::new(memchr::memmem::Finder::new(inner.as_bytes()).into_owned());
+                        GlobMatch::Contains(lit, ic, finder)
+                    }
+                });
+            }
+        }
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(false)
+            .case_insensitive(ic)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("bad glob `{pattern}`: {e}"))?;
+        regex::bytes::RegexBuilder::new(glob.regex())
+            .size_limit(1 << 20)
+            .build()
+            .map(GlobMatch::Regex)
+            .map_err(|e| format!("bad glob `{pattern}`: {e}"))
+    }
+
+    #[inline]
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        let b = s.as_bytes();
+        match self {
+            GlobMatch::Exact(l, ic) => b.len() == l.len() && starts_ic(b, l.as_bytes(), *ic),
+            GlobMatch::Prefix(l, ic) => starts_ic(b, l.as_bytes(), *ic),
+            GlobMatch::Suffix(l, ic) => ends_ic(b, l.as_bytes(), *ic),
+            GlobMatch::Contains(l, ic, finder) => {
+                if *ic {
+                    contains_ic(s, l)
+                } else {
+                    finder.find(b).is_some()
+                }
+            }
+            GlobMatch::Any => true,
+            GlobMatch::Regex(re) => re.is_match(b),
+        }
+    }
 }
 
 /// Leading-digit components of a version: `iOS 14.2.1` -> [14, 2, 1].
@@ -176,24 +304,21 @@ fn as_time(v: &Val<'_>) -> Option<Timestamp> {
 
 impl Op {
     /// The positive test on one scalar value.
+    #[inline]
     fn test_scalar(&self, v: &Val<'_>) -> bool {
         match self {
             Op::In(set) => set.has(v),
             Op::Pattern(re) => matches!(v, Val::Str(s) if re.is_match(s.as_bytes())),
-            Op::Contains(p, ic) => {
-                matches!(v, Val::Str(s) if if *ic { contains_ic(s, p) } else { s.contains(&**p) })
+            Op::Glob(globs) => matches!(v, Val::Str(s) if globs.iter().any(|g| g.is_match(s))),
+            Op::Contains(p, ic, finder) => {
+                matches!(v, Val::Str(s) if if *ic { contains_ic(s, p) } else { finder.find(s.as_bytes()).is_some() })
             }
-            Op::StartsWith(p, ic) => matches!(v, Val::Str(s) if {
-                let (s, p) = (s.as_bytes(), p.as_bytes());
-                s.len() >= p.len() && if *ic { s[..p.len()].eq_ignore_ascii_case(p) } else { &s[..p.len()] == p }
-            }),
-            Op::EndsWith(p, ic) => matches!(v, Val::Str(s) if {
-                let (s, p) = (s.as_bytes(), p.as_bytes());
-                s.len() >= p.len() && {
-                    let tail = &s[s.len() - p.len()..];
-                    if *ic { tail.eq_ignore_ascii_case(p) } else { tail == p }
-                }
-            }),
+            Op::StartsWith(p, ic) => {
+                matches!(v, Val::Str(s) if starts_ic(s.as_bytes(), p.as_bytes(), *ic))
+            }
+            Op::EndsWith(p, ic) => {
+                matches!(v, Val::Str(s) if ends_ic(s.as_bytes(), p.as_bytes(), *ic))
+            }
             Op::Cidr(nets) => {
                 let ip = match v {
                     Val::Ip(ip) => Some(*ip),
@@ -234,6 +359,7 @@ impl Op {
     }
 
     /// The positive test on a value (lists: any element).
+    #[inline]
     fn test(&self, v: &Val<'_>) -> bool {
         match v {
             Val::ErrCodes(errs) => errs
@@ -256,7 +382,7 @@ impl Leaf {
     #[inline]
     fn eval_val(&self, v: &Val<'_>) -> bool {
         if let Op::Exists(want) = self.op {
-            return !v.is_missing() == want;
+            return v.is_missing() != want;
         }
         if v.is_missing() {
             return false;
@@ -267,10 +393,11 @@ impl Leaf {
 
 impl Cond {
     /// Fast path: does the subject satisfy the condition?
+    #[inline]
     pub(crate) fn eval(&self, s: Subject<'_>, env: &Env<'_>) -> bool {
         match self {
-            Cond::All(cs) => cs.iter().all(|c| c.eval(s, env)),
-            Cond::Any(cs) => cs.iter().any(|c| c.eval(s, env)),
+            Cond::All(g) => g.iter_fast().all(|c| c.eval(s, env)),
+            Cond::Any(g) => g.iter_fast().any(|c| c.eval(s, env)),
             Cond::Not(c) => !c.eval(s, env),
             Cond::Leaf(l) => l.eval_val(&l.field.get(s, env)),
         }
@@ -285,8 +412,8 @@ impl Cond {
         out: &mut Vec<CondTrace>,
     ) -> bool {
         let (label, children): (&str, Vec<&Cond>) = match self {
-            Cond::All(cs) => ("all of", cs.iter().collect()),
-            Cond::Any(cs) => ("any of", cs.iter().collect()),
+            Cond::All(g) => ("all of", g.items.iter().collect()),
+            Cond::Any(g) => ("any of", g.items.iter().collect()),
             Cond::Not(c) => ("not", vec![&**c]),
             Cond::Leaf(l) => {
                 let v = l.field.get(s, env);
@@ -339,22 +466,81 @@ impl Cond {
         passed
     }
 
-    /// If the condition requires `event_type` to be one of a fixed set of
-    /// exact strings, that set (for pre-indexing rules by event type).
-    pub(crate) fn required_event_types(&self) -> Option<Vec<String>> {
+    /// An estimate of evaluation cost, to test cheap conditions first.
+    fn cost(&self) -> u32 {
         match self {
-            Cond::Leaf(l) => match (&l.field, &l.op, l.negate) {
-                (Field::Known(super::field::FieldId::EvEventType), Op::In(set), false)
-                    if !set.ignore_case
-                        && set.nums.is_empty()
-                        && set.bools.is_empty()
-                        && !set.strs.is_empty() =>
-                {
-                    Some(set.strs.iter().map(|s| s.to_string()).collect())
-                }
+            Cond::All(g) | Cond::Any(g) => g
+                .items
+                .iter()
+                .map(Cond::cost)
+                .sum::<u32>()
+                .saturating_add(1),
+            Cond::Not(c) => c.cost(),
+            Cond::Leaf(l) => {
+                let field = match &l.field {
+                    Field::Raw(_) => 4,
+                    Field::Known(
+                        super::field::FieldId::InMarked | super::field::FieldId::InMarkAge,
+                    ) => 6,
+                    Field::Known(super::field::FieldId::DevPatchLevelAge) => 6,
+                    _ => 1,
+                };
+                let op = match &l.op {
+                    Op::In(set) if set.hashed.is_some() => 3,
+                    Op::In(set) => 1 + (set.strs.len() as u32 / 4),
+                    Op::Exists(_) => 0,
+                    Op::Contains(..) | Op::StartsWith(..) | Op::EndsWith(..) => 2,
+                    Op::Glob(g) => {
+                        2 * g.len() as u32
+                            + 4 * g
+                                .iter()
+                                .filter(|g| matches!(g, GlobMatch::Regex(_)))
+                                .count() as u32
+                    }
+                    Op::Cidr(nets) => 2 + nets.len() as u32 / 2,
+                    Op::Num(..) | Op::Dur(..) | Op::Time(..) => 2,
+                    Op::Version(..) => 4,
+                    Op::Pattern(_) => 8,
+                    Op::Weekday(..) | Op::Between(..) => 10,
+                };
+                field + op
+            }
+        }
+    }
+
+    /// If the condition requires `event_type` to be one of a fixed set of
+    /// exact strings: that set (for pre-indexing rules by event type), and
+    /// the rest of the condition to evaluate once the index has guaranteed
+    /// the type (`None`: nothing left to test).
+    pub(crate) fn split_event_types(&self) -> Option<(Vec<String>, Option<Cond>)> {
+        fn types(c: &Cond) -> Option<Vec<String>> {
+            match c {
+                Cond::Leaf(l) => match (&l.field, &l.op, l.negate) {
+                    (Field::Known(super::field::FieldId::EvEventType), Op::In(set), false)
+                        if !set.ignore_case
+                            && set.nums.is_empty()
+                            && set.bools.is_empty()
+                            && !set.strs.is_empty() =>
+                    {
+                        Some(set.strs.iter().map(|s| s.to_string()).collect())
+                    }
+                    _ => None,
+                },
                 _ => None,
-            },
-            Cond::All(cs) => cs.iter().find_map(Cond::required_event_types),
+            }
+        }
+        match self {
+            Cond::Leaf(_) => types(self).map(|t| (t, None)),
+            Cond::All(g) => {
+                let (pos, t) = g
+                    .items
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, c)| types(c).map(|t| (i, t)))?;
+                let mut rest = g.items.clone();
+                rest.remove(pos);
+                Some((t, (!rest.is_empty()).then(|| flatten_all(rest))))
+            }
             _ => None,
         }
     }
@@ -517,9 +703,9 @@ impl CondCompiler<'_, '_> {
             return None;
         }
         Some(if key == "all" {
-            Cond::All(out)
+            Cond::All(Group::new(out))
         } else {
-            Cond::Any(out)
+            Cond::Any(Group::new(out))
         })
     }
 
@@ -731,22 +917,17 @@ impl CondCompiler<'_, '_> {
             }
             "glob" => {
                 let pats = self.strings(v, path)?;
-                let mut res = Vec::new();
+                let mut globs = Vec::new();
                 for p in &pats {
-                    match globset::GlobBuilder::new(p)
-                        .literal_separator(false)
-                        .case_insensitive(ic)
-                        .backslash_escape(true)
-                        .build()
-                    {
-                        Ok(g) => res.push(format!("(?:{})", g.regex())),
+                    match GlobMatch::new(p, ic) {
+                        Ok(g) => globs.push(g),
                         Err(e) => {
-                            self.dec.err(v.loc, path, format!("bad glob `{p}`: {e}"));
+                            self.dec.err(v.loc, path, e);
                             return None;
                         }
                     }
                 }
-                Op::Pattern(self.regex(&res.join("|"), false, v.loc, path)?)
+                Op::Glob(globs)
             }
             "regex" => {
                 let NodeKind::Str(s) = &v.kind else {
@@ -773,7 +954,11 @@ impl CondCompiler<'_, '_> {
                 };
                 let s: Box<str> = s.into();
                 match base {
-                    "contains" => Op::Contains(s, ic),
+                    "contains" => {
+                        let finder =
+                            Box::new(memchr::memmem::Finder::new(s.as_bytes()).into_owned());
+                        Op::Contains(s, ic, finder)
+                    }
                     "starts-with" => Op::StartsWith(s, ic),
                     _ => Op::EndsWith(s, ic),
                 }
@@ -1056,9 +1241,9 @@ impl CondCompiler<'_, '_> {
 
 fn flatten_all(mut v: Vec<Cond>) -> Cond {
     if v.len() == 1 {
-        v.pop().unwrap_or(Cond::All(Vec::new()))
+        v.pop().unwrap_or(Cond::All(Group::new(Vec::new())))
     } else {
-        Cond::All(v)
+        Cond::All(Group::new(v))
     }
 }
 
@@ -1096,6 +1281,23 @@ mod tests {
         assert!(parse_net("10.1.2.3").is_ok());
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("corp").is_err());
+    }
+
+    #[test]
+    fn globs_fast_and_slow() {
+        let m = |p: &str, s: &str| GlobMatch::new(p, false).unwrap().is_match(s);
+        assert!(m("*.corp.example.com", "wiki.corp.example.com"));
+        assert!(!m("*.corp.example.com", "corp.example.com"));
+        assert!(m("svc-*", "svc-backup"));
+        assert!(m("*admin*", "the-admin-user"));
+        assert!(m("exact", "exact") && !m("exact", "exactly"));
+        assert!(m("*", "anything") && m("**", ""));
+        assert!(m("user?@{a,b}.com", "user1@b.com"));
+        assert!(!m("user?@{a,b}.com", "user1@c.com"));
+        assert!(m("a*b", "a-long-b"));
+        assert!(GlobMatch::new("SVC-*", true).unwrap().is_match("svc-x"));
+        assert!(!GlobMatch::new("SVC-*", false).unwrap().is_match("svc-x"));
+        assert!(GlobMatch::new("[", false).is_err());
     }
 
     #[test]

@@ -298,7 +298,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
         errors.sort_by_key(|e| e.location);
         return Err(PolicyErrors(errors));
     }
-    let index = Index::new(&rules);
+    let index = Index::new(&mut rules);
     Ok(Policy {
         source: file.to_owned(),
         settings: Settings {
@@ -345,23 +345,11 @@ fn glob_regex(
     pattern: &str,
     loc: Location,
     path: &str,
-) -> Option<regex::bytes::Regex> {
-    let glob = match globset::GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .case_insensitive(true)
-        .backslash_escape(true)
-        .build()
-    {
-        Ok(g) => g,
+) -> Option<super::condition::GlobMatch> {
+    match super::condition::GlobMatch::new(pattern, true) {
+        Ok(g) => Some(g),
         Err(e) => {
-            dec.err(loc, path, format!("bad glob `{pattern}`: {e}"));
-            return None;
-        }
-    };
-    match regex::bytes::Regex::new(glob.regex()) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            dec.err(loc, path, format!("bad glob `{pattern}`: {e}"));
+            dec.err(loc, path, e);
             None
         }
     }
@@ -545,9 +533,7 @@ fn rule(
             None => None,
         },
     };
-    let Some(on) = on else {
-        return None;
-    };
+    let on = on?;
     let condition = match get(entries, "where") {
         None => {
             dec.err(node.loc, "where", "a rule needs `where:` conditions (rules that match everything are refused for safety)");
@@ -614,6 +600,8 @@ fn rule(
         on,
         location: node.loc,
         condition,
+        fast_condition: None,
+        typed: false,
         threshold,
         actions,
         dry_run,

@@ -339,6 +339,7 @@ fn instance_field<'a>(id: FieldId, i: &'a Instance, env: &Env<'_>) -> Val<'a> {
 
 impl Field {
     /// Read the field. Never allocates.
+    #[inline]
     pub(crate) fn get<'a>(&self, subject: Subject<'a>, env: &Env<'_>) -> Val<'a> {
         match (self, subject) {
             (Field::Known(id), Subject::Event(e)) => match id {
