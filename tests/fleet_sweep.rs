@@ -620,7 +620,7 @@ async fn dry_run_reports_what_it_would_do_and_changes_nothing() {
     );
     assert!(report
         .render_text()
-        .contains("would: sign-out-user user user004@example.com"));
+        .contains("would: sign-out-user user004@example.com (rules: outdated-devices; 1 cause)"));
 
     // A manual invocation can turn dry-run off for one run, and limit fleets.
     let live_alpha = SweepRequest {

@@ -32,7 +32,8 @@ pub use config::{
     check_fleet_arn, check_stream_arn, vars, SweepConfig, SweepRequest, STREAM_PREFIX,
 };
 pub use report::{
-    DomainState, Failure, Finding, FleetReport, RefusalReport, SkippedReport, SweepReport, Totals,
+    ActionLine, DomainState, Failure, Finding, FleetReport, RefusalReport, SkippedReport,
+    SweepReport, Totals,
 };
 
 use super::actions::{operation_name, ActionRecord, Executor, Outcome};
@@ -386,6 +387,17 @@ fn fleet_of(t: &Target) -> Option<&str> {
     }
 }
 
+/// The target within its fleet, bare (after the action kind): `bob`,
+/// `x.example.com`, `fleet`.
+fn bare(t: &Target) -> String {
+    match t {
+        Target::FleetUser { user, .. } => user.clone(),
+        Target::FleetDomain { domain, .. } => domain.clone(),
+        Target::Fleet { .. } => "fleet".into(),
+        Target::Instance { instance_id } => instance_id.clone(),
+    }
+}
+
 /// The target within its fleet: `user bob`, `domain x`, `fleet`.
 fn subject(t: &Target) -> String {
     match t {
@@ -425,6 +437,20 @@ fn attribute(report: &mut SweepReport, rec: &ActionRecord) {
         }
     };
     let f = &mut report.fleets[idx];
+    let detail = match (&rec.outcome, &a.params) {
+        (Outcome::Already { detail }, _) => Some(detail.clone()),
+        (Outcome::Failed(x), _) => Some(x.code.clone()),
+        (_, ActionParams::AuditStream { stream_arn }) => Some(stream_arn.clone()),
+        _ => None,
+    };
+    f.actions.push(ActionLine {
+        action: a.kind.name().into(),
+        subject: bare(&a.target),
+        outcome: rec.outcome.label().into(),
+        rules: a.rules.clone(),
+        causes: a.cause_count,
+        detail,
+    });
     match &rec.outcome {
         Outcome::Done | Outcome::Already { .. } => match (&a.kind, &a.target, &a.params) {
             (ActionKind::SignOutUser, Target::FleetUser { user, .. }, _) => {
@@ -449,7 +475,7 @@ fn attribute(report: &mut SweepReport, rec: &ActionRecord) {
             f.dry_run_actions.push(format!(
                 "{} {}{} (rules: {}; {} cause{})",
                 a.kind,
-                subject(&a.target),
+                bare(&a.target),
                 params,
                 a.rules.join(", "),
                 a.cause_count,

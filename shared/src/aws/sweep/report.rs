@@ -80,12 +80,32 @@ pub struct FleetReport {
     pub audit_stream_set: Option<String>,
     /// Actions planned as dry-run: what would have been done.
     pub dry_run_actions: Vec<String>,
+    /// Every action for this fleet with its outcome (`done`, `already`,
+    /// `dry-run`, `failed-permanent`, `failed-transient`, `not-started`).
+    pub actions: Vec<ActionLine>,
     /// What needs a human: audit-stream problems, stuck domains, ...
     pub findings: Vec<Finding>,
     /// Calls or actions that failed for this fleet.
     pub failures: Vec<Failure>,
     /// Why parts of the fleet were not examined (fleet not ACTIVE, no rules).
     pub notes: Vec<String>,
+}
+
+/// One action and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionLine {
+    /// Action kind (`sign-out-user`, ...).
+    pub action: String,
+    /// Its target within the fleet: a user, a domain, or `fleet`.
+    pub subject: String,
+    pub outcome: String,
+    /// The rules that asked for it.
+    pub rules: Vec<String>,
+    /// How many devices / domains / fleets caused it.
+    pub causes: usize,
+    /// Stream set, "already" detail, or error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A domain and its status.
@@ -267,17 +287,21 @@ impl SweepReport {
             for d in &f.domains_left_alone {
                 writeln!(out, "    left alone: domain {} [{}]", d.domain, d.status)?;
             }
-            for u in &f.users_signed_out {
-                writeln!(out, "    signed out: {u}")?;
-            }
-            for d in &f.domains_revoked {
-                writeln!(out, "    revoked: {d}")?;
-            }
-            for d in &f.domains_restored {
-                writeln!(out, "    restored: {d}")?;
-            }
-            if let Some(s) = &f.audit_stream_set {
-                writeln!(out, "    audit stream set: {s}")?;
+            for a in f.actions.iter().filter(|a| a.outcome != "dry-run") {
+                writeln!(
+                    out,
+                    "    {}: {} {}{} (rules: {}; {} cause{})",
+                    a.outcome,
+                    a.action,
+                    a.subject,
+                    a.detail
+                        .as_deref()
+                        .map(|d| format!(" [{d}]"))
+                        .unwrap_or_default(),
+                    a.rules.join(", "),
+                    a.causes,
+                    if a.causes == 1 { "" } else { "s" }
+                )?;
             }
             for a in &f.dry_run_actions {
                 writeln!(out, "    would: {a}")?;
