@@ -190,7 +190,7 @@ fn fixture_json() -> Value {
         .collect();
     for k in 0..DEVICES {
         let user_idx = k % USERS;
-        let (mut os, mut version, mut patch, mut status) = if user_idx % 2 == 0 {
+        let (mut os, mut version, mut patch, mut status) = if user_idx.is_multiple_of(2) {
             ("iOS", Some("17.5.1"), GOOD_PATCH, "ACTIVE")
         } else {
             ("Android", Some("14"), GOOD_PATCH, "ACTIVE")
@@ -426,7 +426,7 @@ async fn sweep_makes_exactly_the_expected_calls_and_a_second_run_changes_nothing
             Some(WARDEN_STREAM)
         );
     }
-    for i in 0..3 {
+    for (i, fleet) in FLEETS.iter().enumerate() {
         for (name, status, _) in DOMAINS {
             let name = domain_name(name, i);
             let want = match name.as_str() {
@@ -434,12 +434,7 @@ async fn sweep_makes_exactly_the_expected_calls_and_a_second_run_changes_nothing
                 "hr.corp.example.com" => "ACTIVE",
                 _ => status,
             };
-            assert_eq!(
-                domain_status(&shared, i, &name),
-                want,
-                "{name} in {}",
-                FLEETS[i]
-            );
+            assert_eq!(domain_status(&shared, i, &name), want, "{name} in {fleet}");
         }
     }
 
@@ -459,14 +454,14 @@ async fn sweep_makes_exactly_the_expected_calls_and_a_second_run_changes_nothing
     assert_eq!(report.totals.domains_restored, 3);
     assert_eq!(report.totals.audit_streams_set, 2);
     assert_eq!(report.totals.failures, 0, "{}", report.render_text());
-    for i in 0..3 {
+    for (i, name) in FLEETS.iter().enumerate() {
         let f = report.fleet(&arn(i)).unwrap();
         let want_users: Vec<String> = expected
             .iter()
             .filter(|(a, _)| *a == arn(i))
             .map(|(_, u)| u.clone())
             .collect();
-        assert_eq!(f.users_signed_out, want_users, "{}", FLEETS[i]);
+        assert_eq!(f.users_signed_out, want_users, "{name}");
         assert_eq!(f.devices_listed, f.devices_examined);
         assert_eq!(f.domains_listed, DOMAINS.len());
         assert_eq!(
@@ -486,10 +481,7 @@ async fn sweep_makes_exactly_the_expected_calls_and_a_second_run_changes_nothing
                 ("leaving.example.net", "DISASSOCIATING")
             ]
         );
-        assert_eq!(
-            f.domains_revoked,
-            [format!("shadow-{}.example.net", FLEETS[i])]
-        );
+        assert_eq!(f.domains_revoked, [format!("shadow-{name}.example.net")]);
         assert_eq!(f.domains_restored, ["hr.corp.example.com"]);
         // Stuck domains: PENDING_VALIDATION 30 d and FAILED_* (20 d, 400 d)
         // are findings; PENDING_VALIDATION for 1 d is not.
@@ -552,7 +544,7 @@ async fn sweep_makes_exactly_the_expected_calls_and_a_second_run_changes_nothing
         DEVICES as f64
     );
     assert_eq!(m.get_by("ActionsExecuted", "Action", "SignOutUser"), 14.0);
-    assert_eq!(m.get_by("ActionsRefused", "Action", "sign-out-user"), 1.0);
+    assert_eq!(m.get_by("ActionsRefused", "Action", "SignOutUser"), 1.0);
     assert_eq!(m.get("DevicesExamined"), DEVICES as f64);
     assert_eq!(m.get_by("Findings", "Finding", "domain-stuck"), 9.0);
     // The JSON response is the report.

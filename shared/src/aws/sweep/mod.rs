@@ -263,7 +263,8 @@ impl Sweeper {
                 reason = %r.reason,
                 "REFUSED"
             );
-            metrics.count_by("ActionsRefused", "Action", &r.action, 1);
+            let op = ActionKind::from_name(&r.action).map_or("Unknown", operation_name);
+            metrics.count_by("ActionsRefused", "Action", op, 1);
         }
         report.skipped = plan
             .skipped
