@@ -4,8 +4,9 @@
 //! first, so nothing reaches a real AWS account or a developer's profile.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -22,6 +23,62 @@ fn repo_file(path: &str) -> String {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The binary under test: `CARGO_BIN_EXE_fleet-sweep`, checked by a probe.
+///
+/// With a `CARGO_TARGET_DIR` shared by several checkouts, another checkout's
+/// build of its own `fleet-sweep` package can re-link
+/// `target/debug/fleet-sweep` at any time. So the path is probed (a bad
+/// configuration must stop it, naming the variable: the stub and the test
+/// harness do not); failing that, the newest build in `deps/` that passes the
+/// probe is used.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_BIN_EXE_fleet-sweep"));
+        if is_fleet_sweep(&path) {
+            return path;
+        }
+        let deps = path.parent().map(|d| d.join("deps")).unwrap_or_default();
+        let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_none()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("fleet_sweep-"))
+            })
+            .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+            .collect();
+        candidates.sort();
+        candidates
+            .into_iter()
+            .rev()
+            .map(|(_, p)| p)
+            .find(|p| is_fleet_sweep(p))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not a fleet-sweep build and none was found in {}",
+                    path.display(),
+                    deps.display()
+                )
+            })
+    })
+}
+
+fn is_fleet_sweep(path: &Path) -> bool {
+    Command::new(path)
+        .env_clear()
+        .env("WARDEN_DEVICE_CONCURRENCY", "0")
+        .output()
+        .is_ok_and(|o| {
+            !o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("WARDEN_DEVICE_CONCURRENCY")
+        })
+}
+
 /// The function process; killed when dropped (also when a test fails).
 struct Function {
     child: Child,
@@ -30,7 +87,7 @@ struct Function {
 
 impl Function {
     fn spawn(runtime_api: &str, endpoint: &str, extra: &[(&str, &str)]) -> Function {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleet-sweep"));
+        let mut cmd = Command::new(binary());
         cmd.env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", "fleet-sweep")
