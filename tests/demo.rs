@@ -60,3 +60,76 @@ fn demo_reports_fleets_and_instances_from_the_fixture() {
         }
     }
 }
+
+/// The fleet-sweep section: the real sweep over the demo fixture with the
+/// default policy; every fleet reported with its audit-stream finding and
+/// its devices examined; a second run changes nothing.
+#[test]
+fn demo_prints_a_sweep_report_for_the_demo_fixture() {
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("demo")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run warden demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}");
+    let section = stdout
+        .split_once("fleet-sweep: default policy")
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no fleet-sweep section:\n{stdout}"));
+
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/emulator/demo-fixture.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let fleets = fixture["worklink"]["fleets"].as_array().unwrap();
+    assert!(
+        section.contains(&format!(
+            "fleets: {0} listed, {0} swept, 0 with failures",
+            fleets.len()
+        )),
+        "{section}"
+    );
+    for fleet in fleets {
+        let arn = fleet["arn"].as_str().unwrap();
+        let header = format!(
+            "- {} [{}] {arn}",
+            fleet["name"].as_str().unwrap(),
+            fleet["status"].as_str().unwrap()
+        );
+        let (_, rest) = section
+            .split_once(&header)
+            .unwrap_or_else(|| panic!("{header:?} in:\n{section}"));
+        let block = rest.split("\n- ").next().unwrap();
+        let n = fleet["devices"].as_array().unwrap().len();
+        assert!(
+            block.contains(&format!("devices: {n} listed, {n} examined")),
+            "{arn}:\n{block}"
+        );
+        match fleet["audit_stream_arn"].as_str() {
+            None => assert!(block.contains("finding: no audit stream"), "{block}"),
+            Some(s) => assert!(
+                block.contains(&format!("finding: audit stream is {s}")),
+                "{block}"
+            ),
+        }
+        for d in fleet["domains"].as_array().unwrap() {
+            if d["status"] == "ASSOCIATING" {
+                let line = format!(
+                    "left alone: domain {} [ASSOCIATING]",
+                    d["domain_name"].as_str().unwrap()
+                );
+                assert!(block.contains(&line), "{line:?} in:\n{block}");
+            }
+        }
+    }
+    assert!(section.contains("done: sign-out-user"), "{section}");
+    assert!(
+        section.contains("second run: 0 state-changing calls"),
+        "{section}"
+    );
+}

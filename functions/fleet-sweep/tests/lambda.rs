@@ -1,0 +1,319 @@
+//! The real `fleet-sweep` binary as a process, exactly as on Lambda: it polls
+//! the emulator's local Lambda Runtime API, and its SDK clients talk to the
+//! WorkLink emulator through `AWS_ENDPOINT_URL`. The environment is cleared
+//! first, so nothing reaches a real AWS account or a developer's profile.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use warden_emulator::runtime_api::{self, FunctionResult};
+use warden_emulator::{Emulator, Fixture};
+
+const CORP: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
+const PARTNER: &str = "arn:aws:worklink::123456789012:fleet/partner-portal";
+const WARDEN_STREAM: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The binary under test: `CARGO_BIN_EXE_fleet-sweep`, checked by a probe.
+///
+/// With a `CARGO_TARGET_DIR` shared by several checkouts, another checkout's
+/// build of its own `fleet-sweep` package can re-link
+/// `target/debug/fleet-sweep` at any time. So the path is probed (a bad
+/// configuration must stop it, naming the variable: the stub and the test
+/// harness do not); failing that, the newest build in `deps/` that passes the
+/// probe is used.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_BIN_EXE_fleet-sweep"));
+        if is_fleet_sweep(&path) {
+            return path;
+        }
+        let deps = path.parent().map(|d| d.join("deps")).unwrap_or_default();
+        let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_none()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("fleet_sweep-"))
+            })
+            .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+            .collect();
+        candidates.sort();
+        candidates
+            .into_iter()
+            .rev()
+            .map(|(_, p)| p)
+            .find(|p| is_fleet_sweep(p))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not a fleet-sweep build and none was found in {}",
+                    path.display(),
+                    deps.display()
+                )
+            })
+    })
+}
+
+fn is_fleet_sweep(path: &Path) -> bool {
+    Command::new(path)
+        .env_clear()
+        .env("WARDEN_DEVICE_CONCURRENCY", "0")
+        .output()
+        .is_ok_and(|o| {
+            !o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("WARDEN_DEVICE_CONCURRENCY")
+        })
+}
+
+/// The function process; killed when dropped (also when a test fails).
+struct Function {
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Function {
+    fn spawn(runtime_api: &str, endpoint: &str, extra: &[(&str, &str)]) -> Function {
+        let mut cmd = Command::new(binary());
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "fleet-sweep")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            );
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fleet-sweep");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        Function { child, output }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit by itself.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
+    let fixture = Fixture::from_json(&repo_file("events/emulator/demo-fixture.json")).unwrap();
+    let emu = Emulator::new(fixture).start_local().await.unwrap();
+    let shared = emu.shared().clone();
+    let api = runtime_api::start_local().await.unwrap();
+    let function = Function::spawn(&api.address(), &emu.endpoint_url(), &[]);
+    if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
+        panic!("not ready: {e}\n{}", function.lines().join("\n"));
+    }
+
+    // The scheduled event, on the default (dry-run) configuration.
+    let scheduled = repo_file("events/scheduled-event.json");
+    let inv = api
+        .invoke(scheduled, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let report = inv
+        .json()
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.lines().join("\n")));
+    assert_eq!(report["dry_run"], json!(true));
+    assert_eq!(report["fleets_swept"], json!(2));
+    let partner = report["fleets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fleet_arn"] == json!(PARTNER))
+        .expect("partner-portal in the report");
+    assert_eq!(partner["findings"][0]["finding"], json!("no-audit-stream"));
+    assert_eq!(partner["findings"][0]["expected"], json!(WARDEN_STREAM));
+    assert!(report["totals"]["dry_run_actions"].as_u64().unwrap() > 0);
+    let changing = |shared: &warden_emulator::Shared| {
+        shared
+            .calls
+            .snapshot()
+            .iter()
+            .filter(|c| {
+                [
+                    "SignOutUser",
+                    "RevokeDomainAccess",
+                    "RestoreDomainAccess",
+                    "UpdateAuditStreamConfiguration",
+                ]
+                .contains(&c.operation.as_str())
+            })
+            .count()
+    };
+    assert_eq!(changing(&shared), 0, "dry-run by default");
+
+    // A manual invocation: one fleet, live.
+    let manual = json!({ "fleet_arns": [PARTNER], "dry_run": false }).to_string();
+    let inv = api.invoke(manual, Duration::from_secs(60)).await.unwrap();
+    let report = inv.json().unwrap();
+    assert_eq!(report["fleets_swept"], json!(1));
+    assert_eq!(
+        report["fleets"][0]["audit_stream_set"],
+        json!(WARDEN_STREAM)
+    );
+    assert_eq!(
+        shared
+            .worklink()
+            .fleet(PARTNER)
+            .unwrap()
+            .audit_stream_arn
+            .as_deref(),
+        Some(WARDEN_STREAM)
+    );
+    assert!(shared
+        .calls
+        .snapshot()
+        .iter()
+        .filter(|c| c.operation == "SignOutUser" || c.operation == "RevokeDomainAccess")
+        .all(|c| c.params["FleetArn"] == json!(PARTNER)));
+    assert_eq!(
+        shared
+            .worklink()
+            .fleet(CORP)
+            .unwrap()
+            .audit_stream_arn
+            .as_deref(),
+        Some("arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-demo"),
+        "the other fleet untouched"
+    );
+
+    // A payload that is neither: a function error naming the problem.
+    let inv = api
+        .invoke(r#"{"dryrun": false}"#, Duration::from_secs(30))
+        .await
+        .unwrap();
+    match inv.result {
+        FunctionResult::Error { error_message, .. } => {
+            assert!(
+                error_message.contains("unknown field `dryrun`"),
+                "{error_message}"
+            )
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // Still serving; and its log lines are JSON: actions and EMF metrics.
+    let inv = api
+        .invoke(
+            json!({"fleet_arns": [CORP]}).to_string(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inv.json().unwrap()["fleets_swept"], json!(1));
+    let lines = function.lines();
+    let json_lines: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    assert!(
+        json_lines.iter().any(
+            |l| l["operation"] == json!("UpdateAuditStreamConfiguration")
+                && l["outcome"] == json!("done")
+        ),
+        "an action log line:\n{}",
+        lines.join("\n")
+    );
+    let emf: Vec<&Value> = json_lines
+        .iter()
+        .filter(|l| l["_aws"]["CloudWatchMetrics"].is_array())
+        .collect();
+    assert!(
+        emf.iter()
+            .any(|d| d["Function"] == json!("fleet-sweep") && d["FleetsSwept"].is_number()),
+        "EMF metrics:\n{}",
+        lines.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misconfigured_function_stops_at_cold_start_naming_the_variable() {
+    let api = runtime_api::start_local().await.unwrap();
+    for (var, value) in [
+        ("WARDEN_DEVICE_CONCURRENCY", "0"),
+        (
+            "WARDEN_AUDIT_STREAM_ARN",
+            "arn:aws:kinesis:us-east-1:123456789012:stream/corp-audit",
+        ),
+        ("WARDEN_POLICY_FILE", "/nonexistent/policy.yaml"),
+    ] {
+        let mut f = Function::spawn(&api.address(), "http://127.0.0.1:9", &[(var, value)]);
+        let status = f
+            .wait_exit(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("{var}={value}: still running"));
+        assert!(!status.success(), "{var}={value}");
+        std::thread::sleep(Duration::from_millis(50)); // let the readers drain
+        let out = f.lines().join("\n");
+        assert!(
+            out.contains(var) && out.contains(value),
+            "{var}={value}:\n{out}"
+        );
+    }
+    assert!(api.first_next().is_none(), "never asked for work");
+}

@@ -1,0 +1,362 @@
+//! The sweep's configuration (environment variables, read once at cold start)
+//! and the per-invocation overrides a manual invocation may carry.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use serde::Deserialize;
+
+use crate::env::{Env, EnvError};
+
+/// Every WorkLink audit stream's name must begin with this (a WorkLink rule:
+/// the service only writes to Kinesis streams named so).
+pub const STREAM_PREFIX: &str = "AmazonWorkLink-";
+
+/// Environment variable names, in one place for the docs and the SAM template.
+pub mod vars {
+    /// Policy file path; unset = the policy compiled into the binary.
+    pub const POLICY_FILE: &str = "WARDEN_POLICY_FILE";
+    /// Plan everything as dry-run (default true).
+    pub const DRY_RUN: &str = "WARDEN_DRY_RUN";
+    /// The Kinesis stream ARN every fleet should send its audit events to.
+    pub const AUDIT_STREAM_ARN: &str = "WARDEN_AUDIT_STREAM_ARN";
+    /// Comma-separated fleet ARNs to limit the sweep to (empty = all).
+    pub const FLEET_ARNS: &str = "WARDEN_FLEET_ARNS";
+    /// Fleets swept at once.
+    pub const FLEET_CONCURRENCY: &str = "WARDEN_FLEET_CONCURRENCY";
+    /// DescribeDevice calls in flight per fleet.
+    pub const DEVICE_CONCURRENCY: &str = "WARDEN_DEVICE_CONCURRENCY";
+    /// Actions executed at once.
+    pub const ACTION_CONCURRENCY: &str = "WARDEN_ACTION_CONCURRENCY";
+    /// Age after which a domain still PENDING_VALIDATION / FAILED_* is a finding.
+    pub const DOMAIN_STUCK_AFTER: &str = "WARDEN_DOMAIN_STUCK_AFTER";
+    /// Whether SIGNED_OUT devices are described (and evaluated) too.
+    pub const DESCRIBE_SIGNED_OUT: &str = "WARDEN_DESCRIBE_SIGNED_OUT";
+    /// Extra rounds for calls still throttled after the SDK's own retries.
+    pub const RETRY_ROUNDS: &str = "WARDEN_RETRY_ROUNDS";
+}
+
+/// How a sweep runs. [`SweepConfig::default`] is what an empty environment
+/// gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepConfig {
+    /// Plan every action as dry-run (logged and reported, not executed).
+    pub dry_run: bool,
+    /// The stream every ACTIVE fleet should use. `None`: taken from the
+    /// policy's `set-audit-stream` action, if it has one.
+    pub expected_audit_stream: Option<String>,
+    /// Only these fleets (empty = every fleet ListFleets returns).
+    pub fleet_arns: Vec<String>,
+    /// Fleets gathered at once.
+    pub fleet_concurrency: usize,
+    /// DescribeDevice calls in flight per fleet; at most
+    /// `fleet_concurrency * device_concurrency` overall.
+    pub device_concurrency: usize,
+    /// Actions executed at once.
+    pub action_concurrency: usize,
+    /// PENDING_VALIDATION / FAILED_* domains older than this are findings.
+    pub domain_stuck_after: SignedDuration,
+    /// Describe SIGNED_OUT devices too (the issue's default). `false` saves
+    /// one call per signed-out device: their user has no session on them.
+    pub describe_signed_out: bool,
+    /// MaxResults for ListFleets / ListDevices / ListDomains (the service
+    /// caps pages at 100).
+    pub page_size: i32,
+    /// Extra rounds for a call or action still failing transiently
+    /// (throttled) after the SDK's retries, while time is left.
+    pub retry_rounds: u32,
+    /// First pause between rounds (doubled each round, at most 2 s).
+    pub retry_pause: Duration,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        SweepConfig {
+            dry_run: true,
+            expected_audit_stream: None,
+            fleet_arns: Vec::new(),
+            fleet_concurrency: 4,
+            device_concurrency: 16,
+            action_concurrency: 8,
+            domain_stuck_after: SignedDuration::from_hours(7 * 24),
+            describe_signed_out: true,
+            page_size: 100,
+            retry_rounds: 3,
+            retry_pause: Duration::from_millis(200),
+        }
+    }
+}
+
+impl SweepConfig {
+    /// Reads the `WARDEN_*` variables (see [`vars`]); every error names the
+    /// variable, the value and what was expected.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, EnvError> {
+        let d = SweepConfig::default();
+        let expected_audit_stream = match env.get(vars::AUDIT_STREAM_ARN) {
+            None => None,
+            Some(arn) => {
+                check_stream_arn(&arn).map_err(|reason| EnvError::Invalid {
+                    name: vars::AUDIT_STREAM_ARN.into(),
+                    value: arn.clone(),
+                    reason,
+                })?;
+                Some(arn)
+            }
+        };
+        let fleet_arns = env.list(vars::FLEET_ARNS);
+        for arn in &fleet_arns {
+            check_fleet_arn(arn).map_err(|reason| EnvError::Invalid {
+                name: vars::FLEET_ARNS.into(),
+                value: arn.clone(),
+                reason,
+            })?;
+        }
+        let domain_stuck_after = match env.get(vars::DOMAIN_STUCK_AFTER) {
+            None => d.domain_stuck_after,
+            Some(v) => {
+                let parsed =
+                    crate::time::parse_duration(&v).map_err(|reason| EnvError::Invalid {
+                        name: vars::DOMAIN_STUCK_AFTER.into(),
+                        value: v.clone(),
+                        reason,
+                    })?;
+                if parsed.is_negative() {
+                    return Err(EnvError::Invalid {
+                        name: vars::DOMAIN_STUCK_AFTER.into(),
+                        value: v,
+                        reason: "must not be negative".into(),
+                    });
+                }
+                parsed
+            }
+        };
+        Ok(SweepConfig {
+            dry_run: env.bool_or(vars::DRY_RUN, d.dry_run)?,
+            expected_audit_stream,
+            fleet_arns,
+            fleet_concurrency: env.range_or(vars::FLEET_CONCURRENCY, 4, 1, 64)? as usize,
+            device_concurrency: env.range_or(vars::DEVICE_CONCURRENCY, 16, 1, 256)? as usize,
+            action_concurrency: env.range_or(vars::ACTION_CONCURRENCY, 8, 1, 64)? as usize,
+            domain_stuck_after,
+            describe_signed_out: env.bool_or(vars::DESCRIBE_SIGNED_OUT, d.describe_signed_out)?,
+            page_size: d.page_size,
+            retry_rounds: env.range_or(vars::RETRY_ROUNDS, 3, 0, 10)? as u32,
+            retry_pause: d.retry_pause,
+        })
+    }
+}
+
+/// Checks a Kinesis stream ARN WorkLink can write to:
+/// `arn:aws[-partition]:kinesis:<region>:<account>:stream/AmazonWorkLink-<name>`.
+pub fn check_stream_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6
+        || parts[0] != "arn"
+        || !parts[1].starts_with("aws")
+        || parts[2] != "kinesis"
+    {
+        return Err(format!(
+            "`{arn}` is not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/{STREAM_PREFIX}...)"
+        ));
+    }
+    let Some(name) = parts[5].strip_prefix("stream/") else {
+        return Err(format!(
+            "`{arn}` is not a Kinesis data stream ARN (the resource must be stream/<name>)"
+        ));
+    };
+    if !name.starts_with(STREAM_PREFIX) {
+        return Err(format!(
+            "stream name `{name}` does not begin with `{STREAM_PREFIX}`; WorkLink only writes audit events to streams named `{STREAM_PREFIX}*`"
+        ));
+    }
+    if name.len() > 128 || name.contains('/') {
+        return Err(format!(
+            "stream name `{name}` is not valid (at most 128 characters, no `/`)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the shape of a WorkLink fleet ARN
+/// (`arn:aws:worklink::<account>:fleet/<name>`).
+pub fn check_fleet_arn(arn: &str) -> Result<(), String> {
+    let ok = arn.starts_with("arn:")
+        && arn.split(':').nth(2) == Some("worklink")
+        && arn.contains(":fleet/")
+        && (20..=2048).contains(&arn.len());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{arn}` is not a WorkLink fleet ARN (arn:aws:worklink::<account>:fleet/<name>)"
+        ))
+    }
+}
+
+/// Overrides one invocation may carry: a manual invocation's payload, or the
+/// `detail` of a scheduled event.
+///
+/// ```json
+/// {"fleet_arns": ["arn:aws:worklink::123456789012:fleet/corp"], "dry_run": true}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    /// Only these fleets (replaces `WARDEN_FLEET_ARNS` for this run).
+    #[serde(default, alias = "fleetArns")]
+    pub fleet_arns: Option<Vec<String>>,
+    /// Replaces `WARDEN_DRY_RUN` for this run. The policy's own `dry-run`
+    /// settings still hold.
+    #[serde(default, alias = "dryRun")]
+    pub dry_run: Option<bool>,
+}
+
+impl SweepRequest {
+    /// Reads overrides from a JSON payload; `null` and `{}` mean none. The
+    /// error names the payload's problem (unknown field, wrong type, bad ARN).
+    pub fn from_json(value: &serde_json::Value) -> Result<SweepRequest, String> {
+        if value.is_null() {
+            return Ok(SweepRequest::default());
+        }
+        let req: SweepRequest = serde_json::from_value(value.clone()).map_err(|e| {
+            format!("sweep overrides: {e} (expected {{\"fleet_arns\": [...], \"dry_run\": true|false}})")
+        })?;
+        if let Some(arns) = &req.fleet_arns {
+            for arn in arns {
+                check_fleet_arn(arn).map_err(|e| format!("sweep overrides: fleet_arns: {e}"))?;
+            }
+        }
+        Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_the_safe_defaults() {
+        let c = SweepConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(c, SweepConfig::default());
+        assert!(c.dry_run, "dry-run unless told otherwise");
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = SweepConfig::from_env(&env(&[
+            ("WARDEN_DRY_RUN", "false"),
+            (
+                "WARDEN_AUDIT_STREAM_ARN",
+                "arn:aws:kinesis:eu-west-1:123456789012:stream/AmazonWorkLink-x",
+            ),
+            (
+                "WARDEN_FLEET_ARNS",
+                "arn:aws:worklink::123456789012:fleet/a, arn:aws:worklink::123456789012:fleet/b",
+            ),
+            ("WARDEN_FLEET_CONCURRENCY", "10"),
+            ("WARDEN_DEVICE_CONCURRENCY", "32"),
+            ("WARDEN_ACTION_CONCURRENCY", "2"),
+            ("WARDEN_DOMAIN_STUCK_AFTER", "30d"),
+            ("WARDEN_DESCRIBE_SIGNED_OUT", "no"),
+            ("WARDEN_RETRY_ROUNDS", "0"),
+        ]))
+        .unwrap();
+        assert!(!c.dry_run);
+        assert_eq!(
+            c.expected_audit_stream.as_deref(),
+            Some("arn:aws:kinesis:eu-west-1:123456789012:stream/AmazonWorkLink-x")
+        );
+        assert_eq!(c.fleet_arns.len(), 2);
+        assert_eq!(
+            (
+                c.fleet_concurrency,
+                c.device_concurrency,
+                c.action_concurrency
+            ),
+            (10, 32, 2)
+        );
+        assert_eq!(c.domain_stuck_after, SignedDuration::from_hours(720));
+        assert!(!c.describe_signed_out);
+        assert_eq!(c.retry_rounds, 0);
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_the_rule() {
+        let err =
+            |pairs: &[(&str, &str)]| SweepConfig::from_env(&env(pairs)).unwrap_err().to_string();
+        let e = err(&[(
+            "WARDEN_AUDIT_STREAM_ARN",
+            "arn:aws:kinesis:us-east-1:123456789012:stream/audit",
+        )]);
+        assert!(
+            e.contains("WARDEN_AUDIT_STREAM_ARN") && e.contains("AmazonWorkLink-"),
+            "{e}"
+        );
+        let e = err(&[("WARDEN_FLEET_ARNS", "corp")]);
+        assert!(
+            e.contains("WARDEN_FLEET_ARNS") && e.contains("fleet ARN"),
+            "{e}"
+        );
+        let e = err(&[("WARDEN_DEVICE_CONCURRENCY", "0")]);
+        assert!(e.contains("between 1 and 256"), "{e}");
+        let e = err(&[("WARDEN_DOMAIN_STUCK_AFTER", "a week")]);
+        assert!(e.contains("WARDEN_DOMAIN_STUCK_AFTER"), "{e}");
+        let e = err(&[("WARDEN_DRY_RUN", "perhaps")]);
+        assert!(e.contains("WARDEN_DRY_RUN"), "{e}");
+    }
+
+    #[test]
+    fn stream_arns_are_checked() {
+        assert!(
+            check_stream_arn("arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-a")
+                .is_ok()
+        );
+        assert!(check_stream_arn(
+            "arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/AmazonWorkLink-a"
+        )
+        .is_ok());
+        for bad in [
+            "arn:aws:kinesis:us-east-1:123456789012:stream/audit",
+            "arn:aws:kinesis:us-east-1:123456789012:stream/amazonworklink-a",
+            "arn:aws:firehose:us-east-1:123456789012:deliverystream/AmazonWorkLink-a",
+            "AmazonWorkLink-a",
+            "",
+        ] {
+            assert!(check_stream_arn(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn overrides_parse_and_refuse_unknown_fields() {
+        let r = SweepRequest::from_json(&serde_json::json!({
+            "fleet_arns": ["arn:aws:worklink::123456789012:fleet/a"],
+            "dry_run": false
+        }))
+        .unwrap();
+        assert_eq!(r.dry_run, Some(false));
+        assert_eq!(r.fleet_arns.unwrap().len(), 1);
+        assert_eq!(
+            SweepRequest::from_json(&serde_json::json!({})).unwrap(),
+            SweepRequest::default()
+        );
+        assert_eq!(
+            SweepRequest::from_json(&serde_json::Value::Null).unwrap(),
+            SweepRequest::default()
+        );
+        let e = SweepRequest::from_json(&serde_json::json!({"fleets": []})).unwrap_err();
+        assert!(e.contains("unknown field `fleets`"), "{e}");
+        let e = SweepRequest::from_json(&serde_json::json!({"dry_run": "yes"})).unwrap_err();
+        assert!(e.contains("dry_run") || e.contains("boolean"), "{e}");
+        let e = SweepRequest::from_json(&serde_json::json!({"fleet_arns": ["corp"]})).unwrap_err();
+        assert!(e.contains("fleet_arns") && e.contains("corp"), "{e}");
+    }
+}

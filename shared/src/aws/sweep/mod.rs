@@ -1,0 +1,607 @@
+//! fleet-sweep: the scheduled audit of WorkLink fleets, their devices,
+//! domains and audit-stream configuration (issue #6). The Lambda binary is a
+//! thin shell around [`Sweeper::run`]; the demo and the tests call it
+//! in-process with an injected `now` and emulator clients.
+//!
+//! ```text
+//! ListFleets (all pages) -> filter
+//!   per fleet, `fleet_concurrency` at once, parts at once:
+//!     DescribeAuditStreamConfiguration           -> Resource::Fleet + findings
+//!     ListDevices (all pages) -> DescribeDevice   -> Resource::Device (each;
+//!                        `device_concurrency` per fleet)
+//!     ListDomains (all pages)                     -> Resource::Domain + findings
+//!                        (ASSOCIATING / DISASSOCIATING left alone)
+//! policy.run_resources (evaluate + plan: dedup, allow-lists, caps, dry-run)
+//!   + the audit-stream guard (stream names must begin with AmazonWorkLink-)
+//! Executor::execute (+ retry rounds for transient failures, within time)
+//! -> SweepReport (per fleet) + EMF metrics (flushed once by the caller)
+//! ```
+//!
+//! See `docs/fleet-sweep.md` for the design and the configuration.
+
+mod config;
+mod gather;
+mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+pub use config::{
+    check_fleet_arn, check_stream_arn, vars, SweepConfig, SweepRequest, STREAM_PREFIX,
+};
+pub use report::{
+    ActionLine, DomainState, Failure, Finding, FleetReport, RefusalReport, SkippedReport,
+    SweepReport, Totals,
+};
+
+use super::actions::{operation_name, ActionRecord, Executor, Outcome};
+use super::emf::Metrics;
+use super::exec::{Deadline, FailureKind};
+use super::Clients;
+use crate::engine::Context;
+use crate::plan::{ActionParams, Cause, PlannedAction, Target};
+use crate::policy::{ActionKind, ActionSpec, Policy};
+use gather::{bounded_unordered, CallStats};
+
+/// The function name used in metrics and logs.
+pub const FUNCTION: &str = "fleet-sweep";
+
+/// Why a sweeper cannot be built: the policy and the configuration disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SweepError {
+    /// A rule would point fleets at a stream WorkLink cannot write to.
+    #[error("policy {policy}: rule `{rule}`: set-audit-stream {stream}: {reason}")]
+    BadStream {
+        policy: String,
+        rule: String,
+        stream: String,
+        reason: String,
+    },
+    /// The configured stream and the policy's differ: every fleet the policy
+    /// fixes would be reported as misconfigured, and the reverse.
+    #[error("{var}={configured} but policy {policy} rule `{rule}` sets the audit stream to {policy_stream}; make them the same (or unset {var} to use the policy's)")]
+    StreamConflict {
+        var: &'static str,
+        configured: String,
+        policy: String,
+        rule: String,
+        policy_stream: String,
+    },
+}
+
+/// A sweep's result: the report (the Lambda response) and the metrics the
+/// caller flushes once (as EMF on stdout in the function).
+#[derive(Debug, Clone)]
+pub struct SweepOutcome {
+    pub report: SweepReport,
+    pub metrics: Metrics,
+}
+
+/// Everything a sweep needs, built once at cold start.
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    policy: Policy,
+    worklink: aws_sdk_worklink::Client,
+    executor: Executor,
+    config: SweepConfig,
+    expected_stream: Option<String>,
+}
+
+impl Sweeper {
+    /// Checks the policy against the configuration: every `set-audit-stream`
+    /// target must be a stream WorkLink can write to, and agree with
+    /// `WARDEN_AUDIT_STREAM_ARN` when that is set. The expected stream is
+    /// the configured one, else the policy's (when it names exactly one).
+    pub fn new(policy: Policy, clients: &Clients, config: SweepConfig) -> Result<Self, SweepError> {
+        let mut policy_streams: BTreeMap<String, String> = BTreeMap::new();
+        for rule in &policy.rules {
+            for spec in &rule.actions {
+                if let ActionSpec::SetAuditStream { stream_arn, .. } = spec {
+                    check_stream_arn(stream_arn).map_err(|reason| SweepError::BadStream {
+                        policy: policy.source.clone(),
+                        rule: rule.name.clone(),
+                        stream: stream_arn.clone(),
+                        reason,
+                    })?;
+                    if let Some(configured) = &config.expected_audit_stream {
+                        if configured != stream_arn {
+                            return Err(SweepError::StreamConflict {
+                                var: vars::AUDIT_STREAM_ARN,
+                                configured: configured.clone(),
+                                policy: policy.source.clone(),
+                                rule: rule.name.clone(),
+                                policy_stream: stream_arn.clone(),
+                            });
+                        }
+                    }
+                    policy_streams.insert(stream_arn.clone(), rule.name.clone());
+                }
+            }
+        }
+        let expected_stream = match &config.expected_audit_stream {
+            Some(s) => Some(s.clone()),
+            None if policy_streams.len() == 1 => policy_streams.keys().next().cloned(),
+            None => None,
+        };
+        Ok(Sweeper {
+            executor: Executor::new(clients, config.action_concurrency),
+            worklink: clients.worklink.clone(),
+            policy,
+            config,
+            expected_stream,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SweepConfig {
+        &self.config
+    }
+
+    /// The stream every ACTIVE fleet is expected to use, if known.
+    pub fn expected_stream(&self) -> Option<&str> {
+        self.expected_stream.as_deref()
+    }
+
+    /// One sweep. Never fails as a whole: what went wrong is in the report
+    /// (`failures` at the top when ListFleets itself failed, per fleet
+    /// otherwise). `now` is the time rules are evaluated at.
+    pub async fn run(
+        &self,
+        req: &SweepRequest,
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> SweepOutcome {
+        let mut metrics = Metrics::new(FUNCTION);
+        let stats = CallStats::default();
+        let dry_run = req.dry_run.unwrap_or(self.config.dry_run);
+        let filter: &[String] = req.fleet_arns.as_deref().unwrap_or(&self.config.fleet_arns);
+        let mut report = SweepReport {
+            now: Some(now),
+            dry_run,
+            ..SweepReport::default()
+        };
+
+        // 1. Fleets.
+        let summaries = match self.list_fleets(deadline, &stats).await {
+            Ok(s) => s,
+            Err(f) => {
+                tracing::error!(target: "warden::sweep", code = %f.code, message = %f.message, "ListFleets failed: nothing swept");
+                report.failures.push(Failure {
+                    operation: "ListFleets".into(),
+                    subject: "account".into(),
+                    kind: f.kind,
+                    code: f.code,
+                    message: f.message,
+                });
+                finish_totals(&mut report);
+                count_metrics(&report, &stats, &mut metrics);
+                return SweepOutcome { report, metrics };
+            }
+        };
+        report.fleets_listed = summaries.len();
+        let mut selected: Vec<_> = summaries
+            .iter()
+            .filter(|s| {
+                filter.is_empty()
+                    || s.fleet_arn()
+                        .is_some_and(|arn| filter.iter().any(|f| f.as_str() == arn))
+            })
+            .filter(|s| s.fleet_arn().is_some_and(|a| !a.is_empty()))
+            .collect();
+        selected.sort_by(|a, b| a.fleet_arn().cmp(&b.fleet_arn()));
+        selected.dedup_by(|a, b| a.fleet_arn() == b.fleet_arn());
+        let listed: BTreeSet<&str> = summaries.iter().filter_map(|s| s.fleet_arn()).collect();
+        report.unknown_fleets = filter
+            .iter()
+            .filter(|f| !listed.contains(f.as_str()))
+            .cloned()
+            .collect();
+        for arn in &report.unknown_fleets {
+            tracing::warn!(target: "warden::sweep", fleet = %arn, "fleet asked for but not returned by ListFleets");
+        }
+
+        // 2. Gather, fleets at once (bounded).
+        let gathered = bounded_unordered(
+            selected.clone(),
+            self.config.fleet_concurrency,
+            deadline,
+            |s| self.gather_fleet(s, now, deadline, &stats),
+        )
+        .await;
+        let mut resources = Vec::new();
+        for (summary, g) in selected.iter().zip(gathered) {
+            match g {
+                Some(g) => {
+                    resources.extend(g.resources);
+                    report.fleets.push(g.report);
+                }
+                None => {
+                    let fleet = gather::fleet_view(summary);
+                    report.fleets.push(FleetReport {
+                        fleet_arn: fleet.fleet_arn,
+                        fleet_name: fleet.fleet_name,
+                        status: fleet.status,
+                        failures: vec![Failure {
+                            operation: "Sweep".into(),
+                            subject: "fleet".into(),
+                            kind: FailureKind::Transient,
+                            code: "NotStarted".into(),
+                            message: "too little time left in this invocation; not swept this run"
+                                .into(),
+                        }],
+                        ..FleetReport::default()
+                    });
+                }
+            }
+        }
+        report.fleets_swept = report.fleets.len();
+
+        // 3. Evaluate and plan (pure).
+        let ctx = Context::new(now).with_dry_run(dry_run);
+        let plan = self.policy.run_resources(&resources, &ctx);
+        for a in &plan.actions {
+            metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
+        }
+        let mut actions = Vec::with_capacity(plan.actions.len());
+        for a in plan.actions {
+            match audit_stream_guard(&a) {
+                Ok(()) => actions.push(a),
+                Err(reason) => report.refusals.push(refusal(&a, reason)),
+            }
+        }
+        for r in &plan.refusals {
+            report
+                .refusals
+                .push(refusal(&r.action, r.reason.to_string()));
+        }
+        for r in &report.refusals {
+            tracing::error!(
+                target: "warden::sweep",
+                action = %r.action, target_desc = %r.target, rules = %r.rules.join(","),
+                reason = %r.reason,
+                "REFUSED"
+            );
+            let op = ActionKind::from_name(&r.action).map_or("Unknown", operation_name);
+            metrics.count_by("ActionsRefused", "Action", op, 1);
+        }
+        report.skipped = plan
+            .skipped
+            .iter()
+            .map(|s| SkippedReport {
+                rule: s.rule.clone(),
+                action: s.kind.name().into(),
+                subject: match &s.cause {
+                    Cause::Resource { id } => id.clone(),
+                    Cause::Event { source_id, .. } => source_id.clone(),
+                },
+                reason: s.reason.clone(),
+            })
+            .collect();
+
+        // 4. Execute, then retry what is still transiently failing.
+        let records = self.execute(&actions, deadline).await;
+        for rec in &records {
+            let name = match &rec.outcome {
+                Outcome::Done | Outcome::Already { .. } => "ActionsExecuted",
+                Outcome::DryRun => "ActionsDryRun",
+                Outcome::Failed(_) => "ActionsFailed",
+                Outcome::NotStarted => "ActionsNotStarted",
+            };
+            metrics.count_by(name, "Action", operation_name(rec.action.kind), 1);
+            attribute(&mut report, rec);
+        }
+
+        // 5. Report.
+        for f in &mut report.fleets {
+            f.users_signed_out.sort();
+            f.domains_revoked.sort();
+            f.domains_restored.sort();
+            log_fleet(f);
+        }
+        report.fleets_failed = report
+            .fleets
+            .iter()
+            .filter(|f| !f.failures.is_empty())
+            .count();
+        finish_totals(&mut report);
+        count_metrics(&report, &stats, &mut metrics);
+        let t = &report.totals;
+        tracing::info!(
+            target: "warden::sweep",
+            dry_run, fleets = report.fleets_swept, fleets_failed = report.fleets_failed,
+            devices = t.devices_examined, domains = t.domains_examined,
+            signed_out = t.users_signed_out, revoked = t.domains_revoked,
+            restored = t.domains_restored, streams_set = t.audit_streams_set,
+            dry_run_actions = t.dry_run_actions, findings = t.findings,
+            refusals = t.refusals, failures = t.failures,
+            "sweep done"
+        );
+        SweepOutcome { report, metrics }
+    }
+
+    /// Runs the actions; those failing transiently (still throttled after the
+    /// SDK's retries) get up to `retry_rounds` more rounds while time is
+    /// left. Each round logs its own lines; the result holds the last
+    /// outcome of each action.
+    async fn execute(&self, actions: &[PlannedAction], deadline: Deadline) -> Vec<ActionRecord> {
+        // The executor counts every round; the sweep counts final outcomes.
+        let mut scratch = Metrics::new(FUNCTION);
+        let mut records = self.executor.execute(actions, deadline, &mut scratch).await;
+        for round in 1..=self.config.retry_rounds {
+            let again: Vec<usize> = records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    matches!(&r.outcome, Outcome::Failed(f) if f.kind == FailureKind::Transient)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if again.is_empty() {
+                break;
+            }
+            let pause = self
+                .config
+                .retry_pause
+                .saturating_mul(1 << (round - 1).min(8))
+                .min(Duration::from_secs(2));
+            if !deadline.can_start() || deadline.remaining().is_some_and(|left| left <= pause) {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            let retry: Vec<PlannedAction> =
+                again.iter().map(|&i| records[i].action.clone()).collect();
+            let redone = self.executor.execute(&retry, deadline, &mut scratch).await;
+            for (i, mut rec) in again.into_iter().zip(redone) {
+                rec.attempts += records[i].attempts;
+                records[i] = rec;
+            }
+        }
+        records
+    }
+}
+
+/// The audit-stream guard: whatever the policy says, never point a fleet at
+/// a stream WorkLink cannot write to (its name must begin with
+/// `AmazonWorkLink-`). The loader checks this too; this holds even for a
+/// plan built another way.
+fn audit_stream_guard(a: &PlannedAction) -> Result<(), String> {
+    if a.kind != ActionKind::SetAuditStream {
+        return Ok(());
+    }
+    match &a.params {
+        ActionParams::AuditStream { stream_arn } => check_stream_arn(stream_arn)
+            .map_err(|e| format!("refusing UpdateAuditStreamConfiguration: {e}")),
+        other => Err(format!(
+            "refusing UpdateAuditStreamConfiguration: no stream ARN in the plan ({other:?})"
+        )),
+    }
+}
+
+fn fleet_of(t: &Target) -> Option<&str> {
+    match t {
+        Target::FleetUser { fleet_arn, .. }
+        | Target::FleetDomain { fleet_arn, .. }
+        | Target::Fleet { fleet_arn } => Some(fleet_arn),
+        Target::Instance { .. } => None,
+    }
+}
+
+/// The target within its fleet, bare (after the action kind): `bob`,
+/// `x.example.com`, `fleet`.
+fn bare(t: &Target) -> String {
+    match t {
+        Target::FleetUser { user, .. } => user.clone(),
+        Target::FleetDomain { domain, .. } => domain.clone(),
+        Target::Fleet { .. } => "fleet".into(),
+        Target::Instance { instance_id } => instance_id.clone(),
+    }
+}
+
+/// The target within its fleet: `user bob`, `domain x`, `fleet`.
+fn subject(t: &Target) -> String {
+    match t {
+        Target::FleetUser { user, .. } => format!("user {user}"),
+        Target::FleetDomain { domain, .. } => format!("domain {domain}"),
+        Target::Fleet { .. } => "fleet".into(),
+        Target::Instance { instance_id } => format!("instance {instance_id}"),
+    }
+}
+
+fn refusal(a: &PlannedAction, reason: String) -> RefusalReport {
+    RefusalReport {
+        action: a.kind.name().into(),
+        target: a.target.to_string(),
+        fleet_arn: fleet_of(&a.target).map(str::to_owned),
+        rules: a.rules.clone(),
+        reason,
+    }
+}
+
+/// Puts one action's outcome into its fleet's report.
+fn attribute(report: &mut SweepReport, rec: &ActionRecord) {
+    let a = &rec.action;
+    let Some(arn) = fleet_of(&a.target) else {
+        return;
+    };
+    let idx = match report.fleets.iter().position(|f| f.fleet_arn == arn) {
+        Some(i) => i,
+        None => {
+            // A rule naming a fleet explicitly that was not swept.
+            report.fleets.push(FleetReport {
+                fleet_arn: arn.to_owned(),
+                notes: vec!["not swept; acted on by a rule naming it".into()],
+                ..FleetReport::default()
+            });
+            report.fleets.len() - 1
+        }
+    };
+    let f = &mut report.fleets[idx];
+    let detail = match (&rec.outcome, &a.params) {
+        (Outcome::Already { detail }, _) => Some(detail.clone()),
+        (Outcome::Failed(x), _) => Some(x.code.clone()),
+        (_, ActionParams::AuditStream { stream_arn }) => Some(stream_arn.clone()),
+        _ => None,
+    };
+    f.actions.push(ActionLine {
+        action: a.kind.name().into(),
+        subject: bare(&a.target),
+        outcome: rec.outcome.label().into(),
+        rules: a.rules.clone(),
+        causes: a.cause_count,
+        detail,
+    });
+    match &rec.outcome {
+        Outcome::Done | Outcome::Already { .. } => match (&a.kind, &a.target, &a.params) {
+            (ActionKind::SignOutUser, Target::FleetUser { user, .. }, _) => {
+                f.users_signed_out.push(user.clone())
+            }
+            (ActionKind::RevokeDomain, Target::FleetDomain { domain, .. }, _) => {
+                f.domains_revoked.push(domain.clone())
+            }
+            (ActionKind::RestoreDomain, Target::FleetDomain { domain, .. }, _) => {
+                f.domains_restored.push(domain.clone())
+            }
+            (ActionKind::SetAuditStream, _, ActionParams::AuditStream { stream_arn }) => {
+                f.audit_stream_set = Some(stream_arn.clone())
+            }
+            _ => {}
+        },
+        Outcome::DryRun => {
+            let params = match &a.params {
+                ActionParams::AuditStream { stream_arn } => format!(" -> {stream_arn}"),
+                _ => String::new(),
+            };
+            f.dry_run_actions.push(format!(
+                "{} {}{} (rules: {}; {} cause{})",
+                a.kind,
+                bare(&a.target),
+                params,
+                a.rules.join(", "),
+                a.cause_count,
+                if a.cause_count == 1 { "" } else { "s" }
+            ));
+        }
+        Outcome::Failed(failure) => f.failures.push(Failure {
+            operation: operation_name(a.kind).into(),
+            subject: subject(&a.target),
+            kind: failure.kind,
+            code: failure.code.clone(),
+            message: failure.message.clone(),
+        }),
+        Outcome::NotStarted => f.failures.push(Failure {
+            operation: operation_name(a.kind).into(),
+            subject: subject(&a.target),
+            kind: FailureKind::Transient,
+            code: "NotStarted".into(),
+            message: "too little time left in this invocation; left for the next run".into(),
+        }),
+    }
+}
+
+fn finish_totals(report: &mut SweepReport) {
+    let mut t = Totals::default();
+    for f in &report.fleets {
+        t.devices_examined += f.devices_examined;
+        t.domains_examined += f.domains_examined;
+        t.users_signed_out += f.users_signed_out.len();
+        t.domains_revoked += f.domains_revoked.len();
+        t.domains_restored += f.domains_restored.len();
+        t.audit_streams_set += usize::from(f.audit_stream_set.is_some());
+        t.dry_run_actions += f.dry_run_actions.len();
+        t.findings += f.findings.len();
+        t.failures += f.failures.len();
+    }
+    t.failures += report.failures.len();
+    t.refusals = report.refusals.len();
+    report.totals = t;
+}
+
+fn count_metrics(report: &SweepReport, stats: &CallStats, m: &mut Metrics) {
+    let t = &report.totals;
+    m.count("FleetsListed", report.fleets_listed as u64);
+    m.count("FleetsSwept", report.fleets_swept as u64);
+    m.count("FleetsFailed", report.fleets_failed as u64);
+    m.count("DevicesExamined", t.devices_examined as u64);
+    m.count("DomainsExamined", t.domains_examined as u64);
+    m.count("Findings", t.findings as u64);
+    m.count("Refusals", t.refusals as u64);
+    m.count("Failures", t.failures as u64);
+    for f in &report.fleets {
+        for x in &f.findings {
+            m.count_by("Findings", "Finding", x.kind(), 1);
+        }
+    }
+    for (op, n) in stats.snapshot() {
+        m.count_by("ApiCalls", "Operation", op, n);
+    }
+}
+
+fn log_fleet(f: &FleetReport) {
+    let level_warn = !f.failures.is_empty();
+    let findings: Vec<String> = f.findings.iter().map(|x| x.to_string()).collect();
+    let failures: Vec<String> = f.failures.iter().map(|x| x.to_string()).collect();
+    macro_rules! line {
+        ($lvl:ident) => {
+            tracing::$lvl!(
+                target: "warden::sweep",
+                fleet = %f.fleet_arn, status = f.status.as_deref().unwrap_or("?"),
+                devices_listed = f.devices_listed, devices_examined = f.devices_examined,
+                domains_listed = f.domains_listed, domains_examined = f.domains_examined,
+                signed_out = f.users_signed_out.len(), revoked = f.domains_revoked.len(),
+                restored = f.domains_restored.len(), stream_set = f.audit_stream_set.is_some(),
+                dry_run_actions = f.dry_run_actions.len(),
+                findings = %findings.join("; "), failures = %failures.join("; "),
+                "fleet swept"
+            )
+        };
+    }
+    if level_warn {
+        line!(warn);
+    } else {
+        line!(info);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_stream(arn: &str) -> PlannedAction {
+        PlannedAction {
+            kind: ActionKind::SetAuditStream,
+            target: Target::Fleet {
+                fleet_arn: "arn:aws:worklink::123456789012:fleet/a".into(),
+            },
+            params: ActionParams::AuditStream {
+                stream_arn: arn.into(),
+            },
+            rules: vec!["r".into()],
+            causes: vec![],
+            cause_count: 1,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn the_guard_refuses_streams_not_named_amazonworklink() {
+        assert!(audit_stream_guard(&set_stream(
+            "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-ok"
+        ))
+        .is_ok());
+        let e = audit_stream_guard(&set_stream(
+            "arn:aws:kinesis:us-east-1:123456789012:stream/corp-audit",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("UpdateAuditStreamConfiguration")
+                && e.contains("corp-audit")
+                && e.contains("AmazonWorkLink-"),
+            "{e}"
+        );
+        let mut a = set_stream("x");
+        a.params = ActionParams::None;
+        assert!(audit_stream_guard(&a).is_err());
+    }
+}
