@@ -106,16 +106,14 @@ fn case_now(case: &TestCase) -> Timestamp {
 pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase) -> CaseOutcome {
     let mut ctx = Context::new(case_now(case)).with_default_fleet(TEST_DEFAULT_FLEET);
     ctx.enforce_caps = false;
-    let (plan, report) = if !case.events.is_empty() {
+    let plan = if !case.events.is_empty() {
         let mut eval = policy.evaluate_events(&case.events, &ctx, &mut MemoryStore::new());
         eval.retain_rule(rule_index);
-        let plan = policy.plan_events(&eval, &case.events, &ctx);
-        (plan, policy.explain_events(&case.events, &ctx))
+        policy.plan_events(&eval, &case.events, &ctx)
     } else {
         let mut eval = policy.evaluate_resources(&case.resources, &ctx);
         eval.retain_rule(rule_index);
-        let plan = policy.plan_resources(&eval, &case.resources, &ctx);
-        (plan, policy.explain_resources(&case.resources, &ctx))
+        policy.plan_resources(&eval, &case.resources, &ctx)
     };
     let mut failures = Vec::new();
     let actions: Vec<&PlannedAction> = plan.actions.iter().collect();
@@ -129,6 +127,11 @@ pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase
             failures.push(format!("note: skipped {}: {}", s.kind, s.reason));
         }
         // Say why the rule did or did not match each input.
+        let report = if case.events.is_empty() {
+            policy.explain_resources(&case.resources, &ctx)
+        } else {
+            policy.explain_events(&case.events, &ctx)
+        };
         for ex in &report.explanations {
             if let Some(r) = ex.rules.get(rule_index) {
                 let failed: Vec<String> = r
