@@ -542,13 +542,20 @@ impl<S: MarkStore> Cleaner<S> {
             .iter()
             .map(|v| (v.instance_id.clone(), v.state.clone().unwrap_or_default()))
             .collect();
-        let mut unknown_marks: BTreeSet<String> = BTreeSet::new();
+        // A mark tag is trusted only when the store remembers the instance
+        // with a mark time no later than the tag's: a lost store, a foreign
+        // or stale tag can then only delay a deletion, never hasten one.
+        let mut untrusted_marks: BTreeSet<String> = BTreeSet::new();
         let resources: Vec<Resource> = views
             .into_iter()
             .map(|mut v| {
-                if v.tags.contains_key(&mark_tag) && !tracked.contains_key(&v.instance_id) {
+                let trusted = match (v.cleanup_marked_at(&mark_tag), tracked.get(&v.instance_id)) {
+                    (Some(at), Some(rec)) => at >= rec.marked_at,
+                    _ => false,
+                };
+                if v.tags.contains_key(&mark_tag) && !trusted {
                     v.tags.remove(&mark_tag);
-                    unknown_marks.insert(v.instance_id.clone());
+                    untrusted_marks.insert(v.instance_id.clone());
                 }
                 Resource::Instance(v)
             })
@@ -790,8 +797,8 @@ impl<S: MarkStore> Cleaner<S> {
                     "mark",
                     format!(
                         "{state} with error {reason}{}; deleted after {} if still errored (rule {})",
-                        if unknown_marks.contains(&id) {
-                            " (its old mark was not in the mark store: marked afresh)"
+                        if untrusted_marks.contains(&id) {
+                            " (its old mark was not recorded in the mark store: marked afresh)"
                         } else {
                             ""
                         },
