@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+mod cleanup;
+
 use anyhow::Context;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_emulator::{Emulator, Fixture};
@@ -27,6 +29,7 @@ pub async fn run() -> anyhow::Result<String> {
     )?;
     fleet_report(&clients, &mut out).await?;
     instance_report(&clients, &mut out).await?;
+    out.push_str(&cleanup::run(&emulator, &clients).await?);
     emulator.shutdown().await;
     Ok(out)
 }
