@@ -97,7 +97,7 @@ fn fleet() -> Fleet {
                 inst = inst.with_tag("warden:protect", "true");
                 f.protected.insert(i.clone());
             }
-            6..=8 | 9..=10 => {
+            6..=10 => {
                 // 30 tags (6..=8) or 29 (9..=10): the mark needs 2 more.
                 let n_tags = if k <= 8 { 30 } else { 29 };
                 for t in 0..n_tags {

@@ -672,11 +672,11 @@ impl<S: MarkStore> Cleaner<S> {
                     }
                 }
                 (ActionKind::UntagInstance, ActionParams::TagKeys { keys })
-                    if keys.contains(&mark_tag) =>
+                    if keys.contains(&mark_tag)
+                        && tags.contains_key(&reason_tag)
+                        && !keys.contains(&reason_tag) =>
                 {
-                    if tags.contains_key(&reason_tag) && !keys.contains(&reason_tag) {
-                        keys.push(reason_tag.clone());
-                    }
+                    keys.push(reason_tag.clone());
                 }
                 _ => {}
             }
