@@ -659,3 +659,63 @@ async fn a_lost_store_only_delays_deletion() {
     let r = run(&c, now3, Overrides::default()).await;
     assert_eq!(set(&r.deleted.ids), f.to_delete);
 }
+
+#[tokio::test]
+async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let old = "2026-11-01T00:00:00Z";
+    let (errored, recovered) = (id(1), id(2));
+    let mut st = State::default();
+    st.instances.insert(
+        errored.clone(),
+        Instance::new(&errored, ProvisionState::ErrorAllocating, created)
+            .with_workspace_error("EC2_LAUNCH_FAILED", "x")
+            .with_tag(MARK, old),
+    );
+    st.instances.insert(
+        recovered.clone(),
+        Instance::new(&recovered, ProvisionState::Allocated, created)
+            .with_tag(MARK, old)
+            .with_tag(REASON, "EC2_LAUNCH_FAILED"),
+    );
+    let f = Fleet {
+        state: st,
+        ..Fleet::default()
+    };
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    // The store remembers both, marked later than their tags say (e.g. a
+    // re-mark whose TagResource failed).
+    let later: Timestamp = "2026-11-20T00:00:00Z".parse().unwrap();
+    c.store()
+        .put(
+            &[errored.clone(), recovered.clone()].map(|i| warden_core::aws::cleanup::MarkRecord {
+                instance_id: i,
+                marked_at: later,
+                reason: "EC2_LAUNCH_FAILED".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let r = run(&c, t0(), Overrides::default()).await;
+    // The old tag on the errored one is not trusted: re-marked, not deleted.
+    assert!(r.deleted.ids.is_empty(), "{:?}", r.decisions);
+    assert_eq!(r.marked.ids, [errored.clone()]);
+    assert_eq!(
+        tags_of(&emu, &errored).get(MARK).map(String::as_str),
+        Some(T0)
+    );
+    // Any mark may leave a recovered instance: both tags removed.
+    assert_eq!(r.unmarked.ids, [recovered.clone()]);
+    assert!(tags_of(&emu, &recovered).is_empty());
+    assert_eq!(
+        c.store()
+            .load()
+            .await
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+        [errored]
+    );
+}

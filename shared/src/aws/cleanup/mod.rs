@@ -542,9 +542,10 @@ impl<S: MarkStore> Cleaner<S> {
             .iter()
             .map(|v| (v.instance_id.clone(), v.state.clone().unwrap_or_default()))
             .collect();
-        // A mark tag is trusted only when the store remembers the instance
-        // with a mark time no later than the tag's: a lost store, a foreign
-        // or stale tag can then only delay a deletion, never hasten one.
+        // On an errored instance, a mark tag is trusted only when the store
+        // remembers the instance with a mark time no later than the tag's: a
+        // lost store, a foreign or stale tag can then only delay a deletion,
+        // never hasten one. (On a recovered instance any mark may go.)
         let mut untrusted_marks: BTreeSet<String> = BTreeSet::new();
         let resources: Vec<Resource> = views
             .into_iter()
@@ -553,7 +554,8 @@ impl<S: MarkStore> Cleaner<S> {
                     (Some(at), Some(rec)) => at >= rec.marked_at,
                     _ => false,
                 };
-                if v.tags.contains_key(&mark_tag) && !trusted {
+                if v.tags.contains_key(&mark_tag) && !trusted && is_error_state(v.state.as_deref())
+                {
                     v.tags.remove(&mark_tag);
                     untrusted_marks.insert(v.instance_id.clone());
                 }
@@ -1230,6 +1232,26 @@ mod tests {
         let err = classify_payload(&serde_json::json!({"max_deletions": -1})).unwrap_err();
         assert!(err.contains("max_deletions") || err.contains("-1"), "{err}");
         assert!(classify_payload(&serde_json::json!("go")).is_err());
+        // The sample payloads in events/.
+        for (text, want) in [
+            (
+                include_str!("../../../../events/instance-cleanup-manual.json"),
+                Overrides {
+                    dry_run: Some(false),
+                    max_deletions: Some(3),
+                },
+            ),
+            (
+                include_str!("../../../../events/instance-cleanup-dry-run.json"),
+                Overrides {
+                    dry_run: Some(true),
+                    max_deletions: None,
+                },
+            ),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(classify_payload(&v).unwrap(), Trigger::Manual(want));
+        }
     }
 
     #[test]
