@@ -719,3 +719,67 @@ async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
         [errored]
     );
 }
+
+#[tokio::test]
+async fn when_time_runs_short_work_is_left_for_the_next_run() {
+    let f = fleet();
+    let emu = start(&f).await;
+    // Every read takes 20 ms; two at a time, 50 errored instances need
+    // about 500 ms, the invocation has 300 ms.
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![FaultRule {
+            latency_ms: 20,
+            ..Default::default()
+        }],
+        seed: 1,
+    });
+    let mut settings = AwsSettings::local(emu.endpoint_url());
+    settings.max_attempts = 1;
+    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let config = CleanupConfig {
+        dry_run: false,
+        concurrency: 2,
+        ..CleanupConfig::default()
+    };
+    let c = Cleaner::new(policy(100), &clients, MemoryMarkStore::new(), config);
+    let r = c
+        .run(
+            t0(),
+            &Overrides::default(),
+            Deadline::after(Duration::from_millis(300), Duration::ZERO),
+            &mut Metrics::new("test"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !r.listing_complete || r.left_for_next_run.count > 0,
+        "time ran short but nothing was reported left: {}",
+        r.summary()
+    );
+    assert!(r.marked.count < 40, "{}", r.summary());
+    for i in &r.left_for_next_run.ids {
+        assert!(
+            tags_of(&emu, i).get(MARK).map(String::as_str) != Some(T0),
+            "{i} left but marked: {:?} {:?}",
+            r.failed
+                .iter()
+                .filter(|f| &f.instance_id == i)
+                .collect::<Vec<_>>(),
+            r.decisions
+                .iter()
+                .filter(|d| &d.instance_id == i)
+                .collect::<Vec<_>>()
+        );
+    }
+    // The next run, with time, finishes the job.
+    emu.shared().faults.clear();
+    let r2 = run(&c, t0(), Overrides::default()).await;
+    assert!(r2.listing_complete && r2.left_for_next_run.ids.is_empty());
+    let marked: BTreeSet<String> = f
+        .errored
+        .iter()
+        .filter(|i| tags_of(&emu, i).get(MARK).map(String::as_str) == Some(T0))
+        .cloned()
+        .collect();
+    assert_eq!(marked.len(), 40);
+}
