@@ -101,6 +101,7 @@ async fn pass(
             .join(", ")
     );
     println!("  report: {}", report.summary().replace('\n', "\n  "));
+    println!("  phases (ms): {:?}", report.timings_ms);
     report
 }
 

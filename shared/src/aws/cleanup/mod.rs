@@ -9,9 +9,10 @@
 //! 2. list the errored instances: `ListWorkspaceInstances` filtered by
 //!    `ProvisionStates` [ERROR_ALLOCATING, ERROR_DEALLOCATING], 25 per page,
 //!    every page (healthy instances are never listed);
-//! 3. for every listed id, and every remembered id the listing did not
-//!    return, `GetWorkspaceInstance` and `ListTagsForResource` together, with
-//!    bounded concurrency, starting nothing once time runs short;
+//! 3. meanwhile, for every remembered id at once and every listed id as its
+//!    page arrives, `GetWorkspaceInstance` and `ListTagsForResource`
+//!    together, with bounded concurrency, starting nothing once time runs
+//!    short;
 //! 4. evaluate and plan with the policy (pure): marks (`mark-for-cleanup`),
 //!    deletions once the grace period has passed, unmarks
 //!    (`unmark-recovered-instances`), allow-lists and caps;
@@ -36,7 +37,9 @@ use serde::{Deserialize, Serialize};
 
 use super::actions::{operation_name, Executor, Outcome};
 use super::emf::Metrics;
-use super::exec::{classify, run_bounded, CallFailure, Deadline, FailureKind, Ran};
+use futures::StreamExt;
+
+use super::exec::{classify, CallFailure, Deadline, FailureKind, Ran};
 use super::Clients;
 use crate::env::{Env, EnvError};
 use crate::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
@@ -378,6 +381,28 @@ pub struct Report {
     pub caps_exceeded: Vec<CapNotice>,
     /// Each decision with its reason.
     pub decisions: Vec<Decision>,
+    /// Where the time went, in milliseconds.
+    pub timings_ms: Timings,
+}
+
+/// Wall time of each phase of a run, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Reading the mark store.
+    pub store_load: u64,
+    /// The errored listing (all pages) and, overlapping it, reading the
+    /// candidates (gets and tag listings).
+    pub listing_and_reads: u64,
+    /// Evaluating and planning.
+    pub plan: u64,
+    /// Remembering marks, executing, forgetting.
+    pub execute: u64,
+    /// The whole run.
+    pub total: u64,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Report {
@@ -486,29 +511,56 @@ impl<S: MarkStore> Cleaner<S> {
         let mut decisions: Vec<Decision> = Vec::new();
 
         // 1. What this warden has marked.
+        let started = std::time::Instant::now();
+        let mut lap = started;
+        let mut timings = Timings::default();
+        let mut split = |slot: &mut u64| {
+            let now = std::time::Instant::now();
+            *slot = ms(now - lap);
+            lap = now;
+        };
         let tracked = self.store.load().await.inspect_err(|e| {
             tracing::error!(error = %e, "cannot read the mark store; nothing done");
         })?;
 
-        // 2. The errored instances.
-        let (listed, complete) = self.list_errored(deadline, &mut failed).await;
+        // 2 + 3. The errored listing, and at the same time the reads: every
+        // remembered id at once, every listed id as its page arrives.
+        split(&mut timings.store_load);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        for id in tracked.keys() {
+            let _ = tx.send(id.clone());
+        }
+        // `tx` moves into the listing, so the reads end when the listing does.
+        let remembered = &tracked;
+        let listing = self.list_errored(deadline, &mut failed, move |id: &str| {
+            if !remembered.contains_key(id) {
+                let _ = tx.send(id.to_owned());
+            }
+        });
+        let reading =
+            futures::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|id| (id, rx)) },
+            )
+            .map(|id: String| async move {
+                if deadline.can_start() {
+                    let r = self.fetch(&id).await;
+                    (id, Ran::Done(r))
+                } else {
+                    (id, Ran::NotStarted)
+                }
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect::<Vec<_>>();
+        let ((_, complete), mut reads) = futures::join!(listing, reading);
+        split(&mut timings.listing_and_reads);
         // An incomplete listing is reported as `listing_complete: false`:
         // the unlisted instances are not known by id.
         report.listing_complete = complete;
-
-        // 3. Read each listed id and each remembered id the listing missed.
-        let mut to_read: Vec<String> = listed.iter().cloned().collect();
-        to_read.extend(tracked.keys().filter(|id| !listed.contains(*id)).cloned());
-        let reads = run_bounded(
-            to_read.clone(),
-            self.config.concurrency,
-            deadline,
-            |id: String| async move { self.fetch(&id).await },
-        )
-        .await;
+        reads.sort_by(|a, b| a.0.cmp(&b.0));
         let mut views: Vec<Instance> = Vec::new();
         let mut gone: BTreeSet<String> = BTreeSet::new();
-        for (id, r) in to_read.into_iter().zip(reads) {
+        for (id, r) in reads {
             match r {
                 Ran::NotStarted => {
                     left.insert(id);
@@ -731,6 +783,7 @@ impl<S: MarkStore> Cleaner<S> {
             tracing::error!(kind = %c.kind, planned = c.planned, limit = c.limit, "CAP EXCEEDED: {}", c.message);
         }
 
+        split(&mut timings.plan);
         // 6. Remember new marks before tagging (an intent log): a mark the
         // store does not know would not count later.
         if !dry_run {
@@ -938,6 +991,9 @@ impl<S: MarkStore> Cleaner<S> {
             }
         }
 
+        split(&mut timings.execute);
+        timings.total = ms(started.elapsed());
+        report.timings_ms = timings;
         report.marked = Ids::from_set(marked);
         report.deleted = Ids::from_set(deleted);
         report.unmarked = Ids::from_set(unmarked);
@@ -991,6 +1047,7 @@ impl<S: MarkStore> Cleaner<S> {
         &self,
         deadline: Deadline,
         failed: &mut Vec<Failure>,
+        mut on_id: impl FnMut(&str),
     ) -> (BTreeSet<String>, bool) {
         let mut ids = BTreeSet::new();
         let mut token: Option<String> = None;
@@ -1015,7 +1072,9 @@ impl<S: MarkStore> Cleaner<S> {
                 Ok(page) => {
                     for i in page.workspace_instances() {
                         if let Some(id) = i.workspace_instance_id().filter(|s| !s.is_empty()) {
-                            ids.insert(id.to_owned());
+                            if ids.insert(id.to_owned()) {
+                                on_id(id);
+                            }
                         }
                     }
                     match page.next_token().filter(|t| !t.is_empty()) {
