@@ -700,13 +700,13 @@ async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
     let r = run(&c, t0(), Overrides::default()).await;
     // The old tag on the errored one is not trusted: re-marked, not deleted.
     assert!(r.deleted.ids.is_empty(), "{:?}", r.decisions);
-    assert_eq!(r.marked.ids, [errored.clone()]);
+    assert_eq!(r.marked.ids, std::slice::from_ref(&errored));
     assert_eq!(
         tags_of(&emu, &errored).get(MARK).map(String::as_str),
         Some(T0)
     );
     // Any mark may leave a recovered instance: both tags removed.
-    assert_eq!(r.unmarked.ids, [recovered.clone()]);
+    assert_eq!(r.unmarked.ids, std::slice::from_ref(&recovered));
     assert!(tags_of(&emu, &recovered).is_empty());
     assert_eq!(
         c.store()
