@@ -59,6 +59,43 @@ fn demo_reports_fleets_and_instances_from_the_fixture() {
             }
         }
     }
+
+    // The cleanup section: pass 1 marks the three errored instances, one
+    // recovers, pass 2 deletes the other two and unmarks it, saying why.
+    assert!(stdout.contains("Instance cleanup"), "{stdout}");
+    assert!(
+        stdout.contains("examined 3, marked 3, deleted 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("marked 0, deleted 2, unmarked 1"),
+        "{stdout}"
+    );
+    for (id, code) in [
+        ("wsinst-0a1b2c3d4e5f60004", "EC2_LAUNCH_FAILED"),
+        ("wsinst-0a1b2c3d4e5f60005", "INVALID_IMAGE"),
+        ("wsinst-0a1b2c3d4e5f60006", "EC2_TERMINATE_FAILED"),
+    ] {
+        let mark = format!("MARK      {id} [done]: ");
+        let line = stdout.lines().find(|l| l.contains(&mark));
+        assert!(
+            line.is_some_and(|l| l.contains(code)),
+            "mark line for {id}:\n{stdout}"
+        );
+    }
+    for id in ["wsinst-0a1b2c3d4e5f60004", "wsinst-0a1b2c3d4e5f60006"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("DELETE    {id} [done]: ")));
+        assert!(
+            line.is_some_and(|l| l.contains("grace period") && l.contains("still ERROR_")),
+            "delete line for {id}:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("UNMARK    wsinst-0a1b2c3d4e5f60005 [done]: recovered (ALLOCATED)"),
+        "{stdout}"
+    );
 }
 
 /// The fleet-sweep section: the real sweep over the demo fixture with the

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+mod cleanup;
 mod sweep;
 
 use anyhow::Context;
@@ -29,6 +30,7 @@ pub async fn run() -> anyhow::Result<String> {
     )?;
     fleet_report(&clients, &mut out).await?;
     instance_report(&clients, &mut out).await?;
+    out.push_str(&cleanup::run(&emulator, &clients).await?);
     emulator.shutdown().await;
     out.push_str(&sweep::report().await?);
     Ok(out)

@@ -128,6 +128,7 @@ impl Clients {
     }
 }
 pub mod actions;
+pub mod cleanup;
 pub mod emf;
 pub mod exec;
 pub mod logging;

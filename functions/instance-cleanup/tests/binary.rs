@@ -1,0 +1,254 @@
+//! The real `instance-cleanup` binary as a Lambda process: it polls a local
+//! Lambda Runtime API, talks to the emulator (WorkSpaces Instances) and to
+//! moto (DynamoDB, the mark store) through the standard service-specific
+//! endpoint variables, with static local credentials. Proves the thin main:
+//! configuration from the environment, the policy file, scheduled and manual
+//! payloads, the JSON report, EMF on stdout, init errors.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use warden_core::aws::cleanup::{DynamoMarkStore, MarkRecord, MarkStore};
+use warden_core::aws::{load_sdk_config, AwsSettings};
+use warden_core::jiff::Timestamp;
+use warden_emulator::moto::MotoServer;
+use warden_emulator::runtime_api::{self, FunctionResult};
+use warden_emulator::{Emulator, Fixture};
+
+const DEMO_FIXTURE: &str = include_str!("../../../events/emulator/demo-fixture.json");
+const SCHEDULED: &str = include_str!("../../../events/scheduled-event.json");
+const ERRORED: [&str; 3] = [
+    "wsinst-0a1b2c3d4e5f60004",
+    "wsinst-0a1b2c3d4e5f60005",
+    "wsinst-0a1b2c3d4e5f60006",
+];
+
+/// The default policy's two cleanup rules with absolute caps (its
+/// percentage caps refuse everything on a 10-instance fixture).
+const POLICY: &str = r#"
+version: 1
+allow:
+  instance-tags: { "warden:protect": "*" }
+caps:
+  mark-for-cleanup: { max: 20 }
+  delete-instance: { max: 5 }
+rules:
+  - name: cleanup-errored-instances
+    on: instance
+    where:
+      state: { in: [ERROR_ALLOCATING, ERROR_DEALLOCATING] }
+    actions:
+      - mark-for-cleanup: { grace: 24h }
+  - name: unmark-recovered-instances
+    on: instance
+    where:
+      marked: true
+      state: { not-in: [ERROR_ALLOCATING, ERROR_DEALLOCATING] }
+    actions:
+      - untag-instance: { keys: ["warden:cleanup-marked-at"] }
+"#;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "instance-cleanup-test-{}-{}-{name}",
+        std::process::id(),
+        Timestamp::now().as_nanosecond()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The binary with a hermetic environment: nothing from the developer's
+/// shell or AWS profile, every endpoint on loopback.
+fn function(runtime_api: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_instance-cleanup"));
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "instance-cleanup")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ids(report: &serde_json::Value, field: &str) -> Vec<String> {
+    report[field]["ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("report has {field}.ids: {report}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_binary_marks_under_the_lambda_runtime_api() {
+    let moto = MotoServer::start().expect("moto server (scripts/test.sh installs it)");
+    let table = "warden-marks";
+    let store_config = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
+    let store = DynamoMarkStore::from_config(&store_config, table);
+    store.ensure_table().await.unwrap();
+
+    let emu = Emulator::new(Fixture::from_json(DEMO_FIXTURE).unwrap())
+        .start_local()
+        .await
+        .unwrap();
+    let api = runtime_api::start_local().await.unwrap();
+    let dir = scratch("marks");
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let stdout = dir.join("stdout.log");
+    let child = function(&api.address())
+        .env("AWS_ENDPOINT_URL_WORKSPACES_INSTANCES", emu.endpoint_url())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint_url())
+        .env("WARDEN_MARKS_TABLE", table)
+        .env("WARDEN_DRY_RUN", "false")
+        .env("WARDEN_POLICY_FILE", &policy)
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the instance-cleanup binary");
+    let _child = Killed(child);
+    api.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("the function reaches invocation/next");
+
+    // A scheduled event: the errored instances are marked.
+    let inv = api
+        .invoke(SCHEDULED.as_bytes().to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let report = inv.json().unwrap();
+    assert_eq!(report["dry_run"], false, "{report}");
+    assert_eq!(ids(&report, "marked"), ERRORED, "{report}");
+    assert_eq!(ids(&report, "examined"), ERRORED);
+    for i in ERRORED {
+        let tags = emu.shared().wsi().instance(i).unwrap().tags.clone();
+        assert!(
+            tags.contains_key("warden:cleanup-marked-at"),
+            "{i}: {tags:?}"
+        );
+        assert!(tags.contains_key("warden:cleanup-reason"), "{i}: {tags:?}");
+    }
+    let remembered = store.load().await.unwrap();
+    assert_eq!(
+        remembered.keys().map(String::as_str).collect::<Vec<_>>(),
+        ERRORED,
+        "the marks are remembered in DynamoDB"
+    );
+    assert_eq!(remembered[ERRORED[0]].reason, "EC2_LAUNCH_FAILED");
+
+    // A manual dry run: they wait for their grace period; nothing is written.
+    let tags_before = emu.shared().calls.of("TagResource").len();
+    let inv = api
+        .invoke(
+            br#"{"dry_run": true, "max_deletions": 1}"#.to_vec(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let report = inv.json().unwrap();
+    assert_eq!(report["dry_run"], true, "{report}");
+    assert_eq!(ids(&report, "waiting"), ERRORED, "{report}");
+    assert!(ids(&report, "marked").is_empty());
+    assert_eq!(emu.shared().calls.of("TagResource").len(), tags_before);
+
+    // A payload with a typo is an error naming it; the process keeps serving.
+    let inv = api
+        .invoke(br#"{"dryrun": false}"#.to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    match &inv.result {
+        FunctionResult::Error { error_message, .. } => {
+            assert!(error_message.contains("dryrun"), "{error_message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    let inv = api
+        .invoke(b"{}".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(inv.json().is_ok(), "still serving: {:?}", inv.result);
+
+    // EMF on stdout, once per invocation.
+    let out = std::fs::read_to_string(&stdout).unwrap();
+    let emf: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some() && v.get("InstancesExamined").is_some())
+        .collect();
+    assert_eq!(emf.len(), 3, "one EMF document per successful run:\n{out}");
+    assert_eq!(emf[0]["InstancesMarked"], 3.0);
+    assert_eq!(emf[0]["Function"], "instance-cleanup");
+    // One JSON log line per action.
+    let action_lines = out
+        .lines()
+        .filter(|l| l.contains("\"operation\":\"TagResource\""))
+        .count();
+    assert_eq!(action_lines, 3, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_table_fails_the_cold_start_naming_the_variable() {
+    let out = function("127.0.0.1:9")
+        .output()
+        .expect("run the instance-cleanup binary");
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("WARDEN_MARKS_TABLE"), "{text}");
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_round_trips_in_batches() {
+    let moto = MotoServer::start().expect("moto server (scripts/test.sh installs it)");
+    let config = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
+    let store = DynamoMarkStore::from_config(&config, "marks-batches");
+    store.ensure_table().await.unwrap();
+    store.ensure_table().await.unwrap();
+    let t: Timestamp = "2026-11-23T12:00:00.5Z".parse().unwrap();
+    let records: Vec<MarkRecord> = (0..60)
+        .map(|n| MarkRecord {
+            instance_id: format!("wsinst-{n:017x}"),
+            marked_at: t,
+            reason: format!("R{n}"),
+        })
+        .collect();
+    store.put(&records).await.unwrap();
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded.len(), 60);
+    assert_eq!(loaded["wsinst-0000000000000002a"], records[42]);
+    let gone: Vec<String> = records[..40]
+        .iter()
+        .map(|r| r.instance_id.clone())
+        .collect();
+    store.remove(&gone).await.unwrap();
+    assert_eq!(store.load().await.unwrap().len(), 20);
+
+    // A missing table is an error that names it.
+    let missing = DynamoMarkStore::from_config(&config, "no-such-table");
+    let err = missing.load().await.unwrap_err().to_string();
+    assert!(
+        err.contains("no-such-table") && err.contains("Scan"),
+        "{err}"
+    );
+}

@@ -1,0 +1,785 @@
+//! instance-cleanup against the emulator, in process, with an injected clock:
+//! a fleet of 1,000 instances (5% errored in both error states, some
+//! protected, some with 29 or 30 tags already, some that recover between
+//! runs, one carrying a stale mark the warden never wrote).
+//!
+//! Run 1 marks; the clock moves past the grace period; run 2 deletes
+//! exactly the still-errored unprotected ones and unmarks the recovered ones;
+//! run 3 does nothing. The same with throttling and server errors injected;
+//! dry-run; caps; a lost store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use warden_core::aws::cleanup::{
+    Cleaner, CleanupConfig, MarkStore, MemoryMarkStore, Overrides, Report, DEFAULT_REASON_TAG,
+};
+use warden_core::aws::emf::Metrics;
+use warden_core::aws::exec::Deadline;
+use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::jiff::{SignedDuration, Timestamp};
+use warden_core::policy::{ActionKind, Cap};
+use warden_core::resource::DEFAULT_CLEANUP_TAG;
+use warden_core::Policy;
+use warden_emulator::wsi::{Instance, ProvisionState, State};
+use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture, RunningEmulator};
+
+const T0: &str = "2026-11-23T12:00:00Z";
+const MARK: &str = DEFAULT_CLEANUP_TAG;
+const REASON: &str = DEFAULT_REASON_TAG;
+
+fn t0() -> Timestamp {
+    T0.parse().unwrap()
+}
+
+fn id(n: usize) -> String {
+    format!("wsinst-{n:017x}")
+}
+
+/// What the fixture holds, by role.
+#[derive(Debug, Default)]
+struct Fleet {
+    state: State,
+    healthy_unmarked: BTreeSet<String>,
+    /// Healthy, with a mark tag the warden never wrote.
+    healthy_stale_mark: String,
+    errored: BTreeSet<String>,
+    protected: BTreeSet<String>,
+    tag_limit: BTreeSet<String>,
+    recovering: BTreeSet<String>,
+    /// Errored with an old mark the warden never wrote.
+    stale_mark: String,
+    /// Errored, unprotected, not recovering, markable: deleted in run 2.
+    to_delete: BTreeSet<String>,
+    /// The first error code of each errored instance.
+    reason: BTreeMap<String, String>,
+}
+
+fn fleet() -> Fleet {
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let mut f = Fleet::default();
+    for n in 1..=1000usize {
+        let i = id(n);
+        // Every 20th instance is errored: 50 of 1,000 (5%), alternating states.
+        if n % 20 != 0 {
+            let mut inst = Instance::new(&i, ProvisionState::Allocated, created)
+                .with_ec2_instance_id(format!("i-{n:017x}"))
+                .with_tag("team", format!("t{}", n % 7));
+            if n % 97 == 0 {
+                inst = inst.with_tag("warden:protect", "true");
+            }
+            if n == 1 {
+                inst = inst.with_tag(MARK, "2026-01-01T00:00:00Z");
+                f.healthy_stale_mark = i.clone();
+            } else {
+                f.healthy_unmarked.insert(i.clone());
+            }
+            f.state.instances.insert(i, inst);
+            continue;
+        }
+        let k = n / 20; // 1..=50
+        let (state, code) = if k % 2 == 0 {
+            (ProvisionState::ErrorAllocating, "EC2_LAUNCH_FAILED")
+        } else {
+            (ProvisionState::ErrorDeallocating, "EC2_TERMINATE_FAILED")
+        };
+        let mut inst = Instance::new(&i, state, created)
+            .with_workspace_error(code, "it failed")
+            .with_ec2_error(
+                "InsufficientInstanceCapacity",
+                "AmazonEC2Exception",
+                "no capacity",
+            );
+        f.errored.insert(i.clone());
+        f.reason.insert(i.clone(), code.to_owned());
+        match k {
+            1..=5 => {
+                inst = inst.with_tag("warden:protect", "true");
+                f.protected.insert(i.clone());
+            }
+            6..=10 => {
+                // 30 tags (6..=8) or 29 (9..=10): the mark needs 2 more.
+                let n_tags = if k <= 8 { 30 } else { 29 };
+                for t in 0..n_tags {
+                    inst = inst.with_tag(format!("k{t:02}"), "v");
+                }
+                f.tag_limit.insert(i.clone());
+            }
+            11..=20 => {
+                inst = inst.with_transition(
+                    ProvisionState::Allocated,
+                    t0() + SignedDuration::from_hours(2),
+                );
+                f.recovering.insert(i.clone());
+            }
+            _ => {
+                if k == 21 {
+                    // 28 tags: both marks still fit.
+                    for t in 0..28 {
+                        inst = inst.with_tag(format!("k{t:02}"), "v");
+                    }
+                }
+                if k == 22 {
+                    inst = inst.with_tag(MARK, "2026-11-01T00:00:00Z");
+                    f.stale_mark = i.clone();
+                }
+                f.to_delete.insert(i.clone());
+            }
+        }
+        f.state.instances.insert(i, inst);
+    }
+    assert_eq!(f.errored.len(), 50);
+    assert_eq!(f.to_delete.len(), 30);
+    f
+}
+
+/// The default policy's rules, with caps sized for this fleet.
+fn policy(delete_cap: u32) -> Policy {
+    let mut p = Policy::from_file(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../policies/default.yaml"
+    )))
+    .unwrap();
+    for (kind, max) in [
+        (ActionKind::MarkForCleanup, 100),
+        (ActionKind::DeleteInstance, delete_cap),
+        (ActionKind::UntagInstance, 100),
+    ] {
+        p.settings.caps.insert(
+            kind,
+            Cap {
+                max: Some(max),
+                max_percent: None,
+            },
+        );
+    }
+    p
+}
+
+async fn start(f: &Fleet) -> RunningEmulator {
+    Emulator::new(Fixture {
+        clock: Some(t0()),
+        workspaces_instances: f.state.clone(),
+        ..Default::default()
+    })
+    .start_local()
+    .await
+    .unwrap()
+}
+
+async fn cleaner(emu: &RunningEmulator, policy: Policy) -> Cleaner<MemoryMarkStore> {
+    let mut settings = AwsSettings::local(emu.endpoint_url());
+    settings.initial_backoff = Duration::from_millis(1);
+    settings.max_backoff = Duration::from_millis(5);
+    settings.max_attempts = 3;
+    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let config = CleanupConfig {
+        dry_run: false,
+        ..CleanupConfig::default()
+    };
+    Cleaner::new(policy, &clients, MemoryMarkStore::new(), config)
+}
+
+async fn run(c: &Cleaner<MemoryMarkStore>, now: Timestamp, o: Overrides) -> Report {
+    c.run(now, &o, Deadline::none(), &mut Metrics::new("test"))
+        .await
+        .unwrap()
+}
+
+fn set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+fn calls_since(emu: &RunningEmulator, seq: u64, op: &str) -> Vec<String> {
+    emu.shared()
+        .calls
+        .of(op)
+        .into_iter()
+        .filter(|c| c.seq > seq)
+        .filter_map(|c| c.params["WorkspaceInstanceId"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn last_seq(emu: &RunningEmulator) -> u64 {
+    emu.shared().calls.len() as u64
+}
+
+fn tags_of(emu: &RunningEmulator, i: &str) -> BTreeMap<String, String> {
+    emu.shared().wsi().instance(i).unwrap().tags.clone()
+}
+
+fn state_of(emu: &RunningEmulator, i: &str) -> ProvisionState {
+    emu.shared().wsi().instance(i).unwrap().provision_state
+}
+
+/// Asserts the emulator's instances equal `before`, naming the ones that
+/// differ.
+fn assert_same_state(emu: &RunningEmulator, before: &State) {
+    let now = emu.shared().dump().workspaces_instances;
+    let changed: Vec<&String> = before
+        .instances
+        .iter()
+        .filter(|(k, v)| now.instances.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        changed.is_empty() && now.instances.len() == before.instances.len(),
+        "changed: {changed:?}"
+    );
+}
+
+/// Asserts no call ever named a healthy, unmarked instance.
+fn assert_healthy_untouched(emu: &RunningEmulator, f: &Fleet) {
+    for c in emu.shared().calls.snapshot() {
+        if let Some(i) = c.params["WorkspaceInstanceId"].as_str() {
+            assert!(
+                !f.healthy_unmarked.contains(i) && i != f.healthy_stale_mark,
+                "{} touched healthy instance {i}",
+                c.operation
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mark_then_delete_then_nothing() {
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    let markable: BTreeSet<String> = f
+        .errored
+        .iter()
+        .filter(|i| !f.protected.contains(*i) && !f.tag_limit.contains(*i))
+        .cloned()
+        .collect();
+    assert_eq!(markable.len(), 40);
+
+    // Run 1: marks.
+    let r1 = run(&c, t0(), Overrides::default()).await;
+    assert!(!r1.dry_run && r1.listing_complete);
+    assert_eq!(set(&r1.examined.ids), f.errored);
+    assert_eq!(set(&r1.marked.ids), markable);
+    assert_eq!(set(&r1.protected.ids), f.protected);
+    assert_eq!(set(&r1.tag_limit.ids), f.tag_limit);
+    assert!(r1.deleted.ids.is_empty() && r1.unmarked.ids.is_empty());
+    assert!(r1.failed.is_empty(), "{:?}", r1.failed);
+    for i in &markable {
+        let tags = tags_of(&emu, i);
+        assert_eq!(tags.get(MARK).map(String::as_str), Some(T0), "{i}");
+        assert_eq!(tags.get(REASON), f.reason.get(i), "{i}");
+    }
+    for i in f.protected.iter().chain(&f.tag_limit) {
+        assert!(
+            !tags_of(&emu, i).contains_key(MARK),
+            "{i} must not be marked"
+        );
+    }
+    // The stale mark was replaced, not trusted.
+    let stale_decision = r1
+        .decisions
+        .iter()
+        .find(|d| d.instance_id == f.stale_mark)
+        .unwrap();
+    assert!(
+        stale_decision
+            .why
+            .contains("not recorded in the mark store"),
+        "{stale_decision:?}"
+    );
+    assert_eq!(
+        set(&c
+            .store()
+            .load()
+            .await
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()),
+        markable
+    );
+    // The minimum calls: 2 list pages (50 errored / 25), one get and one
+    // tag listing per errored instance, one TagResource per mark.
+    let calls = emu.shared().calls.snapshot();
+    let count = |op: &str| calls.iter().filter(|c| c.operation == op).count();
+    assert_eq!(count("ListWorkspaceInstances"), 2);
+    assert_eq!(count("GetWorkspaceInstance"), 50);
+    assert_eq!(count("ListTagsForResource"), 50);
+    assert_eq!(count("TagResource"), 40);
+    assert_eq!(count("DeleteWorkspaceInstance") + count("UntagResource"), 0);
+    for c in calls
+        .iter()
+        .filter(|c| c.operation == "ListWorkspaceInstances")
+    {
+        assert_eq!(
+            c.params["ProvisionStates"],
+            serde_json::json!(["ERROR_ALLOCATING", "ERROR_DEALLOCATING"])
+        );
+        assert_eq!(c.params["MaxResults"], 25);
+    }
+
+    // Past the grace period. A dry run first: same report, nothing changed.
+    let now2 = emu
+        .shared()
+        .clock
+        .advance(SignedDuration::from_hours(25))
+        .unwrap();
+    // Apply the emulator's own lifecycle (the recoveries) first, so the
+    // comparison sees only what the function did.
+    emu.shared().wsi().run_lifecycle(now2);
+    let before = emu.shared().dump().workspaces_instances;
+    let seq = last_seq(&emu);
+    let dry = run(
+        &c,
+        now2,
+        Overrides {
+            dry_run: Some(true),
+            max_deletions: None,
+        },
+    )
+    .await;
+    assert!(dry.dry_run);
+    assert_same_state(&emu, &before);
+    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
+        assert!(calls_since(&emu, seq, op).is_empty(), "dry run called {op}");
+    }
+    assert_eq!(
+        set(&c
+            .store()
+            .load()
+            .await
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()),
+        markable
+    );
+
+    // Run 2: deletes exactly the still-errored unprotected ones, unmarks the
+    // recovered ones.
+    let seq = last_seq(&emu);
+    let r2 = run(&c, now2, Overrides::default()).await;
+    assert!(r2.failed.is_empty(), "{:?}", r2.failed);
+    assert_eq!(set(&r2.deleted.ids), f.to_delete);
+    assert_eq!(set(&r2.unmarked.ids), f.recovering);
+    assert_eq!(set(&r2.protected.ids), f.protected);
+    assert_eq!(set(&r2.tag_limit.ids), f.tag_limit);
+    assert!(r2.marked.ids.is_empty());
+    for (name, d, r) in [
+        ("deleted", &dry.deleted, &r2.deleted),
+        ("unmarked", &dry.unmarked, &r2.unmarked),
+        ("marked", &dry.marked, &r2.marked),
+        ("protected", &dry.protected, &r2.protected),
+        ("tag_limit", &dry.tag_limit, &r2.tag_limit),
+        ("examined", &dry.examined, &r2.examined),
+    ] {
+        assert_eq!(d, r, "dry run and real run differ in {name}");
+    }
+    assert_eq!(
+        set(&calls_since(&emu, seq, "DeleteWorkspaceInstance")),
+        f.to_delete
+    );
+    assert_eq!(calls_since(&emu, seq, "DeleteWorkspaceInstance").len(), 30);
+    assert_eq!(set(&calls_since(&emu, seq, "UntagResource")), f.recovering);
+    // The recovered ones were re-checked by id, not found by listing.
+    let got = set(&calls_since(&emu, seq, "GetWorkspaceInstance"));
+    assert!(f.recovering.is_subset(&got));
+    for i in &f.to_delete {
+        assert_eq!(state_of(&emu, i), ProvisionState::Deallocating, "{i}");
+    }
+    for i in &f.recovering {
+        let tags = tags_of(&emu, i);
+        assert_eq!(state_of(&emu, i), ProvisionState::Allocated);
+        assert!(
+            !tags.contains_key(MARK) && !tags.contains_key(REASON),
+            "{i}: {tags:?}"
+        );
+    }
+    for i in f.protected.iter().chain(&f.tag_limit) {
+        assert!(state_of(&emu, i).to_string().starts_with("ERROR_"), "{i}");
+    }
+    assert!(
+        c.store().load().await.unwrap().is_empty(),
+        "store forgets deleted and unmarked"
+    );
+
+    // Run 3: nothing changed, nothing done.
+    let seq = last_seq(&emu);
+    let r3 = run(&c, now2, Overrides::default()).await;
+    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
+        assert!(calls_since(&emu, seq, op).is_empty(), "run 3 called {op}");
+    }
+    assert!(r3.marked.ids.is_empty() && r3.deleted.ids.is_empty() && r3.unmarked.ids.is_empty());
+    assert_eq!(set(&r3.protected.ids), f.protected);
+    assert_eq!(set(&r3.tag_limit.ids), f.tag_limit);
+    assert_healthy_untouched(&emu, &f);
+    assert_eq!(
+        tags_of(&emu, &f.healthy_stale_mark)
+            .get(MARK)
+            .map(String::as_str),
+        Some("2026-01-01T00:00:00Z")
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_reach_the_same_end_state() {
+    let f = fleet();
+    let emu = start(&f).await;
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![FaultRule {
+            throttle_rate: 0.2,
+            server_error_rate: 0.05,
+            ..Default::default()
+        }],
+        seed: 42,
+    });
+    let c = cleaner(&emu, policy(100)).await;
+    let markable = f.errored.len() - f.protected.len() - f.tag_limit.len();
+
+    // Phase 1 at t0: run until every markable instance is marked and
+    // remembered (failed calls are left for the next run).
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 10, "marks did not converge in 10 runs");
+        let r = run(&c, t0(), Overrides::default()).await;
+        assert!(
+            r.deleted.ids.is_empty(),
+            "nothing is past its grace period yet"
+        );
+        let marked = f
+            .errored
+            .iter()
+            .filter(|i| tags_of(&emu, i).get(MARK).map(String::as_str) == Some(T0))
+            .count();
+        if marked == markable && c.store().load().await.unwrap().len() == markable {
+            break;
+        }
+    }
+    let phase1 = runs;
+    assert!(
+        emu.shared().calls.of("DeleteWorkspaceInstance").is_empty(),
+        "no delete before the grace period, whatever failed"
+    );
+
+    // Phase 2 past the grace period: run until the store is empty (every
+    // remembered instance deleted or unmarked).
+    let now2 = emu
+        .shared()
+        .clock
+        .advance(SignedDuration::from_hours(25))
+        .unwrap();
+    loop {
+        runs += 1;
+        assert!(runs <= phase1 + 10, "deletes did not converge in 10 runs");
+        run(&c, now2, Overrides::default()).await;
+        if c.store().load().await.unwrap().is_empty() {
+            break;
+        }
+    }
+    // The same end state as without faults.
+    let deleted: BTreeSet<String> = f
+        .state
+        .instances
+        .keys()
+        .filter(|i| state_of(&emu, i) == ProvisionState::Deallocating)
+        .cloned()
+        .collect();
+    assert_eq!(deleted, f.to_delete);
+    let attempted: BTreeSet<String> = emu
+        .shared()
+        .calls
+        .of("DeleteWorkspaceInstance")
+        .into_iter()
+        .filter_map(|c| c.params["WorkspaceInstanceId"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        attempted.is_subset(&f.to_delete),
+        "a delete was attempted on {:?}",
+        attempted.difference(&f.to_delete).collect::<Vec<_>>()
+    );
+    for i in &f.recovering {
+        assert!(!tags_of(&emu, i).contains_key(MARK), "{i} still marked");
+    }
+    assert!(c.store().load().await.unwrap().is_empty());
+    assert_healthy_untouched(&emu, &f);
+    let injected = emu
+        .shared()
+        .calls
+        .snapshot()
+        .iter()
+        .filter(|c| c.injected)
+        .count();
+    assert!(injected > 50, "faults were injected ({injected})");
+    eprintln!("converged in {runs} runs ({phase1} marking), {injected} injected faults");
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_and_reports_the_same_plan() {
+    let f = fleet();
+    let emu = start(&f).await;
+    let mut c_dry = cleaner(&emu, policy(100)).await;
+    let before = emu.shared().dump().workspaces_instances;
+    let dry = run(
+        &c_dry,
+        t0(),
+        Overrides {
+            dry_run: Some(true),
+            max_deletions: None,
+        },
+    )
+    .await;
+    assert!(dry.dry_run);
+    assert_same_state(&emu, &before);
+    assert!(
+        c_dry.store().load().await.unwrap().is_empty(),
+        "store unchanged"
+    );
+    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
+        assert!(emu.shared().calls.of(op).is_empty(), "dry run called {op}");
+    }
+    // The configured default is dry-run too.
+    c_dry = {
+        let mut settings = AwsSettings::local(emu.endpoint_url());
+        settings.max_attempts = 1;
+        let clients = Clients::new(&load_sdk_config(&settings).await);
+        Cleaner::new(
+            policy(100),
+            &clients,
+            MemoryMarkStore::new(),
+            CleanupConfig::default(),
+        )
+    };
+    let default_run = run(&c_dry, t0(), Overrides::default()).await;
+    assert!(default_run.dry_run, "dry-run unless configured off");
+    assert_same_state(&emu, &before);
+
+    let c = cleaner(&emu, policy(100)).await;
+    let real = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(dry.marked, real.marked);
+    assert_eq!(dry.protected, real.protected);
+    assert_eq!(dry.tag_limit, real.tag_limit);
+    assert_eq!(dry.examined, real.examined);
+    assert_eq!(real.marked.count, 40);
+}
+
+#[tokio::test]
+async fn a_cap_that_would_be_exceeded_deletes_nothing() {
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(5)).await;
+    run(&c, t0(), Overrides::default()).await;
+    let now2 = emu
+        .shared()
+        .clock
+        .advance(SignedDuration::from_hours(25))
+        .unwrap();
+
+    // The policy's cap: 30 planned, max 5.
+    let r = run(&c, now2, Overrides::default()).await;
+    assert!(r.deleted.ids.is_empty());
+    assert_eq!(set(&r.skipped_by_cap.ids), f.to_delete);
+    assert_eq!(r.caps_exceeded.len(), 1);
+    assert_eq!(r.caps_exceeded[0].kind, ActionKind::DeleteInstance);
+    assert_eq!(
+        (r.caps_exceeded[0].planned, r.caps_exceeded[0].limit),
+        (30, 5)
+    );
+    assert!(r.summary().contains("CAP EXCEEDED"), "{}", r.summary());
+    assert!(emu.shared().calls.of("DeleteWorkspaceInstance").is_empty());
+    // Other kinds go on: the recovered ones are unmarked.
+    assert_eq!(set(&r.unmarked.ids), f.recovering);
+    // The capped ones stay remembered for the next run.
+    let kept: BTreeSet<String> = c.store().load().await.unwrap().keys().cloned().collect();
+    assert_eq!(kept, f.to_delete);
+
+    // An operator's max_deletions can only lower the cap.
+    let c = cleaner(&emu, policy(100)).await;
+    c.store()
+        .put(
+            &kept
+                .iter()
+                .map(|i| warden_core::aws::cleanup::MarkRecord {
+                    instance_id: i.clone(),
+                    marked_at: t0(),
+                    reason: String::new(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let r = run(
+        &c,
+        now2,
+        Overrides {
+            dry_run: None,
+            max_deletions: Some(29),
+        },
+    )
+    .await;
+    assert!(r.deleted.ids.is_empty());
+    assert_eq!(r.caps_exceeded[0].limit, 29);
+    assert!(emu.shared().calls.of("DeleteWorkspaceInstance").is_empty());
+    let r = run(
+        &c,
+        now2,
+        Overrides {
+            dry_run: None,
+            max_deletions: Some(30),
+        },
+    )
+    .await;
+    assert_eq!(set(&r.deleted.ids), f.to_delete);
+}
+
+#[tokio::test]
+async fn a_lost_store_only_delays_deletion() {
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    run(&c, t0(), Overrides::default()).await;
+    c.store().clear();
+    let now2 = emu
+        .shared()
+        .clock
+        .advance(SignedDuration::from_hours(25))
+        .unwrap();
+    let r = run(&c, now2, Overrides::default()).await;
+    assert!(
+        r.deleted.ids.is_empty(),
+        "marks unknown to the store are not trusted"
+    );
+    assert!(emu.shared().calls.of("DeleteWorkspaceInstance").is_empty());
+    // Re-marked with the new time; deleted one grace period later.
+    assert_eq!(set(&r.marked.ids), f.to_delete);
+    let now3 = emu
+        .shared()
+        .clock
+        .advance(SignedDuration::from_hours(25))
+        .unwrap();
+    let r = run(&c, now3, Overrides::default()).await;
+    assert_eq!(set(&r.deleted.ids), f.to_delete);
+}
+
+#[tokio::test]
+async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let old = "2026-11-01T00:00:00Z";
+    let (errored, recovered) = (id(1), id(2));
+    let mut st = State::default();
+    st.instances.insert(
+        errored.clone(),
+        Instance::new(&errored, ProvisionState::ErrorAllocating, created)
+            .with_workspace_error("EC2_LAUNCH_FAILED", "x")
+            .with_tag(MARK, old),
+    );
+    st.instances.insert(
+        recovered.clone(),
+        Instance::new(&recovered, ProvisionState::Allocated, created)
+            .with_tag(MARK, old)
+            .with_tag(REASON, "EC2_LAUNCH_FAILED"),
+    );
+    let f = Fleet {
+        state: st,
+        ..Fleet::default()
+    };
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    // The store remembers both, marked later than their tags say (e.g. a
+    // re-mark whose TagResource failed).
+    let later: Timestamp = "2026-11-20T00:00:00Z".parse().unwrap();
+    c.store()
+        .put(
+            &[errored.clone(), recovered.clone()].map(|i| warden_core::aws::cleanup::MarkRecord {
+                instance_id: i,
+                marked_at: later,
+                reason: "EC2_LAUNCH_FAILED".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let r = run(&c, t0(), Overrides::default()).await;
+    // The old tag on the errored one is not trusted: re-marked, not deleted.
+    assert!(r.deleted.ids.is_empty(), "{:?}", r.decisions);
+    assert_eq!(r.marked.ids, std::slice::from_ref(&errored));
+    assert_eq!(
+        tags_of(&emu, &errored).get(MARK).map(String::as_str),
+        Some(T0)
+    );
+    // Any mark may leave a recovered instance: both tags removed.
+    assert_eq!(r.unmarked.ids, std::slice::from_ref(&recovered));
+    assert!(tags_of(&emu, &recovered).is_empty());
+    assert_eq!(
+        c.store()
+            .load()
+            .await
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+        [errored]
+    );
+}
+
+#[tokio::test]
+async fn when_time_runs_short_work_is_left_for_the_next_run() {
+    let f = fleet();
+    let emu = start(&f).await;
+    // Every read takes 20 ms; two at a time, 50 errored instances need
+    // about 500 ms, the invocation has 300 ms.
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![FaultRule {
+            latency_ms: 20,
+            ..Default::default()
+        }],
+        seed: 1,
+    });
+    let mut settings = AwsSettings::local(emu.endpoint_url());
+    settings.max_attempts = 1;
+    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let config = CleanupConfig {
+        dry_run: false,
+        concurrency: 2,
+        ..CleanupConfig::default()
+    };
+    let c = Cleaner::new(policy(100), &clients, MemoryMarkStore::new(), config);
+    let r = c
+        .run(
+            t0(),
+            &Overrides::default(),
+            Deadline::after(Duration::from_millis(300), Duration::ZERO),
+            &mut Metrics::new("test"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !r.listing_complete || r.left_for_next_run.count > 0,
+        "time ran short but nothing was reported left: {}",
+        r.summary()
+    );
+    assert!(r.marked.count < 40, "{}", r.summary());
+    for i in &r.left_for_next_run.ids {
+        assert!(
+            tags_of(&emu, i).get(MARK).map(String::as_str) != Some(T0),
+            "{i} left but marked: {:?} {:?}",
+            r.failed
+                .iter()
+                .filter(|f| &f.instance_id == i)
+                .collect::<Vec<_>>(),
+            r.decisions
+                .iter()
+                .filter(|d| &d.instance_id == i)
+                .collect::<Vec<_>>()
+        );
+    }
+    // The next run, with time, finishes the job.
+    emu.shared().faults.clear();
+    let r2 = run(&c, t0(), Overrides::default()).await;
+    assert!(r2.listing_complete && r2.left_for_next_run.ids.is_empty());
+    let marked: BTreeSet<String> = f
+        .errored
+        .iter()
+        .filter(|i| tags_of(&emu, i).get(MARK).map(String::as_str) == Some(T0))
+        .cloned()
+        .collect();
+    assert_eq!(marked.len(), 40);
+}
