@@ -131,3 +131,4 @@ pub mod actions;
 pub mod emf;
 pub mod exec;
 pub mod logging;
+pub mod stream;
