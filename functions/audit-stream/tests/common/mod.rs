@@ -104,3 +104,94 @@ pub fn calls(emu: &RunningEmulator) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The real `audit-stream` binary as a process under a local Lambda Runtime
+/// API, with a clean environment: only what is set here, every endpoint on
+/// loopback. Stdout (JSON logs, EMF) is collected; the process is killed
+/// when this is dropped.
+pub struct FunctionProcess {
+    pub api: warden_emulator::runtime_api::RunningRuntimeApi,
+    child: std::process::Child,
+    pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    pub stderr: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            out.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl FunctionProcess {
+    /// Starts the binary with `vars` (plus the runtime and credential
+    /// variables) and returns once it asked for its first event, or its init
+    /// error.
+    pub async fn start(
+        vars: &[(&str, String)],
+    ) -> Result<FunctionProcess, (warden_emulator::runtime_api::RuntimeApiError, Vec<String>)> {
+        let api = warden_emulator::runtime_api::start_local().await.unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_audit-stream"));
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "audit-stream")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn the audit-stream binary");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let mut p = FunctionProcess {
+            api,
+            child,
+            stdout,
+            stderr,
+        };
+        match p.api.wait_ready(Duration::from_secs(30)).await {
+            Ok(_) => Ok(p),
+            Err(e) => {
+                let _ = p.child.wait();
+                let logs = p.stdout.lock().unwrap().clone();
+                Err((e, logs))
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stdout lines parsed as JSON (log lines and EMF documents).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
