@@ -9,14 +9,19 @@
 //! * [`sink`]: the failure sink (SQS), for malformed records and records
 //!   past the event-source mapping's retry limit.
 //! * [`wire`]: the Kinesis event exactly as Lambda sends it.
+//! * [`esm`]: a local event-source mapping (Kinesis -> batches -> function).
 //!
 //! See `docs/audit-stream.md`.
 
+pub mod esm;
 pub mod processor;
 pub mod record;
 pub mod sink;
 pub mod wire;
 
+pub use esm::{
+    EsmConfig, EsmError, EsmReport, FunctionError, InProcess, Invoke, LocalEsm, StartingPosition,
+};
 pub use processor::{
     ActionRunner, BatchFailure, BatchReport, InvocationInfo, MalformedRecord, ProcessorConfig,
     StreamProcessor, StubRunner,
