@@ -17,9 +17,19 @@ pub struct BinaryFunction {
 }
 
 impl BinaryFunction {
-    /// Starts `binary` with `vars` (plus the Runtime API address) and waits
-    /// for its cold start to end.
+    /// Starts `binary` with `vars` (plus the Runtime API address; an empty
+    /// value removes the variable) and waits for its cold start to end. The
+    /// function's stdout (JSON logs, EMF) goes to our stderr.
     pub async fn start(binary: &Path, vars: &[(String, String)]) -> anyhow::Result<Self> {
+        Self::start_with(binary, vars, Stdio::from(std::io::stderr())).await
+    }
+
+    /// [`BinaryFunction::start`] with the function's stdout sent to `stdout`.
+    pub async fn start_with(
+        binary: &Path,
+        vars: &[(String, String)],
+        stdout: Stdio,
+    ) -> anyhow::Result<Self> {
         let api = runtime_api::start_local()
             .await
             .context("start the local Lambda Runtime API")?;
@@ -29,12 +39,14 @@ impl BinaryFunction {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .stdin(Stdio::null())
-            // The function's JSON log lines and EMF go to our stderr, as
-            // CloudWatch Logs would show them; stdout is the CLI's report.
-            .stdout(Stdio::from(std::io::stderr()))
+            .stdout(stdout)
             .stderr(Stdio::inherit());
         for (k, v) in vars {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let child = cmd
             .spawn()

@@ -2,6 +2,8 @@
 //! handlers wired to it.
 #![allow(dead_code)]
 
+pub mod scenario;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
