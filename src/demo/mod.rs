@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+pub mod stream;
+
 use anyhow::Context;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_emulator::{Emulator, Fixture};
@@ -28,6 +30,7 @@ pub async fn run() -> anyhow::Result<String> {
     fleet_report(&clients, &mut out).await?;
     instance_report(&clients, &mut out).await?;
     emulator.shutdown().await;
+    out.push_str(&stream::run().await?);
     Ok(out)
 }
 
