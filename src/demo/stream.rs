@@ -70,7 +70,12 @@ pub async fn run() -> anyhow::Result<String> {
         story(&mut out, name, &event, &report, processor.policy())?;
     }
 
-    let wl = emulator.shared().worklink();
+    after(&mut out, &emulator.shared().worklink())?;
+    emulator.shutdown().await;
+    Ok(out)
+}
+
+fn after(out: &mut String, wl: &warden_emulator::worklink::State) -> anyhow::Result<()> {
     if let Some(fleet) = wl.fleet(FLEET) {
         writeln!(out, "\nafterwards, in {FLEET}:")?;
         for d in &fleet.devices {
@@ -86,9 +91,7 @@ pub async fn run() -> anyhow::Result<String> {
             writeln!(out, "  domain {}: {}", d.domain_name, d.status.as_str())?;
         }
     }
-    drop(wl);
-    emulator.shutdown().await;
-    Ok(out)
+    Ok(())
 }
 
 /// "SignIn from 203.0.113.50" / "VisitPage https://... from 10.1.2.3".
