@@ -66,7 +66,7 @@ pub async fn run() -> anyhow::Result<String> {
             now: warden_core::jiff::Timestamp::now(),
             deadline: Deadline::none(),
         };
-        let report = processor.process(&event, &inv).await;
+        let report = processor.process(event.clone(), &inv).await;
         story(&mut out, name, &event, &report, processor.policy())?;
     }
 

@@ -56,7 +56,7 @@ impl<R: ActionRunner, S: FailureSink> Invoke for InProcessFunction<R, S> {
             now: warden_core::jiff::Timestamp::now(),
             deadline: Deadline::after(timeout, warden_core::aws::actions::REPORT_RESERVE),
         };
-        let report = self.processor.process(&event, &inv).await;
+        let report = self.processor.process(event, &inv).await;
         let response = report.response.clone();
         if self.keep_reports {
             self.reports

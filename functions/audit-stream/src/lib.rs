@@ -317,7 +317,7 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
             now: jiff::Timestamp::now(),
             deadline,
         };
-        self.processor.process(&payload, &inv).await
+        self.processor.process(payload, &inv).await
     }
 
     /// The Lambda handler: processes the batch, writes the EMF metrics and

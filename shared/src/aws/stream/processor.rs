@@ -184,10 +184,10 @@ pub struct StreamProcessor<R, S> {
 }
 
 /// Lambda's `eventID` for a record, or `<shard?>:<sequence>` without one.
-fn record_id(rec: &KinesisEventRecord) -> Cow<'_, str> {
-    match rec.event_id.as_deref() {
+fn record_id<'a>(event_id: &'a Option<String>, sequence_number: &str) -> Cow<'a, str> {
+    match event_id.as_deref() {
         Some(id) if !id.is_empty() => Cow::Borrowed(id),
-        _ => Cow::Owned(format!("unknown-shard:{}", rec.kinesis.sequence_number)),
+        _ => Cow::Owned(format!("unknown-shard:{sequence_number}")),
     }
 }
 
@@ -237,7 +237,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
 
     /// Processes one batch. Never fails as a whole: every problem is a
     /// malformed record, a finding, or a batch item failure in the report.
-    pub async fn process(&self, event: &KinesisEvent, inv: &InvocationInfo<'_>) -> BatchReport {
+    /// Takes the event by value: each record's data is freed as soon as it
+    /// is decoded (malformed records keep theirs for the failure sink).
+    pub async fn process(&self, mut event: KinesisEvent, inv: &InvocationInfo<'_>) -> BatchReport {
         let mut metrics = Metrics::new(FUNCTION_NAME);
         let n = event.records.len();
         metrics.count("RecordsReceived", n as u64);
@@ -247,8 +249,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let mut events: Vec<AuditEvent> = Vec::with_capacity(n);
         let mut event_record: Vec<u32> = Vec::with_capacity(n);
         let mut malformed = Vec::new();
-        for (i, rec) in event.records.iter().enumerate() {
-            let id = record_id(rec);
+        for (i, rec) in event.records.iter_mut().enumerate() {
+            let id = record_id(&rec.event_id, &rec.kinesis.sequence_number);
             match decode_record_into(
                 &rec.kinesis.data,
                 &id,
@@ -256,7 +258,10 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                 self.config.max_inflated_bytes,
                 &mut events,
             ) {
-                Ok(k) => event_record.extend(std::iter::repeat_n(i as u32, k)),
+                Ok(k) => {
+                    event_record.extend(std::iter::repeat_n(i as u32, k));
+                    rec.kinesis.data.0 = Vec::new();
+                }
                 Err(reason) => {
                     tracing::warn!(
                         target: "warden::record",
@@ -425,7 +430,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let id = event
                 .records
                 .get(f.index)
-                .map(record_id)
+                .map(|r| record_id(&r.event_id, &r.kinesis.sequence_number))
                 .unwrap_or_default();
             tracing::warn!(
                 target: "warden::batch",
