@@ -43,9 +43,33 @@ fn record_json(i: usize, rng: &mut Rng) -> Vec<u8> {
     let t = 1_795_428_000_000u64 + i as u64 * 250;
     let user = format!("user-{:04}@example.com", rng.below(500));
     let (kind, ip) = match rng.below(100) {
-        0..=89 => ("VisitPage", format!("10.{}.{}.{}", rng.below(250), rng.below(250), 1 + rng.below(250))),
-        90..=94 => ("SignIn", format!("10.{}.{}.{}", rng.below(250), rng.below(250), 1 + rng.below(250))),
-        95..=97 => ("SignInFailed", format!("10.{}.{}.{}", rng.below(250), rng.below(250), 1 + rng.below(250))),
+        0..=89 => (
+            "VisitPage",
+            format!(
+                "10.{}.{}.{}",
+                rng.below(250),
+                rng.below(250),
+                1 + rng.below(250)
+            ),
+        ),
+        90..=94 => (
+            "SignIn",
+            format!(
+                "10.{}.{}.{}",
+                rng.below(250),
+                rng.below(250),
+                1 + rng.below(250)
+            ),
+        ),
+        95..=97 => (
+            "SignInFailed",
+            format!(
+                "10.{}.{}.{}",
+                rng.below(250),
+                rng.below(250),
+                1 + rng.below(250)
+            ),
+        ),
         _ => ("StartSession", format!("203.0.113.{}", 1 + rng.below(250))),
     };
     let e = json!({
@@ -131,6 +155,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // AUDIT_STREAM_BENCH=pipeline|rss|signouts runs one part only.
+    let only = std::env::var("AUDIT_STREAM_BENCH").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
     let (event, avg_record) = big_event();
     println!(
         "event: {RECORDS} records, {avg_record} bytes of JSON each on average, {:.2} MB as Lambda sends it",
@@ -159,7 +186,7 @@ fn main() {
     };
     let (mut floors, mut pipes, mut parses) = (Vec::new(), Vec::new(), Vec::new());
     let mut last_report = None;
-    for i in 0..18 {
+    for i in 0..if part("pipeline") { 18 } else { 0 } {
         let t = Instant::now();
         std::hint::black_box(floor(std::hint::black_box(&event)));
         let f = t.elapsed();
@@ -176,87 +203,105 @@ fn main() {
         }
         last_report = Some(report);
     }
-    let report = last_report.unwrap();
-    let (f, p, parse) = (median(&mut floors), median(&mut pipes), median(&mut parses));
-    println!("\n1. parse + decode + evaluate + plan (actions stubbed), median of 15:");
-    println!("   floor (serde_json Value: event + every decoded record): {}", ms(f));
-    println!(
-        "   pipeline: {} = typed event parse {} + decode/evaluate/plan {}",
-        ms(p),
-        ms(parse),
-        ms(p - parse)
-    );
-    println!(
-        "   ratio pipeline/floor: {:.2}x  (min: floor {}, pipeline {})",
-        p.as_secs_f64() / f.as_secs_f64(),
-        ms(floors[0]),
-        ms(pipes[0])
-    );
-    println!(
-        "   batch: {} events, {} matched, {} actions planned, {} refused, {} malformed",
-        report.events,
-        report.events_matched,
-        report.plan.actions.len(),
-        report.plan.refusals.len(),
-        report.malformed.len()
-    );
+    if let Some(report) = last_report {
+        let (f, p, parse) = (median(&mut floors), median(&mut pipes), median(&mut parses));
+        println!("\n1. parse + decode + evaluate + plan (actions stubbed), median of 15:");
+        println!(
+            "   floor (serde_json Value: event + every decoded record): {}",
+            ms(f)
+        );
+        println!(
+            "   pipeline: {} = typed event parse {} + decode/evaluate/plan {}",
+            ms(p),
+            ms(parse),
+            ms(p - parse)
+        );
+        println!(
+            "   ratio pipeline/floor: {:.2}x  (min: floor {}, pipeline {})",
+            p.as_secs_f64() / f.as_secs_f64(),
+            ms(floors[0]),
+            ms(pipes[0])
+        );
+        println!(
+            "   batch: {} events, {} matched, {} actions planned, {} refused, {} malformed",
+            report.events,
+            report.events_matched,
+            report.plan.actions.len(),
+            report.plan.refusals.len(),
+            report.malformed.len()
+        );
+    }
 
     // ---- 2. Peak RSS of the release binary serving that event.
-    rt.block_on(async {
-        let api = warden_emulator::runtime_api::start_local().await.unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_audit-stream"))
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "audit-stream")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            // Dry-run: actions are logged, nothing is called; every endpoint
-            // is a closed loopback port anyway.
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-            .env("DRY_RUN", "true")
-            .env("DEFAULT_FLEET_ARN", FLEET)
-            .env("FAILURE_QUEUE_URL", "http://127.0.0.1:9/123456789012/none")
-            .env("WARDEN_LOG_LEVEL", "error")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        api.wait_ready(Duration::from_secs(30)).await.unwrap();
-        let pid = child.id();
-        let idle = vm_hwm_kib(pid).unwrap_or(0);
-        let t = Instant::now();
-        let inv = api
-            .invoke(event.clone(), Duration::from_secs(120))
-            .await
-            .unwrap();
-        let took = t.elapsed();
-        let handler = inv.duration();
-        let body = inv.json().unwrap();
-        let peak = vm_hwm_kib(pid).unwrap_or(0);
-        let _ = child.kill();
-        let _ = child.wait();
-        let event_mib = event.len() as f64 / (1024.0 * 1024.0);
-        println!("\n2. release binary under the local runtime API, {:.1} MiB event:", event_mib);
-        println!("   VmHWM after cold start: {:.1} MiB", idle as f64 / 1024.0);
-        println!(
-            "   VmHWM after the batch:  {:.1} MiB = {:.2}x the event (budget 4x = {:.1} MiB)",
-            peak as f64 / 1024.0,
-            peak as f64 / 1024.0 / event_mib,
-            4.0 * event_mib
-        );
-        println!(
-            "   handler {} (invoke round trip {}), response batchItemFailures: {}",
-            ms(handler),
-            ms(took),
-            body["batchItemFailures"]
-        );
-    });
+    if part("rss") {
+        rt.block_on(async {
+            let api = warden_emulator::runtime_api::start_local().await.unwrap();
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_audit-stream"))
+                .env_clear()
+                .env("AWS_LAMBDA_RUNTIME_API", api.address())
+                .env("AWS_LAMBDA_FUNCTION_NAME", "audit-stream")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+                .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                // Dry-run: actions are logged, nothing is called; every endpoint
+                // is a closed loopback port anyway.
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env("DRY_RUN", "true")
+                .env("DEFAULT_FLEET_ARN", FLEET)
+                .env("FAILURE_QUEUE_URL", "http://127.0.0.1:9/123456789012/none")
+                .env("WARDEN_LOG_LEVEL", "error")
+                .env(
+                    "AWS_LAMBDA_LOG_LEVEL",
+                    std::env::var("AUDIT_STREAM_LOG").unwrap_or("error".into()),
+                )
+                .stdout(if std::env::var("AUDIT_STREAM_LOG").is_ok() {
+                    std::process::Stdio::inherit()
+                } else {
+                    std::process::Stdio::null()
+                })
+                .spawn()
+                .unwrap();
+            api.wait_ready(Duration::from_secs(30)).await.unwrap();
+            let pid = child.id();
+            let idle = vm_hwm_kib(pid).unwrap_or(0);
+            let t = Instant::now();
+            let inv = api
+                .invoke(event.clone(), Duration::from_secs(120))
+                .await
+                .unwrap();
+            let took = t.elapsed();
+            let handler = inv.duration();
+            let body = inv.json().unwrap();
+            let peak = vm_hwm_kib(pid).unwrap_or(0);
+            let _ = child.kill();
+            let _ = child.wait();
+            let event_mib = event.len() as f64 / (1024.0 * 1024.0);
+            println!(
+                "\n2. release binary under the local runtime API, {:.1} MiB event:",
+                event_mib
+            );
+            println!("   VmHWM after cold start: {:.1} MiB", idle as f64 / 1024.0);
+            println!(
+                "   VmHWM after the batch:  {:.1} MiB = {:.2}x the event (budget 4x = {:.1} MiB)",
+                peak as f64 / 1024.0,
+                peak as f64 / 1024.0 / event_mib,
+                4.0 * event_mib
+            );
+            println!(
+                "   handler {} (invoke round trip {}), response batchItemFailures: {}",
+                ms(handler),
+                ms(took),
+                body["batchItemFailures"]
+            );
+        });
+    }
 
     // ---- 3. 40 sign-outs, 50 ms injected latency each.
-    rt.block_on(async {
+    if part("signouts") {
+        rt.block_on(async {
         let users: Vec<String> = (0..40).map(|i| format!("traveller-{i:02}")).collect();
         let fixture = json!({
             "worklink": { "fleets": [{
@@ -328,4 +373,5 @@ fn main() {
             );
         }
     });
+    }
 }

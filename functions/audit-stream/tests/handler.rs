@@ -438,3 +438,60 @@ async fn an_empty_batch_is_fine() {
     assert!(report.response.batch_item_failures.is_empty());
     assert_eq!(report.records, 0);
 }
+
+/// A batch larger than the processor's decoding chunk: malformed records and
+/// failing actions still map back to the right positions.
+#[tokio::test]
+async fn large_batches_map_outcomes_to_the_right_records() {
+    use base64::Engine as _;
+    let emu = demo_emulator().await;
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![FaultRule {
+            operation: Some("SignOutUser".into()),
+            throttle_rate: 1.0,
+            ..FaultRule::default()
+        }],
+        seed: 3,
+    });
+    let (h, sink) = handler_with(&emu, false, 1).await;
+    let records: Vec<serde_json::Value> = (0..2500)
+        .map(|i| {
+            let data: Vec<u8> = match i {
+                1500 => b"{not json".to_vec(),
+                2100 => {
+                    br#"{"eventType":"SignIn","userName":"bob","sourceIp":"203.0.113.5"}"#.to_vec()
+                }
+                _ => format!(
+                    r#"{{"eventType":"SignIn","userName":"alice","sourceIp":"10.0.0.{}"}}"#,
+                    i % 250
+                )
+                .into_bytes(),
+            };
+            serde_json::json!({
+                "kinesis": {
+                    "partitionKey": "pk",
+                    "sequenceNumber": format!("{}", 10_000 + i),
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                    "approximateArrivalTimestamp": 1795428000.0,
+                },
+                "eventID": format!("shardId-000000000007:{}", 10_000 + i),
+            })
+        })
+        .collect();
+    let event: warden_core::aws::stream::KinesisEvent =
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    let report = h.process(lambda_event(event, MINUTE)).await;
+    assert_eq!(report.records, 2500);
+    assert_eq!(report.malformed.len(), 1);
+    assert_eq!(report.malformed[0].index, 1500);
+    assert_eq!(report.malformed[0].event_id, "shardId-000000000007:11500");
+    assert_eq!(sink.messages()[0].event_id, "shardId-000000000007:11500");
+    let f = report.failure.clone().unwrap();
+    assert_eq!((f.index, f.sequence_number.as_str()), (2100, "12100"));
+    assert_eq!(
+        report.response.batch_item_failures[0]
+            .item_identifier
+            .as_deref(),
+        Some("12100")
+    );
+}

@@ -16,7 +16,6 @@
 //! failures (not found, unauthorized, invalid) are findings: logged with the
 //! rule and the events, never retried, never a batch failure.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -184,10 +183,10 @@ pub struct StreamProcessor<R, S> {
 }
 
 /// Lambda's `eventID` for a record, or `<shard?>:<sequence>` without one.
-fn record_id<'a>(event_id: &'a Option<String>, sequence_number: &str) -> Cow<'a, str> {
-    match event_id.as_deref() {
-        Some(id) if !id.is_empty() => Cow::Borrowed(id),
-        _ => Cow::Owned(format!("unknown-shard:{sequence_number}")),
+fn record_id(event_id: Option<String>, sequence_number: &str) -> String {
+    match event_id {
+        Some(id) if !id.is_empty() => id,
+        _ => format!("unknown-shard:{sequence_number}"),
     }
 }
 
@@ -237,54 +236,94 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
 
     /// Processes one batch. Never fails as a whole: every problem is a
     /// malformed record, a finding, or a batch item failure in the report.
-    /// Takes the event by value: each record's data is freed as soon as it
-    /// is decoded (malformed records keep theirs for the failure sink).
-    pub async fn process(&self, mut event: KinesisEvent, inv: &InvocationInfo<'_>) -> BatchReport {
+    /// Takes the event by value and consumes it record by record: once a
+    /// record is decoded only its id and sequence number are kept (a
+    /// malformed one is turned into its failure-sink message first), so the
+    /// batch is never held twice, as records and as events.
+    pub async fn process(&self, event: KinesisEvent, inv: &InvocationInfo<'_>) -> BatchReport {
+        let started = std::time::Instant::now();
         let mut metrics = Metrics::new(FUNCTION_NAME);
         let n = event.records.len();
         metrics.count("RecordsReceived", n as u64);
+        let now_ms = inv.now.as_millisecond();
 
         // Decode.
         let fields = self.policy.field_map();
         let mut events: Vec<AuditEvent> = Vec::with_capacity(n);
         let mut event_record: Vec<u32> = Vec::with_capacity(n);
+        // Per record, once decoded: its shard (an index into `shards`; a
+        // Lambda batch has one) and its sequence number.
+        let mut shards: Vec<String> = Vec::new();
+        let mut seqs: Vec<(u32, String)> = Vec::with_capacity(n);
         let mut malformed = Vec::new();
-        for (i, rec) in event.records.iter_mut().enumerate() {
-            let id = record_id(&rec.event_id, &rec.kinesis.sequence_number);
-            match decode_record_into(
-                &rec.kinesis.data,
-                &id,
-                fields,
-                self.config.max_inflated_bytes,
-                &mut events,
-            ) {
-                Ok(k) => {
-                    event_record.extend(std::iter::repeat_n(i as u32, k));
-                    rec.kinesis.data.0 = Vec::new();
+        let mut messages: Vec<FailureMessage> = Vec::new();
+        let mut records = event.records;
+        let mut i = 0usize;
+        while !records.is_empty() {
+            // Consumed in chunks, the records' buffer shrinking as it goes.
+            let take = records.len().min(1024);
+            for mut rec in records.drain(..take) {
+                let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
+                match decode_record_into(
+                    &rec.kinesis.data,
+                    &id,
+                    fields,
+                    self.config.max_inflated_bytes,
+                    &mut events,
+                ) {
+                    Ok(k) => event_record.extend(std::iter::repeat_n(i as u32, k)),
+                    Err(reason) => {
+                        tracing::warn!(
+                            target: "warden::record",
+                            shard = shard_of(&id),
+                            sequence_number = %rec.kinesis.sequence_number,
+                            event_id = %id,
+                            reason_code = reason.code(),
+                            reason = %reason,
+                            bytes = rec.kinesis.data.len(),
+                            "malformed record: sending it to the failure sink"
+                        );
+                        messages.push(FailureMessage::new(
+                            &record_info(&rec, &id),
+                            reason.code(),
+                            &reason.to_string(),
+                            &FailureContext {
+                                request_id: inv.request_id,
+                                function_arn: inv.function_arn,
+                                condition: Condition::MalformedRecord,
+                                invoke_count: 1,
+                                function_error: None,
+                                now_ms,
+                            },
+                        ));
+                        malformed.push(MalformedRecord {
+                            index: i,
+                            event_id: id.clone(),
+                            sequence_number: rec.kinesis.sequence_number.clone(),
+                            reason,
+                            sink_error: None,
+                        });
+                    }
                 }
-                Err(reason) => {
-                    tracing::warn!(
-                        target: "warden::record",
-                        shard = shard_of(&id),
-                        sequence_number = %rec.kinesis.sequence_number,
-                        event_id = %id,
-                        reason_code = reason.code(),
-                        reason = %reason,
-                        bytes = rec.kinesis.data.len(),
-                        "malformed record: sending it to the failure sink"
-                    );
-                    malformed.push(MalformedRecord {
-                        index: i,
-                        event_id: id.into_owned(),
-                        sequence_number: rec.kinesis.sequence_number.clone(),
-                        reason,
-                        sink_error: None,
-                    });
-                }
+                let shard = shard_of(&id);
+                let shard = match shards.iter().position(|s| s == shard) {
+                    Some(p) => p,
+                    None => {
+                        shards.push(shard.to_owned());
+                        shards.len() - 1
+                    }
+                };
+                seqs.push((
+                    shard as u32,
+                    std::mem::take(&mut rec.kinesis.sequence_number),
+                ));
+                i += 1;
             }
+            records.shrink_to_fit();
         }
         metrics.count("RecordsMalformed", malformed.len() as u64);
         metrics.count("EventsDecoded", events.len() as u64);
+        let decoded_at = started.elapsed();
 
         // Evaluate and plan over the whole batch.
         let ctx = Context {
@@ -308,28 +347,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         drop(eval);
         count_plan(&plan, &mut metrics);
         log_plan_findings(&plan);
+        let planned_at = started.elapsed();
 
         // Execute, and send malformed records to the sink, side by side.
-        let now_ms = inv.now.as_millisecond();
-        let messages: Vec<FailureMessage> = malformed
-            .iter()
-            .map(|m| {
-                let rec = &event.records[m.index];
-                FailureMessage::new(
-                    &record_info(rec, &m.event_id),
-                    m.reason.code(),
-                    &m.reason.to_string(),
-                    &FailureContext {
-                        request_id: inv.request_id,
-                        function_arn: inv.function_arn,
-                        condition: Condition::MalformedRecord,
-                        invoke_count: 1,
-                        function_error: None,
-                        now_ms,
-                    },
-                )
-            })
-            .collect();
         let (executed, sunk) = futures::join!(
             self.runner.run(&plan.actions, inv.deadline, &mut metrics),
             self.sink.send_all(&messages, inv.deadline)
@@ -415,10 +435,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
 
         let mut response = KinesisEventResponse::default();
         let failure = lowest.map(|(index, reason)| {
-            let sequence_number = event
-                .records
+            let sequence_number = seqs
                 .get(index)
-                .map(|r| r.kinesis.sequence_number.clone())
+                .map(|(_, seq)| seq.clone())
                 .unwrap_or_default();
             BatchFailure {
                 index,
@@ -427,14 +446,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
         });
         if let Some(f) = &failure {
-            let id = event
-                .records
+            let shard = seqs
                 .get(f.index)
-                .map(|r| record_id(&r.event_id, &r.kinesis.sequence_number))
-                .unwrap_or_default();
+                .and_then(|(s, _)| shards.get(*s as usize))
+                .map_or("unknown-shard", String::as_str);
             tracing::warn!(
                 target: "warden::batch",
-                shard = shard_of(&id),
+                shard,
                 sequence_number = %f.sequence_number,
                 position = f.index,
                 reason = %f.reason,
@@ -456,6 +474,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             actions_failed = executed.iter().filter(|r| !r.outcome.is_success()).count(),
             dry_run = self.config.dry_run,
             failed_sequence_number = failure.as_ref().map(|f| f.sequence_number.as_str()),
+            decode_ms = decoded_at.as_millis() as u64,
+            evaluate_plan_ms = (planned_at - decoded_at).as_millis() as u64,
+            execute_ms = (started.elapsed() - planned_at).as_millis() as u64,
             "batch processed"
         );
         BatchReport {
