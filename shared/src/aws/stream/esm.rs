@@ -358,15 +358,12 @@ impl<I: Invoke, S: FailureSink> LocalEsm<I, S> {
             let stop = stop.clone();
             async move { self.run_shard(shard, stop).await }
         });
-        let results = futures::future::join_all(loops).await;
-        let mut report = EsmReport {
+        // The first shard that fails stops the others.
+        let shards = futures::future::try_join_all(loops).await?;
+        Ok(EsmReport {
             stream_arn: stream_arn.clone(),
-            shards: Vec::new(),
-        };
-        for r in results {
-            report.shards.push(r?);
-        }
-        Ok(report)
+            shards,
+        })
     }
 
     async fn iterator(&self, shard: &str, after: Option<&str>) -> Result<Option<String>, EsmError> {
@@ -442,6 +439,11 @@ impl<I: Invoke, S: FailureSink> LocalEsm<I, S> {
                         }
                         pending.extend(out.records().iter().cloned());
                         caught_up = n == 0 && out.millis_behind_latest().unwrap_or(0) == 0;
+                        if n == 0 && !caught_up {
+                            // Behind but an empty page: Kinesis allows 5
+                            // GetRecords per second and shard.
+                            self.idle(&mut stop, Duration::from_millis(200)).await;
+                        }
                     }
                     Err(e) => {
                         let failure = classify(&e);
