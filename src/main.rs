@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod emulator_cmd;
+mod esm;
 mod policy_cmd;
+mod run_cmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +31,12 @@ enum Command {
     /// Validate, test and explain policy files.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCmd),
+    /// Run a function locally, fed as Lambda would feed it.
+    #[command(subcommand)]
+    Run(run_cmd::RunCmd),
+    /// Backtest a policy on what a Kinesis stream still holds and print what
+    /// the audit-stream function would have done.
+    Replay(run_cmd::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +52,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => emulator_cmd::demo(args),
         Command::Emulator(args) => emulator_cmd::emulator(args),
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Run(cmd) => run_cmd::run(cmd),
+        Command::Replay(args) => run_cmd::replay(args),
     };
     match result {
         Ok(code) => code,

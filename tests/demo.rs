@@ -170,3 +170,47 @@ fn demo_prints_a_sweep_report_for_the_demo_fixture() {
         "{section}"
     );
 }
+
+/// The audit-stream section: the sample audit batches through the function's
+/// pipeline, who was signed out, which domains revoked, and why.
+#[test]
+fn demo_tells_the_audit_stream_story() {
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("demo")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run warden demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = stdout
+        .split_once("audit-stream: the sample audit batches")
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no audit-stream section:\n{stdout}"));
+    for line in [
+        "signed out:\n  - bob\n      why: access-from-outside-allowed-networks",
+        "  - dave\n      why: repeated-failed-sign-ins",
+        "cause: 5 events, the first: SignInFailed from 10.9.8.7",
+        "domain access revoked:\n  - wiki.example.com\n      why: domain-access-burst",
+        "cause: 50 events, the first: VisitPage https://wiki.example.com/export?page=0",
+        "finding: sign-out-user user Former.Employee@example.com",
+        "ResourceNotFoundException",
+        "refused: sign-out-user user breakglass-admin",
+        "malformed, sent to the failure sink:",
+        "device dev-bob-iphone (bob): SIGNED_OUT",
+        "device dev-alice-iphone (alice): ACTIVE",
+        "domain wiki.example.com: INACTIVE",
+    ] {
+        assert!(section.contains(line), "missing {line:?} in:\n{section}");
+    }
+    assert_eq!(
+        section
+            .matches("malformed, sent to the failure sink:")
+            .count(),
+        6
+    );
+    assert_eq!(section.matches("batch item failures: none").count(), 2);
+}

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 mod cleanup;
 mod sweep;
+pub mod stream;
 
 use anyhow::Context;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
@@ -33,6 +34,7 @@ pub async fn run() -> anyhow::Result<String> {
     out.push_str(&cleanup::run(&emulator, &clients).await?);
     emulator.shutdown().await;
     out.push_str(&sweep::report().await?);
+    out.push_str(&stream::run().await?);
     Ok(out)
 }
 

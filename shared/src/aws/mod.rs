@@ -133,3 +133,4 @@ pub mod emf;
 pub mod exec;
 pub mod logging;
 pub mod sweep;
+pub mod stream;

@@ -1,0 +1,377 @@
+//! audit-stream benchmarks (`cargo bench -p audit-stream`); prints figures,
+//! asserts nothing about time.
+//!
+//! 1. A 10,000-record Kinesis event (~480-byte JSON records, base64 as Lambda
+//!    sends it: ~10 MB) through parse, decode, evaluate and plan with the
+//!    actions stubbed, against a floor measured in the same run: serde_json
+//!    parsing the event JSON into `Value` and every base64-decoded record
+//!    into `Value`, nothing more.
+//! 2. Peak resident memory (VmHWM) of the release `audit-stream` process
+//!    serving that event under a local Lambda Runtime API (dry-run, so no
+//!    calls leave the process).
+//! 3. 40 distinct sign-outs with 50 ms injected latency per WorkLink call, at
+//!    concurrency 8 (and 1, for contrast).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use warden_core::aws::actions::Executor;
+use warden_core::aws::exec::Deadline;
+use warden_core::aws::stream::{
+    InvocationInfo, KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor, StubRunner,
+};
+use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::Policy;
+use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture};
+
+const FLEET: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
+const RECORDS: usize = 10_000;
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn record_json(i: usize, rng: &mut Rng) -> Vec<u8> {
+    let t = 1_795_428_000_000u64 + i as u64 * 250;
+    let user = format!("user-{:04}@example.com", rng.below(500));
+    let (kind, ip) = match rng.below(100) {
+        0..=89 => (
+            "VisitPage",
+            format!(
+                "10.{}.{}.{}",
+                rng.below(250),
+                rng.below(250),
+                1 + rng.below(250)
+            ),
+        ),
+        90..=94 => (
+            "SignIn",
+            format!(
+                "10.{}.{}.{}",
+                rng.below(250),
+                rng.below(250),
+                1 + rng.below(250)
+            ),
+        ),
+        95..=97 => (
+            "SignInFailed",
+            format!(
+                "10.{}.{}.{}",
+                rng.below(250),
+                rng.below(250),
+                1 + rng.below(250)
+            ),
+        ),
+        _ => ("StartSession", format!("203.0.113.{}", 1 + rng.below(250))),
+    };
+    let e = json!({
+        "timestamp": t.to_string(),
+        "eventId": format!("7f3c9a2e-{:04x}-4b1d-9e8f-{:012x}", i % 65536, i),
+        "eventType": kind,
+        "userName": user,
+        "fleetArn": FLEET,
+        "sourceIp": ip,
+        "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148",
+        "details": {
+            "url": format!("https://app-{:02}.corp.example.com/wiki/spaces/ENG/pages/{}", rng.below(40), rng.below(1_000_000)),
+            "title": "Quarterly planning - Confluence",
+        },
+    });
+    e.to_string().into_bytes()
+}
+
+/// The event JSON exactly as Lambda sends it.
+fn big_event() -> (Vec<u8>, usize) {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut data_bytes = 0;
+    let records: Vec<Value> = (0..RECORDS)
+        .map(|i| {
+            let data = record_json(i, &mut rng);
+            data_bytes += data.len();
+            let seq = format!("4965432543420000000000000000000000000000000000{:010}", i);
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": format!("pk-{}", i % 97),
+                    "sequenceNumber": seq,
+                    "data": base64::engine::general_purpose::STANDARD.encode(&data),
+                    "approximateArrivalTimestamp": 1795428000.25 + i as f64 * 0.25,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{seq}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/audit-stream-role",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-bench",
+            })
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&json!({ "Records": records })).unwrap();
+    (bytes, data_bytes / RECORDS)
+}
+
+/// The floor: the event into `Value`, every record's data base64-decoded and
+/// parsed into `Value`.
+fn floor(event: &[u8]) -> usize {
+    let v: Value = serde_json::from_slice(event).unwrap();
+    let mut n = 0;
+    for r in v["Records"].as_array().unwrap() {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(r["kinesis"]["data"].as_str().unwrap())
+            .unwrap();
+        let rec: Value = serde_json::from_slice(&data).unwrap();
+        n += rec.as_object().map_or(0, |o| o.len());
+    }
+    n
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // AUDIT_STREAM_BENCH=pipeline|rss|signouts runs one part only.
+    let only = std::env::var("AUDIT_STREAM_BENCH").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
+    let (event, avg_record) = big_event();
+    println!(
+        "event: {RECORDS} records, {avg_record} bytes of JSON each on average, {:.2} MB as Lambda sends it",
+        event.len() as f64 / 1e6
+    );
+
+    // ---- 1. pipeline vs floor, interleaved in the same run.
+    let policy = Arc::new(
+        Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml").unwrap(),
+    );
+    let processor = StreamProcessor::new(
+        policy,
+        StubRunner,
+        MemorySink::new(),
+        ProcessorConfig {
+            default_fleet_arn: Some(FLEET.into()),
+            dry_run: false,
+            ..ProcessorConfig::default()
+        },
+    );
+    let inv = InvocationInfo {
+        request_id: "bench",
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:audit-stream",
+        now: warden_core::jiff::Timestamp::now(),
+        deadline: Deadline::none(),
+    };
+    let (mut floors, mut pipes, mut parses) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last_report = None;
+    for i in 0..if part("pipeline") { 18 } else { 0 } {
+        let t = Instant::now();
+        std::hint::black_box(floor(std::hint::black_box(&event)));
+        let f = t.elapsed();
+
+        let t = Instant::now();
+        let typed: KinesisEvent = serde_json::from_slice(std::hint::black_box(&event)).unwrap();
+        let parsed = t.elapsed();
+        let report = rt.block_on(processor.process(typed, &inv));
+        let p = t.elapsed();
+        if i >= 3 {
+            floors.push(f);
+            pipes.push(p);
+            parses.push(parsed);
+        }
+        last_report = Some(report);
+    }
+    if let Some(report) = last_report {
+        let (f, p, parse) = (median(&mut floors), median(&mut pipes), median(&mut parses));
+        println!("\n1. parse + decode + evaluate + plan (actions stubbed), median of 15:");
+        println!(
+            "   floor (serde_json Value: event + every decoded record): {}",
+            ms(f)
+        );
+        println!(
+            "   pipeline: {} = typed event parse {} + decode/evaluate/plan {}",
+            ms(p),
+            ms(parse),
+            ms(p - parse)
+        );
+        println!(
+            "   ratio pipeline/floor: {:.2}x  (min: floor {}, pipeline {})",
+            p.as_secs_f64() / f.as_secs_f64(),
+            ms(floors[0]),
+            ms(pipes[0])
+        );
+        println!(
+            "   batch: {} events, {} matched, {} actions planned, {} refused, {} malformed",
+            report.events,
+            report.events_matched,
+            report.plan.actions.len(),
+            report.plan.refusals.len(),
+            report.malformed.len()
+        );
+    }
+
+    // ---- 2. Peak RSS of the release binary serving that event.
+    if part("rss") {
+        rt.block_on(async {
+            let api = warden_emulator::runtime_api::start_local().await.unwrap();
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_audit-stream"))
+                .env_clear()
+                .env("AWS_LAMBDA_RUNTIME_API", api.address())
+                .env("AWS_LAMBDA_FUNCTION_NAME", "audit-stream")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+                .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                // Dry-run: actions are logged, nothing is called; every endpoint
+                // is a closed loopback port anyway.
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env("DRY_RUN", "true")
+                .env("DEFAULT_FLEET_ARN", FLEET)
+                .env("FAILURE_QUEUE_URL", "http://127.0.0.1:9/123456789012/none")
+                .env("WARDEN_LOG_LEVEL", "error")
+                .env(
+                    "AWS_LAMBDA_LOG_LEVEL",
+                    std::env::var("AUDIT_STREAM_LOG").unwrap_or("error".into()),
+                )
+                .stdout(if std::env::var("AUDIT_STREAM_LOG").is_ok() {
+                    std::process::Stdio::inherit()
+                } else {
+                    std::process::Stdio::null()
+                })
+                .spawn()
+                .unwrap();
+            api.wait_ready(Duration::from_secs(30)).await.unwrap();
+            let pid = child.id();
+            let idle = vm_hwm_kib(pid).unwrap_or(0);
+            let t = Instant::now();
+            let inv = api
+                .invoke(event.clone(), Duration::from_secs(120))
+                .await
+                .unwrap();
+            let took = t.elapsed();
+            let handler = inv.duration();
+            let body = inv.json().unwrap();
+            let peak = vm_hwm_kib(pid).unwrap_or(0);
+            let _ = child.kill();
+            let _ = child.wait();
+            let event_mib = event.len() as f64 / (1024.0 * 1024.0);
+            println!(
+                "\n2. release binary under the local runtime API, {:.1} MiB event:",
+                event_mib
+            );
+            println!("   VmHWM after cold start: {:.1} MiB", idle as f64 / 1024.0);
+            println!(
+                "   VmHWM after the batch:  {:.1} MiB = {:.2}x the event (budget 4x = {:.1} MiB)",
+                peak as f64 / 1024.0,
+                peak as f64 / 1024.0 / event_mib,
+                4.0 * event_mib
+            );
+            println!(
+                "   handler {} (invoke round trip {}), response batchItemFailures: {}",
+                ms(handler),
+                ms(took),
+                body["batchItemFailures"]
+            );
+        });
+    }
+
+    // ---- 3. 40 sign-outs, 50 ms injected latency each.
+    if part("signouts") {
+        rt.block_on(async {
+        let users: Vec<String> = (0..40).map(|i| format!("traveller-{i:02}")).collect();
+        let fixture = json!({
+            "worklink": { "fleets": [{
+                "arn": FLEET, "name": "corp-mobile", "company_code": "benchfleet01",
+                "status": "ACTIVE",
+                "created_time": "2025-01-01T00:00:00Z", "last_updated_time": "2025-01-01T00:00:00Z",
+                "devices": users.iter().enumerate().map(|(i, u)| json!({
+                    "device_id": format!("dev-{i:02}"), "username": u, "status": "ACTIVE"
+                })).collect::<Vec<_>>(),
+            }]},
+        });
+        let mut fixture = Fixture::from_json(&fixture.to_string()).unwrap();
+        fixture.faults = Some(FaultsConfig {
+            rules: vec![FaultRule {
+                latency_ms: 50,
+                ..FaultRule::default()
+            }],
+            seed: 1,
+        });
+        let emu = Emulator::new(fixture).start_local().await.unwrap();
+        let clients = Clients::new(&load_sdk_config(&AwsSettings::local(emu.endpoint_url())).await);
+        // 40 events from outside the corporate networks: 40 sign-outs.
+        let records: Vec<Value> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let data = json!({"timestamp": "1795428000000", "eventType": "SignIn",
+                    "userName": u, "sourceIp": format!("203.0.113.{}", i + 1)});
+                json!({"kinesis": {"partitionKey": u, "sequenceNumber": format!("{}", 1000 + i),
+                    "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
+                    "approximateArrivalTimestamp": 1795428000.0},
+                    "eventID": format!("shardId-000000000000:{}", 1000 + i)})
+            })
+            .collect();
+        let batch: KinesisEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        println!("\n3. 40 distinct sign-outs, 50 ms injected latency per WorkLink call:");
+        for concurrency in [8, 1] {
+            emu.shared().calls.clear();
+            let mut policy =
+                Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml").unwrap();
+            audit_stream::apply_caps(
+                &mut policy,
+                &[(
+                    Some(warden_core::ActionKind::SignOutUser),
+                    audit_stream::CapOverride::Max(100),
+                )],
+            );
+            let processor = StreamProcessor::new(
+                Arc::new(policy),
+                Executor::new(&clients, concurrency),
+                MemorySink::new(),
+                ProcessorConfig {
+                    default_fleet_arn: Some(FLEET.into()),
+                    dry_run: false,
+                    ..ProcessorConfig::default()
+                },
+            );
+            let t = Instant::now();
+            let report = processor.process(batch.clone(), &inv).await;
+            let took = t.elapsed();
+            let done = report.executed.iter().filter(|r| r.outcome.is_success()).count();
+            assert_eq!(done, 40, "all 40 sign-outs done");
+            let ideal = Duration::from_millis(40_u64.div_ceil(concurrency as u64) * 50);
+            println!(
+                "   concurrency {concurrency}: {} for the batch ({} calls; ceil(40/{concurrency}) x 50 ms = {})",
+                ms(took),
+                emu.shared().calls.len(),
+                ms(ideal)
+            );
+        }
+    });
+    }
+}

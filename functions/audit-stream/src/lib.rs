@@ -1,0 +1,479 @@
+//! The `audit-stream` Lambda function: the Amazon WorkLink audit stream
+//! (Kinesis) to sign-outs and domain revocations.
+//!
+//! Configuration comes from the environment ([`Config::from_env`]), is
+//! validated at cold start with errors naming the variable, and builds the
+//! compiled policy, the SDK clients, the executor and the failure sink once
+//! ([`build`]). Each invocation hands its Kinesis batch to the shared
+//! pipeline (`warden_core::aws::stream`) and returns the partial-batch
+//! response. See `docs/audit-stream.md`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::LambdaEvent;
+use warden_core::aws::actions::{Executor, REPORT_RESERVE};
+use warden_core::aws::exec::Deadline;
+use warden_core::aws::stream::{
+    ActionRunner, BatchReport, FailureSink, InvocationInfo, KinesisEvent, KinesisEventResponse,
+    ProcessorConfig, SqsSink, StreamProcessor,
+};
+use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::env::{Env, EnvError};
+use warden_core::policy::{ActionKind, Cap, Policy};
+
+/// The policy used when `POLICY_FILE` is not set: `policies/default.yaml`,
+/// compiled into the binary so the function always has a tested policy.
+pub const DEFAULT_POLICY: &str = include_str!("../../../policies/default.yaml");
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The default policy compiled into the binary.
+    Embedded,
+    /// A file bundled with the function (relative paths are resolved against
+    /// `LAMBDA_TASK_ROOT`, the function's code directory on Lambda).
+    File(PathBuf),
+}
+
+/// A cap override from `CAPS`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CapOverride {
+    /// `kind=N`: at most N actions of the kind per batch.
+    Max(u32),
+    /// `kind=P%`: at most P percent of the targets examined.
+    Percent(f64),
+}
+
+/// The function's configuration, read once at cold start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `POLICY_FILE`.
+    pub policy: PolicySource,
+    /// `DEFAULT_FLEET_ARN`.
+    pub default_fleet_arn: Option<String>,
+    /// `DRY_RUN` (default true: nothing is executed until it is set false).
+    pub dry_run: bool,
+    /// `CONCURRENCY` (default 8).
+    pub concurrency: usize,
+    /// `CAPS`, in order (`None` kind = `default`).
+    pub caps: Vec<(Option<ActionKind>, CapOverride)>,
+    /// `FAILURE_QUEUE_URL`.
+    pub failure_queue_url: String,
+    /// `DEADLINE_RESERVE` (default 1.5 s).
+    pub deadline_reserve: Duration,
+    /// `AWS_MAX_ATTEMPTS` (default 5), the SDK's attempts per call.
+    pub max_attempts: u32,
+}
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The policy does not load.
+    #[error("policy {source_name}: {message}")]
+    Policy {
+        /// The file (or `embedded policies/default.yaml`).
+        source_name: String,
+        /// Every problem, located.
+        message: String,
+    },
+}
+
+fn invalid(name: &str, value: &str, reason: impl Into<String>) -> EnvError {
+    EnvError::Invalid {
+        name: name.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses `CAPS`: `kind=N` or `kind=P%`, comma-separated; kind is an action
+/// name (`sign-out-user`, `revoke-domain`, ...) or `default`.
+pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>, EnvError> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((kind, limit)) = item.split_once('=') else {
+            return Err(invalid(
+                "CAPS",
+                value,
+                format!("`{item}`: expected kind=N or kind=P%"),
+            ));
+        };
+        let (kind, limit) = (kind.trim(), limit.trim());
+        let kind = if kind == "default" {
+            None
+        } else {
+            Some(ActionKind::from_name(kind).ok_or_else(|| {
+                let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+                invalid(
+                    "CAPS",
+                    value,
+                    format!(
+                        "`{kind}` is not an action kind; use default or one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })?)
+        };
+        let cap = if let Some(p) = limit.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| {
+                invalid(
+                    "CAPS",
+                    value,
+                    format!("`{item}`: `{limit}` is not a percentage"),
+                )
+            })?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(invalid(
+                    "CAPS",
+                    value,
+                    format!("`{item}`: a percentage must be between 0 and 100"),
+                ));
+            }
+            CapOverride::Percent(p)
+        } else {
+            CapOverride::Max(limit.parse().map_err(|_| {
+                invalid(
+                    "CAPS",
+                    value,
+                    format!("`{item}`: `{limit}` is not a whole number"),
+                )
+            })?)
+        };
+        out.push((kind, cap));
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Reads and validates every variable.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Config, EnvError> {
+        let policy = match env.get("POLICY_FILE") {
+            None => PolicySource::Embedded,
+            Some(p) => {
+                let path = PathBuf::from(&p);
+                let path = match env.get("LAMBDA_TASK_ROOT") {
+                    Some(root) if path.is_relative() => PathBuf::from(root).join(path),
+                    _ => path,
+                };
+                PolicySource::File(path)
+            }
+        };
+        let default_fleet_arn = match env.get("DEFAULT_FLEET_ARN") {
+            None => None,
+            Some(arn) => {
+                if !arn.starts_with("arn:") || !(20..=2048).contains(&arn.len()) {
+                    return Err(invalid(
+                        "DEFAULT_FLEET_ARN",
+                        &arn,
+                        "expected a fleet ARN (arn:aws:worklink::<account>:fleet/<name>, 20 to 2048 characters)",
+                    ));
+                }
+                Some(arn)
+            }
+        };
+        let failure_queue_url = env.required(
+            "FAILURE_QUEUE_URL",
+            "the SQS queue URL that receives malformed records",
+        )?;
+        if !failure_queue_url.starts_with("https://") && !failure_queue_url.starts_with("http://") {
+            return Err(invalid(
+                "FAILURE_QUEUE_URL",
+                &failure_queue_url,
+                "expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+            ));
+        }
+        Ok(Config {
+            policy,
+            default_fleet_arn,
+            dry_run: env.bool_or("DRY_RUN", true)?,
+            concurrency: env.range_or("CONCURRENCY", 8, 1, 64)? as usize,
+            caps: match env.get("CAPS") {
+                None => Vec::new(),
+                Some(v) => parse_caps(&v)?,
+            },
+            failure_queue_url,
+            deadline_reserve: env.duration_or("DEADLINE_RESERVE", REPORT_RESERVE)?,
+            max_attempts: env.range_or("AWS_MAX_ATTEMPTS", 5, 1, 10)? as u32,
+        })
+    }
+
+    /// Loads and compiles the policy, then applies the `CAPS` overrides.
+    pub fn load_policy(&self) -> Result<Policy, ConfigError> {
+        let mut policy = match &self.policy {
+            PolicySource::Embedded => {
+                Policy::from_yaml_str(DEFAULT_POLICY, "policies/default.yaml").map_err(|e| {
+                    ConfigError::Policy {
+                        source_name: "embedded policies/default.yaml".into(),
+                        message: e.to_string(),
+                    }
+                })?
+            }
+            PolicySource::File(path) => {
+                Policy::from_file(path).map_err(|e| ConfigError::Policy {
+                    source_name: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        apply_caps(&mut policy, &self.caps);
+        Ok(policy)
+    }
+
+    /// The pipeline's settings.
+    pub fn processor_config(&self) -> ProcessorConfig {
+        ProcessorConfig {
+            default_fleet_arn: self.default_fleet_arn.clone(),
+            dry_run: self.dry_run,
+            ..ProcessorConfig::default()
+        }
+    }
+}
+
+/// Applies cap overrides to a loaded policy.
+pub fn apply_caps(policy: &mut Policy, caps: &[(Option<ActionKind>, CapOverride)]) {
+    for (kind, cap) in caps {
+        let slot: &mut Cap = match kind {
+            None => &mut policy.settings.default_cap,
+            Some(k) => {
+                let current = policy.settings.cap(*k);
+                policy.settings.caps.entry(*k).or_insert(current)
+            }
+        };
+        match cap {
+            CapOverride::Max(n) => slot.max = Some(*n),
+            CapOverride::Percent(p) => slot.max_percent = Some(*p),
+        }
+    }
+}
+
+/// The function's state, built once at cold start.
+#[derive(Debug)]
+pub struct Handler<R, S> {
+    processor: StreamProcessor<R, S>,
+    reserve: Duration,
+}
+
+/// The production handler: the shared executor, an SQS failure sink.
+pub type LambdaHandler = Handler<Executor, SqsSink>;
+
+/// Builds the production handler from the configuration: the policy, one SDK
+/// config for every client (endpoints and credentials from the environment),
+/// the executor and the SQS sink. Makes no network call.
+pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
+    let policy = config.load_policy()?;
+    let settings = AwsSettings {
+        max_attempts: config.max_attempts,
+        ..AwsSettings::default()
+    };
+    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let executor = Executor::new(&clients, config.concurrency);
+    let sink = SqsSink::new(
+        clients.sqs.clone(),
+        config.failure_queue_url.clone(),
+        config.concurrency,
+    );
+    tracing::info!(
+        policy = %policy.source,
+        rules = policy.rules.len(),
+        dry_run = config.dry_run,
+        concurrency = config.concurrency,
+        default_fleet_arn = config.default_fleet_arn.as_deref(),
+        failure_queue_url = %config.failure_queue_url,
+        "audit-stream ready"
+    );
+    Ok(Handler::new(
+        StreamProcessor::new(Arc::new(policy), executor, sink, config.processor_config()),
+        config.deadline_reserve,
+    ))
+}
+
+impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
+    /// A handler over any runner and sink (tests use an in-memory sink).
+    pub fn new(processor: StreamProcessor<R, S>, reserve: Duration) -> Self {
+        Handler { processor, reserve }
+    }
+
+    /// The pipeline.
+    pub fn processor(&self) -> &StreamProcessor<R, S> {
+        &self.processor
+    }
+
+    /// Processes one batch and returns the whole report (tests, the CLI).
+    pub async fn process(&self, event: LambdaEvent<KinesisEvent>) -> BatchReport {
+        let (payload, context) = event.into_parts();
+        let deadline = if context.deadline == 0 {
+            Deadline::none()
+        } else {
+            Deadline::at(context.deadline(), self.reserve)
+        };
+        let inv = InvocationInfo {
+            request_id: &context.request_id,
+            function_arn: &context.invoked_function_arn,
+            now: jiff::Timestamp::now(),
+            deadline,
+        };
+        self.processor.process(payload, &inv).await
+    }
+
+    /// The Lambda handler: processes the batch, writes the EMF metrics and
+    /// returns the partial-batch response. Never an error for anything a
+    /// record did; an error here would make Lambda retry the whole batch.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<KinesisEvent>,
+    ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+        let report = self.process(event).await;
+        report
+            .metrics
+            .flush_stdout(jiff::Timestamp::now().as_millisecond());
+        Ok(report.response)
+    }
+}
+
+/// Reports a configuration error to the Lambda Runtime API's
+/// `/init/error` (so the console and the local runtime API show the reason),
+/// best effort, over plain HTTP/1.1 as the Runtime API speaks it.
+pub fn report_init_error(error_type: &str, message: &str) {
+    use std::io::{Read, Write};
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Ok(mut stream) = std::net::TcpStream::connect(&api) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(request.as_bytes());
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |k: &str| map.get(k).cloned())
+    }
+
+    const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/warden-failures";
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = Config::from_env(&env(&[("FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        assert_eq!(c.policy, PolicySource::Embedded);
+        assert!(c.dry_run, "dry-run unless told otherwise");
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.deadline_reserve, REPORT_RESERVE);
+        assert_eq!(c.max_attempts, 5);
+        assert!(c.caps.is_empty());
+        let policy = c.load_policy().unwrap();
+        assert!(policy.rule("repeated-failed-sign-ins").is_some());
+    }
+
+    #[test]
+    fn every_variable_is_read_and_validated() {
+        let c = Config::from_env(&env(&[
+            ("FAILURE_QUEUE_URL", QUEUE),
+            ("POLICY_FILE", "policy.yaml"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            (
+                "DEFAULT_FLEET_ARN",
+                "arn:aws:worklink::123456789012:fleet/corp",
+            ),
+            ("DRY_RUN", "false"),
+            ("CONCURRENCY", "16"),
+            ("CAPS", "sign-out-user=200, revoke-domain=10,default=50%"),
+            ("DEADLINE_RESERVE", "2s"),
+            ("AWS_MAX_ATTEMPTS", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(c.policy, PolicySource::File("/var/task/policy.yaml".into()));
+        assert!(!c.dry_run);
+        assert_eq!(c.concurrency, 16);
+        assert_eq!(c.deadline_reserve, Duration::from_secs(2));
+        assert_eq!(c.max_attempts, 3);
+        assert_eq!(
+            c.caps,
+            vec![
+                (Some(ActionKind::SignOutUser), CapOverride::Max(200)),
+                (Some(ActionKind::RevokeDomain), CapOverride::Max(10)),
+                (None, CapOverride::Percent(50.0)),
+            ]
+        );
+
+        let mut policy = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
+        apply_caps(&mut policy, &c.caps);
+        assert_eq!(policy.settings.cap(ActionKind::SignOutUser).max, Some(200));
+        assert_eq!(policy.settings.cap(ActionKind::RevokeDomain).max, Some(10));
+        assert_eq!(policy.settings.default_cap.max_percent, Some(50.0));
+        // A kind the policy caps with a percentage keeps it.
+        assert_eq!(
+            policy.settings.cap(ActionKind::DeleteInstance).max_percent,
+            Some(25.0)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "FAILURE_QUEUE_URL is required"),
+            (
+                &[("FAILURE_QUEUE_URL", "warden-dlq")],
+                "FAILURE_QUEUE_URL=\"warden-dlq\"",
+            ),
+            (
+                &[("FAILURE_QUEUE_URL", QUEUE), ("DRY_RUN", "perhaps")],
+                "DRY_RUN=\"perhaps\"",
+            ),
+            (
+                &[("FAILURE_QUEUE_URL", QUEUE), ("CONCURRENCY", "0")],
+                "between 1 and 64",
+            ),
+            (
+                &[("FAILURE_QUEUE_URL", QUEUE), ("DEFAULT_FLEET_ARN", "corp")],
+                "DEFAULT_FLEET_ARN=\"corp\"",
+            ),
+            (
+                &[("FAILURE_QUEUE_URL", QUEUE), ("CAPS", "sign-out=5")],
+                "`sign-out` is not an action kind",
+            ),
+            (
+                &[("FAILURE_QUEUE_URL", QUEUE), ("CAPS", "sign-out-user=lots")],
+                "not a whole number",
+            ),
+            (
+                &[("FAILURE_QUEUE_URL", QUEUE), ("CAPS", "revoke-domain=150%")],
+                "between 0 and 100",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = Config::from_env(&env(vars)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err} should contain {expected}");
+        }
+    }
+
+    #[test]
+    fn a_missing_policy_file_is_named() {
+        let c = Config::from_env(&env(&[
+            ("FAILURE_QUEUE_URL", QUEUE),
+            ("POLICY_FILE", "/nonexistent/warden.yaml"),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/warden.yaml"), "{err}");
+    }
+}

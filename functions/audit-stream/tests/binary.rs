@@ -1,0 +1,191 @@
+//! The real `audit-stream` binary as a process under a local Lambda Runtime
+//! API: cold start from the environment, a batch in, the partial-batch
+//! response out, JSON action logs and EMF metrics on stdout, configuration
+//! errors reported at init.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use warden_emulator::runtime_api::{FunctionResult, RuntimeApiError};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn base_env(emu_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DRY_RUN", "false".into()),
+        ("DEFAULT_FLEET_ARN", CORP.into()),
+        // Every service the function could reach is on loopback; no queue
+        // is needed by these batches (a failing sink is tested below).
+        ("AWS_ENDPOINT_URL", emu_url.into()),
+        (
+            "FAILURE_QUEUE_URL",
+            format!("{emu_url}/123456789012/no-such-queue"),
+        ),
+        ("AWS_MAX_ATTEMPTS", "2".into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_batches_under_the_runtime_api() {
+    let emu = demo_emulator().await;
+    let f = FunctionProcess::start(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+
+    let payload = std::fs::read(repo("events/kinesis-audit-batch.json")).unwrap();
+    let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
+    let body = inv.json().unwrap();
+    assert_eq!(body, serde_json::json!({ "batchItemFailures": [] }));
+
+    let mut made = calls(&emu);
+    made.sort();
+    assert_eq!(
+        made,
+        [
+            ("RevokeDomainAccess", "wiki.example.com"),
+            ("SignOutUser", "Former.Employee@example.com"),
+            ("SignOutUser", "bob"),
+            ("SignOutUser", "carol"),
+            ("SignOutUser", "dave"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+
+    // A second batch on the same warm process.
+    let payload = std::fs::read(repo("events/kinesis-findings.json")).unwrap();
+    let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
+    assert_eq!(
+        inv.json().unwrap()["batchItemFailures"],
+        serde_json::json!([])
+    );
+
+    // One JSON log line per action, with rule, action, target, outcome,
+    // attempts, latency and dry-run.
+    let lines = f.json_lines();
+    let actions: Vec<_> = lines.iter().filter(|l| l["message"] == "action").collect();
+    assert_eq!(actions.len(), 5 + 3, "{actions:#?}");
+    let dave = actions.iter().find(|l| l["user"] == "dave").unwrap();
+    assert_eq!(dave["rule"], "repeated-failed-sign-ins");
+    assert_eq!(dave["action"], "sign-out-user");
+    assert_eq!(dave["operation"], "SignOutUser");
+    assert_eq!(dave["outcome"], "done");
+    assert_eq!(dave["fleet"], CORP);
+    assert_eq!(dave["dry_run"], false);
+    assert_eq!(dave["attempts"], 1);
+    assert!(dave["latency_ms"].is_u64());
+    let payroll = actions
+        .iter()
+        .find(|l| l["domain"] == "payroll.example.com")
+        .unwrap();
+    assert_eq!(payroll["outcome"], "already");
+    // A finding for the permanent failure.
+    assert!(lines.iter().any(
+        |l| l["message"] == "permanent failure: a finding, not retried"
+            && l["error_code"] == "ResourceNotFoundException"
+    ));
+
+    // EMF documents, one per invocation for the plain counts.
+    let emf: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("_aws").is_some() && l.get("RecordsReceived").is_some())
+        .collect();
+    assert_eq!(emf.len(), 2);
+    assert_eq!(emf[0]["RecordsReceived"], 8.0);
+    assert_eq!(emf[0]["Function"], "audit-stream");
+    assert!(lines.iter().any(|l| l.get("_aws").is_some()
+        && l["Action"] == "SignOutUser"
+        && l["ActionsPlanned"] == 4.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
+    let emu = demo_emulator().await;
+    let f = FunctionProcess::start(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let event = read_event("kinesis-malformed.json");
+    let payload = std::fs::read(repo("events/kinesis-malformed.json")).unwrap();
+    let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
+    let body = inv.json().unwrap();
+    assert_eq!(
+        body["batchItemFailures"],
+        serde_json::json!([{ "itemIdentifier": event.records[1].kinesis.sequence_number }])
+    );
+    // Each malformed record was logged with its shard, sequence number and
+    // reason, and the sink error.
+    let lines = f.json_lines();
+    let logged: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "malformed record: sending it to the failure sink")
+        .collect();
+    assert_eq!(logged.len(), 6);
+    assert_eq!(logged[0]["shard"], "shardId-000000000000");
+    assert_eq!(
+        logged[0]["sequence_number"],
+        event.records[1].kinesis.sequence_number
+    );
+    assert_eq!(logged[0]["reason_code"], "not-json");
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("the failure sink refused"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_is_not_a_kinesis_batch_is_a_function_error() {
+    let emu = demo_emulator().await;
+    let f = FunctionProcess::start(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let inv = f
+        .api
+        .invoke(r#"{"Records": [{"kinesis": {"data": "%%%"}}]}"#, TIMEOUT)
+        .await
+        .unwrap();
+    assert!(
+        matches!(inv.result, FunctionResult::Error { .. }),
+        "{:?}",
+        inv.result
+    );
+    // The process survives and serves the next batch.
+    let payload = std::fs::read(repo("events/kinesis-audit-batch.json")).unwrap();
+    let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
+    assert_eq!(
+        inv.json().unwrap()["batchItemFailures"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_are_reported_at_init() {
+    let emu = demo_emulator().await;
+    for (var, value, expected) in [
+        (
+            "CONCURRENCY",
+            "0",
+            "CONCURRENCY=\"0\" is invalid: must be between 1 and 64",
+        ),
+        (
+            "POLICY_FILE",
+            "/nonexistent/policy.yaml",
+            "/nonexistent/policy.yaml",
+        ),
+        ("FAILURE_QUEUE_URL", "", "FAILURE_QUEUE_URL is required"),
+    ] {
+        let mut vars = base_env(&emu.endpoint_url());
+        vars.retain(|(k, _)| *k != var);
+        vars.push((var, value.into()));
+        match FunctionProcess::start(&vars).await {
+            Err((RuntimeApiError::InitError(msg), _)) => {
+                assert!(msg.contains(expected), "{var}: {msg}");
+                assert!(msg.contains("Runtime.ConfigError"), "{msg}");
+            }
+            Err((other, logs)) => panic!("{var}: expected an init error, got {other}: {logs:?}"),
+            Ok(_) => panic!("{var}={value:?} should not start"),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Shared by the audit-stream tests: the emulator with the demo fixture, and
+//! handlers wired to it.
+#![allow(dead_code)]
+
+pub mod scenario;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit_stream::Handler;
+use lambda_runtime::{Context, LambdaEvent};
+use warden_core::aws::actions::Executor;
+use warden_core::aws::stream::{KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor};
+use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::policy::Policy;
+use warden_emulator::{Emulator, Fixture, RunningEmulator};
+
+pub const CORP: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
+
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+pub fn read_event(name: &str) -> KinesisEvent {
+    let text = std::fs::read_to_string(repo(&format!("events/{name}"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub async fn demo_emulator() -> RunningEmulator {
+    let text = std::fs::read_to_string(repo("events/emulator/demo-fixture.json")).unwrap();
+    Emulator::new(Fixture::from_json(&text).unwrap())
+        .start_local()
+        .await
+        .unwrap()
+}
+
+pub fn default_policy() -> Policy {
+    Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml").unwrap()
+}
+
+pub async fn clients(endpoint: &str, max_attempts: u32) -> Clients {
+    let mut settings = AwsSettings::local(endpoint);
+    settings.initial_backoff = Duration::from_millis(1);
+    settings.max_backoff = Duration::from_millis(5);
+    settings.max_attempts = max_attempts;
+    Clients::new(&load_sdk_config(&settings).await)
+}
+
+pub type TestHandler = Handler<Executor, Arc<MemorySink>>;
+
+/// A handler against the emulator, acting for real (dry-run off), with an
+/// in-memory failure sink.
+pub async fn handler(emu: &RunningEmulator, dry_run: bool) -> (TestHandler, Arc<MemorySink>) {
+    handler_with(emu, dry_run, 3).await
+}
+
+pub async fn handler_with(
+    emu: &RunningEmulator,
+    dry_run: bool,
+    max_attempts: u32,
+) -> (TestHandler, Arc<MemorySink>) {
+    let clients = clients(&emu.endpoint_url(), max_attempts).await;
+    let sink = Arc::new(MemorySink::new());
+    let processor = StreamProcessor::new(
+        Arc::new(default_policy()),
+        Executor::new(&clients, 8),
+        sink.clone(),
+        ProcessorConfig {
+            default_fleet_arn: Some(CORP.into()),
+            dry_run,
+            ..ProcessorConfig::default()
+        },
+    );
+    (Handler::new(processor, Duration::from_millis(500)), sink)
+}
+
+/// A Lambda event with a context whose deadline is `left` from now.
+pub fn lambda_event(payload: KinesisEvent, left: Duration) -> LambdaEvent<KinesisEvent> {
+    let mut ctx = Context::default();
+    ctx.request_id = "00000000-0000-4000-8000-000000000001".into();
+    ctx.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:audit-stream".into();
+    ctx.deadline = (std::time::SystemTime::now() + left)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    LambdaEvent::new(payload, ctx)
+}
+
+/// (operation, user or domain) of every call, in order, injected faults left out.
+pub fn calls(emu: &RunningEmulator) -> Vec<(String, String)> {
+    emu.shared()
+        .calls
+        .snapshot()
+        .into_iter()
+        .filter(|c| !c.injected)
+        .map(|c| {
+            let who = c.params["Username"]
+                .as_str()
+                .or(c.params["DomainName"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            (c.operation, who)
+        })
+        .collect()
+}
+
+/// The real `audit-stream` binary as a process under a local Lambda Runtime
+/// API, with a clean environment: only what is set here, every endpoint on
+/// loopback. Stdout (JSON logs, EMF) is collected; the process is killed
+/// when this is dropped.
+pub struct FunctionProcess {
+    pub api: warden_emulator::runtime_api::RunningRuntimeApi,
+    child: std::process::Child,
+    pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    pub stderr: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            out.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl FunctionProcess {
+    /// Starts the binary with `vars` (plus the runtime and credential
+    /// variables) and returns once it asked for its first event, or its init
+    /// error.
+    pub async fn start(
+        vars: &[(&str, String)],
+    ) -> Result<FunctionProcess, (warden_emulator::runtime_api::RuntimeApiError, Vec<String>)> {
+        let api = warden_emulator::runtime_api::start_local().await.unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_audit-stream"));
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "audit-stream")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn the audit-stream binary");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let mut p = FunctionProcess {
+            api,
+            child,
+            stdout,
+            stderr,
+        };
+        match p.api.wait_ready(Duration::from_secs(30)).await {
+            Ok(_) => Ok(p),
+            Err(e) => {
+                let _ = p.child.wait();
+                let logs = p.stdout.lock().unwrap().clone();
+                Err((e, logs))
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stdout lines parsed as JSON (log lines and EMF documents).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,567 @@
+//! One Kinesis batch through the whole pipeline: decode every record,
+//! evaluate and plan over all events of the batch (so dedup works across
+//! the batch: one sign-out per fleet + user), execute within the
+//! invocation's remaining time, send malformed records to the failure sink,
+//! and map every outcome back to the records that caused it.
+//!
+//! The partial-batch response follows Kinesis semantics: at most one
+//! `batchItemFailures` entry, the LOWEST failing sequence number. Lambda
+//! checkpoints everything before it and re-delivers from it; later records
+//! are re-delivered too, which is safe because every action is idempotent
+//! (a repeated sign-out succeeds, a repeated revoke is "already INACTIVE").
+//!
+//! A record fails when an action it caused failed transiently (still
+//! throttled / 5xx after the SDK's retries) or was not started for lack of
+//! time, or when it is malformed and the sink refused it. Permanent action
+//! failures (not found, unauthorized, invalid) are findings: logged with the
+//! rule and the events, never retried, never a batch failure.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use jiff::Timestamp;
+
+use super::record::{decode_record_into, Malformed, MAX_INFLATED_BYTES};
+use super::sink::{Condition, FailureContext, FailureMessage, FailureSink};
+use super::wire::RecordInfo;
+use crate::aws::actions::{operation_name, ActionRecord, Executor, Outcome};
+use crate::aws::emf::Metrics;
+use crate::aws::exec::{Deadline, FailureKind};
+use crate::engine::{Context, MemoryStore};
+use crate::plan::{Cause, Plan, PlannedAction, RefusalReason};
+use crate::policy::Policy;
+use crate::AuditEvent;
+
+/// The function name used in metrics.
+pub const FUNCTION_NAME: &str = "audit-stream";
+
+/// Runs planned actions. The shared [`Executor`] in production;
+/// [`StubRunner`] in benchmarks.
+pub trait ActionRunner: Send + Sync {
+    /// Runs `actions`, results in the same order.
+    fn run(
+        &self,
+        actions: &[PlannedAction],
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> impl Future<Output = Vec<ActionRecord>> + Send;
+}
+
+impl ActionRunner for Executor {
+    fn run(
+        &self,
+        actions: &[PlannedAction],
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> impl Future<Output = Vec<ActionRecord>> + Send {
+        self.execute(actions, deadline, metrics)
+    }
+}
+
+/// Pretends every action succeeded without any I/O (benchmarks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StubRunner;
+
+impl ActionRunner for StubRunner {
+    async fn run(
+        &self,
+        actions: &[PlannedAction],
+        _deadline: Deadline,
+        _metrics: &mut Metrics,
+    ) -> Vec<ActionRecord> {
+        actions
+            .iter()
+            .map(|a| ActionRecord {
+                action: a.clone(),
+                outcome: if a.dry_run {
+                    Outcome::DryRun
+                } else {
+                    Outcome::Done
+                },
+                attempts: 0,
+                latency_ms: 0,
+            })
+            .collect()
+    }
+}
+
+/// What the processor needs besides the policy.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    /// Fleet for events and rules that name none.
+    pub default_fleet_arn: Option<String>,
+    /// Plan every action as dry-run (logged, not executed).
+    pub dry_run: bool,
+    /// Gzip data may inflate to at most this many bytes.
+    pub max_inflated_bytes: usize,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            default_fleet_arn: None,
+            dry_run: true,
+            max_inflated_bytes: MAX_INFLATED_BYTES,
+        }
+    }
+}
+
+/// The invocation being served.
+#[derive(Debug, Clone, Copy)]
+pub struct InvocationInfo<'a> {
+    /// Lambda request id.
+    pub request_id: &'a str,
+    /// The function's ARN.
+    pub function_arn: &'a str,
+    /// "Now" for the policy.
+    pub now: Timestamp,
+    /// When to stop starting new calls.
+    pub deadline: Deadline,
+}
+
+/// A record that could not be decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedRecord {
+    /// Position in the batch.
+    pub index: usize,
+    /// `shardId-...:sequence`.
+    pub event_id: String,
+    /// Sequence number.
+    pub sequence_number: String,
+    /// Why.
+    pub reason: Malformed,
+    /// `None` once the sink accepted it; else why it did not (the record is
+    /// then a batch item failure).
+    pub sink_error: Option<String>,
+}
+
+/// The record reported in `batchItemFailures`, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchFailure {
+    /// Position in the batch.
+    pub index: usize,
+    /// Its sequence number (the reported item identifier).
+    pub sequence_number: String,
+    /// Why this is the lowest failing record.
+    pub reason: String,
+}
+
+/// Everything one batch did.
+#[derive(Debug, Clone)]
+pub struct BatchReport {
+    /// The response for Lambda.
+    pub response: KinesisEventResponse,
+    /// Records received.
+    pub records: usize,
+    /// Events decoded (a record may hold several).
+    pub events: usize,
+    /// Events that matched at least one rule.
+    pub events_matched: usize,
+    /// Malformed records.
+    pub malformed: Vec<MalformedRecord>,
+    /// The plan (actions, refusals, skipped).
+    pub plan: Plan,
+    /// The planned actions with their outcomes, in plan order.
+    pub executed: Vec<ActionRecord>,
+    /// The lowest failing record, if any.
+    pub failure: Option<BatchFailure>,
+    /// The batch's metrics (flush them as EMF).
+    pub metrics: Metrics,
+}
+
+/// Decodes, evaluates, plans and executes Kinesis batches. Build it once
+/// at cold start; it is shared by every invocation.
+#[derive(Debug)]
+pub struct StreamProcessor<R, S> {
+    policy: Arc<Policy>,
+    runner: R,
+    sink: S,
+    config: ProcessorConfig,
+}
+
+/// Lambda's `eventID` for a record, or `<shard?>:<sequence>` without one.
+fn record_id(event_id: Option<String>, sequence_number: &str) -> String {
+    match event_id {
+        Some(id) if !id.is_empty() => id,
+        _ => format!("unknown-shard:{sequence_number}"),
+    }
+}
+
+fn shard_of(event_id: &str) -> &str {
+    event_id.split_once(':').map_or("unknown-shard", |(s, _)| s)
+}
+
+/// The record as the sink's wire format wants it.
+pub fn record_info<'a>(rec: &'a KinesisEventRecord, event_id: &'a str) -> RecordInfo<'a> {
+    RecordInfo {
+        shard_id: shard_of(event_id),
+        sequence_number: &rec.kinesis.sequence_number,
+        partition_key: &rec.kinesis.partition_key,
+        arrival_ms: rec.kinesis.approximate_arrival_timestamp.timestamp_millis(),
+        data: &rec.kinesis.data,
+        stream_arn: rec.event_source_arn.as_deref().unwrap_or_default(),
+        region: rec.aws_region.as_deref().unwrap_or_default(),
+        invoke_identity_arn: rec.invoke_identity_arn.as_deref().unwrap_or_default(),
+    }
+}
+
+impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
+    /// A processor over a compiled policy.
+    pub fn new(policy: Arc<Policy>, runner: R, sink: S, config: ProcessorConfig) -> Self {
+        StreamProcessor {
+            policy,
+            runner,
+            sink,
+            config,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProcessorConfig {
+        &self.config
+    }
+
+    /// The failure sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Processes one batch. Never fails as a whole: every problem is a
+    /// malformed record, a finding, or a batch item failure in the report.
+    /// Takes the event by value and consumes it record by record: once a
+    /// record is decoded only its id and sequence number are kept (a
+    /// malformed one is turned into its failure-sink message first), so the
+    /// batch is never held twice, as records and as events.
+    pub async fn process(&self, event: KinesisEvent, inv: &InvocationInfo<'_>) -> BatchReport {
+        let started = std::time::Instant::now();
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let n = event.records.len();
+        metrics.count("RecordsReceived", n as u64);
+        let now_ms = inv.now.as_millisecond();
+
+        // Decode.
+        let fields = self.policy.field_map();
+        let mut events: Vec<AuditEvent> = Vec::with_capacity(n);
+        let mut event_record: Vec<u32> = Vec::with_capacity(n);
+        // Per record, once decoded: its shard (an index into `shards`; a
+        // Lambda batch has one) and its sequence number.
+        let mut shards: Vec<String> = Vec::new();
+        let mut seqs: Vec<(u32, String)> = Vec::with_capacity(n);
+        let mut malformed = Vec::new();
+        let mut messages: Vec<FailureMessage> = Vec::new();
+        let mut records = event.records;
+        let mut i = 0usize;
+        while !records.is_empty() {
+            // Consumed in chunks, the records' buffer shrinking as it goes.
+            let take = records.len().min(1024);
+            for mut rec in records.drain(..take) {
+                let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
+                match decode_record_into(
+                    &rec.kinesis.data,
+                    &id,
+                    fields,
+                    self.config.max_inflated_bytes,
+                    &mut events,
+                ) {
+                    Ok(k) => event_record.extend(std::iter::repeat_n(i as u32, k)),
+                    Err(reason) => {
+                        tracing::warn!(
+                            target: "warden::record",
+                            shard = shard_of(&id),
+                            sequence_number = %rec.kinesis.sequence_number,
+                            event_id = %id,
+                            reason_code = reason.code(),
+                            reason = %reason,
+                            bytes = rec.kinesis.data.len(),
+                            "malformed record: sending it to the failure sink"
+                        );
+                        messages.push(FailureMessage::new(
+                            &record_info(&rec, &id),
+                            reason.code(),
+                            &reason.to_string(),
+                            &FailureContext {
+                                request_id: inv.request_id,
+                                function_arn: inv.function_arn,
+                                condition: Condition::MalformedRecord,
+                                invoke_count: 1,
+                                function_error: None,
+                                now_ms,
+                            },
+                        ));
+                        malformed.push(MalformedRecord {
+                            index: i,
+                            event_id: id.clone(),
+                            sequence_number: rec.kinesis.sequence_number.clone(),
+                            reason,
+                            sink_error: None,
+                        });
+                    }
+                }
+                let shard = shard_of(&id);
+                let shard = match shards.iter().position(|s| s == shard) {
+                    Some(p) => p,
+                    None => {
+                        shards.push(shard.to_owned());
+                        shards.len() - 1
+                    }
+                };
+                seqs.push((
+                    shard as u32,
+                    std::mem::take(&mut rec.kinesis.sequence_number),
+                ));
+                i += 1;
+            }
+            records.shrink_to_fit();
+        }
+        metrics.count("RecordsMalformed", malformed.len() as u64);
+        metrics.count("EventsDecoded", events.len() as u64);
+        let decoded_at = started.elapsed();
+
+        // Evaluate and plan over the whole batch.
+        let ctx = Context {
+            now: inv.now,
+            default_fleet_arn: self.config.default_fleet_arn.clone(),
+            dry_run: self.config.dry_run,
+            enforce_caps: true,
+        };
+        let mut store = MemoryStore::new();
+        let eval = self.policy.evaluate_events(&events, &ctx, &mut store);
+        let mut events_matched = 0usize;
+        let mut last = None;
+        for m in &eval.matches {
+            if last != Some(m.subject) {
+                events_matched += 1;
+                last = Some(m.subject);
+            }
+        }
+        metrics.count("EventsMatched", events_matched as u64);
+        let plan = self.policy.plan_events(&eval, &events, &ctx);
+        drop(eval);
+        count_plan(&plan, &mut metrics);
+        log_plan_findings(&plan);
+        let planned_at = started.elapsed();
+
+        // Execute, and send malformed records to the sink, side by side.
+        let (executed, sunk) = futures::join!(
+            self.runner.run(&plan.actions, inv.deadline, &mut metrics),
+            self.sink.send_all(&messages, inv.deadline)
+        );
+
+        // Map outcomes back to records.
+        let mut lowest: Option<(usize, String)> = None;
+        let mut fail_at = |index: usize, why: String| {
+            if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
+                lowest = Some((index, why));
+            }
+        };
+        let mut sink_ok = 0u64;
+        for (m, result) in malformed.iter_mut().zip(sunk) {
+            match result {
+                Ok(()) => sink_ok += 1,
+                Err(e) => {
+                    tracing::error!(
+                        target: "warden::record",
+                        shard = shard_of(&m.event_id),
+                        sequence_number = %m.sequence_number,
+                        event_id = %m.event_id,
+                        reason = %m.reason,
+                        sink_error = %e,
+                        "the failure sink refused a malformed record: reporting it as a batch item failure"
+                    );
+                    fail_at(
+                        m.index,
+                        format!(
+                            "malformed ({}) and the failure sink refused it: {e}",
+                            m.reason
+                        ),
+                    );
+                    m.sink_error = Some(e);
+                }
+            }
+        }
+        metrics.count("RecordsSentToFailureSink", sink_ok);
+        metrics.count("FailureSinkErrors", malformed.len() as u64 - sink_ok);
+
+        let mut by_source: Option<HashMap<&str, u32>> = None;
+        for rec in &executed {
+            match &rec.outcome {
+                Outcome::Failed(f) if f.kind == FailureKind::Permanent => {
+                    log_finding(rec);
+                }
+                o if o.should_retry() => {
+                    let index = by_source.get_or_insert_with(|| {
+                        events
+                            .iter()
+                            .zip(&event_record)
+                            .map(|(e, r)| (e.source_id.as_str(), *r))
+                            .collect()
+                    });
+                    let first = rec
+                        .action
+                        .causes
+                        .iter()
+                        .filter_map(|c| match c {
+                            Cause::Event { source_id, .. } => index.get(source_id.as_str()),
+                            Cause::Resource { .. } => None,
+                        })
+                        .min()
+                        .copied();
+                    // Without a known cause the whole batch is retried.
+                    let at = first.map_or(0, |r| r as usize);
+                    fail_at(
+                        at,
+                        format!(
+                            "{} {} {}",
+                            rec.action.kind,
+                            rec.action.target,
+                            match &rec.outcome {
+                                Outcome::Failed(f) => format!("failed: {f}"),
+                                _ => "not started: too little time left".to_string(),
+                            }
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        let mut response = KinesisEventResponse::default();
+        let failure = lowest.map(|(index, reason)| {
+            let sequence_number = seqs
+                .get(index)
+                .map(|(_, seq)| seq.clone())
+                .unwrap_or_default();
+            BatchFailure {
+                index,
+                sequence_number,
+                reason,
+            }
+        });
+        if let Some(f) = &failure {
+            let shard = seqs
+                .get(f.index)
+                .and_then(|(s, _)| shards.get(*s as usize))
+                .map_or("unknown-shard", String::as_str);
+            tracing::warn!(
+                target: "warden::batch",
+                shard,
+                sequence_number = %f.sequence_number,
+                position = f.index,
+                reason = %f.reason,
+                "batch item failure: Lambda re-delivers from this record"
+            );
+            response.add_failure(f.sequence_number.clone());
+        }
+        metrics.count("BatchItemFailures", u64::from(failure.is_some()));
+
+        tracing::info!(
+            target: "warden::batch",
+            records = n,
+            events = events.len(),
+            malformed = malformed.len(),
+            events_matched,
+            actions_planned = plan.actions.len(),
+            actions_refused = plan.refusals.len(),
+            actions_skipped = plan.skipped.len(),
+            actions_failed = executed.iter().filter(|r| !r.outcome.is_success()).count(),
+            dry_run = self.config.dry_run,
+            failed_sequence_number = failure.as_ref().map(|f| f.sequence_number.as_str()),
+            decode_ms = decoded_at.as_millis() as u64,
+            evaluate_plan_ms = (planned_at - decoded_at).as_millis() as u64,
+            execute_ms = (started.elapsed() - planned_at).as_millis() as u64,
+            "batch processed"
+        );
+        BatchReport {
+            response,
+            records: n,
+            events: events.len(),
+            events_matched,
+            malformed,
+            plan,
+            executed,
+            failure,
+            metrics,
+        }
+    }
+}
+
+fn count_plan(plan: &Plan, metrics: &mut Metrics) {
+    for a in &plan.actions {
+        metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
+    }
+    for r in &plan.refusals {
+        let name = match r.reason {
+            RefusalReason::CapExceeded { .. } => "ActionsRefusedByCap",
+            RefusalReason::AllowListed { .. } => "ActionsRefusedByAllowList",
+            RefusalReason::Conflict { .. } => "ActionsRefusedByConflict",
+        };
+        metrics.count_by(name, "Action", operation_name(r.action.kind), 1);
+    }
+    for s in &plan.skipped {
+        metrics.count_by("ActionsSkipped", "Action", operation_name(s.kind), 1);
+    }
+}
+
+fn cause_ids(causes: &[Cause]) -> String {
+    causes
+        .iter()
+        .map(|c| match c {
+            Cause::Event { source_id, .. } => source_id.as_str(),
+            Cause::Resource { id } => id.as_str(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn log_plan_findings(plan: &Plan) {
+    for r in &plan.refusals {
+        tracing::warn!(
+            target: "warden::finding",
+            rule = %r.action.rules.join(","),
+            action = r.action.kind.name(),
+            target_desc = %r.action.target,
+            refusal = %r.reason,
+            events = %cause_ids(&r.action.causes),
+            "action refused"
+        );
+    }
+    for s in &plan.skipped {
+        let id = match &s.cause {
+            Cause::Event { source_id, .. } => source_id.as_str(),
+            Cause::Resource { id } => id.as_str(),
+        };
+        tracing::warn!(
+            target: "warden::finding",
+            rule = %s.rule,
+            action = s.kind.name(),
+            event = id,
+            reason = %s.reason,
+            "action could not be formed"
+        );
+    }
+}
+
+fn log_finding(rec: &ActionRecord) {
+    let Outcome::Failed(f) = &rec.outcome else {
+        return;
+    };
+    tracing::warn!(
+        target: "warden::finding",
+        rule = %rec.action.rules.join(","),
+        action = rec.action.kind.name(),
+        target_desc = %rec.action.target,
+        error_code = %f.code,
+        error = %f.message,
+        events = %cause_ids(&rec.action.causes),
+        cause_count = rec.action.cause_count,
+        "permanent failure: a finding, not retried"
+    );
+}
