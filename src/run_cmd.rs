@@ -52,7 +52,7 @@ pub struct StreamArgs {
     /// The fleet for events and rules that name none.
     #[arg(long)]
     default_fleet: Option<String>,
-    /// Cap overrides, as the function's CAPS variable: `sign-out-user=200,revoke-domain=5`.
+    /// Cap overrides, as the function's WARDEN_CAPS variable: `sign-out-user=200,revoke-domain=5`.
     #[arg(long)]
     caps: Option<String>,
     /// Records per invocation (Lambda's BatchSize).
@@ -301,19 +301,19 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
             bail!("--function-binary needs a failure queue: --failure-queue-url or --moto");
         };
         let mut vars: Vec<(String, String)> = vec![
-            ("DRY_RUN".into(), dry_run.to_string()),
-            ("CONCURRENCY".into(), common.concurrency.to_string()),
-            ("FAILURE_QUEUE_URL".into(), url.clone()),
+            ("WARDEN_DRY_RUN".into(), dry_run.to_string()),
+            ("WARDEN_CONCURRENCY".into(), common.concurrency.to_string()),
+            ("WARDEN_FAILURE_QUEUE_URL".into(), url.clone()),
         ];
         if let Some(p) = &args.policy {
             let abs = std::fs::canonicalize(p).with_context(|| p.display().to_string())?;
-            vars.push(("POLICY_FILE".into(), abs.display().to_string()));
+            vars.push(("WARDEN_POLICY_FILE".into(), abs.display().to_string()));
         }
         if let Some(f) = &common.default_fleet {
-            vars.push(("DEFAULT_FLEET_ARN".into(), f.clone()));
+            vars.push(("WARDEN_DEFAULT_FLEET_ARN".into(), f.clone()));
         }
         if let Some(c) = &common.caps {
-            vars.push(("CAPS".into(), c.clone()));
+            vars.push(("WARDEN_CAPS".into(), c.clone()));
         }
         if let Some(e) = &stream_endpoint {
             vars.push(("AWS_ENDPOINT_URL_SQS".into(), e.clone()));

@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 mod cleanup;
-mod sweep;
 pub mod stream;
+mod sweep;
 
 use anyhow::Context;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};

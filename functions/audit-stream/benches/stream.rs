@@ -249,9 +249,12 @@ fn main() {
                 // Dry-run: actions are logged, nothing is called; every endpoint
                 // is a closed loopback port anyway.
                 .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-                .env("DRY_RUN", "true")
-                .env("DEFAULT_FLEET_ARN", FLEET)
-                .env("FAILURE_QUEUE_URL", "http://127.0.0.1:9/123456789012/none")
+                .env("WARDEN_DRY_RUN", "true")
+                .env("WARDEN_DEFAULT_FLEET_ARN", FLEET)
+                .env(
+                    "WARDEN_FAILURE_QUEUE_URL",
+                    "http://127.0.0.1:9/123456789012/none",
+                )
                 .env("WARDEN_LOG_LEVEL", "error")
                 .env(
                     "AWS_LAMBDA_LOG_LEVEL",

@@ -23,7 +23,7 @@ use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::env::{Env, EnvError};
 use warden_core::policy::{ActionKind, Cap, Policy};
 
-/// The policy used when `POLICY_FILE` is not set: `policies/default.yaml`,
+/// The policy used when `WARDEN_POLICY_FILE` is not set: `policies/default.yaml`,
 /// compiled into the binary so the function always has a tested policy.
 pub const DEFAULT_POLICY: &str = include_str!("../../../policies/default.yaml");
 
@@ -37,7 +37,7 @@ pub enum PolicySource {
     File(PathBuf),
 }
 
-/// A cap override from `CAPS`.
+/// A cap override from `WARDEN_CAPS`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CapOverride {
     /// `kind=N`: at most N actions of the kind per batch.
@@ -49,19 +49,19 @@ pub enum CapOverride {
 /// The function's configuration, read once at cold start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `POLICY_FILE`.
+    /// `WARDEN_POLICY_FILE`.
     pub policy: PolicySource,
-    /// `DEFAULT_FLEET_ARN`.
+    /// `WARDEN_DEFAULT_FLEET_ARN`.
     pub default_fleet_arn: Option<String>,
-    /// `DRY_RUN` (default true: nothing is executed until it is set false).
+    /// `WARDEN_DRY_RUN` (default true: nothing is executed until it is set false).
     pub dry_run: bool,
-    /// `CONCURRENCY` (default 8).
+    /// `WARDEN_CONCURRENCY` (default 8).
     pub concurrency: usize,
-    /// `CAPS`, in order (`None` kind = `default`).
+    /// `WARDEN_CAPS`, in order (`None` kind = `default`).
     pub caps: Vec<(Option<ActionKind>, CapOverride)>,
-    /// `FAILURE_QUEUE_URL`.
+    /// `WARDEN_FAILURE_QUEUE_URL`.
     pub failure_queue_url: String,
-    /// `DEADLINE_RESERVE` (default 1.5 s).
+    /// `WARDEN_DEADLINE_RESERVE` (default 1.5 s).
     pub deadline_reserve: Duration,
     /// `AWS_MAX_ATTEMPTS` (default 5), the SDK's attempts per call.
     pub max_attempts: u32,
@@ -91,14 +91,14 @@ fn invalid(name: &str, value: &str, reason: impl Into<String>) -> EnvError {
     }
 }
 
-/// Parses `CAPS`: `kind=N` or `kind=P%`, comma-separated; kind is an action
+/// Parses `WARDEN_CAPS`: `kind=N` or `kind=P%`, comma-separated; kind is an action
 /// name (`sign-out-user`, `revoke-domain`, ...) or `default`.
 pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>, EnvError> {
     let mut out = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let Some((kind, limit)) = item.split_once('=') else {
             return Err(invalid(
-                "CAPS",
+                "WARDEN_CAPS",
                 value,
                 format!("`{item}`: expected kind=N or kind=P%"),
             ));
@@ -110,7 +110,7 @@ pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>,
             Some(ActionKind::from_name(kind).ok_or_else(|| {
                 let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
                 invalid(
-                    "CAPS",
+                    "WARDEN_CAPS",
                     value,
                     format!(
                         "`{kind}` is not an action kind; use default or one of {}",
@@ -122,14 +122,14 @@ pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>,
         let cap = if let Some(p) = limit.strip_suffix('%') {
             let p: f64 = p.trim().parse().map_err(|_| {
                 invalid(
-                    "CAPS",
+                    "WARDEN_CAPS",
                     value,
                     format!("`{item}`: `{limit}` is not a percentage"),
                 )
             })?;
             if !(0.0..=100.0).contains(&p) {
                 return Err(invalid(
-                    "CAPS",
+                    "WARDEN_CAPS",
                     value,
                     format!("`{item}`: a percentage must be between 0 and 100"),
                 ));
@@ -138,7 +138,7 @@ pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>,
         } else {
             CapOverride::Max(limit.parse().map_err(|_| {
                 invalid(
-                    "CAPS",
+                    "WARDEN_CAPS",
                     value,
                     format!("`{item}`: `{limit}` is not a whole number"),
                 )
@@ -152,7 +152,7 @@ pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>,
 impl Config {
     /// Reads and validates every variable.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Config, EnvError> {
-        let policy = match env.get("POLICY_FILE") {
+        let policy = match env.get("WARDEN_POLICY_FILE") {
             None => PolicySource::Embedded,
             Some(p) => {
                 let path = PathBuf::from(&p);
@@ -163,12 +163,12 @@ impl Config {
                 PolicySource::File(path)
             }
         };
-        let default_fleet_arn = match env.get("DEFAULT_FLEET_ARN") {
+        let default_fleet_arn = match env.get("WARDEN_DEFAULT_FLEET_ARN") {
             None => None,
             Some(arn) => {
                 if !arn.starts_with("arn:") || !(20..=2048).contains(&arn.len()) {
                     return Err(invalid(
-                        "DEFAULT_FLEET_ARN",
+                        "WARDEN_DEFAULT_FLEET_ARN",
                         &arn,
                         "expected a fleet ARN (arn:aws:worklink::<account>:fleet/<name>, 20 to 2048 characters)",
                     ));
@@ -177,12 +177,12 @@ impl Config {
             }
         };
         let failure_queue_url = env.required(
-            "FAILURE_QUEUE_URL",
+            "WARDEN_FAILURE_QUEUE_URL",
             "the SQS queue URL that receives malformed records",
         )?;
         if !failure_queue_url.starts_with("https://") && !failure_queue_url.starts_with("http://") {
             return Err(invalid(
-                "FAILURE_QUEUE_URL",
+                "WARDEN_FAILURE_QUEUE_URL",
                 &failure_queue_url,
                 "expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
             ));
@@ -190,19 +190,19 @@ impl Config {
         Ok(Config {
             policy,
             default_fleet_arn,
-            dry_run: env.bool_or("DRY_RUN", true)?,
-            concurrency: env.range_or("CONCURRENCY", 8, 1, 64)? as usize,
-            caps: match env.get("CAPS") {
+            dry_run: env.bool_or("WARDEN_DRY_RUN", true)?,
+            concurrency: env.range_or("WARDEN_CONCURRENCY", 8, 1, 64)? as usize,
+            caps: match env.get("WARDEN_CAPS") {
                 None => Vec::new(),
                 Some(v) => parse_caps(&v)?,
             },
             failure_queue_url,
-            deadline_reserve: env.duration_or("DEADLINE_RESERVE", REPORT_RESERVE)?,
+            deadline_reserve: env.duration_or("WARDEN_DEADLINE_RESERVE", REPORT_RESERVE)?,
             max_attempts: env.range_or("AWS_MAX_ATTEMPTS", 5, 1, 10)? as u32,
         })
     }
 
-    /// Loads and compiles the policy, then applies the `CAPS` overrides.
+    /// Loads and compiles the policy, then applies the `WARDEN_CAPS` overrides.
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
         let mut policy = match &self.policy {
             PolicySource::Embedded => {
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn defaults_are_safe() {
-        let c = Config::from_env(&env(&[("FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        let c = Config::from_env(&env(&[("WARDEN_FAILURE_QUEUE_URL", QUEUE)])).unwrap();
         assert_eq!(c.policy, PolicySource::Embedded);
         assert!(c.dry_run, "dry-run unless told otherwise");
         assert_eq!(c.concurrency, 8);
@@ -387,17 +387,20 @@ mod tests {
     #[test]
     fn every_variable_is_read_and_validated() {
         let c = Config::from_env(&env(&[
-            ("FAILURE_QUEUE_URL", QUEUE),
-            ("POLICY_FILE", "policy.yaml"),
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", "policy.yaml"),
             ("LAMBDA_TASK_ROOT", "/var/task"),
             (
-                "DEFAULT_FLEET_ARN",
+                "WARDEN_DEFAULT_FLEET_ARN",
                 "arn:aws:worklink::123456789012:fleet/corp",
             ),
-            ("DRY_RUN", "false"),
-            ("CONCURRENCY", "16"),
-            ("CAPS", "sign-out-user=200, revoke-domain=10,default=50%"),
-            ("DEADLINE_RESERVE", "2s"),
+            ("WARDEN_DRY_RUN", "false"),
+            ("WARDEN_CONCURRENCY", "16"),
+            (
+                "WARDEN_CAPS",
+                "sign-out-user=200, revoke-domain=10,default=50%",
+            ),
+            ("WARDEN_DEADLINE_RESERVE", "2s"),
             ("AWS_MAX_ATTEMPTS", "3"),
         ]))
         .unwrap();
@@ -415,48 +418,72 @@ mod tests {
             ]
         );
 
+        let untouched = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
         let mut policy = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
         apply_caps(&mut policy, &c.caps);
         assert_eq!(policy.settings.cap(ActionKind::SignOutUser).max, Some(200));
         assert_eq!(policy.settings.cap(ActionKind::RevokeDomain).max, Some(10));
         assert_eq!(policy.settings.default_cap.max_percent, Some(50.0));
-        // A kind the policy caps with a percentage keeps it.
+        // A kind the policy caps itself, and the override does not name,
+        // keeps the policy's own cap (the `default` override does not win).
         assert_eq!(
-            policy.settings.cap(ActionKind::DeleteInstance).max_percent,
-            Some(25.0)
+            policy.settings.cap(ActionKind::DeleteInstance),
+            untouched.settings.cap(ActionKind::DeleteInstance)
+        );
+        assert_ne!(
+            policy.settings.cap(ActionKind::DeleteInstance),
+            policy.settings.default_cap
         );
     }
 
     #[test]
     fn errors_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "FAILURE_QUEUE_URL is required"),
+            (&[], "WARDEN_FAILURE_QUEUE_URL is required"),
             (
-                &[("FAILURE_QUEUE_URL", "warden-dlq")],
-                "FAILURE_QUEUE_URL=\"warden-dlq\"",
+                &[("WARDEN_FAILURE_QUEUE_URL", "warden-dlq")],
+                "WARDEN_FAILURE_QUEUE_URL=\"warden-dlq\"",
             ),
             (
-                &[("FAILURE_QUEUE_URL", QUEUE), ("DRY_RUN", "perhaps")],
-                "DRY_RUN=\"perhaps\"",
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_DRY_RUN", "perhaps"),
+                ],
+                "WARDEN_DRY_RUN=\"perhaps\"",
             ),
             (
-                &[("FAILURE_QUEUE_URL", QUEUE), ("CONCURRENCY", "0")],
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CONCURRENCY", "0"),
+                ],
                 "between 1 and 64",
             ),
             (
-                &[("FAILURE_QUEUE_URL", QUEUE), ("DEFAULT_FLEET_ARN", "corp")],
-                "DEFAULT_FLEET_ARN=\"corp\"",
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_DEFAULT_FLEET_ARN", "corp"),
+                ],
+                "WARDEN_DEFAULT_FLEET_ARN=\"corp\"",
             ),
             (
-                &[("FAILURE_QUEUE_URL", QUEUE), ("CAPS", "sign-out=5")],
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CAPS", "sign-out=5"),
+                ],
                 "`sign-out` is not an action kind",
             ),
             (
-                &[("FAILURE_QUEUE_URL", QUEUE), ("CAPS", "sign-out-user=lots")],
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CAPS", "sign-out-user=lots"),
+                ],
                 "not a whole number",
             ),
             (
-                &[("FAILURE_QUEUE_URL", QUEUE), ("CAPS", "revoke-domain=150%")],
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CAPS", "revoke-domain=150%"),
+                ],
                 "between 0 and 100",
             ),
         ];
@@ -469,8 +496,8 @@ mod tests {
     #[test]
     fn a_missing_policy_file_is_named() {
         let c = Config::from_env(&env(&[
-            ("FAILURE_QUEUE_URL", QUEUE),
-            ("POLICY_FILE", "/nonexistent/warden.yaml"),
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", "/nonexistent/warden.yaml"),
         ]))
         .unwrap();
         let err = c.load_policy().unwrap_err().to_string();

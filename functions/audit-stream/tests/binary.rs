@@ -14,13 +14,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn base_env(emu_url: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("DRY_RUN", "false".into()),
-        ("DEFAULT_FLEET_ARN", CORP.into()),
+        ("WARDEN_DRY_RUN", "false".into()),
+        ("WARDEN_DEFAULT_FLEET_ARN", CORP.into()),
         // Every service the function could reach is on loopback; no queue
         // is needed by these batches (a failing sink is tested below).
         ("AWS_ENDPOINT_URL", emu_url.into()),
         (
-            "FAILURE_QUEUE_URL",
+            "WARDEN_FAILURE_QUEUE_URL",
             format!("{emu_url}/123456789012/no-such-queue"),
         ),
         ("AWS_MAX_ATTEMPTS", "2".into()),
@@ -165,16 +165,20 @@ async fn configuration_errors_are_reported_at_init() {
     let emu = demo_emulator().await;
     for (var, value, expected) in [
         (
-            "CONCURRENCY",
+            "WARDEN_CONCURRENCY",
             "0",
-            "CONCURRENCY=\"0\" is invalid: must be between 1 and 64",
+            "WARDEN_CONCURRENCY=\"0\" is invalid: must be between 1 and 64",
         ),
         (
-            "POLICY_FILE",
+            "WARDEN_POLICY_FILE",
             "/nonexistent/policy.yaml",
             "/nonexistent/policy.yaml",
         ),
-        ("FAILURE_QUEUE_URL", "", "FAILURE_QUEUE_URL is required"),
+        (
+            "WARDEN_FAILURE_QUEUE_URL",
+            "",
+            "WARDEN_FAILURE_QUEUE_URL is required",
+        ),
     ] {
         let mut vars = base_env(&emu.endpoint_url());
         vars.retain(|(k, _)| *k != var);

@@ -145,11 +145,11 @@ async fn run_once(
         .unwrap()
         .to_string();
     let vars: Vec<(String, String)> = [
-        ("DRY_RUN", "false".to_string()),
-        ("DEFAULT_FLEET_ARN", FLEET.to_string()),
-        ("FAILURE_QUEUE_URL", queue_url.clone()),
-        ("CAPS", "sign-out-user=100,revoke-domain=10".into()),
-        ("CONCURRENCY", "8".into()),
+        ("WARDEN_DRY_RUN", "false".to_string()),
+        ("WARDEN_DEFAULT_FLEET_ARN", FLEET.to_string()),
+        ("WARDEN_FAILURE_QUEUE_URL", queue_url.clone()),
+        ("WARDEN_CAPS", "sign-out-user=100,revoke-domain=10".into()),
+        ("WARDEN_CONCURRENCY", "8".into()),
         ("AWS_MAX_ATTEMPTS", sdk_attempts.to_string()),
         ("AWS_ENDPOINT_URL", emu.endpoint_url()),
         ("AWS_ENDPOINT_URL_WORKLINK", emu.endpoint_url()),

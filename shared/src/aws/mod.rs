@@ -132,5 +132,5 @@ pub mod cleanup;
 pub mod emf;
 pub mod exec;
 pub mod logging;
-pub mod sweep;
 pub mod stream;
+pub mod sweep;
