@@ -40,7 +40,8 @@ const DEMO_FLEETS: &str =
     "arn:aws:worklink::123456789012:fleet/corp-mobile,arn:aws:worklink::123456789012:fleet/partner-portal";
 /// The stream policies/default.yaml's `ensure-audit-stream` rule names
 /// (fleet-sweep refuses a different WARDEN_AUDIT_STREAM_ARN).
-const BENCH_STREAM: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
+const BENCH_STREAM: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
 const MARKS_TABLE: &str = "warden-bench-marks";
 const FAILURE_QUEUE: &str = "warden-bench-failures";
 
@@ -58,7 +59,10 @@ fn moto_call(endpoint: &str, service: &str, target: &str, body: &str) -> serde_j
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read moto's answer");
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "moto {target}: {resp}");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "moto {target}: {resp}"
+    );
     serde_json::from_str(body).unwrap_or_else(|e| panic!("moto {target}: {e}: {body}"))
 }
 
@@ -102,7 +106,12 @@ async fn main() {
         "KeySchema": [{"AttributeName": "instance_id", "KeyType": "HASH"}],
         "BillingMode": "PAY_PER_REQUEST"
     });
-    moto_call(&moto.endpoint_url(), "dynamodb", "DynamoDB_20120810.CreateTable", &table.to_string());
+    moto_call(
+        &moto.endpoint_url(),
+        "dynamodb",
+        "DynamoDB_20120810.CreateTable",
+        &table.to_string(),
+    );
     let queue = moto_call(
         &moto.endpoint_url(),
         "sqs",
@@ -113,15 +122,25 @@ async fn main() {
 
     let r = Resolver::new(
         &t,
-        &[("FleetArns", DEMO_FLEETS), ("AuditStreamArn", BENCH_STREAM), ("Architecture", "x86_64")],
-        &[("FailureQueue", queue_url.as_str()), ("MarksTable", MARKS_TABLE)],
+        &[
+            ("FleetArns", DEMO_FLEETS),
+            ("AuditStreamArn", BENCH_STREAM),
+            ("Architecture", "x86_64"),
+        ],
+        &[
+            ("FailureQueue", queue_url.as_str()),
+            ("MarksTable", MARKS_TABLE),
+        ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let kinesis = std::fs::read_to_string(repo().join("events/kinesis-audit-batch.json")).ok();
     let dir = scratch("coldstart");
 
     println!();
-    println!("{:<17} {:>9}  {:^23}  {:^23}  {}", "function", "size", "init ms (med min max)", "1st invocation ms", "result");
+    println!(
+        "{:<17} {:>9}  {:^23}  {:^23}  result",
+        "function", "size", "init ms (med min max)", "1st invocation ms"
+    );
     let mut failures = Vec::new();
     for (id, bin) in FUNCTIONS {
         let binary = &bins[id];
@@ -144,7 +163,8 @@ async fn main() {
                 env.insert(format!("AWS_ENDPOINT_URL_{k}"), moto.endpoint_url());
             }
             env.extend(template_env(&t, id, &r));
-            let mut p = LambdaProcess::start(binary, &env, dir.join(format!("{bin}-{run}.log"))).await;
+            let mut p =
+                LambdaProcess::start(binary, &env, dir.join(format!("{bin}-{run}.log"))).await;
             match p.init(Duration::from_secs(30)).await {
                 Init::Ready(d) => init.0.push(ms(d)),
                 other => {
@@ -160,7 +180,11 @@ async fn main() {
                 result = "no events/kinesis-audit-batch.json: invocation not measured".into();
                 continue;
             };
-            match p.api.invoke(event.clone().into_bytes(), Duration::from_secs(60)).await {
+            match p
+                .api
+                .invoke(event.clone().into_bytes(), Duration::from_secs(60))
+                .await
+            {
                 Ok(inv) => {
                     first.0.push(ms(inv.duration()));
                     if let Err(e) = inv.json() {
@@ -186,9 +210,18 @@ async fn main() {
             failures.push(format!("{bin}: {result}"));
         }
     }
-    println!("\n{runs} cold starts per function; binaries: {}", bins.values().next().map(|p| p.display().to_string()).unwrap_or_default());
+    println!(
+        "\n{runs} cold starts per function; binaries: {}",
+        bins.values()
+            .next()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
     if !failures.is_empty() {
-        eprintln!("\nproblems (figures above may be incomplete):\n{}", failures.join("\n"));
+        eprintln!(
+            "\nproblems (figures above may be incomplete):\n{}",
+            failures.join("\n")
+        );
         std::process::exit(1);
     }
 }
