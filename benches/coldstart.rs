@@ -38,10 +38,6 @@ const SCHEDULED: &str = include_str!("../events/scheduled-event.json");
 /// The demo fixture's fleets.
 const DEMO_FLEETS: &str =
     "arn:aws:worklink::123456789012:fleet/corp-mobile,arn:aws:worklink::123456789012:fleet/partner-portal";
-/// The stream policies/default.yaml's `ensure-audit-stream` rule names
-/// (fleet-sweep refuses a different WARDEN_AUDIT_STREAM_ARN).
-const BENCH_STREAM: &str =
-    "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
 const MARKS_TABLE: &str = "warden-bench-marks";
 const FAILURE_QUEUE: &str = "warden-bench-failures";
 
@@ -124,7 +120,7 @@ async fn main() {
         &t,
         &[
             ("FleetArns", DEMO_FLEETS),
-            ("AuditStreamArn", BENCH_STREAM),
+            ("AuditStreamArn", SAMPLE_STREAM),
             ("Architecture", "x86_64"),
         ],
         &[
