@@ -13,4 +13,9 @@ export AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_ENDPOINT_URL
 
+# The deploy checks: cfn-lint (+ serverless rules) on template.yaml, then
+# `sam build` (x86_64). tests/template.rs starts the built bootstraps.
+WARDEN_BOOTSTRAP_DIR="$(scripts/sam-checks.sh)"
+export WARDEN_BOOTSTRAP_DIR
+
 cargo test --workspace --locked "$@"

@@ -1,0 +1,688 @@
+//! `template.yaml` keeps the properties that matter for safety, and cannot
+//! drift from the code: each function binary is started with exactly the
+//! environment the template gives it (parameters at their defaults, sample
+//! values for the required ones) under a local Lambda runtime API, must reach
+//! `invocation/next` without a network call, and must refuse to start when
+//! any one of those variables is poisoned (so every name the template sets is
+//! one the code reads).
+//!
+//! The binaries are the `sam build` artifacts when `WARDEN_BOOTSTRAP_DIR`
+//! points at them (scripts/test.sh does), else debug builds made here.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+// ------------------------------------------------------------- helpers
+
+/// Every statement of a role's inline policies, with the condition that
+/// guards it (`Fn::If [cond, statement, AWS::NoValue]`).
+fn statements(t: &Value, role: &str) -> Vec<(Option<String>, Value)> {
+    let r = resource(t, role);
+    assert_eq!(r["Type"], "AWS::IAM::Role", "{role} is not an IAM role");
+    let mut out = Vec::new();
+    for p in r["Properties"]["Policies"]
+        .as_array()
+        .expect("inline policies")
+    {
+        for s in p["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("statements")
+        {
+            match s.get("Fn::If").and_then(Value::as_array) {
+                Some(branches) => {
+                    let cond = branches[0].as_str().expect("condition name").to_string();
+                    assert_eq!(
+                        branches[2],
+                        reference("AWS::NoValue"),
+                        "{role}: a conditional statement must be absent otherwise"
+                    );
+                    out.push((Some(cond), branches[1].clone()));
+                }
+                None => out.push((None, s.clone())),
+            }
+        }
+    }
+    out
+}
+
+fn actions(s: &Value) -> Vec<String> {
+    match &s["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().expect("action").to_string())
+            .collect(),
+        other => panic!("statement without Action: {other}"),
+    }
+}
+
+fn role_of(t: &Value, function: &str) -> String {
+    let role = &resource(t, function)["Properties"]["Role"];
+    assert_eq!(
+        role["Fn::GetAtt"][1], "Arn",
+        "{function} must use an explicit role of this template, not a SAM-generated one"
+    );
+    role["Fn::GetAtt"][0].as_str().expect("role id").to_string()
+}
+
+fn env_of<'a>(t: &'a Value, function: &str) -> &'a Value {
+    &resource(t, function)["Properties"]["Environment"]["Variables"]
+}
+
+/// What each function may do, written out (the IAM summary of the README).
+/// `true`: only while DryRun is "false" (condition ActionsEnabled).
+fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
+    let common = [
+        ("logs:CreateLogStream", false),
+        ("logs:PutLogEvents", false),
+        ("xray:PutTraceSegments", false),
+        ("xray:PutTelemetryRecords", false),
+    ];
+    let own: &[(&str, bool)] = match function {
+        "AuditStreamFunction" => &[
+            ("kinesis:DescribeStream", false),
+            ("kinesis:DescribeStreamSummary", false),
+            ("kinesis:GetRecords", false),
+            ("kinesis:GetShardIterator", false),
+            ("kinesis:ListShards", false),
+            ("kms:Decrypt", false),
+            ("sqs:SendMessage", false),
+            ("worklink:DescribeDomain", false),
+            ("worklink:SignOutUser", true),
+            ("worklink:RevokeDomainAccess", true),
+        ],
+        "InstanceCleanupFunction" => &[
+            ("dynamodb:Scan", false),
+            ("dynamodb:BatchWriteItem", false),
+            ("workspaces-instances:ListWorkspaceInstances", false),
+            ("workspaces-instances:GetWorkspaceInstance", false),
+            ("workspaces-instances:ListTagsForResource", false),
+            ("workspaces-instances:TagResource", true),
+            ("workspaces-instances:UntagResource", true),
+            ("workspaces-instances:DeleteWorkspaceInstance", true),
+            ("ec2:TerminateInstances", true),
+            ("ec2:CreateTags", true),
+            ("sqs:SendMessage", false),
+        ],
+        "FleetSweepFunction" => &[
+            ("worklink:ListFleets", false),
+            ("worklink:DescribeAuditStreamConfiguration", false),
+            ("worklink:ListDevices", false),
+            ("worklink:DescribeDevice", false),
+            ("worklink:ListDomains", false),
+            ("worklink:DescribeDomain", false),
+            ("worklink:SignOutUser", true),
+            ("worklink:RevokeDomainAccess", true),
+            ("worklink:RestoreDomainAccess", true),
+            ("worklink:UpdateAuditStreamConfiguration", true),
+            ("sqs:SendMessage", false),
+        ],
+        other => panic!("unknown function {other}"),
+    };
+    common.iter().chain(own).copied().collect()
+}
+
+// --------------------------------------------------------------- tests
+
+#[test]
+fn the_template_parses_with_short_form_tags() {
+    let t = load_template();
+    assert_eq!(t["Transform"], "AWS::Serverless-2016-10-31");
+    // `!Ref`, `!GetAtt`, `!Sub`, `!If` arrive in their long form.
+    assert_eq!(
+        resource(&t, "AuditStreamFunction")["Properties"]["Role"],
+        get_att("AuditStreamRole", "Arn")
+    );
+    assert_eq!(
+        env_of(&t, "AuditStreamFunction")["WARDEN_DRY_RUN"],
+        reference("DryRun")
+    );
+    let parsed =
+        parse_cfn_yaml("a: !Sub 'x-${AWS::Region}'\nb: !GetAtt Q.Arn\nc: !Equals [1, 2]\n")
+            .unwrap();
+    assert_eq!(
+        parsed,
+        json!({"a": {"Fn::Sub": "x-${AWS::Region}"}, "b": {"Fn::GetAtt": ["Q", "Arn"]}, "c": {"Fn::Equals": [1, 2]}})
+    );
+    assert!(
+        parse_cfn_yaml("a: 1\na: 2\n").is_err(),
+        "duplicate keys are refused"
+    );
+}
+
+#[test]
+fn functions_are_rust_on_al2023_built_by_cargo_lambda() {
+    let t = load_template();
+    for (id, bin) in FUNCTIONS {
+        let f = resource(&t, id);
+        assert_eq!(f["Type"], "AWS::Serverless::Function", "{id}");
+        assert_eq!(function_prop(&t, id, "Runtime"), "provided.al2023", "{id}");
+        assert_eq!(function_prop(&t, id, "Handler"), "bootstrap", "{id}");
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
+        assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], bin, "{id}");
+        assert_eq!(
+            function_prop(&t, id, "Architectures"),
+            &json!([reference("Architecture")]),
+            "{id}"
+        );
+        let timeout = function_prop(&t, id, "Timeout")
+            .as_u64()
+            .expect("explicit timeout");
+        assert!((10..=900).contains(&timeout), "{id} timeout {timeout}");
+    }
+    let arch = &t["Parameters"]["Architecture"];
+    assert_eq!(arch["Default"], "arm64");
+    assert_eq!(arch["AllowedValues"], json!(["arm64", "x86_64"]));
+}
+
+#[test]
+fn audit_stream_consumes_the_stream_safely() {
+    let t = load_template();
+    let f = resource(&t, "AuditStreamFunction");
+    let events = f["Properties"]["Events"].as_object().expect("events");
+    let kinesis: Vec<&Value> = events.values().filter(|e| e["Type"] == "Kinesis").collect();
+    assert_eq!(kinesis.len(), 1, "one Kinesis source");
+    let p = &kinesis[0]["Properties"];
+    assert_eq!(p["Stream"], reference("AuditStreamArn"));
+    assert_eq!(p["StartingPosition"], "LATEST");
+    assert_eq!(
+        p["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(p["BisectBatchOnFunctionError"], true);
+    assert_eq!(p["Enabled"], true);
+    // The on-failure destination is the queue the function itself uses as
+    // its failure sink.
+    assert_eq!(
+        p["DestinationConfig"]["OnFailure"]["Destination"],
+        get_att("FailureQueue", "Arn")
+    );
+    assert_eq!(resource(&t, "FailureQueue")["Type"], "AWS::SQS::Queue");
+    assert_eq!(
+        env_of(&t, "AuditStreamFunction")["WARDEN_FAILURE_QUEUE_URL"],
+        reference("FailureQueue")
+    );
+    // Tuning knobs are parameters; retries and record age are bounded (never
+    // -1, which means "forever" and would stall a shard on a poison record).
+    for (prop, param, min, max) in [
+        ("BatchSize", "StreamBatchSize", 1, 10_000),
+        (
+            "MaximumBatchingWindowInSeconds",
+            "StreamBatchWindowSeconds",
+            0,
+            300,
+        ),
+        (
+            "ParallelizationFactor",
+            "StreamParallelizationFactor",
+            1,
+            10,
+        ),
+        (
+            "MaximumRetryAttempts",
+            "StreamMaximumRetryAttempts",
+            0,
+            10_000,
+        ),
+        (
+            "MaximumRecordAgeInSeconds",
+            "StreamMaximumRecordAgeSeconds",
+            60,
+            604_800,
+        ),
+    ] {
+        assert_eq!(p[prop], reference(param), "{prop}");
+        let decl = &t["Parameters"][param];
+        let lo = decl["MinValue"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{param} MinValue"));
+        let hi = decl["MaxValue"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{param} MaxValue"));
+        assert!(
+            lo >= min && hi <= max && lo <= hi,
+            "{param}: {lo}..={hi} not within {min}..={max}"
+        );
+        let default = decl["Default"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{param} Default"));
+        assert!((lo..=hi).contains(&default), "{param} default {default}");
+    }
+}
+
+#[test]
+fn the_stream_parameter_only_accepts_worklink_audit_streams() {
+    let t = load_template();
+    let pattern = t["Parameters"]["AuditStreamArn"]["AllowedPattern"]
+        .as_str()
+        .expect("pattern");
+    // CloudFormation matches the whole value.
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+    assert!(re.is_match(SAMPLE_STREAM));
+    assert!(re.is_match(
+        "arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/AmazonWorkLink-x.y_z-1"
+    ));
+    for bad in [
+        "arn:aws:kinesis:us-east-1:123456789012:stream/audit",
+        "arn:aws:kinesis:us-east-1:123456789012:stream/amazonworklink-lower",
+        "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-",
+        "arn:aws:sqs:us-east-1:123456789012:AmazonWorkLink-x",
+        "",
+    ] {
+        assert!(!re.is_match(bad), "{bad} must be refused");
+    }
+}
+
+#[test]
+fn dry_run_is_on_until_deliberately_turned_off() {
+    let t = load_template();
+    let p = &t["Parameters"]["DryRun"];
+    assert_eq!(p["Default"], "true");
+    assert_eq!(p["AllowedValues"], json!(["true", "false"]));
+    assert_eq!(
+        t["Conditions"]["ActionsEnabled"],
+        json!({"Fn::Equals": [reference("DryRun"), "false"]})
+    );
+    for (id, _) in FUNCTIONS {
+        assert_eq!(
+            env_of(&t, id)["WARDEN_DRY_RUN"],
+            reference("DryRun"),
+            "{id}"
+        );
+    }
+    // samconfig.toml does not switch it off for a first deploy.
+    let cfg = std::fs::read_to_string(repo().join("samconfig.toml")).unwrap();
+    let flat: String = cfg
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\\')
+        .collect();
+    assert!(
+        !flat.contains("DryRun=false"),
+        "samconfig.toml turns dry-run off"
+    );
+}
+
+#[test]
+fn no_star_actions_no_managed_policies_and_only_explicit_roles() {
+    let t = load_template();
+    let resources = t["Resources"].as_object().unwrap();
+    for (id, r) in resources {
+        let props = &r["Properties"];
+        assert!(
+            props.get("ManagedPolicyArns").is_none(),
+            "{id} attaches managed policies"
+        );
+        if r["Type"] == "AWS::Serverless::Function" {
+            assert!(
+                props.get("Policies").is_none(),
+                "{id}: SAM policies (may add managed ones)"
+            );
+            role_of(&t, id);
+        }
+    }
+    assert!(t["Globals"]["Function"].get("Policies").is_none());
+    // `*` may stand only as the Resource of actions that have no resource type.
+    let resource_star_ok = [
+        "worklink:ListFleets",
+        "workspaces-instances:ListWorkspaceInstances",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    ];
+    let mut seen = 0;
+    for (id, r) in resources {
+        if r["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        for (_, s) in statements(&t, id) {
+            seen += 1;
+            assert!(s.get("NotAction").is_none(), "{id}: NotAction");
+            assert!(s.get("NotResource").is_none(), "{id}: NotResource");
+            for a in actions(&s) {
+                assert!(!a.contains('*'), "{id}: action {a} has a wildcard");
+                if s["Effect"] == "Allow" && s["Resource"] == "*" {
+                    assert!(
+                        resource_star_ok.contains(&a.as_str()),
+                        "{id}: {a} on Resource *"
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen > 20, "the roles' statements were found ({seen})");
+}
+
+#[test]
+fn each_role_grants_exactly_what_its_function_calls() {
+    let t = load_template();
+    for (id, _) in FUNCTIONS {
+        let role = role_of(&t, id);
+        let mut granted: BTreeMap<String, bool> = BTreeMap::new();
+        for (cond, s) in statements(&t, &role) {
+            if s["Effect"] != "Allow" {
+                continue;
+            }
+            let gated = match cond.as_deref() {
+                Some("ActionsEnabled") => true,
+                Some(_) | None => false,
+            };
+            for a in actions(&s) {
+                assert!(
+                    granted.insert(a.clone(), gated).is_none(),
+                    "{role}: {a} granted twice"
+                );
+            }
+        }
+        let expected: BTreeMap<String, bool> = expected_actions(id)
+            .into_iter()
+            .map(|(a, g)| (a.to_string(), g))
+            .collect();
+        assert_eq!(
+            granted, expected,
+            "{role} (true: only when DryRun is \"false\")"
+        );
+    }
+}
+
+#[test]
+fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
+    let t = load_template();
+    let fleets = reference("FleetArns");
+    for (id, _) in FUNCTIONS {
+        let role = role_of(&t, id);
+        for (_, s) in statements(&t, &role) {
+            if s["Effect"] != "Allow" {
+                continue;
+            }
+            for a in actions(&s) {
+                let want = match a.split(':').next().unwrap() {
+                    "worklink" if a != "worklink:ListFleets" => fleets.clone(),
+                    "kinesis" => reference("AuditStreamArn"),
+                    "kms" => reference("AuditStreamKmsKeyArn"),
+                    "dynamodb" => get_att("MarksTable", "Arn"),
+                    "sqs" if id == "AuditStreamFunction" => get_att("FailureQueue", "Arn"),
+                    "sqs" => get_att("ScheduleFailureQueue", "Arn"),
+                    "logs" => {
+                        let log_group = function_prop(&t, id, "LoggingConfig")["LogGroup"]["Ref"]
+                            .as_str()
+                            .expect("LoggingConfig.LogGroup")
+                            .to_string();
+                        get_att(&log_group, "Arn")
+                    }
+                    "workspaces-instances"
+                        if a != "workspaces-instances:ListWorkspaceInstances" =>
+                    {
+                        json!({
+                            "Fn::Sub": "arn:${AWS::Partition}:workspaces-instances:${AWS::Region}:${AWS::AccountId}:workspaceinstance/*"
+                        })
+                    }
+                    "ec2" => {
+                        assert_eq!(
+                            s["Condition"]["ForAnyValue:StringEquals"]["aws:CalledVia"],
+                            "workspaces-instances.amazonaws.com",
+                            "{role}: EC2 only through WorkSpaces Instances"
+                        );
+                        json!({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"})
+                    }
+                    _ => json!("*"),
+                };
+                assert_eq!(s["Resource"], want, "{role}: {a}");
+            }
+        }
+    }
+    // Protected instances are never deleted and keep their protect tag,
+    // whatever the code or the policy says.
+    let denies: Vec<Value> = statements(&t, "InstanceCleanupRole")
+        .into_iter()
+        .filter(|(_, s)| s["Effect"] == "Deny")
+        .map(|(c, s)| {
+            assert!(c.is_none(), "a deny is unconditional on parameters");
+            s
+        })
+        .collect();
+    let protect = env_of(&t, "InstanceCleanupFunction")["WARDEN_PROTECT_TAG"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(denies.iter().any(
+        |s| actions(s) == ["workspaces-instances:DeleteWorkspaceInstance"]
+            && s["Condition"]["Null"][format!("aws:ResourceTag/{protect}")] == "false"
+    ));
+    assert!(denies
+        .iter()
+        .any(|s| actions(s) == ["workspaces-instances:UntagResource"]
+            && s["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"] == protect.as_str()));
+}
+
+#[test]
+fn scheduled_functions_have_a_parameter_schedule_and_a_switch() {
+    let t = load_template();
+    for (id, schedule, switch, cond) in [
+        (
+            "InstanceCleanupFunction",
+            "CleanupSchedule",
+            "CleanupScheduleEnabled",
+            "CleanupScheduleOn",
+        ),
+        (
+            "FleetSweepFunction",
+            "SweepSchedule",
+            "SweepScheduleEnabled",
+            "SweepScheduleOn",
+        ),
+    ] {
+        let events = resource(&t, id)["Properties"]["Events"]
+            .as_object()
+            .unwrap();
+        assert_eq!(events.len(), 1, "{id}");
+        let e = events.values().next().unwrap();
+        assert_eq!(e["Type"], "Schedule", "{id}");
+        let p = &e["Properties"];
+        assert_eq!(p["Schedule"], reference(schedule), "{id}");
+        assert_eq!(
+            p["State"],
+            json!({"Fn::If": [cond, "ENABLED", "DISABLED"]}),
+            "{id}"
+        );
+        assert_eq!(
+            t["Conditions"][cond],
+            json!({"Fn::Equals": [reference(switch), "true"]})
+        );
+        assert_eq!(
+            p["DeadLetterConfig"]["Arn"],
+            get_att("ScheduleFailureQueue", "Arn"),
+            "{id}"
+        );
+        let dest = &resource(&t, id)["Properties"]["EventInvokeConfig"]["DestinationConfig"];
+        assert_eq!(
+            dest["OnFailure"]["Destination"],
+            get_att("ScheduleFailureQueue", "Arn"),
+            "{id}"
+        );
+        let r = Resolver::sample(&t, &[]);
+        let expr = r.eval(&reference(schedule)).unwrap();
+        let expr = expr.as_str().unwrap();
+        assert!(
+            expr.starts_with("rate(") || expr.starts_with("cron("),
+            "{schedule} default {expr}"
+        );
+    }
+}
+
+#[test]
+fn operability_log_retention_and_alarms() {
+    let t = load_template();
+    let alarms: Vec<&Value> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    let has = |metric: &str, dim: &Value| {
+        alarms.iter().any(|a| {
+            let p = &a["Properties"];
+            p["MetricName"] == metric && p["Dimensions"][0]["Value"] == *dim
+        })
+    };
+    for (id, _) in FUNCTIONS {
+        let log_group = function_prop(&t, id, "LoggingConfig")["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap();
+        let lg = resource(&t, log_group);
+        assert_eq!(lg["Type"], "AWS::Logs::LogGroup");
+        assert_eq!(
+            lg["Properties"]["RetentionInDays"],
+            reference("LogRetentionDays")
+        );
+        assert_eq!(function_prop(&t, id, "LoggingConfig")["LogFormat"], "JSON");
+        assert_eq!(
+            function_prop(&t, id, "LoggingConfig")["ApplicationLogLevel"],
+            reference("LogLevel")
+        );
+        assert!(has("Errors", &reference(id)), "{id} Errors alarm");
+        assert!(has("Throttles", &reference(id)), "{id} Throttles alarm");
+    }
+    assert!(has("IteratorAge", &reference("AuditStreamFunction")));
+    for q in ["FailureQueue", "ScheduleFailureQueue"] {
+        assert!(
+            has(
+                "ApproximateNumberOfMessagesVisible",
+                &get_att(q, "QueueName")
+            ),
+            "{q} depth alarm"
+        );
+    }
+    let notify = json!({"Fn::If": ["HasAlarmTopic", [reference("AlarmTopicArn")], reference("AWS::NoValue")]});
+    for a in &alarms {
+        assert_eq!(a["Properties"]["AlarmActions"], notify);
+    }
+    assert_eq!(t["Parameters"]["AlarmTopicArn"]["Default"], "");
+}
+
+#[test]
+fn policies_ship_in_a_layer_with_the_embedded_copy_as_fallback() {
+    let t = load_template();
+    let layer = resource(&t, "PoliciesLayer");
+    assert_eq!(layer["Type"], "AWS::Serverless::LayerVersion");
+    assert_eq!(layer["Properties"]["ContentUri"], "policies/");
+    for (id, _) in FUNCTIONS {
+        assert_eq!(layer_dirs(&t, id), vec![repo().join("policies/")], "{id}");
+        assert_eq!(
+            env_of(&t, id)["WARDEN_POLICY_FILE"],
+            json!({"Fn::If": ["HasPolicyFile", {"Fn::Sub": "/opt/${PolicyFile}"}, ""]}),
+            "{id}"
+        );
+    }
+    // The default policy file is in the layer, and an empty PolicyFile means
+    // the embedded copy (the variable is empty, which the code reads as unset).
+    let r = Resolver::sample(&t, &[("FailureQueue", "https://q"), ("MarksTable", "t-1")]);
+    let env = template_env(&t, "FleetSweepFunction", &r);
+    assert_eq!(
+        env["WARDEN_POLICY_FILE"],
+        repo().join("policies/default.yaml").display().to_string()
+    );
+    let empty = Resolver::new(
+        &t,
+        &[
+            ("FleetArns", SAMPLE_FLEETS),
+            ("AuditStreamArn", SAMPLE_STREAM),
+            ("PolicyFile", ""),
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        template_env(&t, "FleetSweepFunction", &empty)["WARDEN_POLICY_FILE"],
+        ""
+    );
+}
+
+// ------------------------------------------------- the code, for real
+
+/// Sample values for the resources the functions' environments refer to.
+const SAMPLE_RESOURCES: [(&str, &str); 2] = [
+    (
+        "FailureQueue",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/euc-warden-FailureQueue-1A2B3C",
+    ),
+    ("MarksTable", "euc-warden-MarksTable-1A2B3C"),
+];
+
+const POISON: &str = "#poison#";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
+    let t = load_template();
+    let r = Resolver::sample(&t, &SAMPLE_RESOURCES);
+    let bins = binaries(&t);
+    let dir = scratch("env");
+    let timeout = Duration::from_secs(30);
+    let mut problems = Vec::new();
+    for (id, bin) in FUNCTIONS {
+        let binary = &bins[id];
+        let vars = template_env(&t, id, &r);
+        assert!(!vars.is_empty(), "{id} has no environment");
+        let sentinel = Sentinel::new();
+        let base = |extra: Option<(&String, &str)>| {
+            let mut env = lambda_env(&t, id, &r, "");
+            env.extend(sentinel.env().map(|(k, v)| (k.to_string(), v)));
+            env.extend(vars.clone());
+            if let Some((k, v)) = extra {
+                env.insert(k.clone(), v.to_string());
+            }
+            env
+        };
+
+        // 1. Exactly the template's environment: it initialises, without
+        //    touching the network (credentials are resolved lazily).
+        let mut p = LambdaProcess::start(binary, &base(None), dir.join(format!("{bin}.log"))).await;
+        match p.init(timeout).await {
+            Init::Ready(init) => {
+                println!(
+                    "{bin}: ready on the template env in {:.1} ms ({})",
+                    init.as_secs_f64() * 1e3,
+                    binary.display()
+                );
+                // Let a would-be eager call happen before looking.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let calls = sentinel.connections();
+                if calls != 0 {
+                    problems.push(format!(
+                        "{bin}: {calls} network connection(s) during initialisation"
+                    ));
+                }
+            }
+            other => problems.push(format!(
+                "{bin} does not start on the template's environment {vars:?}: {other:?}"
+            )),
+        }
+        drop(p);
+
+        // 2. Each variable poisoned in turn: the function refuses to start
+        //    and says which, so the template sets nothing the code ignores.
+        for name in vars.keys() {
+            let log = dir.join(format!("{bin}-{name}.log"));
+            let mut p = LambdaProcess::start(binary, &base(Some((name, POISON))), log).await;
+            match p.init(timeout).await {
+                Init::Failed(detail) => {
+                    if !detail.contains(name.as_str()) && !detail.contains(POISON) {
+                        problems.push(format!("{bin}: {name}={POISON} failed without naming it: {detail}"));
+                    }
+                }
+                Init::Ready(_) => problems.push(format!(
+                    "{bin} starts with {name}={POISON}: the template sets a variable the function does not read"
+                )),
+                Init::TimedOut(d) => problems.push(format!("{bin} with {name}={POISON}: no answer in {d:?}")),
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "template and code disagree:\n{}",
+        problems.join("\n")
+    );
+}
