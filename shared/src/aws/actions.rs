@@ -184,38 +184,39 @@ impl Executor {
                     Err(e) => Outcome::Failed(classify(&e)),
                 }
             }
-            (ActionKind::RevokeDomain, Target::FleetDomain { fleet_arn, domain }) => {
-                let r = self
-                    .worklink
-                    .revoke_domain_access()
-                    .fleet_arn(fleet_arn)
-                    .domain_name(domain)
-                    .customize()
-                    .interceptor(counter.clone())
-                    .send()
-                    .await;
-                match r {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => {
-                        self.domain_already(fleet_arn, domain, "INACTIVE", classify(&e))
-                            .await
-                    }
-                }
-            }
-            (ActionKind::RestoreDomain, Target::FleetDomain { fleet_arn, domain }) => {
-                let r = self
-                    .worklink
-                    .restore_domain_access()
-                    .fleet_arn(fleet_arn)
-                    .domain_name(domain)
-                    .customize()
-                    .interceptor(counter.clone())
-                    .send()
-                    .await;
-                match r {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => {
-                        self.domain_already(fleet_arn, domain, "ACTIVE", classify(&e))
+            (
+                ActionKind::RevokeDomain | ActionKind::RestoreDomain,
+                Target::FleetDomain { fleet_arn, domain },
+            ) => {
+                // The two calls differ only in the operation and in the state
+                // that means "already done".
+                let (sent, wanted) = if action.kind == ActionKind::RevokeDomain {
+                    let r = self
+                        .worklink
+                        .revoke_domain_access()
+                        .fleet_arn(fleet_arn)
+                        .domain_name(domain)
+                        .customize()
+                        .interceptor(counter.clone())
+                        .send()
+                        .await;
+                    (r.map(drop).map_err(|e| classify(&e)), "INACTIVE")
+                } else {
+                    let r = self
+                        .worklink
+                        .restore_domain_access()
+                        .fleet_arn(fleet_arn)
+                        .domain_name(domain)
+                        .customize()
+                        .interceptor(counter.clone())
+                        .send()
+                        .await;
+                    (r.map(drop).map_err(|e| classify(&e)), "ACTIVE")
+                };
+                match sent {
+                    Ok(()) => Outcome::Done,
+                    Err(failure) => {
+                        self.domain_already(fleet_arn, domain, wanted, failure)
                             .await
                     }
                 }
