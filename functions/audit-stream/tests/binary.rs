@@ -64,7 +64,18 @@ async fn the_binary_serves_batches_under_the_runtime_api() {
 
     // One JSON log line per action, with rule, action, target, outcome,
     // attempts, latency and dry-run.
-    let lines = f.json_lines();
+    // EMF documents are the last lines an invocation writes: wait for both
+    // invocations' counts and the first one's per-action document.
+    let is_counts =
+        |l: &serde_json::Value| l.get("_aws").is_some() && l.get("RecordsReceived").is_some();
+    let sign_outs_planned = |l: &serde_json::Value| {
+        l.get("_aws").is_some() && l["Action"] == "SignOutUser" && l["ActionsPlanned"] == 4.0
+    };
+    let lines = f
+        .json_lines_once(|ls| {
+            ls.iter().filter(|l| is_counts(l)).count() >= 2 && ls.iter().any(sign_outs_planned)
+        })
+        .await;
     let actions: Vec<_> = lines.iter().filter(|l| l["message"] == "action").collect();
     assert_eq!(actions.len(), 5 + 3, "{actions:#?}");
     let dave = actions.iter().find(|l| l["user"] == "dave").unwrap();
@@ -88,16 +99,11 @@ async fn the_binary_serves_batches_under_the_runtime_api() {
     ));
 
     // EMF documents, one per invocation for the plain counts.
-    let emf: Vec<_> = lines
-        .iter()
-        .filter(|l| l.get("_aws").is_some() && l.get("RecordsReceived").is_some())
-        .collect();
+    let emf: Vec<_> = lines.iter().filter(|l| is_counts(l)).collect();
     assert_eq!(emf.len(), 2);
     assert_eq!(emf[0]["RecordsReceived"], 8.0);
     assert_eq!(emf[0]["Function"], "audit-stream");
-    assert!(lines.iter().any(|l| l.get("_aws").is_some()
-        && l["Action"] == "SignOutUser"
-        && l["ActionsPlanned"] == 4.0));
+    assert!(lines.iter().any(sign_outs_planned), "{emf:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +123,12 @@ async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
     );
     // Each malformed record was logged with its shard, sequence number and
     // reason, and the sink error.
-    let lines = f.json_lines();
+    let refused = |l: &serde_json::Value| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the failure sink refused"))
+    };
+    let lines = f.json_lines_once(|ls| ls.iter().any(refused)).await;
     let logged: Vec<_> = lines
         .iter()
         .filter(|l| l["message"] == "malformed record: sending it to the failure sink")
@@ -129,9 +140,7 @@ async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
         event.records[1].kinesis.sequence_number
     );
     assert_eq!(logged[0]["reason_code"], "not-json");
-    assert!(lines.iter().any(|l| l["message"]
-        .as_str()
-        .is_some_and(|m| m.starts_with("the failure sink refused"))));
+    assert!(lines.iter().any(refused), "{lines:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

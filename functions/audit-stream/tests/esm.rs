@@ -373,11 +373,15 @@ async fn following_picks_up_new_records_until_stopped() {
     c.poll_interval = Duration::from_millis(20);
     c.batching_window = Duration::from_millis(50);
     let esm = LocalEsm::new(esm_client(&moto).await, invoker, MemorySink::new(), c);
+    let mut positioned = esm.positioned();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let run = tokio::spawn(async move { esm.run(rx).await });
 
     // Once the mapping holds its LATEST iterator, new records flow through.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(20), positioned.wait_for(|n| *n == 1))
+        .await
+        .expect("the shard is positioned at LATEST")
+        .unwrap();
     put(&k, name, 5, 12).await;
     let mut got = Vec::new();
     while got.len() < 12 {

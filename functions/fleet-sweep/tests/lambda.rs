@@ -83,6 +83,7 @@ fn is_fleet_sweep(path: &Path) -> bool {
 struct Function {
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Function {
@@ -95,6 +96,8 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL", endpoint)
+            // As the template sets it (the default policy follows it).
+            .env("WARDEN_AUDIT_STREAM_ARN", WARDEN_STREAM)
             .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
             .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -112,6 +115,7 @@ impl Function {
             .spawn()
             .expect("start fleet-sweep");
         let output = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stdout
@@ -126,17 +130,45 @@ impl Function {
         .flatten()
         {
             let output = output.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     output.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
-        Function { child, output }
+        Function {
+            child,
+            output,
+            readers,
+        }
     }
 
+    /// What the process wrote so far (lines still in the pipe are not here).
     fn lines(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()
+    }
+
+    /// The output once `arrived` holds for it: a line written before the
+    /// process answered an invocation may still be in the pipe when the
+    /// answer is read. Waits up to 10 s, then returns what there is.
+    async fn lines_once(&self, arrived: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.lines();
+            if arrived(&lines) || Instant::now() >= give_up {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// All the output of a process that has exited: the readers reach the
+    /// end of the pipes.
+    fn all_lines_after_exit(&mut self) -> Vec<String> {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.lines()
     }
 
     /// Waits for the process to exit by itself.
@@ -267,16 +299,27 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
         .await
         .unwrap();
     assert_eq!(inv.json().unwrap()["fleets_swept"], json!(1));
-    let lines = function.lines();
-    let json_lines: Vec<Value> = lines
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
+    // The action's log line and the EMF document come before the answer,
+    // but may still be in the pipe.
+    let parse = |ls: &[String]| -> Vec<Value> {
+        ls.iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    };
+    let updated = |l: &Value| {
+        l["operation"] == json!("UpdateAuditStreamConfiguration") && l["outcome"] == json!("done")
+    };
+    let metrics =
+        |d: &Value| d["_aws"]["CloudWatchMetrics"].is_array() && d["FleetsSwept"].is_number();
+    let lines = function
+        .lines_once(|ls| {
+            let json_lines = parse(ls);
+            json_lines.iter().any(updated) && json_lines.iter().any(metrics)
+        })
+        .await;
+    let json_lines = parse(&lines);
     assert!(
-        json_lines.iter().any(
-            |l| l["operation"] == json!("UpdateAuditStreamConfiguration")
-                && l["outcome"] == json!("done")
-        ),
+        json_lines.iter().any(updated),
         "an action log line:\n{}",
         lines.join("\n")
     );
@@ -302,14 +345,15 @@ async fn a_misconfigured_function_stops_at_cold_start_naming_the_variable() {
             "arn:aws:kinesis:us-east-1:123456789012:stream/corp-audit",
         ),
         ("WARDEN_POLICY_FILE", "/nonexistent/policy.yaml"),
+        // Unset: the default policy's ensure-audit-stream needs it.
+        ("WARDEN_AUDIT_STREAM_ARN", ""),
     ] {
         let mut f = Function::spawn(&api.address(), "http://127.0.0.1:9", &[(var, value)]);
         let status = f
             .wait_exit(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("{var}={value}: still running"));
         assert!(!status.success(), "{var}={value}");
-        std::thread::sleep(Duration::from_millis(50)); // let the readers drain
-        let out = f.lines().join("\n");
+        let out = f.all_lines_after_exit().join("\n");
         assert!(
             out.contains(var) && out.contains(value),
             "{var}={value}:\n{out}"

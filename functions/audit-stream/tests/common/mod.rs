@@ -180,14 +180,30 @@ impl FunctionProcess {
         self.child.id()
     }
 
-    /// Stdout lines parsed as JSON (log lines and EMF documents).
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+    /// Stdout lines parsed as JSON (log lines and EMF documents), once
+    /// `arrived` holds for them. A line the process wrote before it answered
+    /// an invocation still travels through a pipe and a reader thread, so it
+    /// may not be here yet when the answer is: this waits for it (up to 10
+    /// s), then returns what there is, and the caller's assertions say what
+    /// is missing.
+    pub async fn json_lines_once(
+        &self,
+        arrived: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines: Vec<serde_json::Value> = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if arrived(&lines) || std::time::Instant::now() >= give_up {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

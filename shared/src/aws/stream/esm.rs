@@ -240,6 +240,7 @@ pub struct LocalEsm<I, S> {
     invoker: I,
     sink: S,
     config: EsmConfig,
+    positioned: tokio::sync::watch::Sender<usize>,
 }
 
 struct Shard<'a> {
@@ -282,7 +283,15 @@ impl<I: Invoke, S: FailureSink> LocalEsm<I, S> {
             invoker,
             sink,
             config,
+            positioned: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// How many shards hold their first iterator (at the starting
+    /// position): from then on a record put to that shard will be read,
+    /// which is what a caller following from LATEST waits for.
+    pub fn positioned(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.positioned.subscribe()
     }
 
     /// The invoker.
@@ -401,6 +410,7 @@ impl<I: Invoke, S: FailureSink> LocalEsm<I, S> {
             ..ShardReport::default()
         };
         let mut iterator = self.iterator(&shard.id, None).await?;
+        self.positioned.send_modify(|n| *n += 1);
         let mut last_read: Option<String> = None;
         let mut pending: VecDeque<Record> = VecDeque::new();
         let mut caught_up = false;
