@@ -44,6 +44,11 @@ pub enum PolicyCmd {
         /// The default fleet ARN (as the function would be configured).
         #[arg(long)]
         fleet: Option<String>,
+        /// The configured audit stream ARN (fleet-sweep's
+        /// WARDEN_AUDIT_STREAM_ARN): where a `set-audit-stream` without
+        /// `stream-arn` points fleets.
+        #[arg(long)]
+        audit_stream: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -60,6 +65,7 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             resource,
             now,
             fleet,
+            audit_stream,
             json,
         } => explain(
             &policy,
@@ -67,6 +73,7 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             resource.as_deref(),
             now,
             fleet,
+            audit_stream,
             json,
         ),
     }
@@ -192,6 +199,7 @@ fn explain(
     resource: Option<&Path>,
     now: Option<String>,
     fleet: Option<String>,
+    audit_stream: Option<String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let policy = match Policy::from_file(policy_path) {
@@ -228,6 +236,7 @@ fn explain(
         .unwrap_or_else(Timestamp::now);
     let mut ctx = Context::new(now);
     ctx.default_fleet_arn = fleet;
+    ctx.audit_stream_arn = audit_stream;
     let report = if resources.is_empty() {
         policy.explain_events(&events, &ctx)
     } else {

@@ -239,11 +239,20 @@ fn default_policy() -> Policy {
     .expect("policies/default.yaml loads")
 }
 
+/// The configuration a deployment has: the audit stream set (the default
+/// policy's `ensure-audit-stream` follows it), dry-run as given.
+fn configured() -> SweepConfig {
+    SweepConfig {
+        expected_audit_stream: Some(WARDEN_STREAM.into()),
+        retry_pause: Duration::from_millis(1),
+        ..SweepConfig::default()
+    }
+}
+
 fn live() -> SweepConfig {
     SweepConfig {
         dry_run: false,
-        retry_pause: Duration::from_millis(1),
-        ..SweepConfig::default()
+        ..configured()
     }
 }
 
@@ -590,7 +599,8 @@ async fn dry_run_reports_what_it_would_do_and_changes_nothing() {
     let before = shared.worklink().clone();
     let c = clients(&emu.endpoint_url()).await;
     // The default configuration is dry-run.
-    let sweeper = Sweeper::new(default_policy(), &c, SweepConfig::default()).unwrap();
+    assert!(configured().dry_run);
+    let sweeper = Sweeper::new(default_policy(), &c, configured()).unwrap();
     let report = sweep(&sweeper, &SweepRequest::default()).await.report;
     assert!(report.dry_run);
     assert!(
@@ -931,7 +941,11 @@ rules:
     set_idle(&mut fx, 11, 365);
     let emu = start(Fixture::from_json(&fx.to_string()).unwrap()).await;
     let shared = emu.shared().clone();
-    let sweeper = Sweeper::new(policy, &clients(&emu.endpoint_url()).await, live()).unwrap();
+    let unconfigured = SweepConfig {
+        expected_audit_stream: None,
+        ..live()
+    };
+    let sweeper = Sweeper::new(policy, &clients(&emu.endpoint_url()).await, unconfigured).unwrap();
     let report = sweep(&sweeper, &SweepRequest::default()).await.report;
     let sign_outs: Vec<(String, String)> = shared
         .calls
@@ -969,18 +983,12 @@ rules:
 
 #[tokio::test]
 async fn audit_streams_not_named_amazonworklink_are_refused_with_a_clear_error() {
-    // In the policy: the loader refuses it, naming the rule's line.
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/policies/default.yaml"
-    ))
-    .unwrap()
-    .replace("stream/AmazonWorkLink-warden-audit", "stream/corp-audit");
-    let err = Policy::from_yaml_str(&text, "bad.yaml")
+    // In the policy: the loader refuses it, naming the file and the line.
+    let err = Policy::from_yaml_str(&stream_policy("corp-audit"), "bad.yaml")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("bad.yaml") && err.contains("AmazonWorkLink-"),
+        err.contains("bad.yaml:8") && err.contains("AmazonWorkLink-"),
         "{err}"
     );
 
@@ -1004,13 +1012,92 @@ async fn audit_streams_not_named_amazonworklink_are_refused_with_a_clear_error()
         expected_audit_stream: Some(LEGACY_STREAM.into()),
         ..live()
     };
-    let err = Sweeper::new(default_policy(), &c, config).unwrap_err();
+    let named =
+        Policy::from_yaml_str(&stream_policy("AmazonWorkLink-warden-audit"), "named.yaml").unwrap();
+    let err = Sweeper::new(named.clone(), &c, config).unwrap_err();
     assert!(matches!(err, SweepError::StreamConflict { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("WARDEN_AUDIT_STREAM_ARN") && msg.contains("pin-stream"),
+        "{msg}"
+    );
+    // Without a configured stream, the one the policy names is expected.
+    let unset = SweepConfig {
+        expected_audit_stream: None,
+        ..live()
+    };
+    let sweeper = Sweeper::new(named, &c, unset.clone()).unwrap();
+    assert_eq!(sweeper.expected_stream(), Some(WARDEN_STREAM));
+
+    // The default policy's rule names no stream: it follows the configured
+    // one, and without one the function refuses to start, naming the rule
+    // and the variable.
+    let err = Sweeper::new(default_policy(), &c, unset).unwrap_err();
+    assert!(matches!(err, SweepError::NoStreamConfigured { .. }));
     let msg = err.to_string();
     assert!(
         msg.contains("WARDEN_AUDIT_STREAM_ARN") && msg.contains("ensure-audit-stream"),
         "{msg}"
     );
+}
+
+/// A policy whose one rule points fleets at `stream/<name>` (line 8).
+fn stream_policy(name: &str) -> String {
+    format!(
+        r#"version: 1
+rules:
+  - name: pin-stream
+    on: fleet
+    where:
+      status: ACTIVE
+    actions:
+      - set-audit-stream: {{ stream-arn: "arn:aws:kinesis:us-east-1:123456789012:stream/{name}" }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_policy_points_fleets_at_the_configured_stream() {
+    // A deployment's own stream, not one the policy names.
+    let own = "arn:aws:kinesis:eu-west-1:210987654321:stream/AmazonWorkLink-prod-audit";
+    let emu = start(fixture()).await;
+    let shared = emu.shared().clone();
+    let config = SweepConfig {
+        expected_audit_stream: Some(own.into()),
+        ..live()
+    };
+    let sweeper = Sweeper::new(
+        default_policy(),
+        &clients(&emu.endpoint_url()).await,
+        config,
+    )
+    .unwrap();
+    assert_eq!(sweeper.expected_stream(), Some(own));
+    let report = sweep(&sweeper, &SweepRequest::default()).await.report;
+    let updates: Vec<(String, String)> = shared
+        .calls
+        .of("UpdateAuditStreamConfiguration")
+        .iter()
+        .map(|c| (param(c, "FleetArn"), param(c, "AuditStreamArn")))
+        .collect();
+    // Every ACTIVE fleet was on another stream or none: all three move.
+    assert_eq!(updates.len(), 3, "{updates:?}");
+    assert!(updates.iter().all(|(_, s)| s == own), "{updates:?}");
+    assert!(report
+        .fleet(&arn(0))
+        .unwrap()
+        .findings
+        .contains(&Finding::AuditStreamMismatch {
+            found: WARDEN_STREAM.into(),
+            expected: own.into()
+        }));
+    // Next run: all on the configured stream, nothing to change.
+    let again = sweep(&sweeper, &SweepRequest::default()).await.report;
+    assert!(
+        again.fleets.iter().all(|f| f.audit_stream_set.is_none()),
+        "{again:?}"
+    );
+    assert_eq!(shared.calls.of("UpdateAuditStreamConfiguration").len(), 3);
 }
 
 /// The default policy's minimum OS versions, on real-world version strings:

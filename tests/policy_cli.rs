@@ -235,3 +235,48 @@ fn explain_a_resource() {
         "{stdout}"
     );
 }
+
+#[test]
+fn explain_a_fleet_against_the_configured_audit_stream() {
+    let r = scratch(
+        "fleet.json",
+        r#"{"fleet":{"fleet_arn":"arn:aws:worklink::123456789012:fleet/corp","status":"ACTIVE"}}"#,
+    );
+    let stream = "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-prod";
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "policy".to_string(),
+            "explain".into(),
+            "--json".into(),
+            "--policy".into(),
+            default_policy().to_str().unwrap().into(),
+            "--resource".into(),
+            r.to_str().unwrap().into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = warden(&a);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json report")
+    };
+    // With the stream the function would be configured with: the fleet
+    // without one is pointed at it.
+    let v = run(args(&["--audit-stream", stream]));
+    let set = &v["plan"]["actions"][0];
+    assert_eq!(set["kind"], "set-audit-stream", "{v:#}");
+    assert_eq!(set["params"]["stream_arn"], stream, "{v:#}");
+    // Without one: skipped with the reason, never guessed.
+    let v = run(args(&[]));
+    assert!(v["plan"]["actions"].as_array().unwrap().is_empty(), "{v:#}");
+    let skipped = &v["plan"]["skipped"][0];
+    assert_eq!(skipped["kind"], "set-audit-stream", "{v:#}");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("WARDEN_AUDIT_STREAM_ARN")),
+        "{v:#}"
+    );
+}

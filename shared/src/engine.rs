@@ -30,6 +30,10 @@ pub struct Context {
     /// The function's configured fleet, used when neither the action nor the
     /// event/resource names one.
     pub default_fleet_arn: Option<String>,
+    /// The function's configured audit stream (fleet-sweep's
+    /// `WARDEN_AUDIT_STREAM_ARN`), the target of a `set-audit-stream` that
+    /// names no `stream-arn`.
+    pub audit_stream_arn: Option<String>,
     /// Force every planned action to dry-run (e.g. from a DRY_RUN env var).
     pub dry_run: bool,
     /// Apply caps (always on in the functions; off in rule test cases).
@@ -42,6 +46,7 @@ impl Context {
         Context {
             now,
             default_fleet_arn: None,
+            audit_stream_arn: None,
             dry_run: false,
             enforce_caps: true,
         }
@@ -50,6 +55,12 @@ impl Context {
     /// Set the function's default fleet ARN.
     pub fn with_default_fleet(mut self, arn: impl Into<String>) -> Context {
         self.default_fleet_arn = Some(arn.into());
+        self
+    }
+
+    /// Set the function's configured audit stream.
+    pub fn with_audit_stream(mut self, arn: Option<impl Into<String>>) -> Context {
+        self.audit_stream_arn = arn.map(Into::into);
         self
     }
 

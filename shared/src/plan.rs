@@ -459,6 +459,12 @@ fn resolve(
             fleet: f,
             stream_arn,
         } => {
+            let stream_arn = stream_arn
+                .as_ref()
+                .or(ctx.audit_stream_arn.as_ref())
+                .ok_or_else(|| {
+                    "no stream ARN: not in the action, and no audit stream configured (WARDEN_AUDIT_STREAM_ARN)".to_owned()
+                })?;
             if let Subj::Resource(Resource::Fleet(fl)) = s {
                 if fl.audit_stream_arn.as_deref() == Some(stream_arn.as_str()) {
                     return Ok(Resolved::Nothing);

@@ -3,7 +3,9 @@
 //! Each case evaluates ONLY its own rule against the case's input, with the
 //! policy's and the rule's allow-lists applied and caps off, at the case's
 //! `now` (default: the latest event time, else 2026-01-01T00:00:00Z), with a
-//! default fleet of [`TEST_DEFAULT_FLEET`]. The planned actions must be
+//! default fleet of [`TEST_DEFAULT_FLEET`] and a configured audit stream of
+//! [`TEST_AUDIT_STREAM`] (the target of a `set-audit-stream` that names no
+//! `stream-arn`). The planned actions must be
 //! exactly the expected ones (kinds, and any target fields given).
 
 use jiff::Timestamp;
@@ -16,6 +18,10 @@ use crate::policy::{ExpectedAction, Policy, Rule, TestCase};
 
 /// The default fleet ARN in rule test cases.
 pub const TEST_DEFAULT_FLEET: &str = "arn:aws:worklink::123456789012:fleet/test-default";
+
+/// The configured audit stream in rule test cases.
+pub const TEST_AUDIT_STREAM: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-test-default";
 
 /// The outcome of one test case.
 #[derive(Debug, Clone, Serialize)]
@@ -104,7 +110,9 @@ fn case_now(case: &TestCase) -> Timestamp {
 
 /// Run one case of one rule.
 pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase) -> CaseOutcome {
-    let mut ctx = Context::new(case_now(case)).with_default_fleet(TEST_DEFAULT_FLEET);
+    let mut ctx = Context::new(case_now(case))
+        .with_default_fleet(TEST_DEFAULT_FLEET)
+        .with_audit_stream(Some(TEST_AUDIT_STREAM));
     ctx.enforce_caps = false;
     let plan = if !case.events.is_empty() {
         let mut eval = policy.evaluate_events(&case.events, &ctx, &mut MemoryStore::new());

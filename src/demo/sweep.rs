@@ -12,6 +12,12 @@ use warden_emulator::{Emulator, Fixture};
 /// The policy the function bundles.
 const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
 
+/// The demo deployment's audit stream (WARDEN_AUDIT_STREAM_ARN, the
+/// template's AuditStreamArn): the default policy points every active fleet
+/// at it, the demo fleet on an older stream included.
+const DEMO_STREAM: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
+
 /// Operations that change WorkLink state.
 const CHANGING: [&str; 4] = [
     "SignOutUser",
@@ -32,6 +38,7 @@ pub async fn report() -> anyhow::Result<String> {
     // dry-run unless WARDEN_DRY_RUN=false.
     let config = SweepConfig {
         dry_run: false,
+        expected_audit_stream: Some(DEMO_STREAM.into()),
         ..SweepConfig::default()
     };
     let sweeper = Sweeper::new(policy, &clients, config)?;

@@ -162,10 +162,9 @@ pub struct Resolver<'t> {
 /// Sample values for the parameters that have no default.
 pub const SAMPLE_FLEETS: &str =
     "arn:aws:worklink::123456789012:fleet/corp-mobile,arn:aws:worklink::123456789012:fleet/partner-portal";
-/// The stream policies/default.yaml's `ensure-audit-stream` rule names:
-/// fleet-sweep refuses to start when WARDEN_AUDIT_STREAM_ARN (the template's
-/// AuditStreamArn) and the policy's `set-audit-stream` disagree, so a deploy
-/// sets both to the same stream.
+/// A sample AuditStreamArn: audit-stream reads it, and fleet-sweep's
+/// WARDEN_AUDIT_STREAM_ARN is set from it (the default policy's
+/// `ensure-audit-stream` points fleets at it).
 pub const SAMPLE_STREAM: &str =
     "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
 pub const STACK: &str = "euc-warden";

@@ -125,6 +125,7 @@ async fn run(fleet_concurrency: usize, device_concurrency: usize) {
         dry_run: false,
         fleet_concurrency,
         device_concurrency,
+        expected_audit_stream: Some(STREAM.into()),
         ..SweepConfig::default()
     };
     let sweeper = Sweeper::new(policy, &clients, config).expect("sweeper");

@@ -127,8 +127,11 @@ pub enum ActionSpec {
     SetAuditStream {
         /// Fleet ARN (default: the fleet resource's).
         fleet: Option<String>,
-        /// Kinesis stream ARN (name must begin with `AmazonWorkLink-`).
-        stream_arn: String,
+        /// Kinesis stream ARN (name must begin with `AmazonWorkLink-`);
+        /// `None`: the function's configured stream (fleet-sweep's
+        /// `WARDEN_AUDIT_STREAM_ARN`), so a policy need not repeat a
+        /// deployment's value.
+        stream_arn: Option<String>,
     },
 }
 
@@ -392,19 +395,19 @@ pub(crate) fn compile(
         }
         ActionKind::SetAuditStream => {
             let p = format!("{path}.stream-arn");
-            let Some(v) = get("stream-arn") else {
-                dec.err(name_loc, path, "`set-audit-stream` needs `stream-arn: arn:aws:kinesis:REGION:ACCOUNT:stream/AmazonWorkLink-...`");
-                return None;
+            let stream_arn = match get("stream-arn") {
+                // The function's configured stream.
+                None => None,
+                Some(v) => {
+                    let s = dec.string(v, &p)?;
+                    if !valid_stream_arn(&s) {
+                        dec.err(v.loc, &p, format!("`{s}` is not a Kinesis stream ARN whose stream name begins with `AmazonWorkLink-` (WorkLink requires that prefix)"));
+                        return None;
+                    }
+                    Some(s)
+                }
             };
-            let s = dec.string(v, &p)?;
-            if !valid_stream_arn(&s) {
-                dec.err(v.loc, &p, format!("`{s}` is not a Kinesis stream ARN whose stream name begins with `AmazonWorkLink-` (WorkLink requires that prefix)"));
-                return None;
-            }
-            ActionSpec::SetAuditStream {
-                fleet,
-                stream_arn: s,
-            }
+            ActionSpec::SetAuditStream { fleet, stream_arn }
         }
     };
     ok.then_some(spec)

@@ -329,6 +329,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let ctx = Context {
             now: inv.now,
             default_fleet_arn: self.config.default_fleet_arn.clone(),
+            // set-audit-stream is a fleet action: never planned from events.
+            audit_stream_arn: None,
             dry_run: self.config.dry_run,
             enforce_caps: true,
         };

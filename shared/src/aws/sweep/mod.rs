@@ -69,6 +69,13 @@ pub enum SweepError {
         rule: String,
         policy_stream: String,
     },
+    /// A rule sets "the configured stream" and none is configured.
+    #[error("policy {policy} rule `{rule}` sets the audit stream to the configured one (no `stream-arn`), but {var} is not set; set it to the WorkLink audit stream (arn:aws:kinesis:REGION:ACCOUNT:stream/AmazonWorkLink-...)")]
+    NoStreamConfigured {
+        var: &'static str,
+        policy: String,
+        rule: String,
+    },
 }
 
 /// A sweep's result: the report (the Lambda response) and the metrics the
@@ -92,13 +99,24 @@ pub struct Sweeper {
 impl Sweeper {
     /// Checks the policy against the configuration: every `set-audit-stream`
     /// target must be a stream WorkLink can write to, and agree with
-    /// `WARDEN_AUDIT_STREAM_ARN` when that is set. The expected stream is
-    /// the configured one, else the policy's (when it names exactly one).
+    /// `WARDEN_AUDIT_STREAM_ARN` when that is set; one that names no stream
+    /// (the configured one) needs that variable. The expected stream is the
+    /// configured one, else the policy's (when it names exactly one).
     pub fn new(policy: Policy, clients: &Clients, config: SweepConfig) -> Result<Self, SweepError> {
         let mut policy_streams: BTreeMap<String, String> = BTreeMap::new();
         for rule in &policy.rules {
             for spec in &rule.actions {
                 if let ActionSpec::SetAuditStream { stream_arn, .. } = spec {
+                    let Some(stream_arn) = stream_arn else {
+                        if config.expected_audit_stream.is_none() {
+                            return Err(SweepError::NoStreamConfigured {
+                                var: vars::AUDIT_STREAM_ARN,
+                                policy: policy.source.clone(),
+                                rule: rule.name.clone(),
+                            });
+                        }
+                        continue;
+                    };
                     check_stream_arn(stream_arn).map_err(|reason| SweepError::BadStream {
                         policy: policy.source.clone(),
                         rule: rule.name.clone(),
@@ -239,7 +257,9 @@ impl Sweeper {
         report.fleets_swept = report.fleets.len();
 
         // 3. Evaluate and plan (pure).
-        let ctx = Context::new(now).with_dry_run(dry_run);
+        let ctx = Context::new(now)
+            .with_dry_run(dry_run)
+            .with_audit_stream(self.config.expected_audit_stream.as_deref());
         let plan = self.policy.run_resources(&resources, &ctx);
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
