@@ -291,3 +291,57 @@ async fn nothing_starts_past_the_deadline() {
     assert!(recs[0].outcome.should_retry());
     assert!(emu.shared().calls.of("SignOutUser").is_empty());
 }
+
+#[tokio::test]
+async fn a_call_in_flight_is_not_waited_for_past_the_reserve() {
+    let (emu, exec) = setup().await;
+    // SignOutUser hangs for a minute; the revoke answers at once.
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![FaultRule {
+            operation: Some("SignOutUser".into()),
+            latency_ms: 60_000,
+            ..Default::default()
+        }],
+        seed: 1,
+    });
+    let deadline = Deadline::after(
+        std::time::Duration::from_millis(1_500),
+        std::time::Duration::from_millis(500),
+    );
+    let mut metrics = Metrics::new("t");
+    let recs = exec
+        .execute(
+            &[
+                action(
+                    ActionKind::SignOutUser,
+                    user(CORP, "alice"),
+                    ActionParams::None,
+                ),
+                action(
+                    ActionKind::RevokeDomain,
+                    domain(CORP, "wiki.example.com"),
+                    ActionParams::None,
+                ),
+            ],
+            deadline,
+            &mut metrics,
+        )
+        .await;
+    // The hanging call was started, then given up at the reserve: a
+    // transient failure to retry later, not a hang until Lambda kills us.
+    match &recs[0].outcome {
+        Outcome::Failed(f) => {
+            assert_eq!(f.kind, FailureKind::Transient);
+            assert_eq!(f.code, "DeadlineExceeded");
+            assert!(f.message.contains("SignOutUser"), "{f}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(recs[0].outcome.should_retry());
+    assert!(recs[0].attempts >= 1, "it was sent");
+    assert_eq!(recs[1].outcome, Outcome::Done);
+    assert_eq!(
+        metrics.get_by("ActionsFailed", "Action", "SignOutUser"),
+        1.0
+    );
+}

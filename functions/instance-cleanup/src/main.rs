@@ -30,9 +30,9 @@ const DEFAULT_POLICY_NAME: &str = "policies/default.yaml (embedded)";
 
 struct State {
     cleaner: Cleaner<DynamoMarkStore>,
-    /// Kept free at the end of the invocation: one call's limit plus the
-    /// time to report, so no call started in time can outlive the function.
-    reserve: Duration,
+    /// One SDK call's limit, retries included (`WARDEN_CALL_TIMEOUT`): no
+    /// work starts with less than this (plus the report's reserve) left.
+    call_timeout: Duration,
 }
 
 async fn init() -> Result<State, Error> {
@@ -61,7 +61,7 @@ async fn init() -> Result<State, Error> {
     );
     Ok(State {
         cleaner: Cleaner::new(policy, &clients, store, settings.cleanup),
-        reserve: settings.call_timeout + REPORT_RESERVE,
+        call_timeout: settings.call_timeout,
     })
 }
 
@@ -89,7 +89,11 @@ async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error
             o
         }
     };
-    let deadline = Deadline::at(context.deadline(), state.reserve);
+    // Nothing starts once one call's timeout or less is left before the
+    // report's reserve, so a call started in time finishes (or times out)
+    // before it; whatever still hangs at the reserve is abandoned.
+    let deadline =
+        Deadline::at(context.deadline(), REPORT_RESERVE).with_start_margin(state.call_timeout);
     let now = Timestamp::now();
     let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
     let mut metrics = Metrics::new(FUNCTION);

@@ -121,7 +121,7 @@ impl Executor {
         metrics: &mut Metrics,
     ) -> Vec<ActionRecord> {
         let ran = run_bounded(actions.iter().collect(), self.concurrency, deadline, |a| {
-            self.execute_one(a)
+            self.execute_one(a, deadline)
         })
         .await;
         let records: Vec<ActionRecord> = ran
@@ -151,13 +151,21 @@ impl Executor {
         records
     }
 
-    async fn execute_one(&self, action: &PlannedAction) -> ActionRecord {
+    async fn execute_one(&self, action: &PlannedAction, deadline: Deadline) -> ActionRecord {
         let started = Instant::now();
         let counter = AttemptCounter::new();
         let outcome = if action.dry_run {
             Outcome::DryRun
         } else {
-            self.call(action, &counter).await
+            // A call that started in time is not waited for past the
+            // reserve: the function must still answer (a batch item failure,
+            // a report saying what is left) before Lambda stops it.
+            deadline
+                .bound(self.call(action, &counter))
+                .await
+                .unwrap_or_else(|| {
+                    Outcome::Failed(CallFailure::out_of_time(operation_name(action.kind)))
+                })
         };
         ActionRecord {
             action: action.clone(),

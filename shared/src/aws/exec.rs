@@ -24,6 +24,9 @@ use futures::stream::{self, StreamExt};
 pub struct Deadline {
     end: Option<Instant>,
     reserve: Duration,
+    /// New work starts only while more than this is left (before the
+    /// reserve); work in flight may use it. Zero by default.
+    start_margin: Duration,
 }
 
 impl Deadline {
@@ -32,6 +35,7 @@ impl Deadline {
         Deadline {
             end: None,
             reserve: Duration::ZERO,
+            start_margin: Duration::ZERO,
         }
     }
 
@@ -44,6 +48,7 @@ impl Deadline {
         Deadline {
             end: Some(Instant::now() + left),
             reserve,
+            start_margin: Duration::ZERO,
         }
     }
 
@@ -52,7 +57,17 @@ impl Deadline {
         Deadline {
             end: Some(Instant::now() + left),
             reserve,
+            start_margin: Duration::ZERO,
         }
+    }
+
+    /// Starts no new work once `margin` or less is left before the reserve,
+    /// while work already in flight may still use that time (e.g. one SDK
+    /// call's own timeout, so a call started in time can finish instead of
+    /// being abandoned by [`Deadline::bound`]).
+    pub fn with_start_margin(mut self, margin: Duration) -> Self {
+        self.start_margin = margin;
+        self
     }
 
     /// Time left before the reserve, `None` when unbounded.
@@ -65,7 +80,22 @@ impl Deadline {
 
     /// Whether new work may start.
     pub fn can_start(&self) -> bool {
-        self.remaining().is_none_or(|left| !left.is_zero())
+        self.remaining()
+            .is_none_or(|left| left > self.start_margin && !left.is_zero())
+    }
+
+    /// Runs `work` (typically one SDK call with its retries) but waits for
+    /// it only until the reserve is reached: `None` when time ran out first.
+    /// The work is dropped then (an HTTP request in flight is abandoned), so
+    /// a slow or hanging call can never eat the time kept for reporting;
+    /// what it may have done is unknown, which idempotent actions tolerate.
+    pub async fn bound<F: Future>(&self, work: F) -> Option<F::Output> {
+        match self.remaining() {
+            None => Some(work.await),
+            // Not even started: futures do nothing until polled.
+            Some(left) if left.is_zero() => None,
+            Some(left) => tokio::time::timeout(left, work).await.ok(),
+        }
     }
 }
 
@@ -77,9 +107,10 @@ pub enum Ran<R> {
     NotStarted,
 }
 
-/// Runs `f` over `items` with at most `concurrency` in flight, in input
-/// order, starting no new job once the deadline says so. Results come back in
-/// input order.
+/// Runs `f` over `items` with at most `concurrency` in flight, starting
+/// them in input order and the next one as soon as any finishes (a slow job
+/// never holds the others' slots), starting no new job once the deadline
+/// says so. Results come back in input order.
 pub async fn run_bounded<T, R, F, Fut>(
     items: Vec<T>,
     concurrency: usize,
@@ -91,16 +122,19 @@ where
     Fut: Future<Output = R>,
 {
     let f = &f;
-    stream::iter(items.into_iter().map(|item| async move {
-        if deadline.can_start() {
-            Ran::Done(f(item).await)
-        } else {
-            Ran::NotStarted
-        }
-    }))
-    .buffered(concurrency.max(1))
-    .collect()
-    .await
+    let mut out: Vec<(usize, Ran<R>)> =
+        stream::iter(items.into_iter().enumerate().map(|(i, item)| async move {
+            if deadline.can_start() {
+                (i, Ran::Done(f(item).await))
+            } else {
+                (i, Ran::NotStarted)
+            }
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    out.sort_unstable_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Counts the attempts (first try plus retries) of one SDK call. Attach it
@@ -151,6 +185,23 @@ pub struct CallFailure {
     pub kind: FailureKind,
     pub code: String,
     pub message: String,
+}
+
+impl CallFailure {
+    /// The error code of work the invocation's time ran out on.
+    pub const OUT_OF_TIME: &'static str = "DeadlineExceeded";
+
+    /// `op` was not started, or not waited for, because the invocation's
+    /// time (before its reserve) ran out: transient, a later run retries it.
+    pub fn out_of_time(op: &str) -> CallFailure {
+        CallFailure {
+            kind: FailureKind::Transient,
+            code: Self::OUT_OF_TIME.into(),
+            message: format!(
+                "{op}: the invocation's time ran out before it finished; it may or may not have taken effect, and is retried later"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for CallFailure {
@@ -292,5 +343,76 @@ mod tests {
         // Never a gap: once not started, nothing after started either.
         let first_skip = out.iter().position(|r| *r == Ran::NotStarted).unwrap();
         assert!(out[first_skip..].iter().all(|r| *r == Ran::NotStarted));
+    }
+
+    #[tokio::test]
+    async fn a_slow_job_does_not_hold_the_other_slots() {
+        // The first job finishes only once the last one has run: with two
+        // slots that needs the second slot to serve jobs 1..=4 while job 0
+        // waits (a window that keeps input order would never start job 4).
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rx = std::sync::Mutex::new(Some(rx));
+        let tx = std::sync::Mutex::new(Some(tx));
+        let run = run_bounded((0..5).collect(), 2, Deadline::none(), |i: u32| {
+            let rx = if i == 0 {
+                rx.lock().unwrap().take()
+            } else {
+                None
+            };
+            let tx = if i == 4 {
+                tx.lock().unwrap().take()
+            } else {
+                None
+            };
+            async move {
+                if let Some(rx) = rx {
+                    rx.await.unwrap();
+                }
+                if let Some(tx) = tx {
+                    tx.send(()).unwrap();
+                }
+                i
+            }
+        });
+        let out = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the slow first job held a slot the last job needed");
+        assert_eq!(out, (0..5).map(Ran::Done).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn bound_gives_up_at_the_reserve_and_unbounded_waits() {
+        // 50 ms before the reserve; the work would take an hour.
+        let deadline = Deadline::after(Duration::from_millis(1050), Duration::from_secs(1));
+        let hour = tokio::time::sleep(Duration::from_secs(3600));
+        assert_eq!(deadline.bound(hour).await, None);
+        // Work that finishes in time is returned.
+        let deadline = Deadline::after(Duration::from_secs(60), Duration::from_secs(1));
+        assert_eq!(deadline.bound(async { 7 }).await, Some(7));
+        assert_eq!(Deadline::none().bound(async { 8 }).await, Some(8));
+        // Nothing left: the work is not even started.
+        let spent = Deadline::after(Duration::ZERO, Duration::from_secs(1));
+        let started = AtomicU32::new(0);
+        let work = async {
+            started.fetch_add(1, Ordering::SeqCst);
+        };
+        assert_eq!(spent.bound(work).await, None);
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_start_margin_stops_new_work_but_lets_work_in_flight_finish() {
+        // 2 s before the reserve, 5 s of margin: nothing new starts...
+        let deadline = Deadline::after(Duration::from_secs(3), Duration::from_secs(1))
+            .with_start_margin(Duration::from_secs(5));
+        assert!(!deadline.can_start());
+        let out = run_bounded(vec![1, 2], 2, deadline, |i| async move { i }).await;
+        assert_eq!(out, vec![Ran::NotStarted; 2]);
+        // ...but work already under way is still waited for.
+        assert_eq!(deadline.bound(async { 3 }).await, Some(3));
+        // With room beyond the margin, work starts.
+        let roomy = Deadline::after(Duration::from_secs(60), Duration::from_secs(1))
+            .with_start_margin(Duration::from_secs(5));
+        assert!(roomy.can_start());
     }
 }

@@ -543,11 +543,16 @@ impl<S: MarkStore> Cleaner<S> {
                 |mut rx| async move { rx.recv().await.map(|id| (id, rx)) },
             )
             .map(|id: String| async move {
-                if deadline.can_start() {
-                    let r = self.fetch(&id).await;
-                    (id, Ran::Done(r))
+                // Not started, or not answered before the reserve: left
+                // for the next run.
+                let read = if deadline.can_start() {
+                    deadline.bound(self.fetch(&id)).await
                 } else {
-                    (id, Ran::NotStarted)
+                    None
+                };
+                match read {
+                    Some(r) => (id, Ran::Done(r)),
+                    None => (id, Ran::NotStarted),
                 }
             })
             .buffer_unordered(self.config.concurrency.max(1))
@@ -1068,7 +1073,14 @@ impl<S: MarkStore> Cleaner<S> {
             if let Some(t) = token.take() {
                 req = req.next_token(t);
             }
-            match req.send().await {
+            let Some(sent) = deadline.bound(req.send()).await else {
+                tracing::warn!(
+                    listed = ids.len(),
+                    "time ran short during a page: errored listing incomplete"
+                );
+                return (ids, false);
+            };
+            match sent {
                 Ok(page) => {
                     for i in page.workspace_instances() {
                         if let Some(id) = i.workspace_instance_id().filter(|s| !s.is_empty()) {

@@ -182,14 +182,23 @@ impl FailureSink for SqsSink {
             self.concurrency,
             deadline,
             |m| async move {
-                self.client
+                let sent = self
+                    .client
                     .send_message()
                     .queue_url(&self.queue_url)
                     .message_body(&m.body)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("SQS SendMessage to {}: {}", self.queue_url, classify(&e)))
+                    .send();
+                match deadline.bound(sent).await {
+                    Some(r) => r.map(|_| ()).map_err(|e| {
+                        format!("SQS SendMessage to {}: {}", self.queue_url, classify(&e))
+                    }),
+                    // Reported as a batch item failure: the record comes
+                    // back, and a duplicate in the queue is harmless.
+                    None => Err(format!(
+                        "SQS SendMessage to {}: no answer before the invocation's time ran out",
+                        self.queue_url
+                    )),
+                }
             },
         )
         .await;

@@ -15,12 +15,11 @@ use aws_sdk_worklink::types::{DeviceSummary, DomainSummary, FleetSummary};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 
 use super::report::{DomainState, Failure, Finding, FleetReport};
 use super::Sweeper;
-use crate::aws::exec::{classify, CallFailure, Deadline, FailureKind};
+use crate::aws::exec::{classify, run_bounded, CallFailure, Deadline, FailureKind, Ran};
 use crate::policy::OnKind;
 use crate::resource::{Device, Domain, Fleet, Resource};
 
@@ -80,35 +79,6 @@ fn readable_version(v: Option<&str>) -> bool {
     v.is_some_and(|v| v.bytes().any(|b| b.is_ascii_digit()))
 }
 
-/// Runs `f` over `items`, at most `n` at once, completion order (no
-/// head-of-line blocking behind one slow call); nothing new starts once the
-/// deadline says so (`None` for those). Results come back in input order.
-pub(crate) async fn bounded_unordered<T, R, F, Fut>(
-    items: Vec<T>,
-    n: usize,
-    deadline: Deadline,
-    f: F,
-) -> Vec<Option<R>>
-where
-    F: Fn(T) -> Fut,
-    Fut: Future<Output = R>,
-{
-    let f = &f;
-    let mut out: Vec<(usize, Option<R>)> =
-        stream::iter(items.into_iter().enumerate().map(|(i, item)| async move {
-            if deadline.can_start() {
-                (i, Some(f(item).await))
-            } else {
-                (i, None)
-            }
-        }))
-        .buffer_unordered(n.max(1))
-        .collect()
-        .await;
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
-}
-
 impl Sweeper {
     /// One API call: the SDK retries it (standard mode); a failure that is
     /// still transient (throttling, 5xx, timeout) gets up to
@@ -125,23 +95,14 @@ impl Sweeper {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let out_of_time = || CallFailure {
-            kind: FailureKind::Transient,
-            code: "DeadlineExceeded".into(),
-            message: format!("{op}: too little time left in this invocation"),
-        };
         let mut round = 0u32;
         loop {
             if !deadline.can_start() {
-                return Err(out_of_time());
+                return Err(CallFailure::out_of_time(op));
             }
             stats.add(op);
-            let result = match deadline.remaining() {
-                None => f().await,
-                Some(left) => match tokio::time::timeout(left, f()).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(out_of_time()),
-                },
+            let Some(result) = deadline.bound(f()).await else {
+                return Err(CallFailure::out_of_time(op));
             };
             let err = match result {
                 Ok(v) => return Ok(v),
@@ -363,7 +324,7 @@ impl Sweeper {
                 "{not_described} SIGNED_OUT devices not described (WARDEN_DESCRIBE_SIGNED_OUT=false)"
             ));
         }
-        let described = bounded_unordered(
+        let described = run_bounded(
             ids.clone(),
             self.config.device_concurrency,
             deadline,
@@ -383,7 +344,7 @@ impl Sweeper {
         let mut not_started = 0usize;
         for (id, r) in ids.into_iter().zip(described) {
             match r {
-                Some(Ok(out)) => {
+                Ran::Done(Ok(out)) => {
                     let device = Device {
                         fleet_arn: arn.to_owned(),
                         device_id: id,
@@ -409,13 +370,13 @@ impl Sweeper {
                     part.devices.push(device);
                 }
                 // Removed between ListDevices and DescribeDevice: nothing to judge.
-                Some(Err(f)) if f.code == "ResourceNotFoundException" => gone += 1,
-                Some(Err(f)) if f.code == "DeadlineExceeded" => not_started += 1,
-                Some(Err(f)) => {
+                Ran::Done(Err(f)) if f.code == "ResourceNotFoundException" => gone += 1,
+                Ran::Done(Err(f)) if f.code == CallFailure::OUT_OF_TIME => not_started += 1,
+                Ran::Done(Err(f)) => {
                     part.failures
                         .push(failure("DescribeDevice", format!("device {id}"), f))
                 }
-                None => not_started += 1,
+                Ran::NotStarted => not_started += 1,
             }
         }
         if gone > 0 {
@@ -530,18 +491,5 @@ mod tests {
         assert!(!readable_version(Some("unknown")));
         assert!(!readable_version(Some("")));
         assert!(!readable_version(None));
-    }
-
-    #[tokio::test]
-    async fn bounded_unordered_keeps_input_order_and_skips_after_deadline() {
-        let out = bounded_unordered(vec![30u64, 1, 10], 3, Deadline::none(), |ms| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ms
-        })
-        .await;
-        assert_eq!(out, vec![Some(30), Some(1), Some(10)]);
-        let expired = Deadline::after(Duration::ZERO, Duration::from_secs(1));
-        let out = bounded_unordered(vec![1, 2], 2, expired, |x| async move { x }).await;
-        assert_eq!(out, vec![None, None]);
     }
 }

@@ -38,12 +38,12 @@ pub use report::{
 
 use super::actions::{operation_name, ActionRecord, Executor, Outcome};
 use super::emf::Metrics;
-use super::exec::{Deadline, FailureKind};
+use super::exec::{run_bounded, Deadline, FailureKind, Ran};
 use super::Clients;
 use crate::engine::Context;
 use crate::plan::{ActionParams, Cause, PlannedAction, Target};
 use crate::policy::{ActionKind, ActionSpec, Policy};
-use gather::{bounded_unordered, CallStats};
+use gather::CallStats;
 
 /// The function name used in metrics and logs.
 pub const FUNCTION: &str = "fleet-sweep";
@@ -221,7 +221,7 @@ impl Sweeper {
         }
 
         // 2. Gather, fleets at once (bounded).
-        let gathered = bounded_unordered(
+        let gathered = run_bounded(
             selected.clone(),
             self.config.fleet_concurrency,
             deadline,
@@ -231,11 +231,11 @@ impl Sweeper {
         let mut resources = Vec::new();
         for (summary, g) in selected.iter().zip(gathered) {
             match g {
-                Some(g) => {
+                Ran::Done(g) => {
                     resources.extend(g.resources);
                     report.fleets.push(g.report);
                 }
-                None => {
+                Ran::NotStarted => {
                     let fleet = gather::fleet_view(summary);
                     report.fleets.push(FleetReport {
                         fleet_arn: fleet.fleet_arn,
