@@ -22,6 +22,9 @@
 
 use std::time::{Duration, Instant};
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 use super::emf::Metrics;
@@ -91,6 +94,17 @@ pub fn operation_name(kind: ActionKind) -> &'static str {
         ActionKind::UntagInstance => "UntagResource",
         ActionKind::DeleteInstance => "DeleteWorkspaceInstance",
         ActionKind::SetAuditStream => "UpdateAuditStreamConfiguration",
+    }
+}
+
+/// A call's result as an outcome: done, or the failure classified.
+fn done_or_failed<T, E>(r: Result<T, SdkError<E, HttpResponse>>) -> Outcome
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match r {
+        Ok(_) => Outcome::Done,
+        Err(e) => Outcome::Failed(classify(&e)),
     }
 }
 
@@ -187,10 +201,7 @@ impl Executor {
                     .interceptor(counter.clone())
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => Outcome::Failed(classify(&e)),
-                }
+                done_or_failed(r)
             }
             (
                 ActionKind::RevokeDomain | ActionKind::RestoreDomain,
@@ -242,10 +253,7 @@ impl Executor {
                     .interceptor(counter.clone())
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => Outcome::Failed(classify(&e)),
-                }
+                done_or_failed(r)
             }
             (
                 ActionKind::TagInstance | ActionKind::MarkForCleanup,
@@ -262,10 +270,7 @@ impl Executor {
                         .build();
                     req = req.tags(tag);
                 }
-                match req.customize().interceptor(counter.clone()).send().await {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => Outcome::Failed(classify(&e)),
-                }
+                done_or_failed(req.customize().interceptor(counter.clone()).send().await)
             }
             (ActionKind::UntagInstance, Target::Instance { instance_id }) => {
                 let ActionParams::TagKeys { keys } = &action.params else {
@@ -280,10 +285,7 @@ impl Executor {
                     .interceptor(counter.clone())
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => Outcome::Failed(classify(&e)),
-                }
+                done_or_failed(r)
             }
             (ActionKind::DeleteInstance, Target::Instance { instance_id }) => {
                 let r = self
