@@ -49,111 +49,38 @@ macro_rules! kind_fn {
     };
 }
 
-kind_fn!(
-    sign_out_kind,
-    SignOutUserError,
+/// [`kind_fn`] for each (function, error) pair, all with the same variants.
+macro_rules! kind_fns {
+    ($variants:tt: $($name:ident => $err:ident),+ $(,)?) => {
+        $(kind_fn!($name, $err, $variants);)+
+    };
+}
+
+kind_fns!(
     [
         InternalServerErrorException,
         InvalidRequestException,
         ResourceNotFoundException,
         TooManyRequestsException,
         UnauthorizedException
-    ]
+    ]:
+    sign_out_kind => SignOutUserError,
+    revoke_kind => RevokeDomainAccessError,
+    restore_kind => RestoreDomainAccessError,
+    list_devices_kind => ListDevicesError,
+    describe_device_kind => DescribeDeviceError,
+    list_domains_kind => ListDomainsError,
+    describe_domain_kind => DescribeDomainError,
+    describe_audit_kind => DescribeAuditErr,
+    update_audit_kind => UpdateAuditErr,
 );
-kind_fn!(
-    revoke_kind,
-    RevokeDomainAccessError,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    restore_kind,
-    RestoreDomainAccessError,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
+// ListFleets takes no fleet, so it has no ResourceNotFoundException.
 kind_fn!(
     list_fleets_kind,
     ListFleetsError,
     [
         InternalServerErrorException,
         InvalidRequestException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    list_devices_kind,
-    ListDevicesError,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    describe_device_kind,
-    DescribeDeviceError,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    list_domains_kind,
-    ListDomainsError,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    describe_domain_kind,
-    DescribeDomainError,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    describe_audit_kind,
-    DescribeAuditErr,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
-        TooManyRequestsException,
-        UnauthorizedException
-    ]
-);
-kind_fn!(
-    update_audit_kind,
-    UpdateAuditErr,
-    [
-        InternalServerErrorException,
-        InvalidRequestException,
-        ResourceNotFoundException,
         TooManyRequestsException,
         UnauthorizedException
     ]
@@ -268,17 +195,63 @@ fn only_rule(emu: &RunningEmulator, rule: FaultRule) {
     });
 }
 
-fn assert_kind(got: Result<(), Kind>, want: &str, msg_has: &str) {
+const NOT_FOUND: &str = "ResourceNotFoundException";
+const INVALID: &str = "InvalidRequestException";
+
+/// Fails, naming the case, unless `got` is the typed error `want` and its
+/// message mentions `msg_has`.
+fn assert_kind(case: &str, got: Result<(), Kind>, want: &str, msg_has: &str) {
     match got {
-        Ok(()) => panic!("expected {want}, got success"),
+        Ok(()) => panic!("{case}: expected {want}, got success"),
         Err((kind, msg)) => {
-            assert_eq!(kind, want, "message: {msg}");
+            assert_eq!(kind, want, "{case}: message: {msg}");
             assert!(
                 msg.contains(msg_has),
-                "{want} message {msg:?} should mention {msg_has:?}"
+                "{case}: {want} message {msg:?} should mention {msg_has:?}"
             );
         }
     }
+}
+
+/// A call's outcome reduced to what [`assert_kind`] checks.
+fn outcome<T, E>(r: Result<T, E>, kind: impl FnOnce(E) -> Kind) -> Result<(), Kind> {
+    r.map(drop).map_err(kind)
+}
+
+/// A table row as described by [`check`]: the case, then `Ok(())` if the call
+/// came back as expected, else what came back instead.
+type Row<'a> = (&'a str, Result<(), String>);
+
+/// Fails on the first row whose call did not come back as expected.
+fn check<'a>(rows: impl IntoIterator<Item = Row<'a>>) {
+    for (case, r) in rows {
+        if let Err(got) = r {
+            panic!("{case}: {got}");
+        }
+    }
+}
+
+/// Awaits a call that must fail with a service error matching the pattern
+/// (and guard); the row result for [`check`].
+macro_rules! fails_as {
+    ($call:expr, $pat:pat $(if $guard:expr)?) => {
+        match $call.await {
+            Ok(out) => Err(format!("expected an error, got {out:?}")),
+            Err(e) => {
+                let e = e.into_service_error();
+                if matches!(&e, $pat $(if $guard)?) {
+                    Ok(())
+                } else {
+                    Err(format!("unexpected error {e:?}"))
+                }
+            }
+        }
+    };
+}
+
+/// Whether the error's message mentions `part`.
+fn says(e: &impl ProvideErrorMetadata, part: &str) -> bool {
+    e.message().unwrap_or_default().contains(part)
 }
 
 #[tokio::test]
@@ -296,32 +269,29 @@ async fn valid_calls_succeed() {
 async fn injected_throttling_and_server_errors_are_typed() {
     let (emu, wl) = sample().await;
     for op in OPS {
-        only_rule(
-            &emu,
-            FaultRule {
-                operation: Some(op.to_string()),
-                throttle_rate: 1.0,
-                ..Default::default()
-            },
-        );
-        assert_kind(
-            valid_call(&wl, op).await,
-            "TooManyRequestsException",
-            "Rate exceeded",
-        );
-        only_rule(
-            &emu,
-            FaultRule {
-                operation: Some(op.to_string()),
-                server_error_rate: 1.0,
-                ..Default::default()
-            },
-        );
-        assert_kind(
-            valid_call(&wl, op).await,
-            "InternalServerErrorException",
-            "temporarily unavailable",
-        );
+        let faults = [
+            (
+                FaultRule {
+                    throttle_rate: 1.0,
+                    ..Default::default()
+                },
+                "TooManyRequestsException",
+                "Rate exceeded",
+            ),
+            (
+                FaultRule {
+                    server_error_rate: 1.0,
+                    ..Default::default()
+                },
+                "InternalServerErrorException",
+                "temporarily unavailable",
+            ),
+        ];
+        for (rule, want, msg_has) in faults {
+            let operation = Some(op.to_string());
+            only_rule(&emu, FaultRule { operation, ..rule });
+            assert_kind(op, valid_call(&wl, op).await, want, msg_has);
+        }
         let calls = emu.shared().calls.of(op);
         let got: Vec<_> = calls
             .iter()
@@ -357,15 +327,16 @@ fn client_as(emu: &RunningEmulator, access_key: &str) -> Client {
 #[tokio::test]
 async fn denied_callers_get_unauthorized() {
     let (emu, wl) = sample().await;
+    let writes = [
+        "SignOutUser",
+        "RevokeDomainAccess",
+        "RestoreDomainAccess",
+        "UpdateAuditStreamConfiguration",
+    ];
     emu.shared().worklink().access_denied = vec![
         AccessDenyRule {
             access_key_id: "AKIDREADONLY".into(),
-            operations: vec![
-                "SignOutUser".into(),
-                "RevokeDomainAccess".into(),
-                "RestoreDomainAccess".into(),
-                "UpdateAuditStreamConfiguration".into(),
-            ],
+            operations: writes.iter().map(|op| op.to_string()).collect(),
         },
         AccessDenyRule {
             access_key_id: "AKIDNOBODY".into(),
@@ -375,20 +346,17 @@ async fn denied_callers_get_unauthorized() {
     let nobody = client_as(&emu, "AKIDNOBODY");
     let readonly = client_as(&emu, "AKIDREADONLY");
     for op in OPS {
-        assert_kind(
-            valid_call(&nobody, op).await,
-            "UnauthorizedException",
-            "AKIDNOBODY",
-        );
-        let writes = [
-            "SignOutUser",
-            "RevokeDomainAccess",
-            "RestoreDomainAccess",
-            "UpdateAuditStreamConfiguration",
-        ];
+        let case = format!("{op} as AKIDNOBODY");
+        let r = valid_call(&nobody, op).await;
+        assert_kind(&case, r, "UnauthorizedException", "AKIDNOBODY");
         let r = valid_call(&readonly, op).await;
         if writes.contains(op) {
-            assert_kind(r, "UnauthorizedException", op);
+            assert_kind(
+                &format!("{op} as AKIDREADONLY"),
+                r,
+                "UnauthorizedException",
+                op,
+            );
         } else {
             r.unwrap_or_else(|e| panic!("{op} should be allowed read-only: {e:?}"));
         }
@@ -410,65 +378,37 @@ async fn denied_callers_get_unauthorized() {
     assert_eq!(denied, OPS.len() + 4);
 }
 
+async fn sign_out(wl: &Client, fleet: &str, user: Option<&str>) -> Result<(), Kind> {
+    let call = wl.sign_out_user().fleet_arn(fleet);
+    outcome(
+        call.set_username(user.map(str::to_string)).send().await,
+        sign_out_kind,
+    )
+}
+
 #[tokio::test]
 async fn sign_out_user_errors() {
     let (emu, wl) = sample().await;
-    let call = |fleet: &'static str, user: Option<&'static str>| {
-        let wl = wl.clone();
-        async move {
-            wl.sign_out_user()
-                .fleet_arn(fleet)
-                .set_username(user.map(str::to_string))
-                .send()
-                .await
-                .map(drop)
-                .map_err(sign_out_kind)
-        }
-    };
-    assert_kind(
-        call(MISSING, Some("alice")).await,
-        "ResourceNotFoundException",
-        MISSING,
-    );
-    assert_kind(
-        call(CORP, Some("mallory")).await,
-        "ResourceNotFoundException",
-        "mallory",
-    );
-    // erin has devices, but in the other fleet.
-    assert_kind(
-        call(CORP, Some("erin")).await,
-        "ResourceNotFoundException",
-        "erin",
-    );
-    assert_kind(
-        call(CORP, None).await,
-        "InvalidRequestException",
-        "Username",
-    );
-    assert_kind(
-        call("arn:too-short", Some("alice")).await,
-        "InvalidRequestException",
-        "FleetArn",
-    );
     let long = "x".repeat(257);
-    let r = wl
-        .sign_out_user()
-        .fleet_arn(CORP)
-        .username(long)
-        .send()
-        .await
-        .map(drop)
-        .map_err(sign_out_kind);
-    assert_kind(r, "InvalidRequestException", "Username");
+    // (FleetArn, Username, expected error, message fragment)
+    let cases = [
+        (MISSING, Some("alice"), NOT_FOUND, MISSING),
+        (CORP, Some("mallory"), NOT_FOUND, "mallory"),
+        // erin has devices, but in the other fleet.
+        (CORP, Some("erin"), NOT_FOUND, "erin"),
+        (CORP, None, INVALID, "Username"),
+        ("arn:too-short", Some("alice"), INVALID, "FleetArn"),
+        (CORP, Some(long.as_str()), INVALID, "Username"),
+    ];
+    for (fleet, user, want, msg_has) in cases {
+        let case = format!("SignOutUser({fleet}, {user:?})");
+        assert_kind(&case, sign_out(&wl, fleet, user).await, want, msg_has);
+    }
 
     // A DELETING fleet refuses changes.
     emu.shared().worklink().fleet_mut(PARTNER).unwrap().status = FleetStatus::Deleting;
-    assert_kind(
-        call(PARTNER, Some("erin")).await,
-        "InvalidRequestException",
-        "DELETING",
-    );
+    let r = sign_out(&wl, PARTNER, Some("erin")).await;
+    assert_kind("SignOutUser in a DELETING fleet", r, INVALID, "DELETING");
 
     let log: Vec<_> = emu
         .shared()
@@ -482,85 +422,63 @@ async fn sign_out_user_errors() {
     assert_eq!(log[3], (400, Some("InvalidRequestException".into())));
 }
 
+/// RevokeDomainAccess or RestoreDomainAccess of one domain.
+async fn domain_access(wl: &Client, op: &str, fleet: &str, domain: &str) -> Result<(), Kind> {
+    match op {
+        "RevokeDomainAccess" => {
+            let call = wl.revoke_domain_access().fleet_arn(fleet);
+            outcome(call.domain_name(domain).send().await, revoke_kind)
+        }
+        "RestoreDomainAccess" => {
+            let call = wl.restore_domain_access().fleet_arn(fleet);
+            outcome(call.domain_name(domain).send().await, restore_kind)
+        }
+        other => panic!("no domain access call {other}"),
+    }
+}
+
 #[tokio::test]
 async fn revoke_and_restore_errors() {
     let (emu, wl) = sample().await;
-    let revoke = |fleet: &'static str, domain: &'static str| {
-        let wl = wl.clone();
-        async move {
-            wl.revoke_domain_access()
-                .fleet_arn(fleet)
-                .domain_name(domain)
-                .send()
-                .await
-                .map(drop)
-                .map_err(revoke_kind)
-        }
-    };
-    let restore = |fleet: &'static str, domain: &'static str| {
-        let wl = wl.clone();
-        async move {
-            wl.restore_domain_access()
-                .fleet_arn(fleet)
-                .domain_name(domain)
-                .send()
-                .await
-                .map(drop)
-                .map_err(restore_kind)
-        }
-    };
-    assert_kind(
-        revoke(MISSING, "intranet.example.com").await,
-        "ResourceNotFoundException",
-        MISSING,
-    );
-    assert_kind(
-        revoke(CORP, "unknown.example.com").await,
-        "ResourceNotFoundException",
-        "unknown.example.com",
-    );
-    // payroll is INACTIVE already; jira is ASSOCIATING.
-    assert_kind(
-        revoke(CORP, "payroll.example.com").await,
-        "InvalidRequestException",
-        "INACTIVE",
-    );
-    assert_kind(
-        revoke(CORP, "jira.example.com").await,
-        "InvalidRequestException",
-        "ASSOCIATING",
-    );
-    assert_kind(
-        revoke(CORP, "-bad.example.com").await,
-        "InvalidRequestException",
-        "DomainName",
-    );
-
-    assert_kind(
-        restore(MISSING, "payroll.example.com").await,
-        "ResourceNotFoundException",
-        MISSING,
-    );
-    assert_kind(
-        restore(CORP, "unknown.example.com").await,
-        "ResourceNotFoundException",
-        "unknown.example.com",
-    );
-    assert_kind(
-        restore(CORP, "intranet.example.com").await,
-        "InvalidRequestException",
-        "ACTIVE",
-    );
-    assert_kind(
-        restore(CORP, "legacy.example.com").await,
-        "InvalidRequestException",
-        "DISASSOCIATED",
-    );
-    assert_kind(
-        restore(CORP, "nodot").await,
-        "InvalidRequestException",
-        "DomainName",
-    );
+    const REVOKE: &str = "RevokeDomainAccess";
+    const RESTORE: &str = "RestoreDomainAccess";
+    // (operation, FleetArn, DomainName, expected error, message fragment)
+    let cases = [
+        (REVOKE, MISSING, "intranet.example.com", NOT_FOUND, MISSING),
+        (
+            REVOKE,
+            CORP,
+            "unknown.example.com",
+            NOT_FOUND,
+            "unknown.example.com",
+        ),
+        // payroll is INACTIVE already; jira is ASSOCIATING.
+        (REVOKE, CORP, "payroll.example.com", INVALID, "INACTIVE"),
+        (REVOKE, CORP, "jira.example.com", INVALID, "ASSOCIATING"),
+        (REVOKE, CORP, "-bad.example.com", INVALID, "DomainName"),
+        (RESTORE, MISSING, "payroll.example.com", NOT_FOUND, MISSING),
+        (
+            RESTORE,
+            CORP,
+            "unknown.example.com",
+            NOT_FOUND,
+            "unknown.example.com",
+        ),
+        (RESTORE, CORP, "intranet.example.com", INVALID, "ACTIVE"),
+        (
+            RESTORE,
+            CORP,
+            "legacy.example.com",
+            INVALID,
+            "DISASSOCIATED",
+        ),
+        (RESTORE, CORP, "nodot", INVALID, "DomainName"),
+    ];
+    for (op, fleet, domain, want, msg_has) in cases {
+        let case = format!("{op}({fleet}, {domain})");
+        let r = domain_access(&wl, op, fleet, domain).await;
+        assert_kind(&case, r, want, msg_has);
+    }
 
     // Nothing changed.
     let f = emu.shared().worklink().fleet(CORP).cloned().unwrap();
@@ -579,34 +497,7 @@ async fn revoke_and_restore_errors() {
 #[tokio::test]
 async fn list_and_describe_errors() {
     let (_emu, wl) = sample().await;
-
-    // ListFleets
-    let r = wl.list_fleets().max_results(0).send().await;
-    assert_kind(
-        r.map(drop).map_err(list_fleets_kind),
-        "InvalidRequestException",
-        "MaxResults",
-    );
-    let r = wl.list_fleets().next_token("garbled-token").send().await;
-    assert_kind(
-        r.map(drop).map_err(list_fleets_kind),
-        "InvalidRequestException",
-        "NextToken",
-    );
-    let r = wl.list_fleets().next_token("not a token!").send().await;
-    assert_kind(
-        r.map(drop).map_err(list_fleets_kind),
-        "InvalidRequestException",
-        "NextToken",
-    );
-
-    // ListDevices: unknown fleet, and a token issued for another request.
-    let r = wl.list_devices().fleet_arn(MISSING).send().await;
-    assert_kind(
-        r.map(drop).map_err(list_devices_kind),
-        "ResourceNotFoundException",
-        MISSING,
-    );
+    // A ListDevices token, to replay against other requests.
     let page = wl
         .list_devices()
         .fleet_arn(CORP)
@@ -615,153 +506,178 @@ async fn list_and_describe_errors() {
         .await
         .expect("first page");
     let token = page.next_token().expect("more devices").to_string();
-    let r = wl
-        .list_devices()
-        .fleet_arn(PARTNER)
-        .next_token(&token)
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(list_devices_kind),
-        "InvalidRequestException",
-        "NextToken",
-    );
-    let r = wl
-        .list_domains()
-        .fleet_arn(CORP)
-        .next_token(&token)
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(list_domains_kind),
-        "InvalidRequestException",
-        "NextToken",
-    );
-    let r = wl.list_devices().send().await;
-    assert_kind(
-        r.map(drop).map_err(list_devices_kind),
-        "InvalidRequestException",
-        "FleetArn",
-    );
-
-    // DescribeDevice
-    let r = wl
-        .describe_device()
-        .fleet_arn(CORP)
-        .device_id("dev-erin-iphone")
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(describe_device_kind),
-        "ResourceNotFoundException",
-        "dev-erin-iphone",
-    );
-    let r = wl
-        .describe_device()
-        .fleet_arn(MISSING)
-        .device_id("dev-bob-iphone")
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(describe_device_kind),
-        "ResourceNotFoundException",
-        MISSING,
-    );
-    let r = wl.describe_device().fleet_arn(CORP).send().await;
-    assert_kind(
-        r.map(drop).map_err(describe_device_kind),
-        "InvalidRequestException",
-        "DeviceId",
-    );
-
-    // ListDomains
-    let r = wl.list_domains().fleet_arn(MISSING).send().await;
-    assert_kind(
-        r.map(drop).map_err(list_domains_kind),
-        "ResourceNotFoundException",
-        MISSING,
-    );
-    let r = wl
-        .list_domains()
-        .fleet_arn(CORP)
-        .max_results(-3)
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(list_domains_kind),
-        "InvalidRequestException",
-        "MaxResults",
-    );
-
-    // DescribeDomain
-    let r = wl
-        .describe_domain()
-        .fleet_arn(CORP)
-        .domain_name("portal.partner.example.net")
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(describe_domain_kind),
-        "ResourceNotFoundException",
-        "portal.partner.example.net",
-    );
-    let r = wl
-        .describe_domain()
-        .fleet_arn(CORP)
-        .domain_name(format!("{}.example.com", "a".repeat(60)))
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(describe_domain_kind),
-        "InvalidRequestException",
-        "DomainName",
-    );
-
-    // DescribeAuditStreamConfiguration
-    let r = wl
-        .describe_audit_stream_configuration()
-        .fleet_arn(MISSING)
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(describe_audit_kind),
-        "ResourceNotFoundException",
-        MISSING,
-    );
-    let r = wl.describe_audit_stream_configuration().send().await;
-    assert_kind(
-        r.map(drop).map_err(describe_audit_kind),
-        "InvalidRequestException",
-        "FleetArn",
-    );
-
-    // UpdateAuditStreamConfiguration
+    let long_domain = format!("{}.example.com", "a".repeat(60));
     let stream = "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-x";
-    let r = wl
-        .update_audit_stream_configuration()
-        .fleet_arn(MISSING)
-        .audit_stream_arn(stream)
-        .send()
-        .await;
-    assert_kind(
-        r.map(drop).map_err(update_audit_kind),
-        "ResourceNotFoundException",
-        MISSING,
-    );
+    let devices = || wl.list_devices();
+    let device = || wl.describe_device();
+    let domains = || wl.list_domains();
+    let domain = || wl.describe_domain().fleet_arn(CORP);
+    let audit = || wl.describe_audit_stream_configuration();
+    let set_audit = |fleet: &str| wl.update_audit_stream_configuration().fleet_arn(fleet);
+
+    // (case, outcome, expected error, message fragment), called in order.
+    let cases = [
+        (
+            "ListFleets MaxResults=0",
+            outcome(
+                wl.list_fleets().max_results(0).send().await,
+                list_fleets_kind,
+            ),
+            INVALID,
+            "MaxResults",
+        ),
+        (
+            "ListFleets garbled token",
+            outcome(
+                wl.list_fleets().next_token("garbled-token").send().await,
+                list_fleets_kind,
+            ),
+            INVALID,
+            "NextToken",
+        ),
+        (
+            "ListFleets malformed token",
+            outcome(
+                wl.list_fleets().next_token("not a token!").send().await,
+                list_fleets_kind,
+            ),
+            INVALID,
+            "NextToken",
+        ),
+        (
+            "ListDevices unknown fleet",
+            outcome(devices().fleet_arn(MISSING).send().await, list_devices_kind),
+            NOT_FOUND,
+            MISSING,
+        ),
+        (
+            "ListDevices with another fleet's token",
+            outcome(
+                devices().fleet_arn(PARTNER).next_token(&token).send().await,
+                list_devices_kind,
+            ),
+            INVALID,
+            "NextToken",
+        ),
+        (
+            "ListDomains with a ListDevices token",
+            outcome(
+                domains().fleet_arn(CORP).next_token(&token).send().await,
+                list_domains_kind,
+            ),
+            INVALID,
+            "NextToken",
+        ),
+        (
+            "ListDevices without FleetArn",
+            outcome(devices().send().await, list_devices_kind),
+            INVALID,
+            "FleetArn",
+        ),
+        (
+            "DescribeDevice of the other fleet's device",
+            outcome(
+                device()
+                    .fleet_arn(CORP)
+                    .device_id("dev-erin-iphone")
+                    .send()
+                    .await,
+                describe_device_kind,
+            ),
+            NOT_FOUND,
+            "dev-erin-iphone",
+        ),
+        (
+            "DescribeDevice unknown fleet",
+            outcome(
+                device()
+                    .fleet_arn(MISSING)
+                    .device_id("dev-bob-iphone")
+                    .send()
+                    .await,
+                describe_device_kind,
+            ),
+            NOT_FOUND,
+            MISSING,
+        ),
+        (
+            "DescribeDevice without DeviceId",
+            outcome(device().fleet_arn(CORP).send().await, describe_device_kind),
+            INVALID,
+            "DeviceId",
+        ),
+        (
+            "ListDomains unknown fleet",
+            outcome(domains().fleet_arn(MISSING).send().await, list_domains_kind),
+            NOT_FOUND,
+            MISSING,
+        ),
+        (
+            "ListDomains MaxResults=-3",
+            outcome(
+                domains().fleet_arn(CORP).max_results(-3).send().await,
+                list_domains_kind,
+            ),
+            INVALID,
+            "MaxResults",
+        ),
+        (
+            "DescribeDomain of the other fleet's domain",
+            outcome(
+                domain()
+                    .domain_name("portal.partner.example.net")
+                    .send()
+                    .await,
+                describe_domain_kind,
+            ),
+            NOT_FOUND,
+            "portal.partner.example.net",
+        ),
+        (
+            "DescribeDomain too long a name",
+            outcome(
+                domain().domain_name(&long_domain).send().await,
+                describe_domain_kind,
+            ),
+            INVALID,
+            "DomainName",
+        ),
+        (
+            "DescribeAuditStreamConfiguration unknown fleet",
+            outcome(audit().fleet_arn(MISSING).send().await, describe_audit_kind),
+            NOT_FOUND,
+            MISSING,
+        ),
+        (
+            "DescribeAuditStreamConfiguration without FleetArn",
+            outcome(audit().send().await, describe_audit_kind),
+            INVALID,
+            "FleetArn",
+        ),
+        (
+            "UpdateAuditStreamConfiguration unknown fleet",
+            outcome(
+                set_audit(MISSING).audit_stream_arn(stream).send().await,
+                update_audit_kind,
+            ),
+            NOT_FOUND,
+            MISSING,
+        ),
+    ];
+    for (case, got, want, msg_has) in cases {
+        assert_kind(case, got, want, msg_has);
+    }
     for bad in [
         "arn:aws:kinesis:us-east-1:123456789012:stream/not-worklink",
         "arn:aws:sqs:us-east-1:123456789012:AmazonWorkLink-x",
         "not-an-arn",
     ] {
-        let r = wl
-            .update_audit_stream_configuration()
-            .fleet_arn(CORP)
-            .audit_stream_arn(bad)
-            .send()
-            .await;
+        let r = set_audit(CORP).audit_stream_arn(bad).send().await;
+        let case = format!("UpdateAuditStreamConfiguration AuditStreamArn {bad}");
         assert_kind(
-            r.map(drop).map_err(update_audit_kind),
-            "InvalidRequestException",
+            &case,
+            outcome(r, update_audit_kind),
+            INVALID,
             "AuditStreamArn",
         );
     }
@@ -770,158 +686,151 @@ async fn list_and_describe_errors() {
 #[tokio::test]
 async fn other_operations_validate_and_conflict() {
     let (_emu, wl) = sample().await;
-    let code = |e: &dyn ProvideErrorMetadata| e.code().map(str::to_string);
-
-    let e = wl
-        .create_fleet()
-        .fleet_name("Bad_Name")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some("InvalidRequestException".into()));
-    assert!(e.message().unwrap_or_default().contains("FleetName"));
-    let e = wl
-        .create_fleet()
-        .fleet_name("corp-mobile")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e
-        .into_service_error()
-        .is_resource_already_exists_exception());
-
     let acm = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
-    let e = wl
-        .associate_domain()
-        .fleet_arn(CORP)
-        .domain_name("intranet.example.com")
-        .acm_certificate_arn(acm)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e
-        .into_service_error()
-        .is_resource_already_exists_exception());
-    let e = wl
-        .associate_domain()
-        .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .acm_certificate_arn("not an arn")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e
-        .message()
-        .unwrap_or_default()
-        .contains("AcmCertificateArn"));
-    let e = wl
-        .associate_domain()
-        .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .acm_certificate_arn(acm)
-        .display_name("d".repeat(101))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.message().unwrap_or_default().contains("DisplayName"));
+    let associate = |domain: &str| {
+        wl.associate_domain()
+            .fleet_arn(CORP)
+            .domain_name(domain)
+            .acm_certificate_arn(acm)
+    };
+    let network = || {
+        wl.update_company_network_configuration()
+            .fleet_arn(CORP)
+            .vpc_id("vpc-0a1b2c3d")
+    };
+    let oidc = aws_sdk_worklink::types::IdentityProviderType::from("OIDC");
+    let delete = |fleet: &str| wl.delete_fleet().fleet_arn(fleet).send();
 
-    let e = wl
-        .update_company_network_configuration()
-        .fleet_arn(CORP)
-        .vpc_id("vpc-0a1b2c3d")
-        .subnet_ids("subnet-0a1b2c3d")
-        .security_group_ids("sg-XYZ")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e
-        .message()
-        .unwrap_or_default()
-        .contains("SecurityGroupIds[0]"));
-    let e = wl
-        .update_company_network_configuration()
-        .fleet_arn(CORP)
-        .vpc_id("vpc-0a1b2c3d")
-        .security_group_ids("sg-0a1b2c3d")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e
-        .message()
-        .unwrap_or_default()
-        .contains("SubnetIds is required"));
-
-    let e = wl
-        .associate_website_certificate_authority()
-        .fleet_arn(CORP)
-        .certificate("not a pem")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.message().unwrap_or_default().contains("Certificate"));
-    let e = wl
-        .describe_website_certificate_authority()
-        .fleet_arn(CORP)
-        .website_ca_id("nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    let e = wl
-        .list_website_certificate_authorities()
-        .fleet_arn(MISSING)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_invalid_request_exception());
-
-    let e = wl
-        .update_identity_provider_configuration()
-        .fleet_arn(CORP)
-        .identity_provider_type(aws_sdk_worklink::types::IdentityProviderType::from("OIDC"))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e
-        .message()
-        .unwrap_or_default()
-        .contains("IdentityProviderType"));
-
-    let e = wl
-        .tag_resource()
-        .resource_arn(CORP)
-        .tags("aws:reserved", "x")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_invalid_request_exception());
-    let e = wl
-        .list_tags_for_resource()
-        .resource_arn(MISSING)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_invalid_request_exception());
-
-    let e = wl
-        .delete_fleet()
-        .fleet_arn(MISSING)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.into_service_error().is_resource_not_found_exception());
-    wl.delete_fleet()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .expect("delete");
-    let e = wl
-        .delete_fleet()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(e.message().unwrap_or_default().contains("DELETING"));
+    // Called in order; the last two rows delete the partner fleet twice.
+    check([
+        (
+            "CreateFleet with a bad name",
+            fails_as!(
+                wl.create_fleet().fleet_name("Bad_Name").send(),
+                e if e.code() == Some(INVALID) && says(e, "FleetName")
+            ),
+        ),
+        (
+            "CreateFleet of an existing name",
+            fails_as!(
+                wl.create_fleet().fleet_name("corp-mobile").send(),
+                e if e.is_resource_already_exists_exception()
+            ),
+        ),
+        (
+            "AssociateDomain already associated",
+            fails_as!(
+                associate("intranet.example.com").send(),
+                e if e.is_resource_already_exists_exception()
+            ),
+        ),
+        (
+            "AssociateDomain bad certificate ARN",
+            fails_as!(
+                associate("crm.example.com")
+                    .acm_certificate_arn("not an arn")
+                    .send(),
+                e if says(e, "AcmCertificateArn")
+            ),
+        ),
+        (
+            "AssociateDomain too long a DisplayName",
+            fails_as!(
+                associate("crm.example.com")
+                    .display_name("d".repeat(101))
+                    .send(),
+                e if says(e, "DisplayName")
+            ),
+        ),
+        (
+            "UpdateCompanyNetworkConfiguration bad security group",
+            fails_as!(
+                network()
+                    .subnet_ids("subnet-0a1b2c3d")
+                    .security_group_ids("sg-XYZ")
+                    .send(),
+                e if says(e, "SecurityGroupIds[0]")
+            ),
+        ),
+        (
+            "UpdateCompanyNetworkConfiguration without SubnetIds",
+            fails_as!(
+                network().security_group_ids("sg-0a1b2c3d").send(),
+                e if says(e, "SubnetIds is required")
+            ),
+        ),
+        (
+            "AssociateWebsiteCertificateAuthority not a PEM",
+            fails_as!(
+                wl.associate_website_certificate_authority()
+                    .fleet_arn(CORP)
+                    .certificate("not a pem")
+                    .send(),
+                e if says(e, "Certificate")
+            ),
+        ),
+        (
+            "DescribeWebsiteCertificateAuthority unknown id",
+            fails_as!(
+                wl.describe_website_certificate_authority()
+                    .fleet_arn(CORP)
+                    .website_ca_id("nope")
+                    .send(),
+                e if e.is_resource_not_found_exception()
+            ),
+        ),
+        (
+            "ListWebsiteCertificateAuthorities unknown fleet",
+            fails_as!(
+                wl.list_website_certificate_authorities()
+                    .fleet_arn(MISSING)
+                    .send(),
+                e if e.is_invalid_request_exception()
+            ),
+        ),
+        (
+            "UpdateIdentityProviderConfiguration OIDC",
+            fails_as!(
+                wl.update_identity_provider_configuration()
+                    .fleet_arn(CORP)
+                    .identity_provider_type(oidc)
+                    .send(),
+                e if says(e, "IdentityProviderType")
+            ),
+        ),
+        (
+            "TagResource reserved key",
+            fails_as!(
+                wl.tag_resource()
+                    .resource_arn(CORP)
+                    .tags("aws:reserved", "x")
+                    .send(),
+                e if e.is_invalid_request_exception()
+            ),
+        ),
+        (
+            "ListTagsForResource unknown fleet",
+            fails_as!(
+                wl.list_tags_for_resource().resource_arn(MISSING).send(),
+                e if e.is_invalid_request_exception()
+            ),
+        ),
+        (
+            "DeleteFleet unknown fleet",
+            fails_as!(delete(MISSING), e if e.is_resource_not_found_exception()),
+        ),
+        (
+            "DeleteFleet partner (succeeds)",
+            delete(PARTNER)
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e:?}")),
+        ),
+        (
+            "DeleteFleet partner again, now DELETING",
+            fails_as!(delete(PARTNER), e if says(e, "DELETING")),
+        ),
+    ]);
 }
 
 #[tokio::test]

@@ -32,14 +32,57 @@ const ERR_DEALLOC: &str = "wsinst-errdealloc01";
 const MISSING: &str = "wsinst-doesnotexist";
 const BAD_ID: &str = "i-0123456789abcdef0";
 
-/// Awaits a call that must fail and returns its service error.
-macro_rules! service_err {
-    ($call:expr) => {
+/// A table row as described by [`check`]: the case, then `Ok(())` if the call
+/// came back as expected, else what came back instead.
+type Row<'a> = (&'a str, Result<(), String>);
+
+/// Fails on the first row whose call did not come back as expected.
+fn check<'a>(rows: impl IntoIterator<Item = Row<'a>>) {
+    for (case, r) in rows {
+        if let Err(got) = r {
+            panic!("{case}: {got}");
+        }
+    }
+}
+
+/// Awaits a call that must fail with a service error matching the pattern
+/// (and guard); the row result for [`check`].
+macro_rules! fails_as {
+    ($call:expr, $pat:pat $(if $guard:expr)?) => {
         match $call.await {
-            Ok(out) => panic!("expected an error, got {out:?}"),
-            Err(e) => e.into_service_error(),
+            Ok(out) => Err(format!("expected an error, got {out:?}")),
+            Err(e) => {
+                let e = e.into_service_error();
+                if matches!(&e, $pat $(if $guard)?) {
+                    Ok(())
+                } else {
+                    Err(format!("unexpected error {e:?}"))
+                }
+            }
         }
     };
+}
+
+/// Awaits a call that must succeed; the row result for [`check`].
+async fn succeeds<T, E: std::fmt::Debug>(
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    call.await
+        .map(drop)
+        .map_err(|e| format!("expected success, got {e:?}"))
+}
+
+/// Sets a throttling fault on every call, then a server error: `$call` must
+/// come back as `$err`'s typed ThrottlingException, then its
+/// InternalServerException. Rows for [`check`].
+macro_rules! injected_faults {
+    ($emu:expr, $err:ident, $call:expr) => {{
+        fault(&$emu, 1.0, 0.0);
+        let throttled = fails_as!($call, $err::ThrottlingException(_));
+        fault(&$emu, 0.0, 1.0);
+        let internal = fails_as!($call, $err::InternalServerException(_));
+        [("throttled", throttled), ("server error", internal)]
+    }};
 }
 
 fn t0() -> Timestamp {
@@ -101,32 +144,33 @@ fn fault(emu: &RunningEmulator, throttle_rate: f64, server_error_rate: f64) {
 #[tokio::test]
 async fn list_workspace_instances_validation_errors() {
     let (emu, client) = start().await;
-    let e = service_err!(client.list_workspace_instances().max_results(26).send());
-    let ListErr::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(v.message().contains("MaxResults"), "{}", v.message());
-    assert_eq!(
-        v.reason(),
-        &ValidationExceptionReason::FieldValidationFailed
-    );
-    assert_eq!(v.field_list()[0].name(), "MaxResults");
-
-    let e = service_err!(client.list_workspace_instances().max_results(0).send());
-    assert!(matches!(e, ListErr::ValidationException(_)), "{e:?}");
-
-    let e = service_err!(client
-        .list_workspace_instances()
-        .provision_states(ProvisionStateEnum::from("RUNNING"))
-        .send());
-    let ListErr::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(
-        v.message().contains("ProvisionStates[0]"),
-        "{}",
-        v.message()
-    );
+    let list = || client.list_workspace_instances();
+    let running = ProvisionStateEnum::from("RUNNING");
+    check([
+        (
+            "MaxResults 26",
+            fails_as!(
+                list().max_results(26).send(),
+                ListErr::ValidationException(v) if v.message().contains("MaxResults")
+                    && v.reason() == &ValidationExceptionReason::FieldValidationFailed
+                    && v.field_list().first().map(|f| f.name()) == Some("MaxResults")
+            ),
+        ),
+        (
+            "MaxResults 0",
+            fails_as!(
+                list().max_results(0).send(),
+                ListErr::ValidationException(_)
+            ),
+        ),
+        (
+            "ProvisionStates RUNNING",
+            fails_as!(
+                list().provision_states(running).send(),
+                ListErr::ValidationException(v) if v.message().contains("ProvisionStates[0]")
+            ),
+        ),
+    ]);
 
     let calls = emu.shared().calls.of("ListWorkspaceInstances");
     assert_eq!(calls.len(), 3);
@@ -137,37 +181,106 @@ async fn list_workspace_instances_validation_errors() {
 }
 
 #[tokio::test]
-async fn list_workspace_instances_access_denied() {
-    let mut st = state();
-    st.access_denied_operations
-        .insert("ListWorkspaceInstances".into());
-    let (_emu, client) = start_with(st).await;
-    let e = service_err!(client.list_workspace_instances().send());
-    assert!(matches!(e, ListErr::AccessDeniedException(_)), "{e:?}");
-    // Other operations are still allowed.
-    client
-        .get_workspace_instance()
-        .workspace_instance_id(OK_ID)
-        .send()
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
 async fn list_workspace_instances_throttling_and_internal_error() {
     let (emu, client) = start().await;
-    fault(&emu, 1.0, 0.0);
-    let e = service_err!(client.list_workspace_instances().send());
-    assert!(matches!(e, ListErr::ThrottlingException(_)), "{e:?}");
-    fault(&emu, 0.0, 1.0);
-    let e = service_err!(client.list_workspace_instances().send());
-    assert!(matches!(e, ListErr::InternalServerException(_)), "{e:?}");
+    check(injected_faults!(
+        emu,
+        ListErr,
+        client.list_workspace_instances().send()
+    ));
     let calls = emu.shared().calls.of("ListWorkspaceInstances");
     assert_eq!(calls[0].error.as_deref(), Some("ThrottlingException"));
     assert_eq!(calls[0].status, 400);
     assert_eq!(calls[1].error.as_deref(), Some("InternalServerException"));
     assert_eq!(calls[1].status, 500);
     assert!(calls.iter().all(|c| c.injected));
+}
+
+// ---------------------------------------------------------------- access denied
+
+/// The operations the warden calls, each refused in turn.
+const WARDEN_OPS: [&str; 6] = [
+    "ListWorkspaceInstances",
+    "GetWorkspaceInstance",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "DeleteWorkspaceInstance",
+];
+
+#[tokio::test]
+async fn denied_operations_get_access_denied() {
+    for op in WARDEN_OPS {
+        let mut st = state();
+        st.access_denied_operations.insert(op.into());
+        let (emu, client) = start_with(st).await;
+        let denied = match op {
+            "ListWorkspaceInstances" => fails_as!(
+                client.list_workspace_instances().send(),
+                ListErr::AccessDeniedException(_)
+            ),
+            "GetWorkspaceInstance" => fails_as!(
+                client
+                    .get_workspace_instance()
+                    .workspace_instance_id(OK_ID)
+                    .send(),
+                GetErr::AccessDeniedException(_)
+            ),
+            "TagResource" => fails_as!(
+                client
+                    .tag_resource()
+                    .workspace_instance_id(OK_ID)
+                    .tags(tag("k", "v"))
+                    .send(),
+                TagErr::AccessDeniedException(_)
+            ),
+            "UntagResource" => fails_as!(
+                client
+                    .untag_resource()
+                    .workspace_instance_id(OK_ID)
+                    .tag_keys("a")
+                    .send(),
+                UntagErr::AccessDeniedException(_)
+            ),
+            "ListTagsForResource" => fails_as!(
+                client
+                    .list_tags_for_resource()
+                    .workspace_instance_id(OK_ID)
+                    .send(),
+                ListTagsErr::AccessDeniedException(_)
+            ),
+            "DeleteWorkspaceInstance" => fails_as!(
+                client
+                    .delete_workspace_instance()
+                    .workspace_instance_id(OK_ID)
+                    .send(),
+                DeleteErr::AccessDeniedException(_)
+            ),
+            other => panic!("no call for {other}"),
+        };
+        check([(op, denied)]);
+        // The denied call changed nothing.
+        {
+            let st = emu.shared().wsi();
+            let inst = st.instance(OK_ID).unwrap();
+            assert_eq!(inst.provision_state, ProvisionState::Allocated, "{op}");
+            assert_eq!(inst.tags.len(), 1, "{op}");
+            assert!(inst.tags.contains_key("a"), "{op}");
+        }
+        // Other operations are still allowed.
+        let other = if op == "GetWorkspaceInstance" {
+            succeeds(client.list_workspace_instances().send()).await
+        } else {
+            succeeds(
+                client
+                    .get_workspace_instance()
+                    .workspace_instance_id(OK_ID)
+                    .send(),
+            )
+            .await
+        };
+        check([(op, other)]);
+    }
 }
 
 // ---------------------------------------------------------------- GetWorkspaceInstance
@@ -181,33 +294,32 @@ async fn get_workspace_instance_errors() {
             .workspace_instance_id(id)
             .send()
     };
-    let e = service_err!(get(MISSING));
-    let GetErr::ResourceNotFoundException(nf) = &e else {
-        panic!("{e:?}")
-    };
-    assert_eq!(nf.resource_id(), MISSING);
-    assert!(nf.message().contains(MISSING));
-
-    let e = service_err!(get(BAD_ID));
-    let GetErr::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(
-        v.message().contains("WorkspaceInstanceId"),
-        "{}",
-        v.message()
-    );
-
-    // Missing required member (the SDK does not check it client-side).
-    let e = service_err!(client.get_workspace_instance().send());
-    assert!(matches!(e, GetErr::ValidationException(_)), "{e:?}");
-
-    fault(&emu, 1.0, 0.0);
-    let e = service_err!(get(OK_ID));
-    assert!(matches!(e, GetErr::ThrottlingException(_)), "{e:?}");
-    fault(&emu, 0.0, 1.0);
-    let e = service_err!(get(OK_ID));
-    assert!(matches!(e, GetErr::InternalServerException(_)), "{e:?}");
+    check([
+        (
+            MISSING,
+            fails_as!(
+                get(MISSING),
+                GetErr::ResourceNotFoundException(nf)
+                    if nf.resource_id() == MISSING && nf.message().contains(MISSING)
+            ),
+        ),
+        (
+            BAD_ID,
+            fails_as!(
+                get(BAD_ID),
+                GetErr::ValidationException(v) if v.message().contains("WorkspaceInstanceId")
+            ),
+        ),
+        // Missing required member (the SDK does not check it client-side).
+        (
+            "no WorkspaceInstanceId",
+            fails_as!(
+                client.get_workspace_instance().send(),
+                GetErr::ValidationException(_)
+            ),
+        ),
+    ]);
+    check(injected_faults!(emu, GetErr, get(OK_ID)));
 
     // The log names the instance even for faults and bad input.
     let ids: Vec<_> = emu
@@ -229,19 +341,6 @@ async fn get_workspace_instance_errors() {
     );
 }
 
-#[tokio::test]
-async fn get_workspace_instance_access_denied() {
-    let mut st = state();
-    st.access_denied_operations
-        .insert("GetWorkspaceInstance".into());
-    let (_emu, client) = start_with(st).await;
-    let e = service_err!(client
-        .get_workspace_instance()
-        .workspace_instance_id(OK_ID)
-        .send());
-    assert!(matches!(e, GetErr::AccessDeniedException(_)), "{e:?}");
-}
-
 // ---------------------------------------------------------------- TagResource
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -251,83 +350,61 @@ fn tag(k: &str, v: &str) -> Tag {
 #[tokio::test]
 async fn tag_resource_errors() {
     let (emu, client) = start().await;
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(MISSING)
-        .tags(tag("k", "v"))
-        .send());
-    assert!(matches!(e, TagErr::ResourceNotFoundException(_)), "{e:?}");
-
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(BAD_ID)
-        .tags(tag("k", "v"))
-        .send());
-    assert!(matches!(e, TagErr::ValidationException(_)), "{e:?}");
-
-    for (k, v, field) in [
-        ("bad*key", "v", "Tags[0].Key"),
-        ("", "v", "Tags[0].Key"),
-        ("k", "bad\u{7}value", "Tags[0].Value"),
-    ] {
-        let e = service_err!(client
+    let tag_on = |id: &str, k: &str, v: &str| {
+        client
             .tag_resource()
-            .workspace_instance_id(OK_ID)
+            .workspace_instance_id(id)
             .tags(tag(k, v))
-            .send());
-        let TagErr::ValidationException(ve) = &e else {
-            panic!("{e:?}")
-        };
-        assert!(ve.message().contains(field), "{field}: {}", ve.message());
-    }
+            .send()
+    };
     let long_key = "k".repeat(129);
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(OK_ID)
-        .tags(tag(&long_key, "v"))
-        .send());
-    assert!(matches!(e, TagErr::ValidationException(_)), "{e:?}");
     let long_value = "v".repeat(257);
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(OK_ID)
-        .tags(tag("k", &long_value))
-        .send());
-    assert!(matches!(e, TagErr::ValidationException(_)), "{e:?}");
+    let mut rows = vec![
+        (
+            "on a missing instance",
+            fails_as!(
+                tag_on(MISSING, "k", "v"),
+                TagErr::ResourceNotFoundException(_)
+            ),
+        ),
+        (
+            "on a bad id",
+            fails_as!(tag_on(BAD_ID, "k", "v"), TagErr::ValidationException(_)),
+        ),
+    ];
+    // (case, key, value, the field the message must name where checked)
+    let invalid = [
+        ("key bad*key", "bad*key", "v", Some("Tags[0].Key")),
+        ("empty key", "", "v", Some("Tags[0].Key")),
+        (
+            "control character",
+            "k",
+            "bad\u{7}value",
+            Some("Tags[0].Value"),
+        ),
+        ("129-character key", &long_key, "v", None),
+        ("257-character value", "k", &long_value, None),
+    ];
+    for (case, k, v, field) in invalid {
+        let r = fails_as!(
+            tag_on(OK_ID, k, v),
+            TagErr::ValidationException(e) if field.is_none_or(|f| e.message().contains(f))
+        );
+        rows.push((case, r));
+    }
     // Tags is required.
-    let e = service_err!(client.tag_resource().workspace_instance_id(OK_ID).send());
-    assert!(matches!(e, TagErr::ValidationException(_)), "{e:?}");
-
-    fault(&emu, 1.0, 0.0);
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(OK_ID)
-        .tags(tag("k", "v"))
-        .send());
-    assert!(matches!(e, TagErr::ThrottlingException(_)), "{e:?}");
-    fault(&emu, 0.0, 1.0);
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(OK_ID)
-        .tags(tag("k", "v"))
-        .send());
-    assert!(matches!(e, TagErr::InternalServerException(_)), "{e:?}");
+    rows.push((
+        "no Tags",
+        fails_as!(
+            client.tag_resource().workspace_instance_id(OK_ID).send(),
+            TagErr::ValidationException(_)
+        ),
+    ));
+    check(rows);
+    check(injected_faults!(emu, TagErr, tag_on(OK_ID, "k", "v")));
     // Nothing was applied by any failed call.
     let st = emu.shared().wsi();
     assert_eq!(st.instance(OK_ID).unwrap().tags.len(), 1);
-}
-
-#[tokio::test]
-async fn tag_resource_access_denied() {
-    let mut st = state();
-    st.access_denied_operations.insert("TagResource".into());
-    let (_emu, client) = start_with(st).await;
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(OK_ID)
-        .tags(tag("k", "v"))
-        .send());
-    assert!(matches!(e, TagErr::AccessDeniedException(_)), "{e:?}");
 }
 
 #[tokio::test]
@@ -351,16 +428,18 @@ async fn thirty_tags_allowed_thirty_first_rejected() {
         .unwrap();
 
     // The 31st key is refused with a clear message, and nothing changes.
-    let e = service_err!(client
-        .tag_resource()
-        .workspace_instance_id(OK_ID)
-        .tags(tag("key-30", "v"))
-        .send());
-    let TagErr::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(v.message().contains("at most 30 tags"), "{}", v.message());
-    assert!(v.message().contains(OK_ID), "{}", v.message());
+    check([(
+        "31st key",
+        fails_as!(
+            client
+                .tag_resource()
+                .workspace_instance_id(OK_ID)
+                .tags(tag("key-30", "v"))
+                .send(),
+            TagErr::ValidationException(v)
+                if v.message().contains("at most 30 tags") && v.message().contains(OK_ID)
+        ),
+    )]);
     let tags = client
         .list_tags_for_resource()
         .workspace_instance_id(OK_ID)
@@ -375,11 +454,13 @@ async fn thirty_tags_allowed_thirty_first_rejected() {
     for i in 0..31 {
         req = req.tags(tag(&format!("key-{i:02}"), "v"));
     }
-    let e = service_err!(req.send());
-    let TagErr::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(v.message().contains("Tags"), "{}", v.message());
+    check([(
+        "31 tags in one request",
+        fails_as!(
+            req.send(),
+            TagErr::ValidationException(v) if v.message().contains("Tags")
+        ),
+    )]);
 }
 
 // ---------------------------------------------------------------- UntagResource
@@ -387,49 +468,40 @@ async fn thirty_tags_allowed_thirty_first_rejected() {
 #[tokio::test]
 async fn untag_resource_errors() {
     let (emu, client) = start().await;
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(MISSING)
-        .tag_keys("a")
-        .send());
-    assert!(matches!(e, UntagErr::ResourceNotFoundException(_)), "{e:?}");
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(BAD_ID)
-        .tag_keys("a")
-        .send());
-    assert!(matches!(e, UntagErr::ValidationException(_)), "{e:?}");
-    // TagKeys needs at least one key.
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(OK_ID)
-        .set_tag_keys(Some(vec![]))
-        .send());
-    let UntagErr::ValidationException(v) = &e else {
-        panic!("{e:?}")
+    let untag = |id: &str, key: &str| {
+        client
+            .untag_resource()
+            .workspace_instance_id(id)
+            .tag_keys(key)
+            .send()
     };
-    assert!(v.message().contains("TagKeys"), "{}", v.message());
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(OK_ID)
-        .tag_keys("bad*key")
-        .send());
-    assert!(matches!(e, UntagErr::ValidationException(_)), "{e:?}");
-
-    fault(&emu, 1.0, 0.0);
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(OK_ID)
-        .tag_keys("a")
-        .send());
-    assert!(matches!(e, UntagErr::ThrottlingException(_)), "{e:?}");
-    fault(&emu, 0.0, 1.0);
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(OK_ID)
-        .tag_keys("a")
-        .send());
-    assert!(matches!(e, UntagErr::InternalServerException(_)), "{e:?}");
+    check([
+        (
+            "on a missing instance",
+            fails_as!(untag(MISSING, "a"), UntagErr::ResourceNotFoundException(_)),
+        ),
+        (
+            "on a bad id",
+            fails_as!(untag(BAD_ID, "a"), UntagErr::ValidationException(_)),
+        ),
+        // TagKeys needs at least one key.
+        (
+            "no TagKeys",
+            fails_as!(
+                client
+                    .untag_resource()
+                    .workspace_instance_id(OK_ID)
+                    .set_tag_keys(Some(vec![]))
+                    .send(),
+                UntagErr::ValidationException(v) if v.message().contains("TagKeys")
+            ),
+        ),
+        (
+            "key bad*key",
+            fails_as!(untag(OK_ID, "bad*key"), UntagErr::ValidationException(_)),
+        ),
+    ]);
+    check(injected_faults!(emu, UntagErr, untag(OK_ID, "a")));
     assert!(emu
         .shared()
         .wsi()
@@ -439,65 +511,34 @@ async fn untag_resource_errors() {
         .contains_key("a"));
 }
 
-#[tokio::test]
-async fn untag_resource_access_denied() {
-    let mut st = state();
-    st.access_denied_operations.insert("UntagResource".into());
-    let (_emu, client) = start_with(st).await;
-    let e = service_err!(client
-        .untag_resource()
-        .workspace_instance_id(OK_ID)
-        .tag_keys("a")
-        .send());
-    assert!(matches!(e, UntagErr::AccessDeniedException(_)), "{e:?}");
-}
-
 // ---------------------------------------------------------------- ListTagsForResource
 
 #[tokio::test]
 async fn list_tags_for_resource_errors() {
     let (emu, client) = start().await;
-    let e = service_err!(client
-        .list_tags_for_resource()
-        .workspace_instance_id(MISSING)
-        .send());
-    assert!(
-        matches!(e, ListTagsErr::ResourceNotFoundException(_)),
-        "{e:?}"
-    );
-    let e = service_err!(client
-        .list_tags_for_resource()
-        .workspace_instance_id("wsinst-short")
-        .send());
-    assert!(matches!(e, ListTagsErr::ValidationException(_)), "{e:?}");
-    fault(&emu, 1.0, 0.0);
-    let e = service_err!(client
-        .list_tags_for_resource()
-        .workspace_instance_id(OK_ID)
-        .send());
-    assert!(matches!(e, ListTagsErr::ThrottlingException(_)), "{e:?}");
-    fault(&emu, 0.0, 1.0);
-    let e = service_err!(client
-        .list_tags_for_resource()
-        .workspace_instance_id(OK_ID)
-        .send());
-    assert!(
-        matches!(e, ListTagsErr::InternalServerException(_)),
-        "{e:?}"
-    );
-}
-
-#[tokio::test]
-async fn list_tags_for_resource_access_denied() {
-    let mut st = state();
-    st.access_denied_operations
-        .insert("ListTagsForResource".into());
-    let (_emu, client) = start_with(st).await;
-    let e = service_err!(client
-        .list_tags_for_resource()
-        .workspace_instance_id(OK_ID)
-        .send());
-    assert!(matches!(e, ListTagsErr::AccessDeniedException(_)), "{e:?}");
+    let list_tags = |id: &str| {
+        client
+            .list_tags_for_resource()
+            .workspace_instance_id(id)
+            .send()
+    };
+    check([
+        (
+            MISSING,
+            fails_as!(
+                list_tags(MISSING),
+                ListTagsErr::ResourceNotFoundException(_)
+            ),
+        ),
+        (
+            "wsinst-short",
+            fails_as!(
+                list_tags("wsinst-short"),
+                ListTagsErr::ValidationException(_)
+            ),
+        ),
+    ]);
+    check(injected_faults!(emu, ListTagsErr, list_tags(OK_ID)));
 }
 
 // ---------------------------------------------------------------- DeleteWorkspaceInstance
@@ -511,25 +552,39 @@ async fn delete_workspace_instance_errors_by_state() {
             .workspace_instance_id(id)
             .send()
     };
-    // In transition: conflict (try again next run).
-    for id in [ALLOCATING, DEALLOCATING] {
-        let e = service_err!(delete(id));
-        let DeleteErr::ConflictException(c) = &e else {
-            panic!("{id}: {e:?}")
-        };
-        assert_eq!(c.resource_id(), id);
-        assert_eq!(c.resource_type(), "WorkspaceInstance");
-    }
-    // Already deleted, or never there: not found.
-    for id in [DEALLOCATED, MISSING] {
-        let e = service_err!(delete(id));
-        assert!(
-            matches!(e, DeleteErr::ResourceNotFoundException(_)),
-            "{id}: {e:?}"
-        );
-    }
-    let e = service_err!(delete(BAD_ID));
-    assert!(matches!(e, DeleteErr::ValidationException(_)), "{e:?}");
+    let conflict = |c: &aws_sdk_workspacesinstances::types::error::ConflictException, id: &str| {
+        c.resource_id() == id && c.resource_type() == "WorkspaceInstance"
+    };
+    check([
+        // In transition: conflict (try again next run).
+        (
+            ALLOCATING,
+            fails_as!(
+                delete(ALLOCATING),
+                DeleteErr::ConflictException(c) if conflict(c, ALLOCATING)
+            ),
+        ),
+        (
+            DEALLOCATING,
+            fails_as!(
+                delete(DEALLOCATING),
+                DeleteErr::ConflictException(c) if conflict(c, DEALLOCATING)
+            ),
+        ),
+        // Already deleted, or never there: not found.
+        (
+            DEALLOCATED,
+            fails_as!(delete(DEALLOCATED), DeleteErr::ResourceNotFoundException(_)),
+        ),
+        (
+            MISSING,
+            fails_as!(delete(MISSING), DeleteErr::ResourceNotFoundException(_)),
+        ),
+        (
+            BAD_ID,
+            fails_as!(delete(BAD_ID), DeleteErr::ValidationException(_)),
+        ),
+    ]);
     // ERROR_DEALLOCATING may be deleted again.
     delete(ERR_DEALLOC).await.unwrap();
     assert_eq!(
@@ -541,15 +596,12 @@ async fn delete_workspace_instance_errors_by_state() {
         ProvisionState::Deallocating
     );
     // ... and a second delete is now a conflict.
-    let e = service_err!(delete(ERR_DEALLOC));
-    assert!(matches!(e, DeleteErr::ConflictException(_)), "{e:?}");
+    check([(
+        "second delete of ERR_DEALLOC",
+        fails_as!(delete(ERR_DEALLOC), DeleteErr::ConflictException(_)),
+    )]);
 
-    fault(&emu, 1.0, 0.0);
-    let e = service_err!(delete(OK_ID));
-    assert!(matches!(e, DeleteErr::ThrottlingException(_)), "{e:?}");
-    fault(&emu, 0.0, 1.0);
-    let e = service_err!(delete(OK_ID));
-    assert!(matches!(e, DeleteErr::InternalServerException(_)), "{e:?}");
+    check(injected_faults!(emu, DeleteErr, delete(OK_ID)));
     assert_eq!(
         emu.shared().wsi().instance(OK_ID).unwrap().provision_state,
         ProvisionState::Allocated,
@@ -567,23 +619,6 @@ async fn delete_workspace_instance_errors_by_state() {
     assert_eq!(errors[6].0, serde_json::json!(ERR_DEALLOC));
 }
 
-#[tokio::test]
-async fn delete_workspace_instance_access_denied() {
-    let mut st = state();
-    st.access_denied_operations
-        .insert("DeleteWorkspaceInstance".into());
-    let (emu, client) = start_with(st).await;
-    let e = service_err!(client
-        .delete_workspace_instance()
-        .workspace_instance_id(OK_ID)
-        .send());
-    assert!(matches!(e, DeleteErr::AccessDeniedException(_)), "{e:?}");
-    assert_eq!(
-        emu.shared().wsi().instance(OK_ID).unwrap().provision_state,
-        ProvisionState::Allocated
-    );
-}
-
 // ---------------------------------------------------------------- other operations
 
 #[tokio::test]
@@ -594,41 +629,40 @@ async fn create_workspace_instance_errors() {
         max_volumes: None,
     };
     let (_emu, client) = start_with(st).await;
-    // ManagedInstance is required.
-    let e = service_err!(client.create_workspace_instance().send());
-    let CreateWorkspaceInstanceError::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(v.message().contains("ManagedInstance"), "{}", v.message());
-    // Nested pattern violations name the member path.
-    let e = service_err!(client
-        .create_workspace_instance()
-        .managed_instance(
-            ManagedInstanceRequest::builder()
-                .image_id("img-123")
-                .build()
-        )
-        .send());
-    let CreateWorkspaceInstanceError::ValidationException(v) = &e else {
-        panic!("{e:?}")
-    };
-    assert!(
-        v.message().contains("ManagedInstance.ImageId"),
-        "{}",
-        v.message()
-    );
-    // Four non-deallocated instances already: over quota.
-    let e = service_err!(client
-        .create_workspace_instance()
-        .managed_instance(ManagedInstanceRequest::builder().build())
-        .send());
-    assert!(
-        matches!(
-            e,
-            CreateWorkspaceInstanceError::ServiceQuotaExceededException(_)
+    let create = || client.create_workspace_instance();
+    let bad_image = ManagedInstanceRequest::builder()
+        .image_id("img-123")
+        .build();
+    check([
+        // ManagedInstance is required.
+        (
+            "no ManagedInstance",
+            fails_as!(
+                create().send(),
+                CreateWorkspaceInstanceError::ValidationException(v)
+                    if v.message().contains("ManagedInstance")
+            ),
         ),
-        "{e:?}"
-    );
+        // Nested pattern violations name the member path.
+        (
+            "bad ImageId",
+            fails_as!(
+                create().managed_instance(bad_image).send(),
+                CreateWorkspaceInstanceError::ValidationException(v)
+                    if v.message().contains("ManagedInstance.ImageId")
+            ),
+        ),
+        // Four non-deallocated instances already: over quota.
+        (
+            "over quota",
+            fails_as!(
+                create()
+                    .managed_instance(ManagedInstanceRequest::builder().build())
+                    .send(),
+                CreateWorkspaceInstanceError::ServiceQuotaExceededException(_)
+            ),
+        ),
+    ]);
 }
 
 #[tokio::test]
@@ -639,105 +673,99 @@ async fn volume_operation_errors() {
         .with_volume(Volume::new(vol_a, "us-east-1a", t0()).attached_to(OK_ID, "/dev/sdf"))
         .with_volume(Volume::new(vol_b, "us-east-1a", t0()).with_size(100, "gp3"));
     let (_emu, client) = start_with(st).await;
+    let delete = |id: &str| client.delete_volume().volume_id(id).send();
+    let associate = |instance: &str, device: &str| {
+        client
+            .associate_volume()
+            .workspace_instance_id(instance)
+            .volume_id(vol_b)
+            .device(device)
+            .send()
+    };
+    let resize = |gb: i32| {
+        client
+            .modify_volume()
+            .volume_id(vol_b)
+            .size_in_gb(gb)
+            .send()
+    };
+    let long_device = "/dev/".repeat(7);
 
-    let e = service_err!(client.delete_volume().volume_id(vol_a).send());
-    assert!(
-        matches!(e, DeleteVolumeError::ConflictException(_)),
-        "{e:?}"
-    );
-    let e = service_err!(client.delete_volume().volume_id("vol-missing").send());
-    assert!(
-        matches!(e, DeleteVolumeError::ResourceNotFoundException(_)),
-        "{e:?}"
-    );
-    let e = service_err!(client.delete_volume().volume_id("volume-1").send());
-    assert!(
-        matches!(e, DeleteVolumeError::ValidationException(_)),
-        "{e:?}"
-    );
-
-    // Device already used on the instance.
-    let e = service_err!(client
-        .associate_volume()
-        .workspace_instance_id(OK_ID)
-        .volume_id(vol_b)
-        .device("/dev/sdf")
-        .send());
-    assert!(
-        matches!(e, AssociateVolumeError::ConflictException(_)),
-        "{e:?}"
-    );
-    // Instance not ALLOCATED.
-    let e = service_err!(client
-        .associate_volume()
-        .workspace_instance_id(ALLOCATING)
-        .volume_id(vol_b)
-        .device("/dev/sdg")
-        .send());
-    assert!(
-        matches!(e, AssociateVolumeError::ConflictException(_)),
-        "{e:?}"
-    );
-    let e = service_err!(client
-        .associate_volume()
-        .workspace_instance_id(MISSING)
-        .volume_id(vol_b)
-        .device("/dev/sdg")
-        .send());
-    assert!(
-        matches!(e, AssociateVolumeError::ResourceNotFoundException(_)),
-        "{e:?}"
-    );
-    // Device longer than 32.
-    let e = service_err!(client
-        .associate_volume()
-        .workspace_instance_id(OK_ID)
-        .volume_id(vol_b)
-        .device("/dev/".repeat(7))
-        .send());
-    assert!(
-        matches!(e, AssociateVolumeError::ValidationException(_)),
-        "{e:?}"
-    );
-
-    // Not attached to that instance.
-    let e = service_err!(client
-        .disassociate_volume()
-        .workspace_instance_id(OK_ID)
-        .volume_id(vol_b)
-        .send());
-    assert!(
-        matches!(e, DisassociateVolumeError::ConflictException(_)),
-        "{e:?}"
-    );
-
-    // Shrinking is refused; a second change within the cooldown too.
-    let e = service_err!(client
-        .modify_volume()
-        .volume_id(vol_b)
-        .size_in_gb(50)
-        .send());
-    assert!(
-        matches!(e, ModifyVolumeError::ValidationException(_)),
-        "{e:?}"
-    );
-    client
-        .modify_volume()
-        .volume_id(vol_b)
-        .size_in_gb(150)
-        .send()
-        .await
-        .unwrap();
-    let e = service_err!(client
-        .modify_volume()
-        .volume_id(vol_b)
-        .size_in_gb(200)
-        .send());
-    assert!(
-        matches!(
-            e,
-            ModifyVolumeError::VolumeModificationRateExceededException(_)
+    // Called in order.
+    check([
+        (
+            "DeleteVolume attached",
+            fails_as!(delete(vol_a), DeleteVolumeError::ConflictException(_)),
         ),
-        "{e:?}"
-    );
+        (
+            "DeleteVolume missing",
+            fails_as!(
+                delete("vol-missing"),
+                DeleteVolumeError::ResourceNotFoundException(_)
+            ),
+        ),
+        (
+            "DeleteVolume bad id",
+            fails_as!(
+                delete("volume-1"),
+                DeleteVolumeError::ValidationException(_)
+            ),
+        ),
+        // Device already used on the instance.
+        (
+            "AssociateVolume device in use",
+            fails_as!(
+                associate(OK_ID, "/dev/sdf"),
+                AssociateVolumeError::ConflictException(_)
+            ),
+        ),
+        // Instance not ALLOCATED.
+        (
+            "AssociateVolume to an ALLOCATING instance",
+            fails_as!(
+                associate(ALLOCATING, "/dev/sdg"),
+                AssociateVolumeError::ConflictException(_)
+            ),
+        ),
+        (
+            "AssociateVolume to a missing instance",
+            fails_as!(
+                associate(MISSING, "/dev/sdg"),
+                AssociateVolumeError::ResourceNotFoundException(_)
+            ),
+        ),
+        // Device longer than 32.
+        (
+            "AssociateVolume too long a device",
+            fails_as!(
+                associate(OK_ID, &long_device),
+                AssociateVolumeError::ValidationException(_)
+            ),
+        ),
+        // Not attached to that instance.
+        (
+            "DisassociateVolume not attached",
+            fails_as!(
+                client
+                    .disassociate_volume()
+                    .workspace_instance_id(OK_ID)
+                    .volume_id(vol_b)
+                    .send(),
+                DisassociateVolumeError::ConflictException(_)
+            ),
+        ),
+        // Shrinking is refused; a second change within the cooldown too.
+        (
+            "ModifyVolume shrink",
+            fails_as!(resize(50), ModifyVolumeError::ValidationException(_)),
+        ),
+        ("ModifyVolume grow", succeeds(resize(150)).await),
+        (
+            "ModifyVolume again within the cooldown",
+            fails_as!(
+                resize(200),
+                ModifyVolumeError::VolumeModificationRateExceededException(_)
+            ),
+        ),
+    ]);
 }
