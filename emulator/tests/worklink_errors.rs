@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{check, fails_as};
+
 use aws_config::retry::RetryConfig;
 use aws_sdk_worklink::error::SdkError;
 use aws_sdk_worklink::operation::describe_audit_stream_configuration::DescribeAuditStreamConfigurationError as DescribeAuditErr;
@@ -216,37 +218,6 @@ fn assert_kind(case: &str, got: Result<(), Kind>, want: &str, msg_has: &str) {
 /// A call's outcome reduced to what [`assert_kind`] checks.
 fn outcome<T, E>(r: Result<T, E>, kind: impl FnOnce(E) -> Kind) -> Result<(), Kind> {
     r.map(drop).map_err(kind)
-}
-
-/// A table row as described by [`check`]: the case, then `Ok(())` if the call
-/// came back as expected, else what came back instead.
-type Row<'a> = (&'a str, Result<(), String>);
-
-/// Fails on the first row whose call did not come back as expected.
-fn check<'a>(rows: impl IntoIterator<Item = Row<'a>>) {
-    for (case, r) in rows {
-        if let Err(got) = r {
-            panic!("{case}: {got}");
-        }
-    }
-}
-
-/// Awaits a call that must fail with a service error matching the pattern
-/// (and guard); the row result for [`check`].
-macro_rules! fails_as {
-    ($call:expr, $pat:pat $(if $guard:expr)?) => {
-        match $call.await {
-            Ok(out) => Err(format!("expected an error, got {out:?}")),
-            Err(e) => {
-                let e = e.into_service_error();
-                if matches!(&e, $pat $(if $guard)?) {
-                    Ok(())
-                } else {
-                    Err(format!("unexpected error {e:?}"))
-                }
-            }
-        }
-    };
 }
 
 /// Whether the error's message mentions `part`.

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{check, fails_as};
+
 use aws_sdk_workspacesinstances::operation::associate_volume::AssociateVolumeError;
 use aws_sdk_workspacesinstances::operation::create_workspace_instance::CreateWorkspaceInstanceError;
 use aws_sdk_workspacesinstances::operation::delete_volume::DeleteVolumeError;
@@ -31,37 +33,6 @@ const DEALLOCATED: &str = "wsinst-deallocated1";
 const ERR_DEALLOC: &str = "wsinst-errdealloc01";
 const MISSING: &str = "wsinst-doesnotexist";
 const BAD_ID: &str = "i-0123456789abcdef0";
-
-/// A table row as described by [`check`]: the case, then `Ok(())` if the call
-/// came back as expected, else what came back instead.
-type Row<'a> = (&'a str, Result<(), String>);
-
-/// Fails on the first row whose call did not come back as expected.
-fn check<'a>(rows: impl IntoIterator<Item = Row<'a>>) {
-    for (case, r) in rows {
-        if let Err(got) = r {
-            panic!("{case}: {got}");
-        }
-    }
-}
-
-/// Awaits a call that must fail with a service error matching the pattern
-/// (and guard); the row result for [`check`].
-macro_rules! fails_as {
-    ($call:expr, $pat:pat $(if $guard:expr)?) => {
-        match $call.await {
-            Ok(out) => Err(format!("expected an error, got {out:?}")),
-            Err(e) => {
-                let e = e.into_service_error();
-                if matches!(&e, $pat $(if $guard)?) {
-                    Ok(())
-                } else {
-                    Err(format!("unexpected error {e:?}"))
-                }
-            }
-        }
-    };
-}
 
 /// Awaits a call that must succeed; the row result for [`check`].
 async fn succeeds<T, E: std::fmt::Debug>(

@@ -40,3 +40,37 @@ pub fn worklink(emu: &RunningEmulator) -> aws_sdk_worklink::Client {
 pub fn wsi(emu: &RunningEmulator) -> aws_sdk_workspacesinstances::Client {
     aws_sdk_workspacesinstances::Client::new(&sdk_config(emu, RetryConfig::disabled()))
 }
+
+/// A table row as described by [`check`]: the case, then `Ok(())` if the call
+/// came back as expected, else what came back instead.
+pub type Row<'a> = (&'a str, Result<(), String>);
+
+/// Fails on the first row whose call did not come back as expected.
+pub fn check<'a>(rows: impl IntoIterator<Item = Row<'a>>) {
+    for (case, r) in rows {
+        if let Err(got) = r {
+            panic!("{case}: {got}");
+        }
+    }
+}
+
+/// Awaits a call that must fail with a service error matching the pattern
+/// (and guard); the row result for [`check`].
+#[allow(unused_macros)] // not every test file uses it
+macro_rules! fails_as {
+    ($call:expr, $pat:pat $(if $guard:expr)?) => {
+        match $call.await {
+            Ok(out) => Err(format!("expected an error, got {out:?}")),
+            Err(e) => {
+                let e = e.into_service_error();
+                if matches!(&e, $pat $(if $guard)?) {
+                    Ok(())
+                } else {
+                    Err(format!("unexpected error {e:?}"))
+                }
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use fails_as;
