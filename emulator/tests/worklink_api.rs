@@ -6,8 +6,11 @@
 
 mod common;
 
+use aws_sdk_worklink::operation::describe_domain::DescribeDomainOutput;
 use aws_sdk_worklink::types::{DeviceStatus, DomainStatus, FleetStatus, IdentityProviderType};
-use jiff::{SignedDuration, Timestamp};
+use aws_sdk_worklink::Client;
+use common::{advance, all_pages, assert_fields, sent};
+use jiff::Timestamp;
 use warden_emulator::worklink;
 use warden_emulator::{Fixture, RunningEmulator};
 
@@ -25,18 +28,16 @@ fn now(emu: &RunningEmulator) -> Timestamp {
     emu.shared().clock.now()
 }
 
-fn advance(emu: &RunningEmulator, secs: i64) {
-    emu.shared()
-        .clock
-        .advance(SignedDuration::from_secs(secs))
-        .expect("clock advances");
-}
-
 fn secs(t: Option<&aws_smithy_types::DateTime>) -> i64 {
     t.expect("timestamp present").secs()
 }
 
-async fn sample() -> (RunningEmulator, aws_sdk_worklink::Client) {
+/// The epoch second of an RFC 3339 time.
+fn at(rfc3339: &str) -> i64 {
+    rfc3339.parse::<Timestamp>().unwrap().as_second()
+}
+
+async fn sample() -> (RunningEmulator, Client) {
     let emu = common::start_json(SAMPLE).await;
     let client = common::worklink(&emu);
     (emu, client)
@@ -50,6 +51,16 @@ fn fleet(emu: &RunningEmulator, arn: &str) -> worklink::Fleet {
         .expect("fleet in state")
 }
 
+async fn audit_stream(wl: &Client, arn: &str) -> Option<String> {
+    sent!(wl.describe_audit_stream_configuration().fleet_arn(arn))
+        .audit_stream_arn()
+        .map(str::to_string)
+}
+
+async fn corp_domain(wl: &Client, name: &str) -> DescribeDomainOutput {
+    sent!(wl.describe_domain().fleet_arn(CORP).domain_name(name))
+}
+
 #[tokio::test]
 async fn create_fleet_then_settle_then_delete() {
     let emu = common::start(Fixture {
@@ -60,44 +71,39 @@ async fn create_fleet_then_settle_then_delete() {
     let wl = common::worklink(&emu);
     let t0 = now(&emu);
 
-    let out = wl
+    let out = sent!(wl
         .create_fleet()
         .fleet_name("new-fleet")
         .display_name("New fleet")
         .optimize_for_end_user_location(true)
-        .tags("env", "test")
-        .send()
-        .await
-        .expect("CreateFleet");
+        .tags("env", "test"));
     let arn = out.fleet_arn().expect("FleetArn").to_string();
     assert_eq!(arn, "arn:aws:worklink::123456789012:fleet/new-fleet");
 
-    let md = wl
-        .describe_fleet_metadata()
-        .fleet_arn(&arn)
-        .send()
-        .await
-        .expect("DescribeFleetMetadata");
+    let md = sent!(wl.describe_fleet_metadata().fleet_arn(&arn));
     assert_eq!(md.fleet_status(), Some(&FleetStatus::Creating));
-    assert_eq!(md.fleet_name(), Some("new-fleet"));
-    assert_eq!(md.display_name(), Some("New fleet"));
+    assert_fields(
+        "DescribeFleetMetadata new-fleet",
+        [
+            ("FleetName", md.fleet_name(), Some("new-fleet")),
+            ("DisplayName", md.display_name(), Some("New fleet")),
+            (
+                "Tags.env",
+                md.tags().and_then(|t| t.get("env")).map(String::as_str),
+                Some("test"),
+            ),
+        ],
+    );
     assert_eq!(md.optimize_for_end_user_location(), Some(true));
     assert_eq!(secs(md.created_time()), t0.as_second());
     assert!(md
         .company_code()
         .is_some_and(|c| !c.is_empty() && c.len() <= 32));
-    assert_eq!(
-        md.tags().and_then(|t| t.get("env")).map(String::as_str),
-        Some("test")
-    );
 
     // The service provider metadata exists from the start.
-    let idp = wl
+    let idp = sent!(wl
         .describe_identity_provider_configuration()
-        .fleet_arn(&arn)
-        .send()
-        .await
-        .expect("DescribeIdentityProviderConfiguration");
+        .fleet_arn(&arn));
     assert!(idp
         .service_provider_saml_metadata()
         .is_some_and(|m| m.contains("EntityDescriptor")));
@@ -105,85 +111,58 @@ async fn create_fleet_then_settle_then_delete() {
 
     // Still CREATING just before the delay, ACTIVE after it.
     advance(&emu, 59);
-    let md = wl
-        .describe_fleet_metadata()
-        .fleet_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let md = sent!(wl.describe_fleet_metadata().fleet_arn(&arn));
     assert_eq!(md.fleet_status(), Some(&FleetStatus::Creating));
     advance(&emu, 1);
-    let md = wl
-        .describe_fleet_metadata()
-        .fleet_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let md = sent!(wl.describe_fleet_metadata().fleet_arn(&arn));
     assert_eq!(md.fleet_status(), Some(&FleetStatus::Active));
     assert_eq!(secs(md.last_updated_time()), t0.as_second() + 60);
 
-    wl.delete_fleet()
-        .fleet_arn(&arn)
-        .send()
-        .await
-        .expect("DeleteFleet");
-    let listed = wl.list_fleets().send().await.expect("ListFleets");
+    sent!(wl.delete_fleet().fleet_arn(&arn));
+    let listed = sent!(wl.list_fleets());
     assert_eq!(listed.fleet_summary_list().len(), 1);
     assert_eq!(
         listed.fleet_summary_list()[0].fleet_status(),
         Some(&FleetStatus::Deleting)
     );
     advance(&emu, 60);
-    let listed = wl.list_fleets().send().await.expect("ListFleets");
-    assert!(listed.fleet_summary_list().is_empty());
+    assert!(sent!(wl.list_fleets()).fleet_summary_list().is_empty());
     assert!(emu.shared().worklink().fleets.is_empty());
 }
 
 #[tokio::test]
 async fn list_fleets_and_fleet_metadata() {
     let (emu, wl) = sample().await;
-    let out = wl.list_fleets().send().await.expect("ListFleets");
+    let out = sent!(wl.list_fleets());
     assert_eq!(out.next_token(), None);
     let list = out.fleet_summary_list();
     let arns: Vec<_> = list.iter().filter_map(|f| f.fleet_arn()).collect();
     assert_eq!(arns, [CORP, PARTNER]);
     let corp = &list[0];
-    assert_eq!(corp.fleet_name(), Some("corp-mobile"));
-    assert_eq!(corp.display_name(), Some("Corporate mobile"));
-    assert_eq!(corp.company_code(), Some("c0rpm0b1le01"));
-    assert_eq!(corp.fleet_status(), Some(&FleetStatus::Active));
-    assert_eq!(
-        secs(corp.created_time()),
-        "2025-03-01T09:00:00Z"
-            .parse::<Timestamp>()
-            .unwrap()
-            .as_second()
+    assert_fields(
+        "ListFleets corp-mobile",
+        [
+            ("FleetName", corp.fleet_name(), Some("corp-mobile")),
+            ("DisplayName", corp.display_name(), Some("Corporate mobile")),
+            ("CompanyCode", corp.company_code(), Some("c0rpm0b1le01")),
+        ],
     );
+    assert_eq!(corp.fleet_status(), Some(&FleetStatus::Active));
+    assert_eq!(secs(corp.created_time()), at("2025-03-01T09:00:00Z"));
     assert_eq!(corp.tags().map(|t| t.len()), Some(2));
 
-    wl.update_fleet_metadata()
+    sent!(wl
+        .update_fleet_metadata()
         .fleet_arn(PARTNER)
         .display_name("Partners")
-        .optimize_for_end_user_location(true)
-        .send()
-        .await
-        .expect("UpdateFleetMetadata");
-    let md = wl
-        .describe_fleet_metadata()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .unwrap();
+        .optimize_for_end_user_location(true));
+    let md = sent!(wl.describe_fleet_metadata().fleet_arn(PARTNER));
     assert_eq!(md.display_name(), Some("Partners"));
     assert_eq!(md.optimize_for_end_user_location(), Some(true));
     assert_eq!(secs(md.last_updated_time()), now(&emu).as_second());
 
     // DisplayName left out (null) unsets it; the flag stays as it was.
-    wl.update_fleet_metadata()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .expect("UpdateFleetMetadata");
+    sent!(wl.update_fleet_metadata().fleet_arn(PARTNER));
     let f = fleet(&emu, PARTNER);
     assert_eq!(f.display_name, None);
     assert!(f.optimize_for_end_user_location);
@@ -192,58 +171,30 @@ async fn list_fleets_and_fleet_metadata() {
 #[tokio::test]
 async fn audit_stream_configuration() {
     let (emu, wl) = sample().await;
-    let out = wl
-        .describe_audit_stream_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("DescribeAuditStreamConfiguration");
-    assert_eq!(out.audit_stream_arn(), Some(STREAM));
-    let out = wl
-        .describe_audit_stream_configuration()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.audit_stream_arn(), None);
+    for (arn, want) in [(CORP, Some(STREAM)), (PARTNER, None)] {
+        assert_eq!(audit_stream(&wl, arn).await.as_deref(), want, "{arn}");
+    }
 
     let other = "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-partner";
-    wl.update_audit_stream_configuration()
+    sent!(wl
+        .update_audit_stream_configuration()
         .fleet_arn(PARTNER)
-        .audit_stream_arn(other)
-        .send()
-        .await
-        .expect("UpdateAuditStreamConfiguration");
+        .audit_stream_arn(other));
     assert_eq!(
         fleet(&emu, PARTNER).audit_stream_arn.as_deref(),
         Some(other)
     );
 
     // No AuditStreamArn turns the stream off.
-    wl.update_audit_stream_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .unwrap();
+    sent!(wl.update_audit_stream_configuration().fleet_arn(CORP));
     assert_eq!(fleet(&emu, CORP).audit_stream_arn, None);
-    let out = wl
-        .describe_audit_stream_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.audit_stream_arn(), None);
+    assert_eq!(audit_stream(&wl, CORP).await, None);
 }
 
 #[tokio::test]
 async fn company_network_configuration() {
     let (emu, wl) = sample().await;
-    let out = wl
-        .describe_company_network_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("DescribeCompanyNetworkConfiguration");
+    let out = sent!(wl.describe_company_network_configuration().fleet_arn(CORP));
     assert_eq!(out.vpc_id(), Some("vpc-0a1b2c3d"));
     assert_eq!(
         out.subnet_ids(),
@@ -251,23 +202,18 @@ async fn company_network_configuration() {
     );
     assert_eq!(out.security_group_ids(), ["sg-0a1b2c3d"]);
 
-    let out = wl
+    let out = sent!(wl
         .describe_company_network_configuration()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .unwrap();
+        .fleet_arn(PARTNER));
     assert_eq!(out.vpc_id(), None);
 
-    wl.update_company_network_configuration()
+    sent!(wl
+        .update_company_network_configuration()
         .fleet_arn(PARTNER)
         .vpc_id("vpc-0123456789abcdef0")
         .subnet_ids("subnet-11112222")
         .security_group_ids("sg-33334444")
-        .security_group_ids("sg-55556666")
-        .send()
-        .await
-        .expect("UpdateCompanyNetworkConfiguration");
+        .security_group_ids("sg-55556666"));
     let net = fleet(&emu, PARTNER).company_network.expect("network set");
     assert_eq!(net.vpc_id, "vpc-0123456789abcdef0");
     assert_eq!(net.subnet_ids, ["subnet-11112222"]);
@@ -277,48 +223,29 @@ async fn company_network_configuration() {
 #[tokio::test]
 async fn device_policy_configuration() {
     let (emu, wl) = sample().await;
-    let out = wl
-        .describe_device_policy_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("DescribeDevicePolicyConfiguration");
+    let out = sent!(wl.describe_device_policy_configuration().fleet_arn(CORP));
     assert!(out
         .device_ca_certificate()
         .is_some_and(|c| c.starts_with("-----BEGIN CERTIFICATE-----")));
 
     let chain = format!("{CERT}{CERT}");
-    wl.update_device_policy_configuration()
+    sent!(wl
+        .update_device_policy_configuration()
         .fleet_arn(PARTNER)
-        .device_ca_certificate(&chain)
-        .send()
-        .await
-        .expect("UpdateDevicePolicyConfiguration");
-    let out = wl
-        .describe_device_policy_configuration()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .unwrap();
+        .device_ca_certificate(&chain));
+    let out = sent!(wl.describe_device_policy_configuration().fleet_arn(PARTNER));
     assert_eq!(out.device_ca_certificate(), Some(chain.as_str()));
 
-    wl.update_device_policy_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .unwrap();
+    sent!(wl.update_device_policy_configuration().fleet_arn(CORP));
     assert_eq!(fleet(&emu, CORP).device_ca_certificate, None);
 }
 
 #[tokio::test]
 async fn identity_provider_configuration() {
     let (emu, wl) = sample().await;
-    let out = wl
+    let out = sent!(wl
         .describe_identity_provider_configuration()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("DescribeIdentityProviderConfiguration");
+        .fleet_arn(CORP));
     assert_eq!(
         out.identity_provider_type(),
         Some(&IdentityProviderType::Saml)
@@ -328,13 +255,11 @@ async fn identity_provider_configuration() {
         .is_some_and(|m| m.contains("idp.example.com")));
     assert!(out.service_provider_saml_metadata().is_some());
 
-    wl.update_identity_provider_configuration()
+    sent!(wl
+        .update_identity_provider_configuration()
         .fleet_arn(PARTNER)
         .identity_provider_type(IdentityProviderType::Saml)
-        .identity_provider_saml_metadata("<EntityDescriptor entityID=\"partner-idp\"/>")
-        .send()
-        .await
-        .expect("UpdateIdentityProviderConfiguration");
+        .identity_provider_saml_metadata("<EntityDescriptor entityID=\"partner-idp\"/>"));
     let idp = fleet(&emu, PARTNER).identity_provider;
     assert_eq!(idp.r#type.as_deref(), Some("SAML"));
     assert_eq!(
@@ -346,12 +271,7 @@ async fn identity_provider_configuration() {
 #[tokio::test]
 async fn devices_and_sign_out() {
     let (emu, wl) = sample().await;
-    let out = wl
-        .list_devices()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("ListDevices");
+    let out = sent!(wl.list_devices().fleet_arn(CORP));
     let ids: Vec<_> = out.devices().iter().filter_map(|d| d.device_id()).collect();
     assert_eq!(
         ids,
@@ -368,56 +288,58 @@ async fn devices_and_sign_out() {
         Some(&DeviceStatus::SignedOut)
     );
 
-    let d = wl
+    let d = sent!(wl
         .describe_device()
         .fleet_arn(CORP)
-        .device_id("dev-bob-iphone")
-        .send()
-        .await
-        .expect("DescribeDevice");
-    assert_eq!(d.username(), Some("bob"));
+        .device_id("dev-bob-iphone"));
     assert_eq!(d.status(), Some(&DeviceStatus::Active));
-    assert_eq!(d.manufacturer(), Some("Apple"));
-    assert_eq!(d.model(), Some("iPhone10,4"));
-    assert_eq!(d.operating_system(), Some("iOS"));
-    assert_eq!(d.operating_system_version(), Some("15.8"));
-    assert_eq!(d.patch_level(), Some("2023-10-25"));
-    assert_eq!(
-        secs(d.first_accessed_time()),
-        "2025-03-05T08:00:00Z"
-            .parse::<Timestamp>()
-            .unwrap()
-            .as_second()
+    let what = "DescribeDevice dev-bob-iphone";
+    assert_fields(
+        what,
+        [
+            ("Username", d.username(), Some("bob")),
+            ("Manufacturer", d.manufacturer(), Some("Apple")),
+            ("Model", d.model(), Some("iPhone10,4")),
+            ("OperatingSystem", d.operating_system(), Some("iOS")),
+            (
+                "OperatingSystemVersion",
+                d.operating_system_version(),
+                Some("15.8"),
+            ),
+            ("PatchLevel", d.patch_level(), Some("2023-10-25")),
+        ],
     );
-    assert_eq!(
-        secs(d.last_accessed_time()),
-        "2026-11-22T09:45:00Z"
-            .parse::<Timestamp>()
-            .unwrap()
-            .as_second()
+    assert_fields(
+        what,
+        [
+            (
+                "FirstAccessedTime",
+                secs(d.first_accessed_time()),
+                at("2025-03-05T08:00:00Z"),
+            ),
+            (
+                "LastAccessedTime",
+                secs(d.last_accessed_time()),
+                at("2026-11-22T09:45:00Z"),
+            ),
+        ],
     );
 
-    wl.sign_out_user()
-        .fleet_arn(CORP)
-        .username("alice")
-        .send()
-        .await
-        .expect("SignOutUser");
+    sent!(wl.sign_out_user().fleet_arn(CORP).username("alice"));
     let f = fleet(&emu, CORP);
-    let status = |id: &str| {
-        f.devices
+    for (id, want) in [
+        ("dev-alice-iphone", worklink::DeviceStatus::SignedOut),
+        ("dev-alice-ipad", worklink::DeviceStatus::SignedOut),
+        ("dev-bob-iphone", worklink::DeviceStatus::Active),
+        ("dev-dave-pixel", worklink::DeviceStatus::Active),
+    ] {
+        let got = f
+            .devices
             .iter()
             .find(|d| d.device_id == id)
-            .map(|d| d.status)
-            .unwrap()
-    };
-    assert_eq!(
-        status("dev-alice-iphone"),
-        worklink::DeviceStatus::SignedOut
-    );
-    assert_eq!(status("dev-alice-ipad"), worklink::DeviceStatus::SignedOut);
-    assert_eq!(status("dev-bob-iphone"), worklink::DeviceStatus::Active);
-    assert_eq!(status("dev-dave-pixel"), worklink::DeviceStatus::Active);
+            .map(|d| d.status);
+        assert_eq!(got, Some(want), "{id}");
+    }
     // The other fleet is untouched.
     assert!(fleet(&emu, PARTNER)
         .devices
@@ -425,12 +347,7 @@ async fn devices_and_sign_out() {
         .any(|d| d.status == worklink::DeviceStatus::Active));
 
     // Signing out again is fine (idempotent), and the call log has both.
-    wl.sign_out_user()
-        .fleet_arn(CORP)
-        .username("alice")
-        .send()
-        .await
-        .expect("SignOutUser again");
+    sent!(wl.sign_out_user().fleet_arn(CORP).username("alice"));
     let calls = emu.shared().calls.of("SignOutUser");
     assert_eq!(calls.len(), 2);
     assert!(calls
@@ -447,58 +364,39 @@ async fn domain_lifecycle() {
     let (emu, wl) = sample().await;
     let t0 = now(&emu);
     let acm = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555";
-    wl.associate_domain()
+    sent!(wl
+        .associate_domain()
         .fleet_arn(CORP)
         .domain_name("crm.example.com")
         .display_name("CRM")
-        .acm_certificate_arn(acm)
-        .send()
-        .await
-        .expect("AssociateDomain");
+        .acm_certificate_arn(acm));
 
-    let d = wl
-        .describe_domain()
-        .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .send()
-        .await
-        .expect("DescribeDomain");
+    let d = corp_domain(&wl, "crm.example.com").await;
     assert_eq!(d.domain_status(), Some(&DomainStatus::Associating));
-    assert_eq!(d.display_name(), Some("CRM"));
-    assert_eq!(d.domain_name(), Some("crm.example.com"));
-    assert_eq!(d.acm_certificate_arn(), Some(acm));
+    assert_fields(
+        "DescribeDomain crm.example.com",
+        [
+            ("DisplayName", d.display_name(), Some("CRM")),
+            ("DomainName", d.domain_name(), Some("crm.example.com")),
+            ("AcmCertificateArn", d.acm_certificate_arn(), Some(acm)),
+        ],
+    );
     assert_eq!(secs(d.created_time()), t0.as_second());
 
     advance(&emu, 60);
-    let d = wl
-        .describe_domain()
-        .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .send()
-        .await
-        .unwrap();
+    let d = corp_domain(&wl, "crm.example.com").await;
     assert_eq!(d.domain_status(), Some(&DomainStatus::Active));
 
-    wl.update_domain_metadata()
+    sent!(wl
+        .update_domain_metadata()
         .fleet_arn(CORP)
         .domain_name("crm.example.com")
-        .display_name("Customer relations")
-        .send()
-        .await
-        .expect("UpdateDomainMetadata");
-
-    wl.revoke_domain_access()
+        .display_name("Customer relations"));
+    sent!(wl
+        .revoke_domain_access()
         .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .send()
-        .await
-        .expect("RevokeDomainAccess");
-    let listed = wl
-        .list_domains()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("ListDomains");
+        .domain_name("crm.example.com"));
+    let listed = sent!(wl.list_domains().fleet_arn(CORP));
     let crm = listed
         .domains()
         .iter()
@@ -507,50 +405,40 @@ async fn domain_lifecycle() {
     assert_eq!(crm.domain_status(), &DomainStatus::Inactive);
     assert_eq!(crm.display_name(), Some("Customer relations"));
 
-    wl.restore_domain_access()
+    sent!(wl
+        .restore_domain_access()
         .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .send()
-        .await
-        .expect("RestoreDomainAccess");
-    let domain = |emu: &RunningEmulator| {
+        .domain_name("crm.example.com"));
+    let stored = |emu: &RunningEmulator| {
         fleet(emu, CORP)
             .domains
             .into_iter()
             .find(|d| d.domain_name == "crm.example.com")
             .unwrap()
     };
-    assert_eq!(domain(&emu).status, worklink::DomainStatus::Active);
+    assert_eq!(stored(&emu).status, worklink::DomainStatus::Active);
 
-    wl.disassociate_domain()
+    sent!(wl
+        .disassociate_domain()
         .fleet_arn(CORP)
-        .domain_name("crm.example.com")
-        .send()
-        .await
-        .expect("DisassociateDomain");
-    assert_eq!(domain(&emu).status, worklink::DomainStatus::Disassociating);
+        .domain_name("crm.example.com"));
+    assert_eq!(stored(&emu).status, worklink::DomainStatus::Disassociating);
     advance(&emu, 60);
     emu.shared().worklink().settle(now(&emu));
-    assert_eq!(domain(&emu).status, worklink::DomainStatus::Disassociated);
+    assert_eq!(stored(&emu).status, worklink::DomainStatus::Disassociated);
 
     // A disassociated domain can be associated again.
-    wl.associate_domain()
+    sent!(wl
+        .associate_domain()
         .fleet_arn(CORP)
         .domain_name("crm.example.com")
-        .acm_certificate_arn(acm)
-        .send()
-        .await
-        .expect("AssociateDomain again");
-    assert_eq!(domain(&emu).status, worklink::DomainStatus::Associating);
+        .acm_certificate_arn(acm));
+    assert_eq!(stored(&emu).status, worklink::DomainStatus::Associating);
 
     // The sample's ASSOCIATING domain settles at its scheduled time (12:30).
     let jira = || async {
-        wl.describe_domain()
-            .fleet_arn(CORP)
-            .domain_name("jira.example.com")
-            .send()
+        corp_domain(&wl, "jira.example.com")
             .await
-            .unwrap()
             .domain_status()
             .cloned()
     };
@@ -564,33 +452,22 @@ async fn domain_lifecycle() {
 #[tokio::test]
 async fn website_certificate_authorities() {
     let (emu, wl) = sample().await;
-    let out = wl
+    let out = sent!(wl
         .associate_website_certificate_authority()
         .fleet_arn(PARTNER)
         .certificate(CERT)
-        .display_name("Partner root")
-        .send()
-        .await
-        .expect("AssociateWebsiteCertificateAuthority");
+        .display_name("Partner root"));
     let id = out.website_ca_id().expect("WebsiteCaId").to_string();
 
-    let d = wl
+    let d = sent!(wl
         .describe_website_certificate_authority()
         .fleet_arn(PARTNER)
-        .website_ca_id(&id)
-        .send()
-        .await
-        .expect("DescribeWebsiteCertificateAuthority");
+        .website_ca_id(&id));
     assert_eq!(d.certificate(), Some(CERT));
     assert_eq!(d.display_name(), Some("Partner root"));
     assert_eq!(secs(d.created_time()), now(&emu).as_second());
 
-    let listed = wl
-        .list_website_certificate_authorities()
-        .fleet_arn(PARTNER)
-        .send()
-        .await
-        .expect("ListWebsiteCertificateAuthorities");
+    let listed = sent!(wl.list_website_certificate_authorities().fleet_arn(PARTNER));
     let ids: Vec<_> = listed
         .website_certificate_authorities()
         .iter()
@@ -602,12 +479,10 @@ async fn website_certificate_authorities() {
         Some("Partner root")
     );
 
-    wl.disassociate_website_certificate_authority()
+    sent!(wl
+        .disassociate_website_certificate_authority()
         .fleet_arn(PARTNER)
-        .website_ca_id(&id)
-        .send()
-        .await
-        .expect("DisassociateWebsiteCertificateAuthority");
+        .website_ca_id(&id));
     assert!(fleet(&emu, PARTNER)
         .website_certificate_authorities
         .is_empty());
@@ -616,64 +491,42 @@ async fn website_certificate_authorities() {
 #[tokio::test]
 async fn website_authorization_providers() {
     let (emu, wl) = sample().await;
-    let out = wl
+    let out = sent!(wl
         .associate_website_authorization_provider()
         .fleet_arn(CORP)
         .authorization_provider_type(aws_sdk_worklink::types::AuthorizationProviderType::Saml)
-        .domain_name("auth.example.com")
-        .send()
-        .await
-        .expect("AssociateWebsiteAuthorizationProvider");
+        .domain_name("auth.example.com"));
     let id = out
         .authorization_provider_id()
         .expect("AuthorizationProviderId")
         .to_string();
-    let listed = wl
-        .list_website_authorization_providers()
-        .fleet_arn(CORP)
-        .send()
-        .await
-        .expect("ListWebsiteAuthorizationProviders");
+    let listed = sent!(wl.list_website_authorization_providers().fleet_arn(CORP));
     let p = &listed.website_authorization_providers()[0];
     assert_eq!(p.authorization_provider_id(), Some(id.as_str()));
     assert_eq!(p.domain_name(), Some("auth.example.com"));
     assert_eq!(secs(p.created_time()), now(&emu).as_second());
 
-    wl.disassociate_website_authorization_provider()
+    sent!(wl
+        .disassociate_website_authorization_provider()
         .fleet_arn(CORP)
-        .authorization_provider_id(&id)
-        .send()
-        .await
-        .expect("DisassociateWebsiteAuthorizationProvider");
+        .authorization_provider_id(&id));
     assert!(fleet(&emu, CORP).website_authorization_providers.is_empty());
 }
 
 #[tokio::test]
 async fn fleet_tags() {
     let (emu, wl) = sample().await;
-    let out = wl
-        .list_tags_for_resource()
-        .resource_arn(CORP)
-        .send()
-        .await
-        .expect("ListTagsForResource");
+    let out = sent!(wl.list_tags_for_resource().resource_arn(CORP));
     let tags = out.tags().expect("tags");
     assert_eq!(tags.get("env").map(String::as_str), Some("demo"));
     assert_eq!(tags.len(), 2);
 
-    wl.tag_resource()
+    sent!(wl
+        .tag_resource()
         .resource_arn(CORP)
         .tags("owner", "secops")
-        .tags("env", "prod")
-        .send()
-        .await
-        .expect("TagResource");
-    wl.untag_resource()
-        .resource_arn(CORP)
-        .tag_keys("team")
-        .send()
-        .await
-        .expect("UntagResource");
+        .tags("env", "prod"));
+    sent!(wl.untag_resource().resource_arn(CORP).tag_keys("team"));
     let f = fleet(&emu, CORP);
     let got: Vec<_> = f
         .tags
@@ -714,14 +567,11 @@ async fn pagination_walks_every_page_in_order() {
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
-        let out = wl
+        let out = sent!(wl
             .list_devices()
             .fleet_arn(PARTNER)
             .max_results(5)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .expect("ListDevices page");
+            .set_next_token(token.clone()));
         pages += 1;
         assert!(out.devices().len() <= 5);
         seen.extend(
@@ -745,15 +595,7 @@ async fn pagination_walks_every_page_in_order() {
     assert_eq!(seen, expected);
 
     // The SDK paginator sees the same.
-    let pages: Vec<_> = wl
-        .list_devices()
-        .fleet_arn(PARTNER)
-        .max_results(10)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("paginated");
+    let pages = all_pages!(wl.list_devices().fleet_arn(PARTNER).max_results(10));
     assert_eq!(pages.len(), 3);
     let via_paginator: Vec<String> = pages
         .iter()
@@ -767,25 +609,16 @@ async fn pagination_walks_every_page_in_order() {
 async fn default_and_maximum_page_sizes() {
     let emu = common::start(many_devices(130)).await;
     let wl = common::worklink(&emu);
-    let out = wl.list_devices().fleet_arn(PARTNER).send().await.unwrap();
+    let out = sent!(wl.list_devices().fleet_arn(PARTNER));
     assert_eq!(out.devices().len(), worklink::DEFAULT_PAGE_SIZE);
     assert!(out.next_token().is_some());
-    let out = wl
-        .list_devices()
-        .fleet_arn(PARTNER)
-        .max_results(1000)
-        .send()
-        .await
-        .unwrap();
+    let out = sent!(wl.list_devices().fleet_arn(PARTNER).max_results(1000));
     assert_eq!(out.devices().len(), worklink::MAX_PAGE_SIZE);
-    let rest = wl
+    let rest = sent!(wl
         .list_devices()
         .fleet_arn(PARTNER)
         .max_results(1000)
-        .next_token(out.next_token().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .next_token(out.next_token().unwrap()));
     assert_eq!(rest.devices().len(), 30);
     assert_eq!(rest.next_token(), None);
 }
@@ -793,15 +626,7 @@ async fn default_and_maximum_page_sizes() {
 #[tokio::test]
 async fn pagination_of_domains_fleets_and_cas() {
     let (_emu, wl) = sample().await;
-    let pages: Vec<_> = wl
-        .list_domains()
-        .fleet_arn(CORP)
-        .max_results(4)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("ListDomains pages");
+    let pages = all_pages!(wl.list_domains().fleet_arn(CORP).max_results(4));
     let names: Vec<&str> = pages
         .iter()
         .flat_map(|p| p.domains().iter().map(|d| d.domain_name()))
@@ -819,14 +644,7 @@ async fn pagination_of_domains_fleets_and_cas() {
         ]
     );
 
-    let pages: Vec<_> = wl
-        .list_fleets()
-        .max_results(1)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("ListFleets pages");
+    let pages = all_pages!(wl.list_fleets().max_results(1));
     let arns: Vec<_> = pages
         .iter()
         .flat_map(|p| p.fleet_summary_list().iter().filter_map(|f| f.fleet_arn()))
@@ -834,28 +652,19 @@ async fn pagination_of_domains_fleets_and_cas() {
     assert_eq!(arns, [CORP, PARTNER]);
 
     // The sample fleet has one CA; add a second.
-    wl.associate_website_certificate_authority()
+    sent!(wl
+        .associate_website_certificate_authority()
         .fleet_arn(CORP)
-        .certificate(CERT.replace("LHs=", "LHt="))
-        .send()
-        .await
-        .expect("second CA");
-    let first = wl
-        .list_website_certificate_authorities()
-        .fleet_arn(CORP)
-        .max_results(1)
-        .send()
-        .await
-        .unwrap();
+        .certificate(CERT.replace("LHs=", "LHt=")));
+    let cas = |token: Option<String>| {
+        wl.list_website_certificate_authorities()
+            .fleet_arn(CORP)
+            .max_results(1)
+            .set_next_token(token)
+    };
+    let first = sent!(cas(None));
     assert_eq!(first.website_certificate_authorities().len(), 1);
-    let second = wl
-        .list_website_certificate_authorities()
-        .fleet_arn(CORP)
-        .max_results(1)
-        .next_token(first.next_token().expect("more CAs"))
-        .send()
-        .await
-        .unwrap();
+    let second = sent!(cas(Some(first.next_token().expect("more CAs").to_string())));
     assert_eq!(second.website_certificate_authorities().len(), 1);
     assert_eq!(second.next_token(), None);
     assert_ne!(
@@ -870,21 +679,11 @@ async fn real_clock_timestamps_parse() {
     let emu = common::start(Fixture::default()).await;
     let wl = common::worklink(&emu);
     let before = Timestamp::now().as_second();
-    let arn = wl
-        .create_fleet()
-        .fleet_name("live")
-        .send()
-        .await
-        .unwrap()
+    let arn = sent!(wl.create_fleet().fleet_name("live"))
         .fleet_arn()
         .unwrap()
         .to_string();
-    let md = wl
-        .describe_fleet_metadata()
-        .fleet_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let md = sent!(wl.describe_fleet_metadata().fleet_arn(&arn));
     let created = secs(md.created_time());
     assert!(
         (before..=before + 5).contains(&created),

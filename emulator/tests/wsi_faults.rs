@@ -8,9 +8,10 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_workspacesinstances::operation::get_workspace_instance::GetWorkspaceInstanceError as GetErr;
 use aws_sdk_workspacesinstances::types::ProvisionStateEnum;
 use aws_sdk_workspacesinstances::Client;
+use common::{advance, fails_as, provision_state, sent};
 use jiff::{SignedDuration, Timestamp};
 use warden_emulator::wsi::{Instance, ProvisionState, State};
-use warden_emulator::{FaultRule, FaultsConfig, Fixture, RunningEmulator, Service};
+use warden_emulator::{FaultRule, FaultsConfig, RunningEmulator, Service};
 
 fn t0() -> Timestamp {
     "2026-11-23T12:00:00Z".parse().unwrap()
@@ -23,13 +24,17 @@ fn fleet(n: usize) -> (State, Vec<String>) {
 }
 
 async fn start(st: State, faults: Option<FaultsConfig>) -> RunningEmulator {
-    common::start(Fixture {
-        clock: Some(t0()),
-        faults,
-        workspaces_instances: st,
-        ..Default::default()
-    })
-    .await
+    common::start_wsi(t0(), st, faults).await
+}
+
+/// `n` allocated instances behind one fault rule with the given seed.
+async fn start_faulty(n: usize, rule: FaultRule, seed: u64) -> (RunningEmulator, Vec<String>) {
+    let (st, ids) = fleet(n);
+    let faults = FaultsConfig {
+        rules: vec![rule],
+        seed,
+    };
+    (start(st, Some(faults)).await, ids)
 }
 
 fn rule(operation: Option<&str>, throttle_rate: f64, server_error_rate: f64) -> FaultRule {
@@ -52,46 +57,26 @@ fn retrying_client(emu: &RunningEmulator, attempts: u32) -> Client {
 
 #[tokio::test]
 async fn full_throttling_without_retries_surfaces_throttling_exception() {
-    let (st, ids) = fleet(1);
-    let emu = start(
-        st,
-        Some(FaultsConfig {
-            rules: vec![rule(Some("GetWorkspaceInstance"), 1.0, 0.0)],
-            seed: 3,
-        }),
-    )
-    .await;
+    let (emu, ids) = start_faulty(1, rule(Some("GetWorkspaceInstance"), 1.0, 0.0), 3).await;
     let client = common::wsi(&emu);
-    let err = client
-        .get_workspace_instance()
-        .workspace_instance_id(&ids[0])
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    let GetErr::ThrottlingException(t) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(t.message(), "Rate exceeded");
+    common::check([(
+        "GetWorkspaceInstance, throttled",
+        fails_as!(
+            client.get_workspace_instance().workspace_instance_id(&ids[0]).send(),
+            GetErr::ThrottlingException(t) if t.message() == "Rate exceeded"
+        ),
+    )]);
     let calls = emu.shared().calls.of("GetWorkspaceInstance");
     assert_eq!(calls.len(), 1, "retries are off: one attempt");
     assert!(calls[0].injected);
     assert_eq!(calls[0].params["WorkspaceInstanceId"], ids[0].as_str());
     // Only the named operation is affected.
-    client.list_workspace_instances().send().await.unwrap();
+    sent!(client.list_workspace_instances());
 }
 
 #[tokio::test]
 async fn sdk_retries_partial_throttling_and_succeeds() {
-    let (st, ids) = fleet(10);
-    let emu = start(
-        st,
-        Some(FaultsConfig {
-            rules: vec![rule(None, 0.4, 0.0)],
-            seed: 11,
-        }),
-    )
-    .await;
+    let (emu, ids) = start_faulty(10, rule(None, 0.4, 0.0), 11).await;
     let client = retrying_client(&emu, 5);
     for id in &ids {
         let out = client
@@ -127,23 +112,9 @@ async fn sdk_retries_partial_throttling_and_succeeds() {
 
 #[tokio::test]
 async fn retries_give_up_after_max_attempts() {
-    let (st, ids) = fleet(1);
-    let emu = start(
-        st,
-        Some(FaultsConfig {
-            rules: vec![rule(None, 1.0, 0.0)],
-            seed: 1,
-        }),
-    )
-    .await;
+    let (emu, ids) = start_faulty(1, rule(None, 1.0, 0.0), 1).await;
     let client = retrying_client(&emu, 3);
-    let err = client
-        .get_workspace_instance()
-        .workspace_instance_id(&ids[0])
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err = provision_state(&client, &ids[0]).await.unwrap_err();
     assert!(err.is_throttling_exception(), "{err:?}");
     assert_eq!(emu.shared().calls.of("GetWorkspaceInstance").len(), 3);
 
@@ -175,26 +146,16 @@ async fn retries_give_up_after_max_attempts() {
 
 #[tokio::test]
 async fn injected_latency_delays_the_answer() {
-    let (st, ids) = fleet(1);
-    let emu = start(
-        st,
-        Some(FaultsConfig {
-            rules: vec![FaultRule {
-                latency_ms: 150,
-                ..rule(None, 0.0, 0.0)
-            }],
-            seed: 0,
-        }),
-    )
-    .await;
+    let latency = FaultRule {
+        latency_ms: 150,
+        ..rule(None, 0.0, 0.0)
+    };
+    let (emu, ids) = start_faulty(1, latency, 0).await;
     let client = common::wsi(&emu);
     let started = std::time::Instant::now();
-    client
+    sent!(client
         .get_workspace_instance()
-        .workspace_instance_id(&ids[0])
-        .send()
-        .await
-        .unwrap();
+        .workspace_instance_id(&ids[0]));
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
 
@@ -209,34 +170,19 @@ async fn fixture_transitions_fire_when_the_clock_passes_them() {
     );
     let emu = start(st, None).await;
     let client = common::wsi(&emu);
-    let state = || async {
-        client
-            .get_workspace_instance()
-            .workspace_instance_id(id)
-            .send()
-            .await
-            .unwrap()
-            .provision_state()
-            .cloned()
-    };
-    assert_eq!(state().await, Some(ProvisionStateEnum::Allocating));
-    emu.shared()
-        .clock
-        .advance(SignedDuration::from_secs(29))
-        .unwrap();
-    assert_eq!(state().await, Some(ProvisionStateEnum::Allocating));
-    emu.shared()
-        .clock
-        .advance(SignedDuration::from_secs(1))
-        .unwrap();
-    assert_eq!(state().await, Some(ProvisionStateEnum::ErrorAllocating));
+    for (wait, want) in [
+        (0, ProvisionStateEnum::Allocating),
+        (29, ProvisionStateEnum::Allocating),
+        (1, ProvisionStateEnum::ErrorAllocating),
+    ] {
+        advance(&emu, wait);
+        let got = provision_state(&client, id).await;
+        assert_eq!(got.unwrap(), Some(want), "after +{wait}s");
+    }
     // Server-side filter sees the new state too.
-    let out = client
+    let out = sent!(client
         .list_workspace_instances()
-        .provision_states(ProvisionStateEnum::ErrorAllocating)
-        .send()
-        .await
-        .unwrap();
+        .provision_states(ProvisionStateEnum::ErrorAllocating));
     assert_eq!(out.workspace_instances().len(), 1);
     assert!(emu
         .shared()
@@ -255,48 +201,29 @@ async fn lifecycle_timings_come_from_the_fixture() {
     st.lifecycle.deallocated_retention_seconds = 0;
     let emu = start(st, None).await;
     let client = common::wsi(&emu);
-    let id = client
-        .create_workspace_instance()
-        .managed_instance(
-            aws_sdk_workspacesinstances::types::ManagedInstanceRequest::builder()
-                .instance_type("t3.medium")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .workspace_instance_id()
-        .unwrap()
-        .to_string();
-    let advance = |s| {
-        emu.shared()
-            .clock
-            .advance(SignedDuration::from_secs(s))
-            .unwrap()
-    };
-    let state = || async {
-        client
-            .get_workspace_instance()
-            .workspace_instance_id(&id)
-            .send()
-            .await
-            .map(|o| o.provision_state().cloned())
-    };
-    advance(5);
-    assert_eq!(state().await.unwrap(), Some(ProvisionStateEnum::Allocated));
-    client
-        .delete_workspace_instance()
-        .workspace_instance_id(&id)
-        .send()
-        .await
-        .unwrap();
-    advance(9);
+    let id = sent!(client.create_workspace_instance().managed_instance(
+        aws_sdk_workspacesinstances::types::ManagedInstanceRequest::builder()
+            .instance_type("t3.medium")
+            .build(),
+    ))
+    .workspace_instance_id()
+    .unwrap()
+    .to_string();
+    advance(&emu, 5);
     assert_eq!(
-        state().await.unwrap(),
+        provision_state(&client, &id).await.unwrap(),
+        Some(ProvisionStateEnum::Allocated)
+    );
+    sent!(client
+        .delete_workspace_instance()
+        .workspace_instance_id(&id));
+    advance(&emu, 9);
+    assert_eq!(
+        provision_state(&client, &id).await.unwrap(),
         Some(ProvisionStateEnum::Deallocating)
     );
-    advance(1);
+    advance(&emu, 1);
     // Zero retention: gone as soon as it is DEALLOCATED.
-    let err = state().await.unwrap_err().into_service_error();
+    let err = provision_state(&client, &id).await.unwrap_err();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
 }

@@ -4,14 +4,17 @@
 
 mod common;
 
+use aws_sdk_workspacesinstances::operation::get_workspace_instance::GetWorkspaceInstanceOutput;
 use aws_sdk_workspacesinstances::types::{
     BillingConfiguration, BillingMode, DisassociateModeEnum, InstanceConfigurationFilter,
     InstanceConfigurationTenancyEnum, ManagedInstanceRequest, Placement, PlatformTypeEnum,
     ProvisionStateEnum, ResourceTypeEnum, Tag, TagSpecification, VolumeTypeEnum,
 };
-use jiff::{SignedDuration, Timestamp};
+use aws_sdk_workspacesinstances::Client;
+use common::{advance, provision_state, sent};
+use jiff::Timestamp;
 use warden_emulator::wsi::{Instance, ProvisionState, State, Volume, VolumeState};
-use warden_emulator::{Fixture, RunningEmulator};
+use warden_emulator::RunningEmulator;
 
 const ALLOCATED: &str = "wsinst-allocated01";
 const ERRORED: &str = "wsinst-erroralloc01";
@@ -45,15 +48,18 @@ fn state() -> State {
         .with_volume(Volume::new(VOL, "us-east-1a", t0()).with_size(50, "gp3"))
 }
 
-async fn start() -> (RunningEmulator, aws_sdk_workspacesinstances::Client) {
-    let emu = common::start(Fixture {
-        clock: Some(t0()),
-        workspaces_instances: state(),
-        ..Default::default()
-    })
-    .await;
+async fn start() -> (RunningEmulator, Client) {
+    start_with(state()).await
+}
+
+async fn start_with(st: State) -> (RunningEmulator, Client) {
+    let emu = common::start_wsi(t0(), st, None).await;
     let client = common::wsi(&emu);
     (emu, client)
+}
+
+async fn get(client: &Client, id: &str) -> GetWorkspaceInstanceOutput {
+    sent!(client.get_workspace_instance().workspace_instance_id(id))
 }
 
 fn managed(instance_type: &str) -> ManagedInstanceRequest {
@@ -73,22 +79,10 @@ fn managed(instance_type: &str) -> ManagedInstanceRequest {
         .build()
 }
 
-fn advance(emu: &RunningEmulator, secs: i64) {
-    emu.shared()
-        .clock
-        .advance(SignedDuration::from_secs(secs))
-        .unwrap();
-}
-
 #[tokio::test]
 async fn get_workspace_instance_returns_every_field() {
     let (emu, client) = start().await;
-    let out = client
-        .get_workspace_instance()
-        .workspace_instance_id(ALLOCATED)
-        .send()
-        .await
-        .unwrap();
+    let out = get(&client, ALLOCATED).await;
     assert_eq!(out.workspace_instance_id(), Some(ALLOCATED));
     assert_eq!(out.provision_state(), Some(&ProvisionStateEnum::Allocated));
     assert_eq!(
@@ -101,12 +95,7 @@ async fn get_workspace_instance_returns_every_field() {
     );
     assert!(out.workspace_instance_errors().is_empty());
 
-    let out = client
-        .get_workspace_instance()
-        .workspace_instance_id(ERRORED)
-        .send()
-        .await
-        .unwrap();
+    let out = get(&client, ERRORED).await;
     assert_eq!(
         out.provision_state(),
         Some(&ProvisionStateEnum::ErrorAllocating)
@@ -115,9 +104,26 @@ async fn get_workspace_instance_returns_every_field() {
     assert_eq!(we.error_code(), Some("EC2_LAUNCH_FAILED"));
     assert_eq!(we.error_message(), Some("could not launch"));
     let ee = &out.ec2_instance_errors()[0];
-    assert_eq!(ee.ec2_error_code(), Some("InsufficientInstanceCapacity"));
-    assert_eq!(ee.ec2_exception_type(), Some("AmazonEC2Exception"));
-    assert_eq!(ee.ec2_error_message(), Some("no capacity"));
+    common::assert_fields(
+        "Ec2InstanceErrors[0]",
+        [
+            (
+                "Ec2ErrorCode",
+                ee.ec2_error_code(),
+                Some("InsufficientInstanceCapacity"),
+            ),
+            (
+                "Ec2ExceptionType",
+                ee.ec2_exception_type(),
+                Some("AmazonEC2Exception"),
+            ),
+            (
+                "Ec2ErrorMessage",
+                ee.ec2_error_message(),
+                Some("no capacity"),
+            ),
+        ],
+    );
     assert!(out.ec2_managed_instance().is_none());
 
     let calls = emu.shared().calls.of("GetWorkspaceInstance");
@@ -130,7 +136,7 @@ async fn get_workspace_instance_returns_every_field() {
 #[tokio::test]
 async fn list_workspace_instances_round_trip() {
     let (_emu, client) = start().await;
-    let out = client.list_workspace_instances().send().await.unwrap();
+    let out = sent!(client.list_workspace_instances());
     let items = out.workspace_instances();
     assert_eq!(items.len(), 2);
     assert!(out.next_token().is_none());
@@ -152,7 +158,7 @@ async fn list_workspace_instances_round_trip() {
 #[tokio::test]
 async fn create_workspace_instance_then_lifecycle_to_allocated() {
     let (emu, client) = start().await;
-    let out = client
+    let out = sent!(client
         .create_workspace_instance()
         .managed_instance(managed("t3.large"))
         .tags(Tag::builder().key("owner").value("alice").build())
@@ -161,10 +167,7 @@ async fn create_workspace_instance_then_lifecycle_to_allocated() {
                 .billing_mode(BillingMode::Hourly)
                 .build()
                 .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+        ));
     let id = out.workspace_instance_id().unwrap().to_string();
     assert!(id.starts_with("wsinst-") && id.len() >= 15, "{id}");
 
@@ -184,29 +187,19 @@ async fn create_workspace_instance_then_lifecycle_to_allocated() {
         assert!(inst.client_token.is_some());
     }
 
-    let get = |id: String| {
-        let client = client.clone();
-        async move {
-            client
-                .get_workspace_instance()
-                .workspace_instance_id(id)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let out = get(id.clone()).await;
+    let out = get(&client, &id).await;
     assert_eq!(out.provision_state(), Some(&ProvisionStateEnum::Allocating));
     assert!(out.ec2_managed_instance().is_some());
 
-    advance(&emu, 59);
-    let out = get(id.clone()).await;
-    assert_eq!(out.provision_state(), Some(&ProvisionStateEnum::Allocating));
-
-    advance(&emu, 1);
-    let out = get(id.clone()).await;
-    assert_eq!(out.provision_state(), Some(&ProvisionStateEnum::Allocated));
-    let out = client.list_workspace_instances().send().await.unwrap();
+    for (wait, want) in [
+        (59, ProvisionStateEnum::Allocating),
+        (1, ProvisionStateEnum::Allocated),
+    ] {
+        advance(&emu, wait);
+        let out = get(&client, &id).await;
+        assert_eq!(out.provision_state(), Some(&want), "after +{wait}s");
+    }
+    let out = sent!(client.list_workspace_instances());
     assert_eq!(out.workspace_instances().len(), 3);
 
     let calls = emu.shared().calls.of("CreateWorkspaceInstance");
@@ -223,10 +216,9 @@ async fn create_with_same_client_token_is_idempotent() {
             .create_workspace_instance()
             .client_token("token-1")
             .managed_instance(managed("t3.large"))
-            .send()
     };
-    let a = create().await.unwrap();
-    let b = create().await.unwrap();
+    let a = sent!(create());
+    let b = sent!(create());
     assert_eq!(a.workspace_instance_id(), b.workspace_instance_id());
     assert_eq!(emu.shared().wsi().instances.len(), 3);
 }
@@ -235,29 +227,15 @@ async fn create_with_same_client_token_is_idempotent() {
 async fn failing_instance_type_ends_in_error_allocating() {
     let mut st = state();
     st.lifecycle.fail_instance_types = vec!["g5.2xlarge".into()];
-    let emu = common::start(Fixture {
-        clock: Some(t0()),
-        workspaces_instances: st,
-        ..Default::default()
-    })
-    .await;
-    let client = common::wsi(&emu);
-    let id = client
+    let (emu, client) = start_with(st).await;
+    let id = sent!(client
         .create_workspace_instance()
-        .managed_instance(managed("g5.2xlarge"))
-        .send()
-        .await
-        .unwrap()
-        .workspace_instance_id()
-        .unwrap()
-        .to_string();
+        .managed_instance(managed("g5.2xlarge")))
+    .workspace_instance_id()
+    .unwrap()
+    .to_string();
     advance(&emu, 60);
-    let out = client
-        .get_workspace_instance()
-        .workspace_instance_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let out = get(&client, &id).await;
     assert_eq!(
         out.provision_state(),
         Some(&ProvisionStateEnum::ErrorAllocating)
@@ -277,39 +255,24 @@ async fn failing_instance_type_ends_in_error_allocating() {
 #[tokio::test]
 async fn delete_workspace_instance_then_lifecycle_to_gone() {
     let (emu, client) = start().await;
-    client
+    sent!(client
         .delete_workspace_instance()
-        .workspace_instance_id(ERRORED)
-        .send()
-        .await
-        .unwrap();
-    let state_of = |id: &'static str| {
-        let client = client.clone();
-        async move {
-            client
-                .get_workspace_instance()
-                .workspace_instance_id(id)
-                .send()
-                .await
-                .map(|o| o.provision_state().cloned())
-        }
-    };
-    assert_eq!(
-        state_of(ERRORED).await.unwrap(),
-        Some(ProvisionStateEnum::Deallocating)
-    );
-    advance(&emu, 60);
-    assert_eq!(
-        state_of(ERRORED).await.unwrap(),
-        Some(ProvisionStateEnum::Deallocated)
-    );
+        .workspace_instance_id(ERRORED));
+    for (wait, want) in [
+        (0, ProvisionStateEnum::Deallocating),
+        (60, ProvisionStateEnum::Deallocated),
+    ] {
+        advance(&emu, wait);
+        let got = provision_state(&client, ERRORED).await;
+        assert_eq!(got.unwrap(), Some(want), "after +{wait}s");
+    }
     // Still listed while retained, then gone.
-    let listed = client.list_workspace_instances().send().await.unwrap();
+    let listed = sent!(client.list_workspace_instances());
     assert_eq!(listed.workspace_instances().len(), 2);
     advance(&emu, 3600);
-    let err = state_of(ERRORED).await.unwrap_err().into_service_error();
+    let err = provision_state(&client, ERRORED).await.unwrap_err();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
-    let listed = client.list_workspace_instances().send().await.unwrap();
+    let listed = sent!(client.list_workspace_instances());
     assert_eq!(listed.workspace_instances().len(), 1);
     let calls = emu.shared().calls.of("DeleteWorkspaceInstance");
     assert_eq!(calls.len(), 1);
@@ -319,26 +282,20 @@ async fn delete_workspace_instance_then_lifecycle_to_gone() {
 #[tokio::test]
 async fn deallocation_detaches_volumes() {
     let (emu, client) = start().await;
-    client
+    sent!(client
         .associate_volume()
         .workspace_instance_id(ALLOCATED)
         .volume_id(VOL)
-        .device("/dev/sdf")
-        .send()
-        .await
-        .unwrap();
-    client
+        .device("/dev/sdf"));
+    sent!(client
         .delete_workspace_instance()
-        .workspace_instance_id(ALLOCATED)
-        .send()
-        .await
-        .unwrap();
+        .workspace_instance_id(ALLOCATED));
     assert_eq!(
         emu.shared().wsi().volume(VOL).unwrap().state,
         VolumeState::InUse
     );
     advance(&emu, 60);
-    client.list_regions().send().await.unwrap(); // any call catches up
+    sent!(client.list_regions()); // any call catches up
     let st = emu.shared().wsi();
     assert_eq!(st.volume(VOL).unwrap().state, VolumeState::Available);
     assert!(st.volume(VOL).unwrap().attachment.is_none());
@@ -347,7 +304,7 @@ async fn deallocation_detaches_volumes() {
 #[tokio::test]
 async fn tag_untag_and_list_tags_round_trip() {
     let (emu, client) = start().await;
-    client
+    sent!(client
         .tag_resource()
         .workspace_instance_id(ALLOCATED)
         .tags(
@@ -356,16 +313,10 @@ async fn tag_untag_and_list_tags_round_trip() {
                 .value("2026-11-23")
                 .build(),
         )
-        .tags(Tag::builder().key("team").value("security").build())
-        .send()
-        .await
-        .unwrap();
-    let out = client
+        .tags(Tag::builder().key("team").value("security").build()));
+    let out = sent!(client
         .list_tags_for_resource()
-        .workspace_instance_id(ALLOCATED)
-        .send()
-        .await
-        .unwrap();
+        .workspace_instance_id(ALLOCATED));
     let tags: Vec<(&str, &str)> = out
         .tags()
         .iter()
@@ -376,20 +327,14 @@ async fn tag_untag_and_list_tags_round_trip() {
         vec![("team", "security"), ("warden:marked", "2026-11-23")]
     );
 
-    client
+    sent!(client
         .untag_resource()
         .workspace_instance_id(ALLOCATED)
         .tag_keys("warden:marked")
-        .tag_keys("not-there")
-        .send()
-        .await
-        .unwrap();
-    let out = client
+        .tag_keys("not-there"));
+    let out = sent!(client
         .list_tags_for_resource()
-        .workspace_instance_id(ALLOCATED)
-        .send()
-        .await
-        .unwrap();
+        .workspace_instance_id(ALLOCATED));
     assert_eq!(out.tags().len(), 1);
     assert_eq!(out.tags()[0].key(), Some("team"));
     let st = emu.shared().wsi();
@@ -413,7 +358,7 @@ async fn tag_untag_and_list_tags_round_trip() {
 #[tokio::test]
 async fn volume_round_trip_create_associate_modify_disassociate_delete() {
     let (emu, client) = start().await;
-    let vol = client
+    let vol = sent!(client
         .create_volume()
         .availability_zone("us-east-1a")
         .size_in_gb(100)
@@ -427,13 +372,10 @@ async fn volume_round_trip_create_associate_modify_disassociate_delete() {
                 .resource_type(ResourceTypeEnum::Volume)
                 .tags(Tag::builder().key("team").value("finance").build())
                 .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .volume_id()
-        .unwrap()
-        .to_string();
+        ))
+    .volume_id()
+    .unwrap()
+    .to_string();
     assert!(vol.starts_with("vol-"), "{vol}");
     {
         let st = emu.shared().wsi();
@@ -445,14 +387,11 @@ async fn volume_round_trip_create_associate_modify_disassociate_delete() {
         assert_eq!(v.tags.get("team").map(String::as_str), Some("finance"));
     }
 
-    client
+    sent!(client
         .associate_volume()
         .workspace_instance_id(ALLOCATED)
         .volume_id(&vol)
-        .device("/dev/sdg")
-        .send()
-        .await
-        .unwrap();
+        .device("/dev/sdg"));
     {
         let st = emu.shared().wsi();
         let v = st.volume(&vol).unwrap();
@@ -464,15 +403,12 @@ async fn volume_round_trip_create_associate_modify_disassociate_delete() {
         );
     }
 
-    let out = client
+    let out = sent!(client
         .modify_volume()
         .volume_id(&vol)
         .size_in_gb(200)
         .volume_type(VolumeTypeEnum::Io2)
-        .iops(6000)
-        .send()
-        .await
-        .unwrap();
+        .iops(6000));
     assert_eq!(out.volume_id(), Some(vol.as_str()));
     assert_eq!(out.target_size(), Some(200));
     assert_eq!(out.target_volume_type(), Some(&VolumeTypeEnum::Io2));
@@ -483,21 +419,18 @@ async fn volume_round_trip_create_associate_modify_disassociate_delete() {
         Some(200)
     );
 
-    client
+    sent!(client
         .disassociate_volume()
         .workspace_instance_id(ALLOCATED)
         .volume_id(&vol)
         .device("/dev/sdg")
-        .disassociate_mode(DisassociateModeEnum::NoForce)
-        .send()
-        .await
-        .unwrap();
+        .disassociate_mode(DisassociateModeEnum::NoForce));
     assert_eq!(
         emu.shared().wsi().volume(&vol).unwrap().state,
         VolumeState::Available
     );
 
-    client.delete_volume().volume_id(&vol).send().await.unwrap();
+    sent!(client.delete_volume().volume_id(&vol));
     assert!(emu.shared().wsi().volume(&vol).is_none());
 
     for op in [
@@ -523,26 +456,21 @@ async fn volume_round_trip_create_associate_modify_disassociate_delete() {
 #[tokio::test]
 async fn list_instance_types_round_trip_with_filter() {
     let (_emu, client) = start().await;
-    let out = client.list_instance_types().send().await.unwrap();
+    let out = sent!(client.list_instance_types());
     assert_eq!(out.instance_types().len(), 25);
     assert!(out.next_token().is_some());
     let first = &out.instance_types()[0];
     assert_eq!(first.instance_type(), Some("t3.medium"));
     assert!(!first.supported_instance_configurations().is_empty());
 
-    let out = client
-        .list_instance_types()
-        .instance_configuration_filter(
-            InstanceConfigurationFilter::builder()
-                .billing_mode(BillingMode::Monthly)
-                .platform_type(PlatformTypeEnum::Windows)
-                .tenancy(InstanceConfigurationTenancyEnum::Dedicated)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = sent!(client.list_instance_types().instance_configuration_filter(
+        InstanceConfigurationFilter::builder()
+            .billing_mode(BillingMode::Monthly)
+            .platform_type(PlatformTypeEnum::Windows)
+            .tenancy(InstanceConfigurationTenancyEnum::Dedicated)
+            .build()
+            .unwrap(),
+    ));
     let types: Vec<&str> = out
         .instance_types()
         .iter()
@@ -563,7 +491,7 @@ async fn list_instance_types_round_trip_with_filter() {
 #[tokio::test]
 async fn list_regions_round_trip() {
     let (_emu, client) = start().await;
-    let out = client.list_regions().send().await.unwrap();
+    let out = sent!(client.list_regions());
     let names: Vec<&str> = out
         .regions()
         .iter()

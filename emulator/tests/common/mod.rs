@@ -4,8 +4,12 @@
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_workspacesinstances::operation::get_workspace_instance::GetWorkspaceInstanceError;
+use aws_sdk_workspacesinstances::types::ProvisionStateEnum;
 use aws_types::sdk_config::SharedCredentialsProvider;
-use warden_emulator::{Emulator, Fixture, RunningEmulator};
+use jiff::{SignedDuration, Timestamp};
+use warden_emulator::wsi::State;
+use warden_emulator::{Emulator, FaultsConfig, Fixture, RunningEmulator};
 
 pub async fn start(fixture: Fixture) -> RunningEmulator {
     Emulator::new(fixture)
@@ -16,6 +20,30 @@ pub async fn start(fixture: Fixture) -> RunningEmulator {
 
 pub async fn start_json(fixture: &str) -> RunningEmulator {
     start(Fixture::from_json(fixture).expect("valid fixture")).await
+}
+
+/// The emulator on a fixed clock, serving the given WorkSpaces Instances
+/// state and faults.
+pub async fn start_wsi(
+    clock: Timestamp,
+    st: State,
+    faults: Option<FaultsConfig>,
+) -> RunningEmulator {
+    start(Fixture {
+        clock: Some(clock),
+        faults,
+        workspaces_instances: st,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Moves the emulator clock on by `secs` seconds.
+pub fn advance(emu: &RunningEmulator, secs: i64) {
+    emu.shared()
+        .clock
+        .advance(SignedDuration::from_secs(secs))
+        .expect("clock advances");
 }
 
 /// SDK config for the emulator: fixed region, static test credentials, the
@@ -39,6 +67,31 @@ pub fn worklink(emu: &RunningEmulator) -> aws_sdk_worklink::Client {
 
 pub fn wsi(emu: &RunningEmulator) -> aws_sdk_workspacesinstances::Client {
     aws_sdk_workspacesinstances::Client::new(&sdk_config(emu, RetryConfig::disabled()))
+}
+
+/// GetWorkspaceInstance's ProvisionState for `id`, or the service error.
+pub async fn provision_state(
+    client: &aws_sdk_workspacesinstances::Client,
+    id: &str,
+) -> Result<Option<ProvisionStateEnum>, GetWorkspaceInstanceError> {
+    client
+        .get_workspace_instance()
+        .workspace_instance_id(id)
+        .send()
+        .await
+        .map(|o| o.provision_state().cloned())
+        .map_err(|e| e.into_service_error())
+}
+
+/// Asserts every row's value (the middle) equals the expected one (the
+/// last); a failure names `what` and the row.
+pub fn assert_fields<'a, T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    rows: impl IntoIterator<Item = (&'a str, T, T)>,
+) {
+    for (field, got, want) in rows {
+        assert_eq!(got, want, "{what}: {field}");
+    }
 }
 
 /// A table row as described by [`check`]: the case, then `Ok(())` if the call
@@ -74,3 +127,30 @@ macro_rules! fails_as {
 }
 #[allow(unused_imports)]
 pub(crate) use fails_as;
+
+/// Sends a request (an SDK fluent builder) that must succeed and gives its
+/// output; a failure names the request as written.
+#[allow(unused_macros)] // not every test file uses it
+macro_rules! sent {
+    ($req:expr) => {
+        $req.send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", stringify!($req)))
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use sent;
+
+/// Every page of a paginated request, which must all succeed.
+#[allow(unused_macros)] // not every test file uses it
+macro_rules! all_pages {
+    ($req:expr) => {
+        $req.into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .unwrap_or_else(|e| panic!("{} pages: {e:?}", stringify!($req)))
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use all_pages;
