@@ -13,9 +13,10 @@ use std::time::Duration;
 use common::*;
 use warden_core::aws::actions::Outcome;
 use warden_core::aws::exec::FailureKind;
+use warden_core::aws::stream::{BatchReport, KinesisEvent};
 use warden_core::plan::RefusalReason;
 use warden_core::ActionKind;
-use warden_emulator::{FaultRule, FaultsConfig};
+use warden_emulator::RunningEmulator;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -26,16 +27,50 @@ fn set<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeSet<(Str
         .collect()
 }
 
-fn seq(event: &warden_core::aws::stream::KinesisEvent, index: usize) -> String {
+fn seq(event: &KinesisEvent, index: usize) -> String {
     event.records[index].kinesis.sequence_number.clone()
+}
+
+/// The sample event `name` through `h`, with `left` to the deadline.
+async fn process(h: &TestHandler, name: &str, left: Duration) -> (KinesisEvent, BatchReport) {
+    let event = read_event(name);
+    let report = h.process(lambda_event(event.clone(), left)).await;
+    (event, report)
+}
+
+/// Asserts the batch item failures are exactly the records of `event` at
+/// `indices`; `case` names the test's situation.
+fn assert_failed_records(
+    report: &BatchReport,
+    event: &KinesisEvent,
+    indices: &[usize],
+    case: &str,
+) {
+    let want: Vec<String> = indices.iter().map(|&i| seq(event, i)).collect();
+    assert_eq!(
+        failure_ids(report),
+        want,
+        "{case}: batch item failures should be records {indices:?}"
+    );
+}
+
+/// Asserts no call reached the emulator and every action ended as `want`.
+fn assert_no_calls_all(emu: &RunningEmulator, report: &BatchReport, want: &Outcome, case: &str) {
+    assert!(calls(emu).is_empty(), "{case}: calls made {:?}", calls(emu));
+    let others: Vec<_> = report
+        .executed
+        .iter()
+        .filter(|r| r.outcome != *want)
+        .map(|r| (r.action.target.to_string(), &r.outcome))
+        .collect();
+    assert!(others.is_empty(), "{case}: not {want:?}: {others:?}");
 }
 
 #[tokio::test]
 async fn the_audit_batch_signs_out_and_revokes_once_each() {
     let emu = demo_emulator().await;
     let (h, sink) = handler(&emu, false).await;
-    let event = read_event("kinesis-audit-batch.json");
-    let report = h.process(lambda_event(event.clone(), MINUTE)).await;
+    let (event, report) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
 
     // Every call once: bob appears in two records but is signed out once.
     let made = calls(&emu);
@@ -59,42 +94,26 @@ async fn the_audit_batch_signs_out_and_revokes_once_each() {
     assert!(report.malformed.is_empty());
     assert!(sink.messages().is_empty());
 
-    let outcome = |who: &str| {
-        report
-            .executed
-            .iter()
-            .find(|r| r.action.target.to_string().contains(who))
-            .map(|r| r.outcome.clone())
-            .unwrap()
-    };
-    assert_eq!(outcome("user bob "), Outcome::Done);
+    assert_eq!(executed_for(&report, "user bob ").outcome, Outcome::Done);
     assert_eq!(
-        outcome("user carol "),
+        executed_for(&report, "user carol ").outcome,
         Outcome::Done,
         "no active device: done"
     );
-    match outcome("Former.Employee") {
-        Outcome::Failed(f) => {
-            assert_eq!(f.kind, FailureKind::Permanent);
-            assert_eq!(f.code, "ResourceNotFoundException");
-        }
-        other => panic!("expected a permanent failure, got {other:?}"),
-    }
+    assert_permanent(
+        &executed_for(&report, "Former.Employee").outcome,
+        "ResourceNotFoundException",
+        "Former.Employee",
+    );
     // Rules and causes travel with the action.
-    let dave = report
-        .executed
-        .iter()
-        .find(|r| r.action.target.to_string().contains("user dave "))
-        .unwrap();
-    assert_eq!(dave.action.rules, ["repeated-failed-sign-ins"]);
-    assert_eq!(dave.action.cause_count, 5);
-    let bob = report
-        .executed
-        .iter()
-        .find(|r| r.action.target.to_string().contains("user bob "))
-        .unwrap();
-    assert_eq!(bob.action.rules, ["access-from-outside-allowed-networks"]);
-    assert_eq!(bob.action.cause_count, 2);
+    for (who, rule, causes) in [
+        ("user dave ", "repeated-failed-sign-ins", 5),
+        ("user bob ", "access-from-outside-allowed-networks", 2),
+    ] {
+        let action = &executed_for(&report, who).action;
+        assert_eq!(action.rules, [rule], "{who}");
+        assert_eq!(action.cause_count, causes, "{who}");
+    }
 
     // The break-glass account is refused by the allow-list, not called.
     assert!(report.plan.refusals.iter().any(|r| matches!(
@@ -116,40 +135,31 @@ async fn the_audit_batch_signs_out_and_revokes_once_each() {
         for d in corp.devices.iter().filter(|d| d.username == "alice") {
             assert_eq!(d.status.as_str(), "ACTIVE", "alice stays signed in");
         }
-        let wiki = corp
-            .domains
-            .iter()
-            .find(|d| d.domain_name == "wiki.example.com")
-            .unwrap();
-        assert_eq!(wiki.status.as_str(), "INACTIVE");
     }
+    assert_eq!(domain_status(&emu, "wiki.example.com"), "INACTIVE");
 
     // Metrics.
     let m = &report.metrics;
-    assert_eq!(m.get("RecordsReceived"), 8.0);
-    assert_eq!(m.get("RecordsMalformed"), 0.0);
-    assert_eq!(m.get("BatchItemFailures"), 0.0);
-    assert_eq!(m.get_by("ActionsPlanned", "Action", "SignOutUser"), 4.0);
-    assert_eq!(
-        m.get_by("ActionsPlanned", "Action", "RevokeDomainAccess"),
-        1.0
-    );
-    assert_eq!(m.get_by("ActionsExecuted", "Action", "SignOutUser"), 3.0);
-    assert_eq!(m.get_by("ActionsFailed", "Action", "SignOutUser"), 1.0);
-    assert_eq!(
-        m.get_by("ActionsRefusedByAllowList", "Action", "SignOutUser"),
-        1.0
+    assert_metrics(
+        m,
+        &[
+            ("RecordsReceived", None, 8.0),
+            ("RecordsMalformed", None, 0.0),
+            ("BatchItemFailures", None, 0.0),
+            ("ActionsPlanned", Some("SignOutUser"), 4.0),
+            ("ActionsPlanned", Some("RevokeDomainAccess"), 1.0),
+            ("ActionsExecuted", Some("SignOutUser"), 3.0),
+            ("ActionsFailed", Some("SignOutUser"), 1.0),
+            ("ActionsRefusedByAllowList", Some("SignOutUser"), 1.0),
+        ],
+        "the audit batch",
     );
     assert!(m.get("EventsMatched") >= 58.0, "{}", m.get("EventsMatched"));
 
     // The same batch again (Lambda re-delivery): idempotent, still no failure.
     let again = h.process(lambda_event(event, MINUTE)).await;
     assert!(again.response.batch_item_failures.is_empty(), "{again:?}");
-    let wiki = again
-        .executed
-        .iter()
-        .find(|r| r.action.kind == ActionKind::RevokeDomain)
-        .unwrap();
+    let wiki = executed_of(&again, ActionKind::RevokeDomain);
     assert!(
         matches!(&wiki.outcome, Outcome::Already { detail } if detail.contains("INACTIVE")),
         "{:?}",
@@ -161,12 +171,9 @@ async fn the_audit_batch_signs_out_and_revokes_once_each() {
 async fn dry_run_plans_and_logs_but_calls_nothing() {
     let emu = demo_emulator().await;
     let (h, _sink) = handler(&emu, true).await;
-    let report = h
-        .process(lambda_event(read_event("kinesis-audit-batch.json"), MINUTE))
-        .await;
-    assert!(calls(&emu).is_empty(), "{:?}", calls(&emu));
+    let (_, report) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
+    assert_no_calls_all(&emu, &report, &Outcome::DryRun, "dry run");
     assert_eq!(report.executed.len(), 5);
-    assert!(report.executed.iter().all(|r| r.outcome == Outcome::DryRun));
     assert!(report.response.batch_item_failures.is_empty());
 }
 
@@ -174,8 +181,7 @@ async fn dry_run_plans_and_logs_but_calls_nothing() {
 async fn malformed_records_go_to_the_sink_with_their_reasons() {
     let emu = demo_emulator().await;
     let (h, sink) = handler(&emu, false).await;
-    let event = read_event("kinesis-malformed.json");
-    let report = h.process(lambda_event(event.clone(), MINUTE)).await;
+    let (event, report) = process(&h, "kinesis-malformed.json", MINUTE).await;
 
     assert!(report.response.batch_item_failures.is_empty(), "{report:?}");
     let codes: Vec<(usize, &str)> = report
@@ -205,16 +211,25 @@ async fn malformed_records_go_to_the_sink_with_their_reasons() {
     for (m, (index, code)) in messages.iter().zip(&codes) {
         let body = m.json();
         let rec = &event.records[*index];
-        assert_eq!(body["requestContext"]["condition"], "MalformedRecord");
-        assert_eq!(body["reason"]["code"], *code);
-        assert_eq!(body["KinesisBatchInfo"]["shardId"], "shardId-000000000000");
+        let case = format!("record {index} ({code})");
+        assert_eq!(
+            body["requestContext"]["condition"], "MalformedRecord",
+            "{case}"
+        );
+        assert_eq!(body["reason"]["code"], *code, "{case}");
+        assert_eq!(
+            body["KinesisBatchInfo"]["shardId"], "shardId-000000000000",
+            "{case}"
+        );
         assert_eq!(
             body["KinesisBatchInfo"]["startSequenceNumber"],
-            rec.kinesis.sequence_number.as_str()
+            rec.kinesis.sequence_number.as_str(),
+            "{case}"
         );
         assert_eq!(
             body["record"]["kinesis"]["partitionKey"],
-            rec.kinesis.partition_key.as_str()
+            rec.kinesis.partition_key.as_str(),
+            "{case}"
         );
         // The data round-trips: the record can be repaired and replayed.
         let data = body["record"]["kinesis"]["data"].as_str().unwrap();
@@ -223,14 +238,21 @@ async fn malformed_records_go_to_the_sink_with_their_reasons() {
             base64::engine::general_purpose::STANDARD
                 .decode(data)
                 .unwrap(),
-            rec.kinesis.data.0
+            rec.kinesis.data.0,
+            "{case}"
         );
-        assert_eq!(m.event_id, rec.event_id.clone().unwrap());
+        assert_eq!(m.event_id, rec.event_id.clone().unwrap(), "{case}");
     }
     let reason = messages[5].json()["reason"]["message"].clone();
     assert_eq!(reason, "event 2: expected a JSON object, found a number");
-    assert_eq!(report.metrics.get("RecordsMalformed"), 6.0);
-    assert_eq!(report.metrics.get("RecordsSentToFailureSink"), 6.0);
+    assert_metrics(
+        &report.metrics,
+        &[
+            ("RecordsMalformed", None, 6.0),
+            ("RecordsSentToFailureSink", None, 6.0),
+        ],
+        "malformed records",
+    );
 }
 
 #[tokio::test]
@@ -238,44 +260,29 @@ async fn a_failing_sink_makes_the_first_malformed_record_the_batch_failure() {
     let emu = demo_emulator().await;
     let (h, sink) = handler(&emu, false).await;
     sink.set_failing(true);
-    let event = read_event("kinesis-malformed.json");
-    let report = h.process(lambda_event(event.clone(), MINUTE)).await;
-    let ids: Vec<_> = report
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
-    assert_eq!(ids, [seq(&event, 1)], "the lowest malformed record");
+    let (event, report) = process(&h, "kinesis-malformed.json", MINUTE).await;
+    assert_failed_records(&report, &event, &[1], "the lowest malformed record");
     assert!(report.malformed.iter().all(|m| m.sink_error.is_some()));
-    assert_eq!(report.metrics.get("FailureSinkErrors"), 6.0);
-    assert_eq!(report.metrics.get("BatchItemFailures"), 1.0);
+    assert_metrics(
+        &report.metrics,
+        &[
+            ("FailureSinkErrors", None, 6.0),
+            ("BatchItemFailures", None, 1.0),
+        ],
+        "failing sink",
+    );
 }
 
 #[tokio::test]
 async fn a_transient_failure_reports_the_lowest_record_that_caused_it() {
     let emu = demo_emulator().await;
     // Every revoke is throttled; sign-outs go through.
-    emu.shared().faults.set(FaultsConfig {
-        rules: vec![FaultRule {
-            operation: Some("RevokeDomainAccess".into()),
-            throttle_rate: 1.0,
-            ..FaultRule::default()
-        }],
-        seed: 1,
-    });
+    fail_every(&emu, "RevokeDomainAccess", Fault::Throttle, 1);
     let (h, _sink) = handler_with(&emu, false, 2).await;
-    let event = read_event("kinesis-audit-batch.json");
-    let report = h.process(lambda_event(event.clone(), MINUTE)).await;
+    let (event, report) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
 
     // The wiki burst is record 4 (the gzip record): Lambda re-delivers from it.
-    let ids: Vec<_> = report
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
-    assert_eq!(ids, [seq(&event, 4)]);
+    assert_failed_records(&report, &event, &[4], "revokes throttled");
     let failure = report.failure.clone().unwrap();
     assert_eq!(failure.index, 4);
     assert!(
@@ -283,11 +290,7 @@ async fn a_transient_failure_reports_the_lowest_record_that_caused_it() {
         "{}",
         failure.reason
     );
-    let revoke = report
-        .executed
-        .iter()
-        .find(|r| r.action.kind == ActionKind::RevokeDomain)
-        .unwrap();
+    let revoke = executed_of(&report, ActionKind::RevokeDomain);
     assert!(revoke.outcome.should_retry(), "{:?}", revoke.outcome);
     assert_eq!(revoke.attempts, 2, "the SDK retried within its attempts");
     // The rest of the batch was still acted on.
@@ -304,44 +307,22 @@ async fn a_transient_failure_reports_the_lowest_record_that_caused_it() {
     rest.records.drain(..4);
     let retry = h.process(lambda_event(rest, MINUTE)).await;
     assert!(retry.response.batch_item_failures.is_empty(), "{retry:?}");
-    let wl = emu.shared().worklink();
-    let corp = wl.fleet(CORP).unwrap();
-    let wiki = corp
-        .domains
-        .iter()
-        .find(|d| d.domain_name == "wiki.example.com")
-        .unwrap();
-    assert_eq!(wiki.status.as_str(), "INACTIVE");
+    assert_eq!(domain_status(&emu, "wiki.example.com"), "INACTIVE");
 }
 
 #[tokio::test]
 async fn server_errors_on_sign_outs_report_the_lowest_cause() {
     let emu = demo_emulator().await;
-    emu.shared().faults.set(FaultsConfig {
-        rules: vec![FaultRule {
-            operation: Some("SignOutUser".into()),
-            server_error_rate: 1.0,
-            ..FaultRule::default()
-        }],
-        seed: 7,
-    });
+    fail_every(&emu, "SignOutUser", Fault::ServerError, 7);
     let (h, _sink) = handler_with(&emu, false, 2).await;
-    let event = read_event("kinesis-audit-batch.json");
-    let report = h.process(lambda_event(event.clone(), MINUTE)).await;
+    let (event, report) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
     // bob's first outside visit is record 1: the lowest cause of any failed
     // sign-out (dave's is record 2, carol's 6).
-    let ids: Vec<_> = report
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
-    assert_eq!(ids, [seq(&event, 1)]);
-    assert_eq!(
-        report
-            .metrics
-            .get_by("ActionsFailed", "Action", "SignOutUser"),
-        4.0
+    assert_failed_records(&report, &event, &[1], "sign-outs failing");
+    assert_metrics(
+        &report.metrics,
+        &[("ActionsFailed", Some("SignOutUser"), 4.0)],
+        "sign-outs failing",
     );
 }
 
@@ -349,57 +330,29 @@ async fn server_errors_on_sign_outs_report_the_lowest_cause() {
 async fn no_time_left_starts_nothing_and_reports_the_lowest_cause() {
     let emu = demo_emulator().await;
     let (h, _sink) = handler(&emu, false).await;
-    let event = read_event("kinesis-audit-batch.json");
     // 100 ms left, 500 ms reserve: no call may start.
-    let report = h
-        .process(lambda_event(event.clone(), Duration::from_millis(100)))
-        .await;
-    assert!(calls(&emu).is_empty(), "{:?}", calls(&emu));
-    assert!(report
-        .executed
-        .iter()
-        .all(|r| r.outcome == Outcome::NotStarted));
-    let ids: Vec<_> = report
-        .response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap())
-        .collect();
-    assert_eq!(ids, [seq(&event, 1)]);
+    let left = Duration::from_millis(100);
+    let (event, report) = process(&h, "kinesis-audit-batch.json", left).await;
+    assert_no_calls_all(&emu, &report, &Outcome::NotStarted, "no time left");
+    assert_failed_records(&report, &event, &[1], "no time left");
 }
 
 #[tokio::test]
 async fn already_states_and_permanent_failures_are_not_batch_failures() {
     let emu = demo_emulator().await;
     let (h, _sink) = handler(&emu, false).await;
-    let report = h
-        .process(lambda_event(read_event("kinesis-findings.json"), MINUTE))
-        .await;
+    let (_, report) = process(&h, "kinesis-findings.json", MINUTE).await;
     assert!(report.response.batch_item_failures.is_empty(), "{report:?}");
-    let by_target = |needle: &str| {
-        report
-            .executed
-            .iter()
-            .find(|r| r.action.target.to_string().contains(needle))
-            .map(|r| r.outcome.clone())
-            .unwrap()
-    };
+    let payroll = &executed_for(&report, "payroll.example.com").outcome;
     assert!(
-        matches!(by_target("payroll.example.com"), Outcome::Already { .. }),
-        "{:?}",
-        by_target("payroll.example.com")
+        matches!(payroll, Outcome::Already { .. }),
+        "payroll.example.com: {payroll:?}"
     );
     for (needle, code) in [
         ("legacy.example.com", "InvalidRequestException"),
         ("fleet/gone", "ResourceNotFoundException"),
     ] {
-        match by_target(needle) {
-            Outcome::Failed(f) => {
-                assert_eq!(f.kind, FailureKind::Permanent, "{needle}");
-                assert_eq!(f.code, code, "{needle}");
-            }
-            other => panic!("{needle}: {other:?}"),
-        }
+        assert_permanent(&executed_for(&report, needle).outcome, code, needle);
     }
 }
 
@@ -414,9 +367,7 @@ async fn unauthorized_calls_are_findings() {
             operations: vec!["SignOutUser".into()],
         });
     let (h, _sink) = handler(&emu, false).await;
-    let report = h
-        .process(lambda_event(read_event("kinesis-audit-batch.json"), MINUTE))
-        .await;
+    let (_, report) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
     assert!(report.response.batch_item_failures.is_empty(), "{report:?}");
     let codes: BTreeSet<_> = report
         .executed
@@ -445,14 +396,7 @@ async fn an_empty_batch_is_fine() {
 async fn large_batches_map_outcomes_to_the_right_records() {
     use base64::Engine as _;
     let emu = demo_emulator().await;
-    emu.shared().faults.set(FaultsConfig {
-        rules: vec![FaultRule {
-            operation: Some("SignOutUser".into()),
-            throttle_rate: 1.0,
-            ..FaultRule::default()
-        }],
-        seed: 3,
-    });
+    fail_every(&emu, "SignOutUser", Fault::Throttle, 3);
     let (h, sink) = handler_with(&emu, false, 1).await;
     let records: Vec<serde_json::Value> = (0..2500)
         .map(|i| {
@@ -478,7 +422,7 @@ async fn large_batches_map_outcomes_to_the_right_records() {
             })
         })
         .collect();
-    let event: warden_core::aws::stream::KinesisEvent =
+    let event: KinesisEvent =
         serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
     let report = h.process(lambda_event(event, MINUTE)).await;
     assert_eq!(report.records, 2500);

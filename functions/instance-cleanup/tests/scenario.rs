@@ -167,17 +167,30 @@ async fn start(f: &Fleet) -> RunningEmulator {
     .unwrap()
 }
 
-async fn cleaner(emu: &RunningEmulator, policy: Policy) -> Cleaner<MemoryMarkStore> {
+/// Clients for the emulator with `max_attempts` SDK attempts; when they
+/// retry at all, they back off in milliseconds.
+async fn clients(emu: &RunningEmulator, max_attempts: u32) -> Clients {
     let mut settings = AwsSettings::local(emu.endpoint_url());
-    settings.initial_backoff = Duration::from_millis(1);
-    settings.max_backoff = Duration::from_millis(5);
-    settings.max_attempts = 3;
-    let clients = Clients::new(&load_sdk_config(&settings).await);
+    if max_attempts > 1 {
+        settings.initial_backoff = Duration::from_millis(1);
+        settings.max_backoff = Duration::from_millis(5);
+    }
+    settings.max_attempts = max_attempts;
+    Clients::new(&load_sdk_config(&settings).await)
+}
+
+/// A cleaner acting for real (dry-run off), 3 SDK attempts, an empty store.
+async fn cleaner(emu: &RunningEmulator, policy: Policy) -> Cleaner<MemoryMarkStore> {
     let config = CleanupConfig {
         dry_run: false,
         ..CleanupConfig::default()
     };
-    Cleaner::new(policy, &clients, MemoryMarkStore::new(), config)
+    Cleaner::new(
+        policy,
+        &clients(emu, 3).await,
+        MemoryMarkStore::new(),
+        config,
+    )
 }
 
 async fn run(c: &Cleaner<MemoryMarkStore>, now: Timestamp, o: Overrides) -> Report {
@@ -186,8 +199,87 @@ async fn run(c: &Cleaner<MemoryMarkStore>, now: Timestamp, o: Overrides) -> Repo
         .unwrap()
 }
 
+/// Applies `rule` to every call, drawn with `seed`.
+fn inject(emu: &RunningEmulator, rule: FaultRule, seed: u64) {
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![rule],
+        seed,
+    });
+}
+
+/// A dry run whatever the configuration says.
+fn dry_run() -> Overrides {
+    Overrides {
+        dry_run: Some(true),
+        max_deletions: None,
+    }
+}
+
+/// An operator's lower cap on deletions.
+fn max_deletions(n: u32) -> Overrides {
+    Overrides {
+        dry_run: None,
+        max_deletions: Some(n),
+    }
+}
+
+/// Moves the emulator's clock past the grace period; returns the new now.
+fn past_grace(emu: &RunningEmulator) -> Timestamp {
+    emu.shared()
+        .clock
+        .advance(SignedDuration::from_hours(25))
+        .unwrap()
+}
+
 fn set(ids: &[String]) -> BTreeSet<String> {
     ids.iter().cloned().collect()
+}
+
+/// The instances the cleaner's mark store remembers.
+async fn stored(c: &Cleaner<MemoryMarkStore>) -> BTreeSet<String> {
+    c.store().load().await.unwrap().keys().cloned().collect()
+}
+
+/// Asserts each report list of `rows` (name, ids) holds exactly the
+/// expected instances; the message names `case` and the list.
+fn assert_ids(case: &str, rows: &[(&str, &[String], &BTreeSet<String>)]) {
+    for &(name, ids, want) in rows {
+        assert_eq!(&set(ids), want, "{case}: {name}");
+    }
+}
+
+/// Asserts nothing was tagged, untagged or deleted after call `seq` (0: ever).
+fn assert_no_writes_since(emu: &RunningEmulator, seq: u64, case: &str) {
+    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
+        let made = emu
+            .shared()
+            .calls
+            .of(op)
+            .into_iter()
+            .filter(|c| c.seq > seq)
+            .count();
+        assert_eq!(made, 0, "{case} called {op}");
+    }
+}
+
+/// Asserts no delete was ever called.
+fn assert_no_deletes(emu: &RunningEmulator, case: &str) {
+    let deletes = emu.shared().calls.of("DeleteWorkspaceInstance");
+    assert!(deletes.is_empty(), "{case}: {} deletes", deletes.len());
+}
+
+/// The mark tag's value on instance `i`.
+fn mark_of(emu: &RunningEmulator, i: &str) -> Option<String> {
+    tags_of(emu, i).get(MARK).cloned()
+}
+
+/// The errored instances whose mark says `T0`.
+fn marked_at_t0(emu: &RunningEmulator, f: &Fleet) -> BTreeSet<String> {
+    f.errored
+        .iter()
+        .filter(|i| mark_of(emu, i).as_deref() == Some(T0))
+        .cloned()
+        .collect()
 }
 
 fn calls_since(emu: &RunningEmulator, seq: u64, op: &str) -> Vec<String> {
@@ -256,17 +348,23 @@ async fn mark_then_delete_then_nothing() {
 
     // Run 1: marks.
     let r1 = run(&c, t0(), Overrides::default()).await;
+    let none = BTreeSet::new();
     assert!(!r1.dry_run && r1.listing_complete);
-    assert_eq!(set(&r1.examined.ids), f.errored);
-    assert_eq!(set(&r1.marked.ids), markable);
-    assert_eq!(set(&r1.protected.ids), f.protected);
-    assert_eq!(set(&r1.tag_limit.ids), f.tag_limit);
-    assert!(r1.deleted.ids.is_empty() && r1.unmarked.ids.is_empty());
+    assert_ids(
+        "run 1",
+        &[
+            ("examined", &r1.examined.ids, &f.errored),
+            ("marked", &r1.marked.ids, &markable),
+            ("protected", &r1.protected.ids, &f.protected),
+            ("tag_limit", &r1.tag_limit.ids, &f.tag_limit),
+            ("deleted", &r1.deleted.ids, &none),
+            ("unmarked", &r1.unmarked.ids, &none),
+        ],
+    );
     assert!(r1.failed.is_empty(), "{:?}", r1.failed);
+    assert_eq!(marked_at_t0(&emu, &f), markable, "run 1: marked at T0");
     for i in &markable {
-        let tags = tags_of(&emu, i);
-        assert_eq!(tags.get(MARK).map(String::as_str), Some(T0), "{i}");
-        assert_eq!(tags.get(REASON), f.reason.get(i), "{i}");
+        assert_eq!(tags_of(&emu, i).get(REASON), f.reason.get(i), "{i}");
     }
     for i in f.protected.iter().chain(&f.tag_limit) {
         assert!(
@@ -286,17 +384,7 @@ async fn mark_then_delete_then_nothing() {
             .contains("not recorded in the mark store"),
         "{stale_decision:?}"
     );
-    assert_eq!(
-        set(&c
-            .store()
-            .load()
-            .await
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()),
-        markable
-    );
+    assert_eq!(stored(&c).await, markable, "run 1: store");
     // The minimum calls: 2 list pages (50 errored / 25), one get and one
     // tag listing per errored instance, one TagResource per mark.
     let calls = emu.shared().calls.snapshot();
@@ -318,52 +406,33 @@ async fn mark_then_delete_then_nothing() {
     }
 
     // Past the grace period. A dry run first: same report, nothing changed.
-    let now2 = emu
-        .shared()
-        .clock
-        .advance(SignedDuration::from_hours(25))
-        .unwrap();
+    let now2 = past_grace(&emu);
     // Apply the emulator's own lifecycle (the recoveries) first, so the
     // comparison sees only what the function did.
     emu.shared().wsi().run_lifecycle(now2);
     let before = emu.shared().dump().workspaces_instances;
     let seq = last_seq(&emu);
-    let dry = run(
-        &c,
-        now2,
-        Overrides {
-            dry_run: Some(true),
-            max_deletions: None,
-        },
-    )
-    .await;
+    let dry = run(&c, now2, dry_run()).await;
     assert!(dry.dry_run);
     assert_same_state(&emu, &before);
-    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
-        assert!(calls_since(&emu, seq, op).is_empty(), "dry run called {op}");
-    }
-    assert_eq!(
-        set(&c
-            .store()
-            .load()
-            .await
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()),
-        markable
-    );
+    assert_no_writes_since(&emu, seq, "dry run");
+    assert_eq!(stored(&c).await, markable, "dry run: store");
 
     // Run 2: deletes exactly the still-errored unprotected ones, unmarks the
     // recovered ones.
     let seq = last_seq(&emu);
     let r2 = run(&c, now2, Overrides::default()).await;
     assert!(r2.failed.is_empty(), "{:?}", r2.failed);
-    assert_eq!(set(&r2.deleted.ids), f.to_delete);
-    assert_eq!(set(&r2.unmarked.ids), f.recovering);
-    assert_eq!(set(&r2.protected.ids), f.protected);
-    assert_eq!(set(&r2.tag_limit.ids), f.tag_limit);
-    assert!(r2.marked.ids.is_empty());
+    assert_ids(
+        "run 2",
+        &[
+            ("deleted", &r2.deleted.ids, &f.to_delete),
+            ("unmarked", &r2.unmarked.ids, &f.recovering),
+            ("protected", &r2.protected.ids, &f.protected),
+            ("tag_limit", &r2.tag_limit.ids, &f.tag_limit),
+            ("marked", &r2.marked.ids, &none),
+        ],
+    );
     for (name, d, r) in [
         ("deleted", &dry.deleted, &r2.deleted),
         ("unmarked", &dry.unmarked, &r2.unmarked),
@@ -405,17 +474,20 @@ async fn mark_then_delete_then_nothing() {
     // Run 3: nothing changed, nothing done.
     let seq = last_seq(&emu);
     let r3 = run(&c, now2, Overrides::default()).await;
-    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
-        assert!(calls_since(&emu, seq, op).is_empty(), "run 3 called {op}");
-    }
-    assert!(r3.marked.ids.is_empty() && r3.deleted.ids.is_empty() && r3.unmarked.ids.is_empty());
-    assert_eq!(set(&r3.protected.ids), f.protected);
-    assert_eq!(set(&r3.tag_limit.ids), f.tag_limit);
+    assert_no_writes_since(&emu, seq, "run 3");
+    assert_ids(
+        "run 3",
+        &[
+            ("marked", &r3.marked.ids, &none),
+            ("deleted", &r3.deleted.ids, &none),
+            ("unmarked", &r3.unmarked.ids, &none),
+            ("protected", &r3.protected.ids, &f.protected),
+            ("tag_limit", &r3.tag_limit.ids, &f.tag_limit),
+        ],
+    );
     assert_healthy_untouched(&emu, &f);
     assert_eq!(
-        tags_of(&emu, &f.healthy_stale_mark)
-            .get(MARK)
-            .map(String::as_str),
+        mark_of(&emu, &f.healthy_stale_mark).as_deref(),
         Some("2026-01-01T00:00:00Z")
     );
 }
@@ -424,14 +496,12 @@ async fn mark_then_delete_then_nothing() {
 async fn throttling_and_server_errors_reach_the_same_end_state() {
     let f = fleet();
     let emu = start(&f).await;
-    emu.shared().faults.set(FaultsConfig {
-        rules: vec![FaultRule {
-            throttle_rate: 0.2,
-            server_error_rate: 0.05,
-            ..Default::default()
-        }],
-        seed: 42,
-    });
+    let rule = FaultRule {
+        throttle_rate: 0.2,
+        server_error_rate: 0.05,
+        ..Default::default()
+    };
+    inject(&emu, rule, 42);
     let c = cleaner(&emu, policy(100)).await;
     let markable = f.errored.len() - f.protected.len() - f.tag_limit.len();
 
@@ -446,28 +516,17 @@ async fn throttling_and_server_errors_reach_the_same_end_state() {
             r.deleted.ids.is_empty(),
             "nothing is past its grace period yet"
         );
-        let marked = f
-            .errored
-            .iter()
-            .filter(|i| tags_of(&emu, i).get(MARK).map(String::as_str) == Some(T0))
-            .count();
+        let marked = marked_at_t0(&emu, &f).len();
         if marked == markable && c.store().load().await.unwrap().len() == markable {
             break;
         }
     }
     let phase1 = runs;
-    assert!(
-        emu.shared().calls.of("DeleteWorkspaceInstance").is_empty(),
-        "no delete before the grace period, whatever failed"
-    );
+    assert_no_deletes(&emu, "no delete before the grace period, whatever failed");
 
     // Phase 2 past the grace period: run until the store is empty (every
     // remembered instance deleted or unmarked).
-    let now2 = emu
-        .shared()
-        .clock
-        .advance(SignedDuration::from_hours(25))
-        .unwrap();
+    let now2 = past_grace(&emu);
     loop {
         runs += 1;
         assert!(runs <= phase1 + 10, "deletes did not converge in 10 runs");
@@ -519,46 +578,32 @@ async fn dry_run_changes_nothing_and_reports_the_same_plan() {
     let emu = start(&f).await;
     let mut c_dry = cleaner(&emu, policy(100)).await;
     let before = emu.shared().dump().workspaces_instances;
-    let dry = run(
-        &c_dry,
-        t0(),
-        Overrides {
-            dry_run: Some(true),
-            max_deletions: None,
-        },
-    )
-    .await;
+    let dry = run(&c_dry, t0(), dry_run()).await;
     assert!(dry.dry_run);
     assert_same_state(&emu, &before);
-    assert!(
-        c_dry.store().load().await.unwrap().is_empty(),
-        "store unchanged"
-    );
-    for op in ["TagResource", "UntagResource", "DeleteWorkspaceInstance"] {
-        assert!(emu.shared().calls.of(op).is_empty(), "dry run called {op}");
-    }
+    assert!(stored(&c_dry).await.is_empty(), "store unchanged");
+    assert_no_writes_since(&emu, 0, "dry run");
     // The configured default is dry-run too.
-    c_dry = {
-        let mut settings = AwsSettings::local(emu.endpoint_url());
-        settings.max_attempts = 1;
-        let clients = Clients::new(&load_sdk_config(&settings).await);
-        Cleaner::new(
-            policy(100),
-            &clients,
-            MemoryMarkStore::new(),
-            CleanupConfig::default(),
-        )
-    };
+    c_dry = Cleaner::new(
+        policy(100),
+        &clients(&emu, 1).await,
+        MemoryMarkStore::new(),
+        CleanupConfig::default(),
+    );
     let default_run = run(&c_dry, t0(), Overrides::default()).await;
     assert!(default_run.dry_run, "dry-run unless configured off");
     assert_same_state(&emu, &before);
 
     let c = cleaner(&emu, policy(100)).await;
     let real = run(&c, t0(), Overrides::default()).await;
-    assert_eq!(dry.marked, real.marked);
-    assert_eq!(dry.protected, real.protected);
-    assert_eq!(dry.tag_limit, real.tag_limit);
-    assert_eq!(dry.examined, real.examined);
+    for (name, d, r) in [
+        ("marked", &dry.marked, &real.marked),
+        ("protected", &dry.protected, &real.protected),
+        ("tag_limit", &dry.tag_limit, &real.tag_limit),
+        ("examined", &dry.examined, &real.examined),
+    ] {
+        assert_eq!(d, r, "dry run and real run differ in {name}");
+    }
     assert_eq!(real.marked.count, 40);
 }
 
@@ -568,11 +613,7 @@ async fn a_cap_that_would_be_exceeded_deletes_nothing() {
     let emu = start(&f).await;
     let c = cleaner(&emu, policy(5)).await;
     run(&c, t0(), Overrides::default()).await;
-    let now2 = emu
-        .shared()
-        .clock
-        .advance(SignedDuration::from_hours(25))
-        .unwrap();
+    let now2 = past_grace(&emu);
 
     // The policy's cap: 30 planned, max 5.
     let r = run(&c, now2, Overrides::default()).await;
@@ -585,11 +626,11 @@ async fn a_cap_that_would_be_exceeded_deletes_nothing() {
         (30, 5)
     );
     assert!(r.summary().contains("CAP EXCEEDED"), "{}", r.summary());
-    assert!(emu.shared().calls.of("DeleteWorkspaceInstance").is_empty());
+    assert_no_deletes(&emu, "cap 5, 30 planned");
     // Other kinds go on: the recovered ones are unmarked.
     assert_eq!(set(&r.unmarked.ids), f.recovering);
     // The capped ones stay remembered for the next run.
-    let kept: BTreeSet<String> = c.store().load().await.unwrap().keys().cloned().collect();
+    let kept = stored(&c).await;
     assert_eq!(kept, f.to_delete);
 
     // An operator's max_deletions can only lower the cap.
@@ -607,27 +648,11 @@ async fn a_cap_that_would_be_exceeded_deletes_nothing() {
         )
         .await
         .unwrap();
-    let r = run(
-        &c,
-        now2,
-        Overrides {
-            dry_run: None,
-            max_deletions: Some(29),
-        },
-    )
-    .await;
+    let r = run(&c, now2, max_deletions(29)).await;
     assert!(r.deleted.ids.is_empty());
     assert_eq!(r.caps_exceeded[0].limit, 29);
-    assert!(emu.shared().calls.of("DeleteWorkspaceInstance").is_empty());
-    let r = run(
-        &c,
-        now2,
-        Overrides {
-            dry_run: None,
-            max_deletions: Some(30),
-        },
-    )
-    .await;
+    assert_no_deletes(&emu, "max_deletions 29, 30 planned");
+    let r = run(&c, now2, max_deletions(30)).await;
     assert_eq!(set(&r.deleted.ids), f.to_delete);
 }
 
@@ -638,24 +663,16 @@ async fn a_lost_store_only_delays_deletion() {
     let c = cleaner(&emu, policy(100)).await;
     run(&c, t0(), Overrides::default()).await;
     c.store().clear();
-    let now2 = emu
-        .shared()
-        .clock
-        .advance(SignedDuration::from_hours(25))
-        .unwrap();
+    let now2 = past_grace(&emu);
     let r = run(&c, now2, Overrides::default()).await;
     assert!(
         r.deleted.ids.is_empty(),
         "marks unknown to the store are not trusted"
     );
-    assert!(emu.shared().calls.of("DeleteWorkspaceInstance").is_empty());
+    assert_no_deletes(&emu, "store lost");
     // Re-marked with the new time; deleted one grace period later.
     assert_eq!(set(&r.marked.ids), f.to_delete);
-    let now3 = emu
-        .shared()
-        .clock
-        .advance(SignedDuration::from_hours(25))
-        .unwrap();
+    let now3 = past_grace(&emu);
     let r = run(&c, now3, Overrides::default()).await;
     assert_eq!(set(&r.deleted.ids), f.to_delete);
 }
@@ -701,23 +718,11 @@ async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
     // The old tag on the errored one is not trusted: re-marked, not deleted.
     assert!(r.deleted.ids.is_empty(), "{:?}", r.decisions);
     assert_eq!(r.marked.ids, std::slice::from_ref(&errored));
-    assert_eq!(
-        tags_of(&emu, &errored).get(MARK).map(String::as_str),
-        Some(T0)
-    );
+    assert_eq!(mark_of(&emu, &errored).as_deref(), Some(T0));
     // Any mark may leave a recovered instance: both tags removed.
     assert_eq!(r.unmarked.ids, std::slice::from_ref(&recovered));
     assert!(tags_of(&emu, &recovered).is_empty());
-    assert_eq!(
-        c.store()
-            .load()
-            .await
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>(),
-        [errored]
-    );
+    assert_eq!(stored(&c).await, BTreeSet::from([errored]));
 }
 
 #[tokio::test]
@@ -726,22 +731,22 @@ async fn when_time_runs_short_work_is_left_for_the_next_run() {
     let emu = start(&f).await;
     // Every read takes 20 ms; two at a time, 50 errored instances need
     // about 500 ms, the invocation has 300 ms.
-    emu.shared().faults.set(FaultsConfig {
-        rules: vec![FaultRule {
-            latency_ms: 20,
-            ..Default::default()
-        }],
-        seed: 1,
-    });
-    let mut settings = AwsSettings::local(emu.endpoint_url());
-    settings.max_attempts = 1;
-    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let rule = FaultRule {
+        latency_ms: 20,
+        ..Default::default()
+    };
+    inject(&emu, rule, 1);
     let config = CleanupConfig {
         dry_run: false,
         concurrency: 2,
         ..CleanupConfig::default()
     };
-    let c = Cleaner::new(policy(100), &clients, MemoryMarkStore::new(), config);
+    let c = Cleaner::new(
+        policy(100),
+        &clients(&emu, 1).await,
+        MemoryMarkStore::new(),
+        config,
+    );
     let r = c
         .run(
             t0(),
@@ -759,7 +764,7 @@ async fn when_time_runs_short_work_is_left_for_the_next_run() {
     assert!(r.marked.count < 40, "{}", r.summary());
     for i in &r.left_for_next_run.ids {
         assert!(
-            tags_of(&emu, i).get(MARK).map(String::as_str) != Some(T0),
+            mark_of(&emu, i).as_deref() != Some(T0),
             "{i} left but marked: {:?} {:?}",
             r.failed
                 .iter()
@@ -775,11 +780,5 @@ async fn when_time_runs_short_work_is_left_for_the_next_run() {
     emu.shared().faults.clear();
     let r2 = run(&c, t0(), Overrides::default()).await;
     assert!(r2.listing_complete && r2.left_for_next_run.ids.is_empty());
-    let marked: BTreeSet<String> = f
-        .errored
-        .iter()
-        .filter(|i| tags_of(&emu, i).get(MARK).map(String::as_str) == Some(T0))
-        .cloned()
-        .collect();
-    assert_eq!(marked.len(), 40);
+    assert_eq!(marked_at_t0(&emu, &f).len(), 40);
 }

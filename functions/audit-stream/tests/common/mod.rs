@@ -10,11 +10,16 @@ use std::time::Duration;
 
 use audit_stream::Handler;
 use lambda_runtime::{Context, LambdaEvent};
-use warden_core::aws::actions::Executor;
-use warden_core::aws::stream::{KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor};
+use warden_core::aws::actions::{ActionRecord, Executor, Outcome};
+use warden_core::aws::emf::Metrics;
+use warden_core::aws::exec::FailureKind;
+use warden_core::aws::stream::{
+    BatchReport, KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor,
+};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::policy::Policy;
-use warden_emulator::{Emulator, Fixture, RunningEmulator};
+use warden_core::ActionKind;
+use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture, RunningEmulator};
 
 pub const CORP: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
 
@@ -211,5 +216,93 @@ impl Drop for FunctionProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The item identifiers a report hands back to Lambda as batch item
+/// failures, in order.
+pub fn failure_ids(report: &BatchReport) -> Vec<String> {
+    report
+        .response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .collect()
+}
+
+/// The executed action whose target names `needle` (the first one).
+pub fn executed_for<'a>(report: &'a BatchReport, needle: &str) -> &'a ActionRecord {
+    report
+        .executed
+        .iter()
+        .find(|r| r.action.target.to_string().contains(needle))
+        .unwrap_or_else(|| panic!("no executed action targets {needle:?}"))
+}
+
+/// The first executed action of `kind`.
+pub fn executed_of(report: &BatchReport, kind: ActionKind) -> &ActionRecord {
+    report
+        .executed
+        .iter()
+        .find(|r| r.action.kind == kind)
+        .unwrap_or_else(|| panic!("no executed {kind:?} action"))
+}
+
+/// Asserts `outcome` is a permanent failure with `code`; `case` names it.
+pub fn assert_permanent(outcome: &Outcome, code: &str, case: &str) {
+    match outcome {
+        Outcome::Failed(f) => {
+            assert_eq!(f.kind, FailureKind::Permanent, "{case}");
+            assert_eq!(f.code, code, "{case}");
+        }
+        other => panic!("{case}: expected a permanent failure {code}, got {other:?}"),
+    }
+}
+
+/// The status of `domain` in the corp fleet, as the emulator holds it.
+pub fn domain_status(emu: &RunningEmulator, domain: &str) -> String {
+    let wl = emu.shared().worklink();
+    let corp = wl.fleet(CORP).unwrap();
+    corp.domains
+        .iter()
+        .find(|d| d.domain_name == domain)
+        .unwrap_or_else(|| panic!("no domain {domain} in {CORP}"))
+        .status
+        .as_str()
+        .to_string()
+}
+
+/// Which fault `fail_every` injects.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    Throttle,
+    ServerError,
+}
+
+/// Answers every call to `operation` with `fault`, drawn with `seed`.
+pub fn fail_every(emu: &RunningEmulator, operation: &str, fault: Fault, seed: u64) {
+    let mut rule = FaultRule {
+        operation: Some(operation.into()),
+        ..FaultRule::default()
+    };
+    match fault {
+        Fault::Throttle => rule.throttle_rate = 1.0,
+        Fault::ServerError => rule.server_error_rate = 1.0,
+    }
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![rule],
+        seed,
+    });
+}
+
+/// Asserts each `(metric, action dimension, value)` of `rows`; the message
+/// names the metric and `case`.
+pub fn assert_metrics(metrics: &Metrics, rows: &[(&str, Option<&str>, f64)], case: &str) {
+    for &(name, action, want) in rows {
+        let got = match action {
+            Some(a) => metrics.get_by(name, "Action", a),
+            None => metrics.get(name),
+        };
+        assert_eq!(got, want, "{case}: metric {name} (Action={action:?})");
     }
 }
