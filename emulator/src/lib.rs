@@ -20,6 +20,7 @@ pub mod clock;
 pub mod faults;
 pub mod log;
 pub mod moto;
+pub mod output;
 pub mod runtime_api;
 pub mod worklink;
 pub mod wsi;

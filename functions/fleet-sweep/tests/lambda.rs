@@ -3,13 +3,13 @@
 //! WorkLink emulator through `AWS_ENDPOINT_URL`. The environment is cleared
 //! first, so nothing reaches a real AWS account or a developer's profile.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use warden_emulator::output::Output;
 use warden_emulator::runtime_api::{self, FunctionResult};
 use warden_emulator::{Emulator, Fixture};
 
@@ -82,8 +82,7 @@ fn is_fleet_sweep(path: &Path) -> bool {
 /// The function process; killed when dropped (also when a test fails).
 struct Function {
     child: Child,
-    output: Arc<Mutex<Vec<String>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
+    output: Output,
 }
 
 impl Function {
@@ -114,61 +113,11 @@ impl Function {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start fleet-sweep");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = output.clone();
-            readers.push(std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            }));
-        }
-        Function {
-            child,
-            output,
-            readers,
-        }
-    }
-
-    /// What the process wrote so far (lines still in the pipe are not here).
-    fn lines(&self) -> Vec<String> {
-        self.output.lock().unwrap().clone()
-    }
-
-    /// The output once `arrived` holds for it: a line written before the
-    /// process answered an invocation may still be in the pipe when the
-    /// answer is read. Waits up to 10 s, then returns what there is.
-    async fn lines_once(&self, arrived: impl Fn(&[String]) -> bool) -> Vec<String> {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        loop {
-            let lines = self.lines();
-            if arrived(&lines) || Instant::now() >= give_up {
-                return lines;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// All the output of a process that has exited: the readers reach the
-    /// end of the pipes.
-    fn all_lines_after_exit(&mut self) -> Vec<String> {
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        self.lines()
+        // Both pipes into one collection, as Lambda ships both to the log.
+        let output = Output::new();
+        output.collect(child.stdout.take().unwrap());
+        output.collect(child.stderr.take().unwrap());
+        Function { child, output }
     }
 
     /// Waits for the process to exit by itself.
@@ -199,7 +148,7 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
     let api = runtime_api::start_local().await.unwrap();
     let function = Function::spawn(&api.address(), &emu.endpoint_url(), &[]);
     if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
-        panic!("not ready: {e}\n{}", function.lines().join("\n"));
+        panic!("not ready: {e}\n{}", function.output.lines().join("\n"));
     }
 
     // The scheduled event, on the default (dry-run) configuration.
@@ -210,7 +159,7 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
         .unwrap();
     let report = inv
         .json()
-        .unwrap_or_else(|e| panic!("{e}\n{}", function.lines().join("\n")));
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.output.lines().join("\n")));
     assert_eq!(report["dry_run"], json!(true));
     assert_eq!(report["fleets_swept"], json!(2));
     let partner = report["fleets"]
@@ -312,10 +261,14 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
     let metrics =
         |d: &Value| d["_aws"]["CloudWatchMetrics"].is_array() && d["FleetsSwept"].is_number();
     let lines = function
-        .lines_once(|ls| {
-            let json_lines = parse(ls);
-            json_lines.iter().any(updated) && json_lines.iter().any(metrics)
-        })
+        .output
+        .lines_once(
+            |ls| {
+                let json_lines = parse(ls);
+                json_lines.iter().any(updated) && json_lines.iter().any(metrics)
+            },
+            Duration::from_secs(10),
+        )
         .await;
     let json_lines = parse(&lines);
     assert!(
@@ -353,7 +306,7 @@ async fn a_misconfigured_function_stops_at_cold_start_naming_the_variable() {
             .wait_exit(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("{var}={value}: still running"));
         assert!(!status.success(), "{var}={value}");
-        let out = f.all_lines_after_exit().join("\n");
+        let out = f.output.lines_after_exit().join("\n");
         assert!(
             out.contains(var) && out.contains(value),
             "{var}={value}:\n{out}"

@@ -80,8 +80,7 @@ impl Deadline {
 
     /// Whether new work may start.
     pub fn can_start(&self) -> bool {
-        self.remaining()
-            .is_none_or(|left| left > self.start_margin && !left.is_zero())
+        self.remaining().is_none_or(|left| left > self.start_margin)
     }
 
     /// Runs `work` (typically one SDK call with its retries) but waits for

@@ -19,6 +19,7 @@ use warden_core::aws::stream::{
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::policy::Policy;
 use warden_core::ActionKind;
+use warden_emulator::output::Output;
 use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture, RunningEmulator};
 
 pub const CORP: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
@@ -119,21 +120,10 @@ pub fn calls(emu: &RunningEmulator) -> Vec<(String, String)> {
 pub struct FunctionProcess {
     pub api: warden_emulator::runtime_api::RunningRuntimeApi,
     child: std::process::Child,
-    pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
-    pub stderr: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<std::sync::Mutex<Vec<String>>> {
-    use std::io::BufRead;
-    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = lines.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            out.lock().unwrap().push(line);
-        }
-    });
-    lines
+    /// Stdout: JSON log lines and EMF documents.
+    pub stdout: Output,
+    /// Stderr (read, so the pipe never fills; shown by failing tests).
+    pub stderr: Output,
 }
 
 impl FunctionProcess {
@@ -163,8 +153,9 @@ impl FunctionProcess {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn the audit-stream binary");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let (stdout, stderr) = (Output::new(), Output::new());
+        stdout.collect(child.stdout.take().unwrap());
+        stderr.collect(child.stderr.take().unwrap());
         let mut p = FunctionProcess {
             api,
             child,
@@ -175,7 +166,7 @@ impl FunctionProcess {
             Ok(_) => Ok(p),
             Err(e) => {
                 let _ = p.child.wait();
-                let logs = p.stdout.lock().unwrap().clone();
+                let logs = p.stdout.lines_after_exit();
                 Err((e, logs))
             }
         }
@@ -186,29 +177,22 @@ impl FunctionProcess {
     }
 
     /// Stdout lines parsed as JSON (log lines and EMF documents), once
-    /// `arrived` holds for them. A line the process wrote before it answered
-    /// an invocation still travels through a pipe and a reader thread, so it
-    /// may not be here yet when the answer is: this waits for it (up to 10
-    /// s), then returns what there is, and the caller's assertions say what
-    /// is missing.
+    /// `arrived` holds for them (see [`Output::lines_once`]; up to 10 s).
     pub async fn json_lines_once(
         &self,
         arrived: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Vec<serde_json::Value> {
-        let give_up = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let lines: Vec<serde_json::Value> = self
-                .stdout
-                .lock()
-                .unwrap()
+        let parse = |lines: &[String]| -> Vec<serde_json::Value> {
+            lines
                 .iter()
                 .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            if arrived(&lines) || std::time::Instant::now() >= give_up {
-                return lines;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                .collect()
+        };
+        let lines = self
+            .stdout
+            .lines_once(|ls| arrived(&parse(ls)), Duration::from_secs(10))
+            .await;
+        parse(&lines)
     }
 }
 

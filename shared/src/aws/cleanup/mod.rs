@@ -550,10 +550,7 @@ impl<S: MarkStore> Cleaner<S> {
                 } else {
                     None
                 };
-                match read {
-                    Some(r) => (id, Ran::Done(r)),
-                    None => (id, Ran::NotStarted),
-                }
+                (id, read.map_or(Ran::NotStarted, Ran::Done))
             })
             .buffer_unordered(self.config.concurrency.max(1))
             .collect::<Vec<_>>();
