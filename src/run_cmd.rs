@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use warden_core::aws::actions::{Executor, Outcome};
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::stream::{
+use audit_stream::{
     BatchReport, EsmConfig, EsmReport, FailureMessage, FailureSink, LocalEsm, MemorySink,
     ProcessorConfig, SqsSink, StartingPosition, StreamProcessor,
 };
+use warden_core::aws::deadline::Deadline;
+use warden_core::aws::executor::{Executor, Outcome};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::plan::Cause;
 use warden_core::Policy;
@@ -356,19 +356,16 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// The in-process function, printing each batch as it is done.
 struct PrintingFunction<R, S>(InProcessFunction<R, S>);
 
-impl<R, S> warden_core::aws::stream::Invoke for PrintingFunction<R, S>
+impl<R, S> audit_stream::Invoke for PrintingFunction<R, S>
 where
-    R: warden_core::aws::stream::ActionRunner,
+    R: audit_stream::ActionRunner,
     S: FailureSink,
 {
     async fn invoke(
         &self,
         payload: Vec<u8>,
         timeout: Duration,
-    ) -> Result<
-        warden_core::aws::stream::KinesisEventResponse,
-        warden_core::aws::stream::FunctionError,
-    > {
+    ) -> Result<audit_stream::KinesisEventResponse, audit_stream::FunctionError> {
         let r = self.0.invoke(payload, timeout).await;
         for report in self.0.take_reports() {
             print!("{}", batch_summary(&report));

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
+use audit_stream::KinesisEvent;
 use aws_sdk_kinesis::primitives::Blob;
-use warden_core::aws::stream::KinesisEvent;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_emulator::moto::MotoServer;
 use warden_emulator::{Emulator, Fixture, RunningEmulator};

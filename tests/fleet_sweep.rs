@@ -10,11 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fleet_sweep::{Finding, SweepConfig, SweepError, SweepOutcome, SweepRequest, Sweeper};
 use serde_json::{json, Value};
-use warden_core::aws::exec::{Deadline, FailureKind};
-use warden_core::aws::sweep::{
-    Finding, SweepConfig, SweepError, SweepOutcome, SweepRequest, Sweeper,
-};
+use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::{Device, Policy, Resource};

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use warden_core::aws::actions::{Executor, Outcome};
+use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::exec::{Deadline, FailureKind};
+use warden_core::aws::executor::{Executor, Outcome};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::plan::{ActionParams, PlannedAction, Target};
 use warden_core::policy::ActionKind;

@@ -1,5 +1,5 @@
 //! The demo's instance-cleanup section: the function's own logic
-//! (`warden_core::aws::cleanup`) run twice against the demo fixture's
+//! (`instance_cleanup`) run twice against the demo fixture's
 //! instances, with the emulator's clock moved past the grace period between
 //! the passes: pass 1 marks the errored instances; one of them recovers;
 //! pass 2 deletes the ones still errored and unmarks the recovered one.
@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
-use warden_core::aws::cleanup::{Cleaner, CleanupConfig, MemoryMarkStore, Overrides, Report};
+use instance_cleanup::{Cleaner, CleanupConfig, MemoryMarkStore, Overrides, Report};
+use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::exec::Deadline;
 use warden_core::aws::Clients;
 use warden_core::jiff::SignedDuration;
 use warden_core::Policy;

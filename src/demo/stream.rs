@@ -14,12 +14,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use warden_core::aws::actions::{Executor, Outcome};
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::stream::{
+use audit_stream::{
     decode_record_into, BatchReport, InvocationInfo, KinesisEvent, MemorySink, ProcessorConfig,
     StreamProcessor,
 };
+use warden_core::aws::deadline::Deadline;
+use warden_core::aws::executor::{Executor, Outcome};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::plan::{Cause, Target};
 use warden_core::{ActionKind, AuditEvent, Policy};
@@ -121,7 +121,7 @@ fn story(
             &r.kinesis.data,
             &id,
             policy.field_map(),
-            warden_core::aws::stream::record::MAX_INFLATED_BYTES,
+            audit_stream::record::MAX_INFLATED_BYTES,
             &mut events,
         );
     }

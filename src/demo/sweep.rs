@@ -3,8 +3,8 @@
 //! against a local emulator, then once more to show it changes nothing twice.
 
 use anyhow::Context;
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::sweep::{SweepConfig, SweepRequest, Sweeper};
+use fleet_sweep::{SweepConfig, SweepRequest, Sweeper};
+use warden_core::aws::deadline::Deadline;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::Policy;
 use warden_emulator::{Emulator, Fixture};

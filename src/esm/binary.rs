@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use warden_core::aws::stream::{FunctionError, Invoke, KinesisEventResponse};
+use audit_stream::{FunctionError, Invoke, KinesisEventResponse};
 use warden_emulator::runtime_api::{self, FunctionResult, RunningRuntimeApi};
 
 /// The real binary, started under a local Runtime API, killed on drop.

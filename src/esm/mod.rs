@@ -8,12 +8,12 @@ mod binary;
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use binary::BinaryFunction;
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::stream::{
+use audit_stream::{
     ActionRunner, BatchReport, FailureSink, FunctionError, InvocationInfo, Invoke, KinesisEvent,
     KinesisEventResponse, StreamProcessor,
 };
+pub use binary::BinaryFunction;
+use warden_core::aws::deadline::Deadline;
 
 /// The pipeline in this process; keeps every batch's report.
 pub struct InProcessFunction<R, S> {
@@ -54,7 +54,7 @@ impl<R: ActionRunner, S: FailureSink> Invoke for InProcessFunction<R, S> {
             request_id: "local",
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:audit-stream",
             now: warden_core::jiff::Timestamp::now(),
-            deadline: Deadline::after(timeout, warden_core::aws::actions::REPORT_RESERVE),
+            deadline: Deadline::after(timeout, warden_core::aws::executor::REPORT_RESERVE),
         };
         let report = self.processor.process(event, &inv).await;
         let response = report.response.clone();

@@ -15,13 +15,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use serde_json::{json, Value};
-use warden_core::aws::actions::Executor;
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::stream::{
+use audit_stream::{
     InvocationInfo, KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor, StubRunner,
 };
+use base64::Engine as _;
+use serde_json::{json, Value};
+use warden_core::aws::deadline::Deadline;
+use warden_core::aws::executor::Executor;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::Policy;
 use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture};

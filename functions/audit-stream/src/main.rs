@@ -1,9 +1,8 @@
 //! The `audit-stream` Lambda binary: JSON logs, configuration and state built
 //! once at cold start, then one call to the shared handler per Kinesis batch.
 
-use audit_stream::{build, report_init_error, Config};
+use audit_stream::{build, report_init_error, Config, KinesisEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use warden_core::aws::stream::KinesisEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

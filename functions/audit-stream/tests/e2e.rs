@@ -19,13 +19,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use audit_stream::{
+    EsmConfig, EsmReport, FunctionError, Invoke, KinesisEventResponse, LocalEsm, MemorySink,
+};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use binary::BinaryFunction;
 use common::scenario::{self, Scenario, FLEET};
-use warden_core::aws::stream::{
-    EsmConfig, EsmReport, FunctionError, Invoke, KinesisEventResponse, LocalEsm, MemorySink,
-};
 use warden_core::aws::Clients;
 use warden_emulator::log::CallRecord;
 use warden_emulator::moto::MotoServer;

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use common::clients;
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::stream::{
+use audit_stream::{
     EsmConfig, EsmError, FunctionError, InProcess, KinesisEvent, KinesisEventResponse, LocalEsm,
     MemorySink, StartingPosition,
 };
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use common::clients;
+use warden_core::aws::deadline::Deadline;
 use warden_emulator::moto::MotoServer;
 
 async fn stream(moto: &MotoServer, name: &str, shards: i32) -> aws_sdk_kinesis::Client {
@@ -61,7 +61,7 @@ async fn put(k: &aws_sdk_kinesis::Client, name: &str, from: usize, n: usize) -> 
     seqs
 }
 
-fn n_of(rec: &warden_core::aws::stream::KinesisEventRecord) -> u64 {
+fn n_of(rec: &audit_stream::KinesisEventRecord) -> u64 {
     serde_json::from_slice::<serde_json::Value>(&rec.kinesis.data).unwrap()["n"]
         .as_u64()
         .unwrap()

@@ -10,10 +10,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use audit_stream::{BatchReport, KinesisEvent};
 use common::*;
-use warden_core::aws::actions::Outcome;
-use warden_core::aws::exec::FailureKind;
-use warden_core::aws::stream::{BatchReport, KinesisEvent};
+use warden_core::aws::deadline::FailureKind;
+use warden_core::aws::executor::Outcome;
 use warden_core::plan::RefusalReason;
 use warden_core::ActionKind;
 use warden_emulator::RunningEmulator;

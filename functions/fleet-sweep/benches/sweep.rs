@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fleet_sweep::{SweepConfig, SweepRequest, Sweeper};
 use serde_json::{json, Value};
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::sweep::{SweepConfig, SweepRequest, Sweeper};
+use warden_core::aws::deadline::Deadline;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::jiff::Timestamp;
 use warden_core::Policy;

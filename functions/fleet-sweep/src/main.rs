@@ -4,16 +4,16 @@
 //! Thin shell: at cold start it reads the configuration from the environment
 //! (errors name the variable), compiles the policy and builds the SDK
 //! clients, once; each invocation is one [`Sweeper::run`]. All the logic is
-//! in `warden_core::aws::sweep`; see `docs/fleet-sweep.md`.
+//! in `fleet_sweep`; see `docs/fleet-sweep.md`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use fleet_sweep::{vars, SweepConfig, SweepRequest, Sweeper};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use warden_core::aws::actions::REPORT_RESERVE;
-use warden_core::aws::exec::Deadline;
-use warden_core::aws::sweep::{vars, SweepConfig, SweepRequest, Sweeper};
+use warden_core::aws::deadline::Deadline;
+use warden_core::aws::executor::REPORT_RESERVE;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::Policy;
 

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use warden_core::aws::cleanup::{Cleaner, CleanupConfig, MemoryMarkStore, Overrides, Report};
+use instance_cleanup::{Cleaner, CleanupConfig, MemoryMarkStore, Overrides, Report};
+use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::exec::Deadline;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::policy::{ActionKind, Cap};
@@ -111,7 +111,7 @@ async fn main() {
     let concurrency: usize = std::env::var("WARDEN_BENCH_CONCURRENCY")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(warden_core::aws::cleanup::DEFAULT_CONCURRENCY);
+        .unwrap_or(instance_cleanup::DEFAULT_CONCURRENCY);
     let emu = Emulator::new(Fixture {
         clock: Some(t0),
         workspaces_instances: fleet(t0),

@@ -2,7 +2,7 @@
 //! deletes them once the policy's grace period has passed, unmarks the ones
 //! that recover. Thin: configuration, policy and clients are built once at
 //! cold start; each invocation hands its event to
-//! `warden_core::aws::cleanup::Cleaner::run`.
+//! `instance_cleanup::Cleaner::run`.
 //!
 //! Invocations: an EventBridge / CloudWatch scheduled event, or a manual
 //! payload `{"dry_run": bool, "max_deletions": N}` (both optional). See
@@ -11,14 +11,14 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
-use warden_core::aws::actions::REPORT_RESERVE;
-use warden_core::aws::cleanup::{
+use instance_cleanup::{
     classify_payload, Cleaner, DynamoMarkStore, FunctionSettings, Overrides, Trigger, FUNCTION,
 };
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::exec::Deadline;
+use warden_core::aws::executor::REPORT_RESERVE;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::jiff::Timestamp;
 use warden_core::Policy;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use warden_core::aws::cleanup::{DynamoMarkStore, MarkRecord, MarkStore};
+use instance_cleanup::{DynamoMarkStore, MarkRecord, MarkStore};
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::jiff::Timestamp;
 use warden_emulator::moto::MotoServer;

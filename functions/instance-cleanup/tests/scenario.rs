@@ -11,11 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use warden_core::aws::cleanup::{
+use instance_cleanup::{
     Cleaner, CleanupConfig, MarkStore, MemoryMarkStore, Overrides, Report, DEFAULT_REASON_TAG,
 };
+use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::exec::Deadline;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::policy::{ActionKind, Cap};
@@ -639,7 +639,7 @@ async fn a_cap_that_would_be_exceeded_deletes_nothing() {
         .put(
             &kept
                 .iter()
-                .map(|i| warden_core::aws::cleanup::MarkRecord {
+                .map(|i| instance_cleanup::MarkRecord {
                     instance_id: i.clone(),
                     marked_at: t0(),
                     reason: String::new(),
@@ -706,7 +706,7 @@ async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
     let later: Timestamp = "2026-11-20T00:00:00Z".parse().unwrap();
     c.store()
         .put(
-            &[errored.clone(), recovered.clone()].map(|i| warden_core::aws::cleanup::MarkRecord {
+            &[errored.clone(), recovered.clone()].map(|i| instance_cleanup::MarkRecord {
                 instance_id: i,
                 marked_at: later,
                 reason: "EC2_LAUNCH_FAILED".into(),

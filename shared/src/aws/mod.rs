@@ -127,10 +127,8 @@ impl Clients {
         }
     }
 }
-pub mod actions;
-pub mod cleanup;
+pub mod deadline;
+
 pub mod emf;
-pub mod exec;
+pub mod executor;
 pub mod logging;
-pub mod stream;
-pub mod sweep;

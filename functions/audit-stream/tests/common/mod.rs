@@ -9,13 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use audit_stream::Handler;
+use audit_stream::{BatchReport, KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor};
 use lambda_runtime::{Context, LambdaEvent};
-use warden_core::aws::actions::{ActionRecord, Executor, Outcome};
+use warden_core::aws::deadline::FailureKind;
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::exec::FailureKind;
-use warden_core::aws::stream::{
-    BatchReport, KinesisEvent, MemorySink, ProcessorConfig, StreamProcessor,
-};
+use warden_core::aws::executor::{ActionRecord, Executor, Outcome};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::policy::Policy;
 use warden_core::ActionKind;

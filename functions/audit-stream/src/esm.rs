@@ -5,7 +5,7 @@
 //! * Reads every shard of a stream (ListShards, GetShardIterator at
 //!   LATEST / TRIM_HORIZON / AT_TIMESTAMP, GetRecords), one loop per shard,
 //!   shards side by side, records of a shard strictly in order.
-//! * Builds batches exactly as Lambda delivers them ([`super::wire`]): at most
+//! * Builds batches exactly as Lambda delivers them ([`crate::wire`]): at most
 //!   `batch_size` records and `max_payload_bytes` of JSON, gathered for at
 //!   most `batching_window` when following the stream.
 //! * Invokes the function through [`Invoke`]: in-process ([`InProcess`]) or
@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use serde::Serialize;
 
-use super::sink::{Condition, FailureContext, FailureMessage, FailureSink};
-use super::wire::{wire_size, RecordInfo, WireEvent};
-use super::{KinesisEvent, KinesisEventResponse};
-use crate::aws::exec::{classify, Deadline};
+use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
+use crate::wire::{wire_size, RecordInfo, WireEvent};
+use crate::{KinesisEvent, KinesisEventResponse};
+use warden_core::aws::deadline::{classify, Deadline};
 
 /// Lambda's payload limit for a synchronous invocation.
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
@@ -147,7 +147,7 @@ where
         drop(payload);
         (self.0)(
             event,
-            Deadline::after(timeout, crate::aws::actions::REPORT_RESERVE),
+            Deadline::after(timeout, warden_core::aws::executor::REPORT_RESERVE),
         )
         .await
     }

@@ -18,8 +18,8 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use super::wire::RecordInfo;
-use crate::aws::exec::{classify, run_bounded, Deadline, Ran};
+use crate::wire::RecordInfo;
+use warden_core::aws::deadline::{classify, run_bounded, Deadline, Ran};
 
 /// Record data larger than this is cut in the message (SQS bodies are at
 /// most 256 KiB and the data goes in as base64); the message then says

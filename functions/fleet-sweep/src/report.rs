@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::aws::exec::FailureKind;
+use warden_core::aws::deadline::FailureKind;
 
 /// The whole sweep.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

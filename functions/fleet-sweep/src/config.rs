@@ -6,7 +6,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
-use crate::env::{Env, EnvError};
+use warden_core::env::{Env, EnvError};
 
 /// Every WorkLink audit stream's name must begin with this (a WorkLink rule:
 /// the service only writes to Kinesis streams named so).
@@ -115,7 +115,7 @@ impl SweepConfig {
             None => d.domain_stuck_after,
             Some(v) => {
                 let parsed =
-                    crate::time::parse_duration(&v).map_err(|reason| EnvError::Invalid {
+                    warden_core::time::parse_duration(&v).map_err(|reason| EnvError::Invalid {
                         name: vars::DOMAIN_STUCK_AFTER.into(),
                         value: v.clone(),
                         reason,

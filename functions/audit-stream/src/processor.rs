@@ -24,16 +24,16 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use jiff::Timestamp;
 
-use super::record::{decode_record_into, Malformed, MAX_INFLATED_BYTES};
-use super::sink::{Condition, FailureContext, FailureMessage, FailureSink};
-use super::wire::RecordInfo;
-use crate::aws::actions::{operation_name, ActionRecord, Executor, Outcome};
-use crate::aws::emf::Metrics;
-use crate::aws::exec::{Deadline, FailureKind};
-use crate::engine::{Context, MemoryStore};
-use crate::plan::{Cause, Plan, PlannedAction, RefusalReason};
-use crate::policy::Policy;
-use crate::AuditEvent;
+use crate::record::{decode_record_into, Malformed, MAX_INFLATED_BYTES};
+use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
+use crate::wire::RecordInfo;
+use warden_core::aws::deadline::{Deadline, FailureKind};
+use warden_core::aws::emf::Metrics;
+use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::engine::{Context, MemoryStore};
+use warden_core::plan::{Cause, Plan, PlannedAction, RefusalReason};
+use warden_core::policy::Policy;
+use warden_core::AuditEvent;
 
 /// The function name used in metrics.
 pub const FUNCTION_NAME: &str = "audit-stream";

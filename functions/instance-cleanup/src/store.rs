@@ -108,10 +108,8 @@ impl MarkStore for MemoryMarkStore {
     }
 }
 
-#[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoMarkStore;
 
-#[cfg(feature = "dynamodb")]
 mod dynamo {
     use std::collections::{BTreeMap, HashMap};
     use std::time::Duration;
@@ -119,7 +117,7 @@ mod dynamo {
     use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
     use super::{MarkRecord, MarkStore, StoreError};
-    use crate::aws::exec::classify;
+    use warden_core::aws::deadline::classify;
 
     /// The partition key (string): the WorkspaceInstanceId.
     pub const KEY: &str = "instance_id";

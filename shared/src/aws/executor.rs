@@ -27,8 +27,10 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
+use super::deadline::{
+    classify, run_bounded, AttemptCounter, CallFailure, Deadline, FailureKind, Ran,
+};
 use super::emf::Metrics;
-use super::exec::{classify, run_bounded, AttemptCounter, CallFailure, Deadline, FailureKind, Ran};
 use crate::plan::{ActionParams, PlannedAction, Target};
 use crate::policy::ActionKind;
 

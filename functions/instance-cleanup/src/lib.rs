@@ -35,19 +35,18 @@ use aws_sdk_workspacesinstances::types::ProvisionStateEnum;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::actions::{operation_name, Executor, Outcome};
-use super::emf::Metrics;
 use futures::StreamExt;
+use warden_core::aws::emf::Metrics;
+use warden_core::aws::executor::{operation_name, Executor, Outcome};
 
-use super::exec::{classify, CallFailure, Deadline, FailureKind, Ran};
-use super::Clients;
-use crate::env::{Env, EnvError};
-use crate::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
-use crate::policy::{ActionKind, ActionSpec, Cap, Policy};
-use crate::resource::{Instance, InstanceError, Resource};
-use crate::Context;
+use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind, Ran};
+use warden_core::aws::Clients;
+use warden_core::env::{Env, EnvError};
+use warden_core::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
+use warden_core::policy::{ActionKind, ActionSpec, Cap, Policy};
+use warden_core::resource::{Instance, InstanceError, Resource};
+use warden_core::Context;
 
-#[cfg(feature = "dynamodb")]
 pub use store::DynamoMarkStore;
 pub use store::{MarkRecord, MarkStore, MemoryMarkStore, StoreError};
 
@@ -461,7 +460,7 @@ pub struct Cleaner<S> {
 impl<S: MarkStore> Cleaner<S> {
     /// From a compiled policy, the shared clients, a store and the config.
     pub fn new(policy: Policy, clients: &Clients, store: S, config: CleanupConfig) -> Self {
-        if !policy.has_rules_for(crate::OnKind::Instance) {
+        if !policy.has_rules_for(warden_core::OnKind::Instance) {
             tracing::warn!(policy = %policy.source, "the policy has no `on: instance` rules: runs will examine but never act");
         }
         Cleaner {
@@ -860,7 +859,7 @@ impl<S: MarkStore> Cleaner<S> {
                             ""
                         },
                         grace_of(policy, &rec.action.rules)
-                            .map(crate::time::format_duration)
+                            .map(warden_core::time::format_duration)
                             .unwrap_or_else(|| "the grace period".into()),
                         rec.action.rules.join(", ")
                     ),
@@ -875,7 +874,7 @@ impl<S: MarkStore> Cleaner<S> {
                             .map(String::as_str)
                             .unwrap_or("?"),
                         grace_of(policy, &rec.action.rules)
-                            .map(crate::time::format_duration)
+                            .map(warden_core::time::format_duration)
                             .unwrap_or_else(|| "?".into()),
                         rec.action.rules.join(", ")
                     ),
@@ -1278,7 +1277,7 @@ mod tests {
     #[test]
     fn payloads_are_told_apart() {
         let scheduled: serde_json::Value =
-            serde_json::from_str(include_str!("../../../../events/scheduled-event.json")).unwrap();
+            serde_json::from_str(include_str!("../../../events/scheduled-event.json")).unwrap();
         assert_eq!(classify_payload(&scheduled).unwrap(), Trigger::Scheduled);
         assert_eq!(
             classify_payload(&serde_json::json!({})).unwrap(),
@@ -1303,14 +1302,14 @@ mod tests {
         // The sample payloads in events/.
         for (text, want) in [
             (
-                include_str!("../../../../events/instance-cleanup-manual.json"),
+                include_str!("../../../events/instance-cleanup-manual.json"),
                 Overrides {
                     dry_run: Some(false),
                     max_deletions: Some(3),
                 },
             ),
             (
-                include_str!("../../../../events/instance-cleanup-dry-run.json"),
+                include_str!("../../../events/instance-cleanup-dry-run.json"),
                 Overrides {
                     dry_run: Some(true),
                     max_deletions: None,

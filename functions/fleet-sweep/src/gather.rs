@@ -19,9 +19,9 @@ use jiff::Timestamp;
 
 use super::report::{DomainState, Failure, Finding, FleetReport};
 use super::Sweeper;
-use crate::aws::exec::{classify, run_bounded, CallFailure, Deadline, FailureKind, Ran};
-use crate::policy::OnKind;
-use crate::resource::{Device, Domain, Fleet, Resource};
+use warden_core::aws::deadline::{classify, run_bounded, CallFailure, Deadline, FailureKind, Ran};
+use warden_core::policy::OnKind;
+use warden_core::resource::{Device, Domain, Fleet, Resource};
 
 /// API calls made, by operation (each round of [`Sweeper::call`] counts).
 #[derive(Debug, Default)]
@@ -443,9 +443,9 @@ impl Sweeper {
                             domain: name.clone(),
                             status: status.clone(),
                             created: c,
-                            age: crate::time::format_duration(jiff::SignedDuration::from_secs(
-                                age.as_secs() / 86_400 * 86_400,
-                            )),
+                            age: warden_core::time::format_duration(
+                                jiff::SignedDuration::from_secs(age.as_secs() / 86_400 * 86_400),
+                            ),
                         });
                     }
                 }

@@ -36,14 +36,14 @@ pub use report::{
     SweepReport, Totals,
 };
 
-use super::actions::{operation_name, ActionRecord, Executor, Outcome};
-use super::emf::Metrics;
-use super::exec::{run_bounded, Deadline, FailureKind, Ran};
-use super::Clients;
-use crate::engine::Context;
-use crate::plan::{ActionParams, Cause, PlannedAction, Target};
-use crate::policy::{ActionKind, ActionSpec, Policy};
 use gather::CallStats;
+use warden_core::aws::deadline::{run_bounded, Deadline, FailureKind, Ran};
+use warden_core::aws::emf::Metrics;
+use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::Clients;
+use warden_core::engine::Context;
+use warden_core::plan::{ActionParams, Cause, PlannedAction, Target};
+use warden_core::policy::{ActionKind, ActionSpec, Policy};
 
 /// The function name used in metrics and logs.
 pub const FUNCTION: &str = "fleet-sweep";

@@ -14,12 +14,12 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use crate::error::EventError;
-use crate::event::{AuditEvent, FieldMap};
+use warden_core::error::EventError;
+use warden_core::event::{AuditEvent, FieldMap};
 
 /// Records whose data is larger than this are malformed (Kinesis' own limit
 /// for a data blob is 1 MiB, so only a misbehaving producer gets here).
-pub const MAX_RECORD_BYTES: usize = crate::event::MAX_RECORD_BYTES;
+pub const MAX_RECORD_BYTES: usize = warden_core::event::MAX_RECORD_BYTES;
 
 /// Gzip data may inflate to at most this many bytes (a guard against
 /// decompression bombs: 1 MiB of gzip can hold gigabytes of zeros).

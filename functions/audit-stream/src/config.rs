@@ -1,0 +1,388 @@
+//! audit-stream's configuration: the environment, read and validated once at
+//! cold start (errors name the variable), and the `WARDEN_CAPS` overrides.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use warden_core::aws::executor::REPORT_RESERVE;
+use warden_core::env::{Env, EnvError};
+use warden_core::policy::{ActionKind, Cap, Policy};
+
+use crate::processor::ProcessorConfig;
+
+/// The policy used when `WARDEN_POLICY_FILE` is not set: `policies/default.yaml`,
+/// compiled into the binary so the function always has a tested policy.
+pub const DEFAULT_POLICY: &str = include_str!("../../../policies/default.yaml");
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The default policy compiled into the binary.
+    Embedded,
+    /// A file bundled with the function (relative paths are resolved against
+    /// `LAMBDA_TASK_ROOT`, the function's code directory on Lambda).
+    File(PathBuf),
+}
+
+/// A cap override from `WARDEN_CAPS`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CapOverride {
+    /// `kind=N`: at most N actions of the kind per batch.
+    Max(u32),
+    /// `kind=P%`: at most P percent of the targets examined.
+    Percent(f64),
+}
+
+/// The function's configuration, read once at cold start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `WARDEN_POLICY_FILE`.
+    pub policy: PolicySource,
+    /// `WARDEN_DEFAULT_FLEET_ARN`.
+    pub default_fleet_arn: Option<String>,
+    /// `WARDEN_DRY_RUN` (default true: nothing is executed until it is set false).
+    pub dry_run: bool,
+    /// `WARDEN_CONCURRENCY` (default 8).
+    pub concurrency: usize,
+    /// `WARDEN_CAPS`, in order (`None` kind = `default`).
+    pub caps: Vec<(Option<ActionKind>, CapOverride)>,
+    /// `WARDEN_FAILURE_QUEUE_URL`.
+    pub failure_queue_url: String,
+    /// `WARDEN_DEADLINE_RESERVE` (default 1.5 s).
+    pub deadline_reserve: Duration,
+    /// `AWS_MAX_ATTEMPTS` (default 5), the SDK's attempts per call.
+    pub max_attempts: u32,
+}
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The policy does not load.
+    #[error("policy {source_name}: {message}")]
+    Policy {
+        /// The file (or `embedded policies/default.yaml`).
+        source_name: String,
+        /// Every problem, located.
+        message: String,
+    },
+}
+
+fn invalid(name: &str, value: &str, reason: impl Into<String>) -> EnvError {
+    EnvError::Invalid {
+        name: name.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses `WARDEN_CAPS`: `kind=N` or `kind=P%`, comma-separated; kind is an action
+/// name (`sign-out-user`, `revoke-domain`, ...) or `default`.
+pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>, EnvError> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((kind, limit)) = item.split_once('=') else {
+            return Err(invalid(
+                "WARDEN_CAPS",
+                value,
+                format!("`{item}`: expected kind=N or kind=P%"),
+            ));
+        };
+        let (kind, limit) = (kind.trim(), limit.trim());
+        let kind = if kind == "default" {
+            None
+        } else {
+            Some(ActionKind::from_name(kind).ok_or_else(|| {
+                let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+                invalid(
+                    "WARDEN_CAPS",
+                    value,
+                    format!(
+                        "`{kind}` is not an action kind; use default or one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })?)
+        };
+        let cap = if let Some(p) = limit.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| {
+                invalid(
+                    "WARDEN_CAPS",
+                    value,
+                    format!("`{item}`: `{limit}` is not a percentage"),
+                )
+            })?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(invalid(
+                    "WARDEN_CAPS",
+                    value,
+                    format!("`{item}`: a percentage must be between 0 and 100"),
+                ));
+            }
+            CapOverride::Percent(p)
+        } else {
+            CapOverride::Max(limit.parse().map_err(|_| {
+                invalid(
+                    "WARDEN_CAPS",
+                    value,
+                    format!("`{item}`: `{limit}` is not a whole number"),
+                )
+            })?)
+        };
+        out.push((kind, cap));
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Reads and validates every variable.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Config, EnvError> {
+        let policy = match env.get("WARDEN_POLICY_FILE") {
+            None => PolicySource::Embedded,
+            Some(p) => {
+                let path = PathBuf::from(&p);
+                let path = match env.get("LAMBDA_TASK_ROOT") {
+                    Some(root) if path.is_relative() => PathBuf::from(root).join(path),
+                    _ => path,
+                };
+                PolicySource::File(path)
+            }
+        };
+        let default_fleet_arn = match env.get("WARDEN_DEFAULT_FLEET_ARN") {
+            None => None,
+            Some(arn) => {
+                if !arn.starts_with("arn:") || !(20..=2048).contains(&arn.len()) {
+                    return Err(invalid(
+                        "WARDEN_DEFAULT_FLEET_ARN",
+                        &arn,
+                        "expected a fleet ARN (arn:aws:worklink::<account>:fleet/<name>, 20 to 2048 characters)",
+                    ));
+                }
+                Some(arn)
+            }
+        };
+        let failure_queue_url = env.required(
+            "WARDEN_FAILURE_QUEUE_URL",
+            "the SQS queue URL that receives malformed records",
+        )?;
+        if !failure_queue_url.starts_with("https://") && !failure_queue_url.starts_with("http://") {
+            return Err(invalid(
+                "WARDEN_FAILURE_QUEUE_URL",
+                &failure_queue_url,
+                "expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+            ));
+        }
+        Ok(Config {
+            policy,
+            default_fleet_arn,
+            dry_run: env.bool_or("WARDEN_DRY_RUN", true)?,
+            concurrency: env.range_or("WARDEN_CONCURRENCY", 8, 1, 64)? as usize,
+            caps: match env.get("WARDEN_CAPS") {
+                None => Vec::new(),
+                Some(v) => parse_caps(&v)?,
+            },
+            failure_queue_url,
+            deadline_reserve: env.duration_or("WARDEN_DEADLINE_RESERVE", REPORT_RESERVE)?,
+            max_attempts: env.range_or("AWS_MAX_ATTEMPTS", 5, 1, 10)? as u32,
+        })
+    }
+
+    /// Loads and compiles the policy, then applies the `WARDEN_CAPS` overrides.
+    pub fn load_policy(&self) -> Result<Policy, ConfigError> {
+        let mut policy = match &self.policy {
+            PolicySource::Embedded => {
+                Policy::from_yaml_str(DEFAULT_POLICY, "policies/default.yaml").map_err(|e| {
+                    ConfigError::Policy {
+                        source_name: "embedded policies/default.yaml".into(),
+                        message: e.to_string(),
+                    }
+                })?
+            }
+            PolicySource::File(path) => {
+                Policy::from_file(path).map_err(|e| ConfigError::Policy {
+                    source_name: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        apply_caps(&mut policy, &self.caps);
+        Ok(policy)
+    }
+
+    /// The pipeline's settings.
+    pub fn processor_config(&self) -> ProcessorConfig {
+        ProcessorConfig {
+            default_fleet_arn: self.default_fleet_arn.clone(),
+            dry_run: self.dry_run,
+            ..ProcessorConfig::default()
+        }
+    }
+}
+
+/// Applies cap overrides to a loaded policy.
+pub fn apply_caps(policy: &mut Policy, caps: &[(Option<ActionKind>, CapOverride)]) {
+    for (kind, cap) in caps {
+        let slot: &mut Cap = match kind {
+            None => &mut policy.settings.default_cap,
+            Some(k) => {
+                let current = policy.settings.cap(*k);
+                policy.settings.caps.entry(*k).or_insert(current)
+            }
+        };
+        match cap {
+            CapOverride::Max(n) => slot.max = Some(*n),
+            CapOverride::Percent(p) => slot.max_percent = Some(*p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |k: &str| map.get(k).cloned())
+    }
+
+    const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/warden-failures";
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = Config::from_env(&env(&[("WARDEN_FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        assert_eq!(c.policy, PolicySource::Embedded);
+        assert!(c.dry_run, "dry-run unless told otherwise");
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.deadline_reserve, REPORT_RESERVE);
+        assert_eq!(c.max_attempts, 5);
+        assert!(c.caps.is_empty());
+        let policy = c.load_policy().unwrap();
+        assert!(policy.rule("repeated-failed-sign-ins").is_some());
+    }
+
+    #[test]
+    fn every_variable_is_read_and_validated() {
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", "policy.yaml"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            (
+                "WARDEN_DEFAULT_FLEET_ARN",
+                "arn:aws:worklink::123456789012:fleet/corp",
+            ),
+            ("WARDEN_DRY_RUN", "false"),
+            ("WARDEN_CONCURRENCY", "16"),
+            (
+                "WARDEN_CAPS",
+                "sign-out-user=200, revoke-domain=10,default=50%",
+            ),
+            ("WARDEN_DEADLINE_RESERVE", "2s"),
+            ("AWS_MAX_ATTEMPTS", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(c.policy, PolicySource::File("/var/task/policy.yaml".into()));
+        assert!(!c.dry_run);
+        assert_eq!(c.concurrency, 16);
+        assert_eq!(c.deadline_reserve, Duration::from_secs(2));
+        assert_eq!(c.max_attempts, 3);
+        assert_eq!(
+            c.caps,
+            vec![
+                (Some(ActionKind::SignOutUser), CapOverride::Max(200)),
+                (Some(ActionKind::RevokeDomain), CapOverride::Max(10)),
+                (None, CapOverride::Percent(50.0)),
+            ]
+        );
+
+        let untouched = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
+        let mut policy = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
+        apply_caps(&mut policy, &c.caps);
+        assert_eq!(policy.settings.cap(ActionKind::SignOutUser).max, Some(200));
+        assert_eq!(policy.settings.cap(ActionKind::RevokeDomain).max, Some(10));
+        assert_eq!(policy.settings.default_cap.max_percent, Some(50.0));
+        // A kind the policy caps itself, and the override does not name,
+        // keeps the policy's own cap (the `default` override does not win).
+        assert_eq!(
+            policy.settings.cap(ActionKind::DeleteInstance),
+            untouched.settings.cap(ActionKind::DeleteInstance)
+        );
+        assert_ne!(
+            policy.settings.cap(ActionKind::DeleteInstance),
+            policy.settings.default_cap
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "WARDEN_FAILURE_QUEUE_URL is required"),
+            (
+                &[("WARDEN_FAILURE_QUEUE_URL", "warden-dlq")],
+                "WARDEN_FAILURE_QUEUE_URL=\"warden-dlq\"",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_DRY_RUN", "perhaps"),
+                ],
+                "WARDEN_DRY_RUN=\"perhaps\"",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CONCURRENCY", "0"),
+                ],
+                "between 1 and 64",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_DEFAULT_FLEET_ARN", "corp"),
+                ],
+                "WARDEN_DEFAULT_FLEET_ARN=\"corp\"",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CAPS", "sign-out=5"),
+                ],
+                "`sign-out` is not an action kind",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CAPS", "sign-out-user=lots"),
+                ],
+                "not a whole number",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_CAPS", "revoke-domain=150%"),
+                ],
+                "between 0 and 100",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = Config::from_env(&env(vars)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err} should contain {expected}");
+        }
+    }
+
+    #[test]
+    fn a_missing_policy_file_is_named() {
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", "/nonexistent/warden.yaml"),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/warden.yaml"), "{err}");
+    }
+}

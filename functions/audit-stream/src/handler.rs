@@ -1,0 +1,120 @@
+//! audit-stream's state, built once at cold start ([`build`]), and the
+//! Lambda handler: one Kinesis batch in, the partial-batch response out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::LambdaEvent;
+use warden_core::aws::deadline::Deadline;
+use warden_core::aws::executor::Executor;
+use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+
+use crate::config::{Config, ConfigError};
+use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
+use crate::sink::{FailureSink, SqsSink};
+use crate::{KinesisEvent, KinesisEventResponse};
+
+/// The function's state, built once at cold start.
+#[derive(Debug)]
+pub struct Handler<R, S> {
+    processor: StreamProcessor<R, S>,
+    reserve: Duration,
+}
+
+/// The production handler: the shared executor, an SQS failure sink.
+pub type LambdaHandler = Handler<Executor, SqsSink>;
+
+/// Builds the production handler from the configuration: the policy, one SDK
+/// config for every client (endpoints and credentials from the environment),
+/// the executor and the SQS sink. Makes no network call.
+pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
+    let policy = config.load_policy()?;
+    let settings = AwsSettings {
+        max_attempts: config.max_attempts,
+        ..AwsSettings::default()
+    };
+    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let executor = Executor::new(&clients, config.concurrency);
+    let sink = SqsSink::new(
+        clients.sqs.clone(),
+        config.failure_queue_url.clone(),
+        config.concurrency,
+    );
+    tracing::info!(
+        policy = %policy.source,
+        rules = policy.rules.len(),
+        dry_run = config.dry_run,
+        concurrency = config.concurrency,
+        default_fleet_arn = config.default_fleet_arn.as_deref(),
+        failure_queue_url = %config.failure_queue_url,
+        "audit-stream ready"
+    );
+    Ok(Handler::new(
+        StreamProcessor::new(Arc::new(policy), executor, sink, config.processor_config()),
+        config.deadline_reserve,
+    ))
+}
+
+impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
+    /// A handler over any runner and sink (tests use an in-memory sink).
+    pub fn new(processor: StreamProcessor<R, S>, reserve: Duration) -> Self {
+        Handler { processor, reserve }
+    }
+
+    /// The pipeline.
+    pub fn processor(&self) -> &StreamProcessor<R, S> {
+        &self.processor
+    }
+
+    /// Processes one batch and returns the whole report (tests, the CLI).
+    pub async fn process(&self, event: LambdaEvent<KinesisEvent>) -> BatchReport {
+        let (payload, context) = event.into_parts();
+        let deadline = if context.deadline == 0 {
+            Deadline::none()
+        } else {
+            Deadline::at(context.deadline(), self.reserve)
+        };
+        let inv = InvocationInfo {
+            request_id: &context.request_id,
+            function_arn: &context.invoked_function_arn,
+            now: jiff::Timestamp::now(),
+            deadline,
+        };
+        self.processor.process(payload, &inv).await
+    }
+
+    /// The Lambda handler: processes the batch, writes the EMF metrics and
+    /// returns the partial-batch response. Never an error for anything a
+    /// record did; an error here would make Lambda retry the whole batch.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<KinesisEvent>,
+    ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+        let report = self.process(event).await;
+        report
+            .metrics
+            .flush_stdout(jiff::Timestamp::now().as_millisecond());
+        Ok(report.response)
+    }
+}
+
+/// Reports a configuration error to the Lambda Runtime API's
+/// `/init/error` (so the console and the local runtime API show the reason),
+/// best effort, over plain HTTP/1.1 as the Runtime API speaks it.
+pub fn report_init_error(error_type: &str, message: &str) {
+    use std::io::{Read, Write};
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Ok(mut stream) = std::net::TcpStream::connect(&api) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(request.as_bytes());
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    }
+}
