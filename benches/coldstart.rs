@@ -130,7 +130,6 @@ async fn main() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let kinesis = std::fs::read_to_string(repo().join("events/kinesis-audit-batch.json")).ok();
-    let dir = scratch("coldstart");
 
     println!();
     println!(
@@ -148,7 +147,7 @@ async fn main() {
         let mut init = Stats(Vec::new());
         let mut first = Stats(Vec::new());
         let mut result = String::from("ok");
-        for run in 0..runs {
+        for _ in 0..runs {
             let sentinel = Sentinel::new();
             let mut env: BTreeMap<String, String> = lambda_env(&t, id, &r, "");
             env.extend(sentinel.env().map(|(k, v)| (k.to_string(), v)));
@@ -159,8 +158,7 @@ async fn main() {
                 env.insert(format!("AWS_ENDPOINT_URL_{k}"), moto.endpoint_url());
             }
             env.extend(template_env(&t, id, &r));
-            let mut p =
-                LambdaProcess::start(binary, &env, dir.join(format!("{bin}-{run}.log"))).await;
+            let mut p = lambda_process(binary, bin, &env).await;
             match p.init(Duration::from_secs(30)).await {
                 Init::Ready(d) => init.0.push(ms(d)),
                 other => {

@@ -619,7 +619,6 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
     let t = load_template();
     let r = Resolver::sample(&t, &SAMPLE_RESOURCES);
     let bins = binaries(&t);
-    let dir = scratch("env");
     let timeout = Duration::from_secs(30);
     let mut problems = Vec::new();
     for (id, bin) in FUNCTIONS {
@@ -639,7 +638,7 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
 
         // 1. Exactly the template's environment: it initialises, without
         //    touching the network (credentials are resolved lazily).
-        let mut p = LambdaProcess::start(binary, &base(None), dir.join(format!("{bin}.log"))).await;
+        let mut p = lambda_process(binary, bin, &base(None)).await;
         match p.init(timeout).await {
             Init::Ready(init) => {
                 println!(
@@ -665,8 +664,7 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
         // 2. Each variable poisoned in turn: the function refuses to start
         //    and says which, so the template sets nothing the code ignores.
         for name in vars.keys() {
-            let log = dir.join(format!("{bin}-{name}.log"));
-            let mut p = LambdaProcess::start(binary, &base(Some((name, POISON))), log).await;
+            let mut p = lambda_process(binary, bin, &base(Some((name, POISON)))).await;
             match p.init(timeout).await {
                 Init::Failed(detail) => {
                     if !detail.contains(name.as_str()) && !detail.contains(POISON) {

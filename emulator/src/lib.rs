@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod clock;
 pub mod faults;
+pub mod function;
 pub mod log;
 pub mod moto;
 pub mod output;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{Executor, Outcome};
-use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::aws::Clients;
 use warden_core::plan::{ActionParams, PlannedAction, Target};
 use warden_core::policy::ActionKind;
 use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture, RunningEmulator};
@@ -25,11 +25,7 @@ async fn setup() -> (RunningEmulator, Executor) {
         .start_local()
         .await
         .unwrap();
-    let mut settings = AwsSettings::local(emu.endpoint_url());
-    settings.initial_backoff = std::time::Duration::from_millis(1);
-    settings.max_backoff = std::time::Duration::from_millis(5);
-    settings.max_attempts = 3;
-    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let clients = Clients::local(&emu.endpoint_url(), 3).await;
     (emu, Executor::new(&clients, 4))
 }
 

@@ -1,18 +1,16 @@
 //! The two ways the local event-source mapping reaches the function:
 //! in this process (the same pipeline the Lambda binary runs), or the real
 //! `audit-stream` binary as a child process under a local Lambda Runtime API
-//! ([`binary`]).
-
-mod binary;
+//! ([`BinaryFunction`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+pub use audit_stream::esm::BinaryFunction;
 use audit_stream::{
     ActionRunner, BatchReport, FailureSink, FunctionError, InvocationInfo, Invoke, KinesisEvent,
     KinesisEventResponse, StreamProcessor,
 };
-pub use binary::BinaryFunction;
 use warden_core::aws::deadline::Deadline;
 
 /// The pipeline in this process; keeps every batch's report.

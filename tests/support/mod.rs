@@ -21,12 +21,11 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::{json, Map, Value};
-use warden_emulator::runtime_api::{self, RunningRuntimeApi, RuntimeApiError};
+pub use warden_emulator::function::{FunctionProcess, Init, Launch};
 
 /// The repository root (the root package's manifest directory).
 pub fn repo() -> PathBuf {
@@ -590,99 +589,17 @@ impl Default for Sentinel {
 
 // ------------------------------------------------------------- process
 
-/// A function binary running as a Lambda process; killed when dropped.
-pub struct LambdaProcess {
-    pub api: RunningRuntimeApi,
-    child: Child,
-    pub spawned: Instant,
-    pub output: PathBuf,
-}
-
-/// How initialisation ended.
-#[derive(Debug)]
-pub enum Init {
-    /// The function asked for its first event this long after its start.
-    Ready(Duration),
-    /// It reported an init error or exited before asking.
-    Failed(String),
-    /// It did neither in time.
-    TimedOut(Duration),
-}
-
-impl Drop for LambdaProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl LambdaProcess {
-    /// Starts `binary` with exactly `env` (nothing inherited) plus the
-    /// runtime API address; stdout and stderr go to `output`.
-    pub async fn start(
-        binary: &Path,
-        env: &BTreeMap<String, String>,
-        output: PathBuf,
-    ) -> LambdaProcess {
-        let api = runtime_api::start_local()
-            .await
-            .expect("start the local runtime API");
-        let out = std::fs::File::create(&output).expect("create the output file");
-        let err = out.try_clone().expect("clone the output file");
-        let mut cmd = Command::new(binary);
-        cmd.env_clear()
-            .envs(env)
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let spawned = Instant::now();
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        LambdaProcess {
-            api,
-            child,
-            spawned,
-            output,
-        }
-    }
-
-    /// What the process wrote so far.
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
-    }
-
-    /// Waits for the first `invocation/next`, an init error, or an exit.
-    pub async fn init(&mut self, timeout: Duration) -> Init {
-        loop {
-            match self.api.wait_ready(Duration::ZERO).await {
-                Ok(first_next) => {
-                    return Init::Ready(first_next.saturating_duration_since(self.spawned))
-                }
-                Err(RuntimeApiError::InitError(e)) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    return Init::Failed(format!("init error {e}\n{}", self.output()));
-                }
-                Err(_) => {}
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Init::Failed(format!("{}\n{}", describe(status), self.output()));
-            }
-            if self.spawned.elapsed() > timeout {
-                return Init::TimedOut(timeout);
-            }
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    match status.code() {
-        Some(c) => format!("exited with status {c}"),
-        None => format!("ended by {status}"),
-    }
+/// A function binary as a Lambda process with exactly `env` (nothing
+/// inherited, no test defaults) plus the Runtime API address; killed when
+/// dropped. The shared harness of `warden_emulator::function`.
+pub async fn lambda_process(
+    binary: &Path,
+    name: &str,
+    env: &BTreeMap<String, String>,
+) -> FunctionProcess {
+    FunctionProcess::spawn(&Launch::new(binary, name).exact().vars(env))
+        .await
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
 // ------------------------------------------------------------ binaries
@@ -756,11 +673,4 @@ pub fn binaries(t: &Value) -> BTreeMap<String, PathBuf> {
             (id, p)
         })
         .collect()
-}
-
-/// A scratch directory for one run's output files.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("warden-template-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
 }

@@ -30,7 +30,7 @@ fn base_env(emu_url: &str) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_batches_under_the_runtime_api() {
     let emu = demo_emulator().await;
-    let f = FunctionProcess::start(&base_env(&emu.endpoint_url()))
+    let f = start_function(&base_env(&emu.endpoint_url()))
         .await
         .map_err(|(e, logs)| format!("{e}: {logs:?}"))
         .unwrap();
@@ -109,7 +109,7 @@ async fn the_binary_serves_batches_under_the_runtime_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
     let emu = demo_emulator().await;
-    let f = FunctionProcess::start(&base_env(&emu.endpoint_url()))
+    let f = start_function(&base_env(&emu.endpoint_url()))
         .await
         .map_err(|(e, logs)| format!("{e}: {logs:?}"))
         .unwrap();
@@ -146,7 +146,7 @@ async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_that_is_not_a_kinesis_batch_is_a_function_error() {
     let emu = demo_emulator().await;
-    let f = FunctionProcess::start(&base_env(&emu.endpoint_url()))
+    let f = start_function(&base_env(&emu.endpoint_url()))
         .await
         .map_err(|(e, logs)| format!("{e}: {logs:?}"))
         .unwrap();
@@ -192,7 +192,7 @@ async fn configuration_errors_are_reported_at_init() {
         let mut vars = base_env(&emu.endpoint_url());
         vars.retain(|(k, _)| *k != var);
         vars.push((var, value.into()));
-        match FunctionProcess::start(&vars).await {
+        match start_function(&vars).await {
             Err((RuntimeApiError::InitError(msg), _)) => {
                 assert!(msg.contains(expected), "{var}: {msg}");
                 assert!(msg.contains("Runtime.ConfigError"), "{msg}");

@@ -10,21 +10,18 @@
 //! emulator with 20% throttling and 5% server errors: the same final state,
 //! no record lost, no target called twice within one invocation.
 
-#[allow(dead_code)]
-#[path = "../../../src/esm/binary.rs"]
-mod binary;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use audit_stream::esm::BinaryFunction;
 use audit_stream::{
     EsmConfig, EsmReport, FunctionError, Invoke, KinesisEventResponse, LocalEsm, MemorySink,
 };
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use binary::BinaryFunction;
 use common::scenario::{self, Scenario, FLEET};
 use warden_core::aws::Clients;
 use warden_emulator::log::CallRecord;

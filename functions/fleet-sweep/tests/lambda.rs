@@ -4,13 +4,13 @@
 //! first, so nothing reaches a real AWS account or a developer's profile.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_emulator::output::Output;
-use warden_emulator::runtime_api::{self, FunctionResult};
+use warden_emulator::function::{FunctionProcess, Launch};
+use warden_emulator::runtime_api::FunctionResult;
 use warden_emulator::{Emulator, Fixture};
 
 const CORP: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
@@ -79,65 +79,15 @@ fn is_fleet_sweep(path: &Path) -> bool {
         })
 }
 
-/// The function process; killed when dropped (also when a test fails).
-struct Function {
-    child: Child,
-    output: Output,
-}
-
-impl Function {
-    fn spawn(runtime_api: &str, endpoint: &str, extra: &[(&str, &str)]) -> Function {
-        let mut cmd = Command::new(binary());
-        cmd.env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "fleet-sweep")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            // As the template sets it (the default policy follows it).
-            .env("WARDEN_AUDIT_STREAM_ARN", WARDEN_STREAM)
-            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/aws-credentials",
-            );
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start fleet-sweep");
-        // Both pipes into one collection, as Lambda ships both to the log.
-        let output = Output::new();
-        output.collect(child.stdout.take().unwrap());
-        output.collect(child.stderr.take().unwrap());
-        Function { child, output }
-    }
-
-    /// Waits for the process to exit by itself.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary under the shared harness (hermetic environment), every AWS
+/// endpoint at `endpoint`, plus `extra` variables.
+fn launch(endpoint: &str, extra: &[(&str, &str)]) -> Launch {
+    Launch::new(binary(), "fleet-sweep")
+        .memory_mb(512)
+        .var("AWS_ENDPOINT_URL", endpoint)
+        // As the template sets it (the default policy follows it).
+        .var("WARDEN_AUDIT_STREAM_ARN", WARDEN_STREAM)
+        .vars(extra.iter().copied())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,11 +95,11 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
     let fixture = Fixture::from_json(&repo_file("events/emulator/demo-fixture.json")).unwrap();
     let emu = Emulator::new(fixture).start_local().await.unwrap();
     let shared = emu.shared().clone();
-    let api = runtime_api::start_local().await.unwrap();
-    let function = Function::spawn(&api.address(), &emu.endpoint_url(), &[]);
-    if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
-        panic!("not ready: {e}\n{}", function.output.lines().join("\n"));
-    }
+    let function =
+        FunctionProcess::start(&launch(&emu.endpoint_url(), &[]), Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(e, out)| panic!("not ready: {e}\n{}", out.join("\n")));
+    let api = &function.api;
 
     // The scheduled event, on the default (dry-run) configuration.
     let scheduled = repo_file("events/scheduled-event.json");
@@ -159,7 +109,7 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
         .unwrap();
     let report = inv
         .json()
-        .unwrap_or_else(|e| panic!("{e}\n{}", function.output.lines().join("\n")));
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.output().join("\n")));
     assert_eq!(report["dry_run"], json!(true));
     assert_eq!(report["fleets_swept"], json!(2));
     let partner = report["fleets"]
@@ -261,7 +211,7 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
     let metrics =
         |d: &Value| d["_aws"]["CloudWatchMetrics"].is_array() && d["FleetsSwept"].is_number();
     let lines = function
-        .output
+        .stdout
         .lines_once(
             |ls| {
                 let json_lines = parse(ls);
@@ -290,7 +240,6 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misconfigured_function_stops_at_cold_start_naming_the_variable() {
-    let api = runtime_api::start_local().await.unwrap();
     for (var, value) in [
         ("WARDEN_DEVICE_CONCURRENCY", "0"),
         (
@@ -301,16 +250,21 @@ async fn a_misconfigured_function_stops_at_cold_start_naming_the_variable() {
         // Unset: the default policy's ensure-audit-stream needs it.
         ("WARDEN_AUDIT_STREAM_ARN", ""),
     ] {
-        let mut f = Function::spawn(&api.address(), "http://127.0.0.1:9", &[(var, value)]);
+        let mut f = FunctionProcess::spawn(&launch("http://127.0.0.1:9", &[(var, value)]))
+            .await
+            .unwrap();
         let status = f
             .wait_exit(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("{var}={value}: still running"));
         assert!(!status.success(), "{var}={value}");
-        let out = f.output.lines_after_exit().join("\n");
+        let out = f.output_after_exit().join("\n");
         assert!(
             out.contains(var) && out.contains(value),
             "{var}={value}:\n{out}"
         );
+        assert!(
+            f.api.first_next().is_none(),
+            "{var}={value}: never asked for work"
+        );
     }
-    assert!(api.first_next().is_none(), "never asked for work");
 }

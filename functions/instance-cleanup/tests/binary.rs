@@ -6,14 +6,14 @@
 //! payloads, the JSON report, EMF on stdout, init errors.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use instance_cleanup::{DynamoMarkStore, MarkRecord, MarkStore};
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::jiff::Timestamp;
+use warden_emulator::function::{FunctionProcess, Launch};
 use warden_emulator::moto::MotoServer;
-use warden_emulator::runtime_api::{self, FunctionResult};
+use warden_emulator::runtime_api::FunctionResult;
 use warden_emulator::{Emulator, Fixture};
 
 const DEMO_FIXTURE: &str = include_str!("../../../events/emulator/demo-fixture.json");
@@ -59,32 +59,10 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The binary with a hermetic environment: nothing from the developer's
-/// shell or AWS profile, every endpoint on loopback.
-fn function(runtime_api: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_instance-cleanup"));
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "instance-cleanup")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdin(Stdio::null());
-    cmd
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The binary under the shared harness (hermetic environment: nothing from
+/// the developer's shell or AWS profile, every endpoint on loopback).
+fn launch() -> Launch {
+    Launch::new(env!("CARGO_BIN_EXE_instance-cleanup"), "instance-cleanup")
 }
 
 fn ids(report: &serde_json::Value, field: &str) -> Vec<String> {
@@ -108,25 +86,21 @@ async fn the_binary_marks_under_the_lambda_runtime_api() {
         .start_local()
         .await
         .unwrap();
-    let api = runtime_api::start_local().await.unwrap();
     let dir = scratch("marks");
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, POLICY).unwrap();
-    let stdout = dir.join("stdout.log");
-    let child = function(&api.address())
-        .env("AWS_ENDPOINT_URL_WORKSPACES_INSTANCES", emu.endpoint_url())
-        .env("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint_url())
-        .env("WARDEN_MARKS_TABLE", table)
-        .env("WARDEN_DRY_RUN", "false")
-        .env("WARDEN_POLICY_FILE", &policy)
-        .stdout(std::fs::File::create(&stdout).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the instance-cleanup binary");
-    let _child = Killed(child);
-    api.wait_ready(Duration::from_secs(30))
-        .await
-        .expect("the function reaches invocation/next");
+    let function = FunctionProcess::start(
+        &launch()
+            .var("AWS_ENDPOINT_URL_WORKSPACES_INSTANCES", emu.endpoint_url())
+            .var("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint_url())
+            .var("WARDEN_MARKS_TABLE", table)
+            .var("WARDEN_DRY_RUN", "false")
+            .var("WARDEN_POLICY_FILE", policy.display().to_string()),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|(e, out)| panic!("the function reaches invocation/next: {e}\n{out:?}"));
+    let api = &function.api;
 
     // A scheduled event: the errored instances are marked.
     let inv = api
@@ -186,36 +160,36 @@ async fn the_binary_marks_under_the_lambda_runtime_api() {
     assert!(inv.json().is_ok(), "still serving: {:?}", inv.result);
 
     // EMF on stdout, once per invocation.
-    let out = std::fs::read_to_string(&stdout).unwrap();
-    let emf: Vec<serde_json::Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("_aws").is_some() && v.get("InstancesExamined").is_some())
-        .collect();
+    let is_emf =
+        |v: &serde_json::Value| v.get("_aws").is_some() && v.get("InstancesExamined").is_some();
+    let is_tag = |v: &serde_json::Value| v["operation"] == "TagResource";
+    let lines = function
+        .json_lines_once(|ls| {
+            ls.iter().filter(|v| is_emf(v)).count() >= 3
+                && ls.iter().filter(|v| is_tag(v)).count() >= 3
+        })
+        .await;
+    let out = function.stdout.lines().join("\n");
+    let emf: Vec<&serde_json::Value> = lines.iter().filter(|v| is_emf(v)).collect();
     assert_eq!(emf.len(), 3, "one EMF document per successful run:\n{out}");
     assert_eq!(emf[0]["InstancesMarked"], 3.0);
     assert_eq!(emf[0]["Function"], "instance-cleanup");
     // One JSON log line per action.
-    let action_lines = out
-        .lines()
-        .filter(|l| l.contains("\"operation\":\"TagResource\""))
-        .count();
+    let action_lines = lines.iter().filter(|v| is_tag(v)).count();
     assert_eq!(action_lines, 3, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_missing_table_fails_the_cold_start_naming_the_variable() {
-    let out = function("127.0.0.1:9")
-        .output()
-        .expect("run the instance-cleanup binary");
-    assert!(!out.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+#[tokio::test]
+async fn a_missing_table_fails_the_cold_start_naming_the_variable() {
+    let mut f = FunctionProcess::spawn(&launch()).await.unwrap();
+    let status = f
+        .wait_exit(Duration::from_secs(30))
+        .expect("the function stops at cold start");
+    assert!(!status.success());
+    let text = f.output_after_exit().join("\n");
     assert!(text.contains("WARDEN_MARKS_TABLE"), "{text}");
+    assert!(f.api.first_next().is_none(), "never asked for work");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use instance_cleanup::{
 };
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::aws::Clients;
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::policy::{ActionKind, Cap};
 use warden_core::resource::DEFAULT_CLEANUP_TAG;
@@ -170,13 +170,7 @@ async fn start(f: &Fleet) -> RunningEmulator {
 /// Clients for the emulator with `max_attempts` SDK attempts; when they
 /// retry at all, they back off in milliseconds.
 async fn clients(emu: &RunningEmulator, max_attempts: u32) -> Clients {
-    let mut settings = AwsSettings::local(emu.endpoint_url());
-    if max_attempts > 1 {
-        settings.initial_backoff = Duration::from_millis(1);
-        settings.max_backoff = Duration::from_millis(5);
-    }
-    settings.max_attempts = max_attempts;
-    Clients::new(&load_sdk_config(&settings).await)
+    Clients::local(&emu.endpoint_url(), max_attempts).await
 }
 
 /// A cleaner acting for real (dry-run off), 3 SDK attempts, an empty store.

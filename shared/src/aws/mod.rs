@@ -118,6 +118,20 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Clients for a local stand-in at `endpoint_url` (the emulator, moto):
+    /// [`AwsSettings::local`] with `max_attempts` attempts per call and
+    /// retries that back off in milliseconds, so tests of throttling and
+    /// server errors run fast. The one place tests and benchmarks build them.
+    pub async fn local(endpoint_url: &str, max_attempts: u32) -> Clients {
+        let settings = AwsSettings {
+            max_attempts,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            ..AwsSettings::local(endpoint_url)
+        };
+        Clients::new(&load_sdk_config(&settings).await)
+    }
+
     pub fn new(config: &SdkConfig) -> Self {
         Clients {
             worklink: aws_sdk_worklink::Client::new(config),

@@ -14,10 +14,10 @@ use lambda_runtime::{Context, LambdaEvent};
 use warden_core::aws::deadline::FailureKind;
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{ActionRecord, Executor, Outcome};
-use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::aws::Clients;
 use warden_core::policy::Policy;
 use warden_core::ActionKind;
-use warden_emulator::output::Output;
+use warden_emulator::function::{FunctionProcess, Launch};
 use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture, RunningEmulator};
 
 pub const CORP: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
@@ -46,11 +46,7 @@ pub fn default_policy() -> Policy {
 }
 
 pub async fn clients(endpoint: &str, max_attempts: u32) -> Clients {
-    let mut settings = AwsSettings::local(endpoint);
-    settings.initial_backoff = Duration::from_millis(1);
-    settings.max_backoff = Duration::from_millis(5);
-    settings.max_attempts = max_attempts;
-    Clients::new(&load_sdk_config(&settings).await)
+    Clients::local(endpoint, max_attempts).await
 }
 
 pub type TestHandler = Handler<Executor, Arc<MemorySink>>;
@@ -111,94 +107,15 @@ pub fn calls(emu: &RunningEmulator) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The real `audit-stream` binary as a process under a local Lambda Runtime
-/// API, with a clean environment: only what is set here, every endpoint on
-/// loopback. Stdout (JSON logs, EMF) is collected; the process is killed
-/// when this is dropped.
-pub struct FunctionProcess {
-    pub api: warden_emulator::runtime_api::RunningRuntimeApi,
-    child: std::process::Child,
-    /// Stdout: JSON log lines and EMF documents.
-    pub stdout: Output,
-    /// Stderr (read, so the pipe never fills; shown by failing tests).
-    pub stderr: Output,
-}
-
-impl FunctionProcess {
-    /// Starts the binary with `vars` (plus the runtime and credential
-    /// variables) and returns once it asked for its first event, or its init
-    /// error.
-    pub async fn start(
-        vars: &[(&str, String)],
-    ) -> Result<FunctionProcess, (warden_emulator::runtime_api::RuntimeApiError, Vec<String>)> {
-        let api = warden_emulator::runtime_api::start_local().await.unwrap();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_audit-stream"));
-        cmd.env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "audit-stream")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn the audit-stream binary");
-        let (stdout, stderr) = (Output::new(), Output::new());
-        stdout.collect(child.stdout.take().unwrap());
-        stderr.collect(child.stderr.take().unwrap());
-        let mut p = FunctionProcess {
-            api,
-            child,
-            stdout,
-            stderr,
-        };
-        match p.api.wait_ready(Duration::from_secs(30)).await {
-            Ok(_) => Ok(p),
-            Err(e) => {
-                let _ = p.child.wait();
-                let logs = p.stdout.lines_after_exit();
-                Err((e, logs))
-            }
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Stdout lines parsed as JSON (log lines and EMF documents), once
-    /// `arrived` holds for them (see [`Output::lines_once`]; up to 10 s).
-    pub async fn json_lines_once(
-        &self,
-        arrived: impl Fn(&[serde_json::Value]) -> bool,
-    ) -> Vec<serde_json::Value> {
-        let parse = |lines: &[String]| -> Vec<serde_json::Value> {
-            lines
-                .iter()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()
-        };
-        let lines = self
-            .stdout
-            .lines_once(|ls| arrived(&parse(ls)), Duration::from_secs(10))
-            .await;
-        parse(&lines)
-    }
-}
-
-impl Drop for FunctionProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The real `audit-stream` binary under a local Lambda Runtime API (the
+/// shared harness, hermetic environment), once it asked for its first event,
+/// or its init error with what it wrote.
+pub async fn start_function(
+    vars: &[(&str, String)],
+) -> Result<FunctionProcess, (warden_emulator::runtime_api::RuntimeApiError, Vec<String>)> {
+    let launch = Launch::new(env!("CARGO_BIN_EXE_audit-stream"), "audit-stream")
+        .vars(vars.iter().map(|(k, v)| (*k, v.as_str())));
+    FunctionProcess::start(&launch, Duration::from_secs(30)).await
 }
 
 /// The item identifiers a report hands back to Lambda as batch item

@@ -22,6 +22,9 @@
 //! Checkpoints are kept in memory: a restarted mapping starts again from its
 //! starting position. Resharding (child shards) is not followed.
 
+mod binary;
+pub use binary::BinaryFunction;
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,13 +1,14 @@
 //! The real `audit-stream` binary as a child process under a local Lambda
-//! Runtime API, invoked by the local event-source mapping. Self-contained
-//! (only crate imports), so the end-to-end test compiles this very file.
+//! Runtime API, invoked by the local event-source mapping (`warden run
+//! audit-stream --function-binary`, the end-to-end tests).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::{FunctionError, Invoke};
+use crate::KinesisEventResponse;
 use anyhow::Context as _;
-use audit_stream::{FunctionError, Invoke, KinesisEventResponse};
 use warden_emulator::runtime_api::{self, FunctionResult, RunningRuntimeApi};
 
 /// The real binary, started under a local Runtime API, killed on drop.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use fleet_sweep::{Finding, SweepConfig, SweepError, SweepOutcome, SweepRequest, Sweeper};
 use serde_json::{json, Value};
 use warden_core::aws::deadline::{Deadline, FailureKind};
-use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::aws::{AwsSettings, Clients};
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::{Device, Policy, Resource};
 use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture, RunningEmulator, Shared};
@@ -232,7 +232,7 @@ fn fixture() -> Fixture {
 fn default_policy() -> Policy {
     Policy::from_file(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/policies/default.yaml"
+        "/../../policies/default.yaml"
     )))
     .expect("policies/default.yaml loads")
 }
@@ -255,10 +255,7 @@ fn live() -> SweepConfig {
 }
 
 async fn clients(endpoint: &str) -> Clients {
-    let mut s = AwsSettings::local(endpoint);
-    s.initial_backoff = Duration::from_millis(1);
-    s.max_backoff = Duration::from_millis(5);
-    Clients::new(&load_sdk_config(&s).await)
+    Clients::local(endpoint, AwsSettings::default().max_attempts).await
 }
 
 async fn start(fixture: Fixture) -> RunningEmulator {
@@ -638,7 +635,7 @@ async fn dry_run_reports_what_it_would_do_and_changes_nothing() {
 fn policy_with(replace: &str, with: &str) -> Policy {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/policies/default.yaml"
+        "/../../policies/default.yaml"
     ))
     .unwrap();
     assert!(text.contains(replace), "the default policy has `{replace}`");
@@ -803,11 +800,8 @@ async fn throttling_is_retried_within_the_run() {
         ],
         seed: 6,
     });
-    let mut settings = AwsSettings::local(emu.endpoint_url());
-    settings.initial_backoff = Duration::from_millis(1);
-    settings.max_backoff = Duration::from_millis(2);
-    settings.max_attempts = 2; // so the sweep's own rounds are needed too
-    let c = Clients::new(&load_sdk_config(&settings).await);
+    // 2 attempts, so the sweep's own rounds are needed too.
+    let c = Clients::local(&emu.endpoint_url(), 2).await;
     let config = SweepConfig {
         retry_rounds: 10,
         ..live()
