@@ -503,6 +503,12 @@ fn scheduled_functions_have_a_parameter_schedule_and_a_switch() {
             get_att("ScheduleFailureQueue", "Arn"),
             "{id}"
         );
+        // Overlapping runs would double the caps: one run at a time.
+        assert_eq!(
+            resource(&t, id)["Properties"]["ReservedConcurrentExecutions"],
+            json!(1),
+            "{id}"
+        );
         let r = Resolver::sample(&t, &[]);
         let expr = r.eval(&reference(schedule)).unwrap();
         let expr = expr.as_str().unwrap();
@@ -511,6 +517,44 @@ fn scheduled_functions_have_a_parameter_schedule_and_a_switch() {
             "{schedule} default {expr}"
         );
     }
+}
+
+#[test]
+fn instance_tag_writes_carry_only_wardens_keys() {
+    let t = load_template();
+    let role = role_of(&t, "InstanceCleanupFunction");
+    let mut tagging = 0;
+    for (_, s) in statements(&t, &role) {
+        let acts = actions(&s);
+        if s["Effect"] != "Allow"
+            || !acts
+                .iter()
+                .any(|a| a == "workspaces-instances:TagResource" || a == "workspaces-instances:UntagResource")
+        {
+            continue;
+        }
+        tagging += 1;
+        let keys = &s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"];
+        assert_eq!(
+            keys,
+            &json!(["warden:cleanup-marked-at", "warden:cleanup-reason"]),
+            "{s}"
+        );
+        // ForAllValues alone also matches a request without tag keys.
+        assert_eq!(s["Condition"]["Null"]["aws:TagKeys"], "false", "{s}");
+        assert!(
+            !acts.iter().any(|a| a == "workspaces-instances:DeleteWorkspaceInstance"),
+            "delete is not scoped by tag keys: {s}"
+        );
+    }
+    assert_eq!(tagging, 1, "one statement allows tag writes");
+    // The keys are the ones the default policy and the function write.
+    let policy = std::fs::read_to_string(repo().join("policies/default.yaml")).unwrap();
+    assert!(policy.contains("warden:cleanup-marked-at"));
+    assert_eq!(
+        instance_cleanup::DEFAULT_REASON_TAG,
+        "warden:cleanup-reason"
+    );
 }
 
 #[test]
