@@ -55,7 +55,10 @@ async fn stream_with_samples(moto: &MotoServer, name: &str) {
 fn warden(args: &[&str]) -> (String, String, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
-        .env("WARDEN_TOOLS_BIN", warden_emulator::moto::tools_bin())
+        .env(
+            "WARDEN_MOTO_SERVER",
+            warden_emulator::moto::moto_server_binary().expect("moto installed (scripts/tools.sh)"),
+        )
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
@@ -204,4 +207,66 @@ async fn run_feeds_the_stream_to_the_function_and_acts() {
     );
     assert_eq!(out.matches("failure sink: ").count(), 6, "{out}");
     assert!(out.contains("\"condition\":\"MalformedRecord\""), "{out}");
+}
+
+/// `warden run audit-stream --moto` from a copy of the binary (as once
+/// installed): no path from the build is used. Outside any checkout and
+/// with nothing on PATH, it says what to run; inside a project whose
+/// `.tools/` holds moto, it finds it there, from a subdirectory too.
+#[test]
+fn moto_is_found_at_run_time_not_at_a_compiled_in_path() {
+    let dir = std::env::temp_dir().join(format!("warden-moto-find-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin_dir = dir.join("installed");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let warden_copy = bin_dir.join("warden");
+    std::fs::copy(env!("CARGO_BIN_EXE_warden"), &warden_copy).unwrap();
+    let run = |cwd: &std::path::Path| {
+        Command::new(&warden_copy)
+            .args([
+                "run",
+                "audit-stream",
+                "--moto",
+                "--stream",
+                "AmazonWorkLink-x",
+                "--until-caught-up",
+            ])
+            .current_dir(cwd)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run the copied warden")
+    };
+
+    let nowhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&nowhere).unwrap();
+    let out = run(&nowhere);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("moto_server not found")
+            && err.contains("scripts/tools.sh")
+            && err.contains("WARDEN_MOTO_SERVER"),
+        "{err}"
+    );
+
+    // A checkout with the pinned tools: found from a subdirectory.
+    let project = dir.join("checkout");
+    let tools = project.join(".tools/venv/bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    let real =
+        warden_emulator::moto::moto_server_binary().expect("moto installed (scripts/tools.sh)");
+    std::os::unix::fs::symlink(&real, tools.join("moto_server")).unwrap();
+    let sub = project.join("policies");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = run(&sub);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("moto (Kinesis, SQS): http://127.0.0.1:"),
+        "started the project's moto: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,9 +1,12 @@
 //! moto server (PyPI `moto[server]`) as the local Kinesis / SQS, started on a
 //! free loopback port and stopped when dropped.
 //!
-//! The binary comes from the project's pinned tool folder: `scripts/tools.sh`
-//! installs it into `.tools/venv/bin`, and `scripts/test.sh` exports that
-//! directory as `WARDEN_TOOLS_BIN`.
+//! The binary is found at run time, never at a path compiled into the
+//! program ([`find_tool`]): `WARDEN_MOTO_SERVER` (the executable itself),
+//! then `WARDEN_TOOLS_BIN` (the pinned tool folder `scripts/test.sh`
+//! exports), then `PATH`, then the `.tools/venv/bin` of the project the
+//! current directory is in (`scripts/tools.sh` installs the pinned moto
+//! there). A release `warden` copied anywhere finds it the same way.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
     #[error(
-        "moto_server not found (looked in {looked}); run scripts/tools.sh, or run the suite with scripts/test.sh"
+        "moto_server not found (looked at {looked}); install the pinned one with `scripts/tools.sh` in an euc-warden checkout (or `pip install 'moto[server]==5.2.5'`), or point WARDEN_MOTO_SERVER at it"
     )]
     NotInstalled { looked: String },
     #[error("cannot start {binary}: {cause}")]
@@ -37,13 +40,92 @@ pub struct MotoServer {
     addr: SocketAddr,
 }
 
-/// Where the pinned tools live: `$WARDEN_TOOLS_BIN`, else `.tools/venv/bin`
-/// under the workspace root.
-pub fn tools_bin() -> PathBuf {
-    match std::env::var_os("WARDEN_TOOLS_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin"),
+/// Where a helper program may be, in the order [`find_tool`] looks.
+#[derive(Debug, Clone, Default)]
+pub struct ToolSearch {
+    /// The program itself, named by its own variable (`WARDEN_MOTO_SERVER`).
+    pub explicit: Option<PathBuf>,
+    /// The pinned tool folder (`WARDEN_TOOLS_BIN`, set by scripts/test.sh).
+    pub tools_bin: Option<PathBuf>,
+    /// The `PATH` value.
+    pub path: Option<std::ffi::OsString>,
+    /// Where the project search starts (the current directory).
+    pub cwd: Option<PathBuf>,
+}
+
+impl ToolSearch {
+    /// The process's own environment; `var` names the program's variable.
+    pub fn from_env(var: &str) -> ToolSearch {
+        ToolSearch {
+            explicit: std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            tools_bin: std::env::var_os("WARDEN_TOOLS_BIN")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            path: std::env::var_os("PATH"),
+            cwd: std::env::current_dir().ok(),
+        }
     }
+}
+
+/// Finds the executable `name`: the explicit path, then the tool folder,
+/// then every `PATH` entry, then `.tools/venv/bin/` of the nearest project
+/// above the current directory. On failure, every place looked at.
+pub fn find_tool(name: &str, search: &ToolSearch) -> Result<PathBuf, Vec<PathBuf>> {
+    let mut looked = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = &search.explicit {
+        // An explicit setting is the only candidate: a wrong one is an error,
+        // not a reason to pick another program silently.
+        return if is_executable(p) {
+            Ok(p.clone())
+        } else {
+            Err(vec![p.clone()])
+        };
+    }
+    if let Some(dir) = &search.tools_bin {
+        candidates.push(dir.join(name));
+    }
+    if let Some(path) = &search.path {
+        candidates.extend(std::env::split_paths(path).map(|d| d.join(name)));
+    }
+    if let Some(cwd) = &search.cwd {
+        candidates.extend(
+            cwd.ancestors()
+                .map(|d| d.join(".tools").join("venv").join("bin").join(name)),
+        );
+    }
+    for c in candidates {
+        if is_executable(&c) {
+            return Ok(c);
+        }
+        looked.push(c);
+    }
+    Err(looked)
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The moto server executable (see [`find_tool`]; `WARDEN_MOTO_SERVER`).
+pub fn moto_server_binary() -> Result<PathBuf, MotoError> {
+    find_tool("moto_server", &ToolSearch::from_env("WARDEN_MOTO_SERVER")).map_err(|looked| {
+        // The first few places and the count keep the message readable.
+        let mut shown: Vec<String> = looked
+            .iter()
+            .take(4)
+            .map(|p| p.display().to_string())
+            .collect();
+        if looked.len() > 4 {
+            shown.push(format!("and {} more", looked.len() - 4));
+        }
+        MotoError::NotInstalled {
+            looked: shown.join(", "),
+        }
+    })
 }
 
 fn free_port() -> Result<u16, MotoError> {
@@ -55,12 +137,7 @@ impl MotoServer {
     /// Starts moto on a free loopback port and waits until it accepts
     /// connections.
     pub fn start() -> Result<Self, MotoError> {
-        let binary = tools_bin().join("moto_server");
-        if !binary.is_file() {
-            return Err(MotoError::NotInstalled {
-                looked: binary.display().to_string(),
-            });
-        }
+        let binary = moto_server_binary()?;
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let child = Command::new(&binary)
@@ -112,5 +189,89 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("warden-find-tool-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn program(dir: &Path, name: &str, executable: bool) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn explicit_then_tool_folder_then_path_then_the_project() {
+        let d = scratch("order");
+        let project = d.join("checkout");
+        let in_project = program(&project.join(".tools/venv/bin"), "moto_server", true);
+        let deep = project.join("functions/audit-stream/src");
+        std::fs::create_dir_all(&deep).unwrap();
+        let on_path = program(&d.join("bin"), "moto_server", true);
+        let tools = program(&d.join("tools"), "moto_server", true);
+        let explicit = program(&d.join("x"), "my-moto", true);
+        let path = std::env::join_paths([d.join("empty"), d.join("bin")]).unwrap();
+
+        let mut s = ToolSearch {
+            explicit: Some(explicit.clone()),
+            tools_bin: Some(d.join("tools")),
+            path: Some(path.clone()),
+            cwd: Some(deep.clone()),
+        };
+        assert_eq!(find_tool("moto_server", &s).unwrap(), explicit);
+        s.explicit = None;
+        assert_eq!(find_tool("moto_server", &s).unwrap(), tools);
+        s.tools_bin = None;
+        assert_eq!(find_tool("moto_server", &s).unwrap(), on_path);
+        s.path = None;
+        // From a directory deep inside the checkout: the project's own tools.
+        assert_eq!(find_tool("moto_server", &s).unwrap(), in_project);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_wrong_explicit_setting_is_an_error_not_a_fallback() {
+        let d = scratch("explicit");
+        let not_executable = program(&d, "moto_server", false);
+        let on_path = program(&d.join("bin"), "moto_server", true);
+        let s = ToolSearch {
+            explicit: Some(not_executable.clone()),
+            path: Some(std::env::join_paths([on_path.parent().unwrap()]).unwrap()),
+            ..ToolSearch::default()
+        };
+        assert_eq!(
+            find_tool("moto_server", &s).unwrap_err(),
+            vec![not_executable]
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn nothing_found_lists_where_it_looked() {
+        let d = scratch("none");
+        let s = ToolSearch {
+            path: Some(std::env::join_paths([d.join("a"), d.join("b")]).unwrap()),
+            cwd: Some(d.clone()),
+            ..ToolSearch::default()
+        };
+        let looked = find_tool("moto_server", &s).unwrap_err();
+        assert_eq!(looked[0], d.join("a/moto_server"));
+        assert_eq!(looked[1], d.join("b/moto_server"));
+        assert_eq!(looked[2], d.join(".tools/venv/bin/moto_server"));
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
