@@ -17,6 +17,10 @@ mod run_cmd;
     about = "euc-warden: policy-driven audit and automation for AWS end-user computing"
 )]
 struct Cli {
+    /// Show log lines (on stderr, level info; `WARDEN_LOG_LEVEL` sets
+    /// another level or filter). Without it only reports are printed.
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,15 +43,36 @@ enum Command {
     Replay(run_cmd::ReplayArgs),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Reports go to stdout; log lines to stderr, and only when asked for
+/// (`--verbose`, or a level in `WARDEN_LOG_LEVEL`), in colour only when
+/// stderr is a terminal and `NO_COLOR` is unset (no-color.org), so
+/// `warden demo > out.txt 2>&1` holds the report alone.
+fn init_logging(verbose: bool) {
+    use std::io::IsTerminal;
+    let requested = std::env::var("WARDEN_LOG_LEVEL")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match (&requested, verbose) {
+        (Some(level), _) => tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
+            .unwrap_or_else(|e| {
+                eprintln!("warning: WARDEN_LOG_LEVEL={level:?} is not a level or filter ({e}); using info");
+                tracing_subscriber::EnvFilter::new("info")
+            }),
+        (None, true) => tracing_subscriber::EnvFilter::new("info"),
+        (None, false) => return,
+    };
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
     let result = match cli.command {
         Command::Demo(args) => emulator_cmd::demo(args),
         Command::Emulator(args) => emulator_cmd::emulator(args),

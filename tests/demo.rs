@@ -214,3 +214,43 @@ fn demo_tells_the_audit_stream_story() {
     );
     assert_eq!(section.matches("batch item failures: none").count(), 2);
 }
+
+/// `warden demo > out.txt 2>&1` holds the report alone: no log line, no
+/// escape code; `--verbose` adds the log lines (on stderr, still without
+/// colour when stderr is not a terminal).
+#[test]
+fn demo_output_is_the_report_alone_unless_verbose() {
+    let run = |verbose: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+        cmd.arg("demo")
+            .env_remove("AWS_PROFILE")
+            .env_remove("WARDEN_LOG_LEVEL")
+            .env_remove("NO_COLOR");
+        if verbose {
+            cmd.arg("--verbose");
+        }
+        let out = cmd.output().expect("run warden demo");
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = run(false);
+    assert_eq!(stderr, "", "no log line without --verbose");
+    assert!(!stdout.contains('\u{1b}'), "no escape code in the report");
+    for level in [" WARN ", " INFO ", " ERROR "] {
+        assert!(!stdout.contains(level), "a log line in the report: {level}");
+    }
+
+    let (verbose_out, verbose_err) = run(true);
+    assert!(
+        verbose_err.contains("WARN") && verbose_err.contains("warden::"),
+        "--verbose shows the logs:\n{verbose_err}"
+    );
+    assert!(
+        !verbose_err.contains('\u{1b}'),
+        "no colour when not a terminal"
+    );
+    assert!(!verbose_out.contains('\u{1b}'));
+}

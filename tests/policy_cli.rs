@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 fn warden(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
-        .env("WARDEN_LOG", "off")
+        .env_remove("WARDEN_LOG_LEVEL")
         .output()
         .expect("warden runs")
 }
