@@ -12,6 +12,33 @@ use crate::event::AuditEvent;
 use crate::policy::{ActionKind, ActionSpec, AllowList, Cap, Policy, Rule};
 use crate::resource::{Instance, Resource};
 
+/// How the planner plans, beside the facts of the run ([`Context`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Force every planned action to dry-run (e.g. from a DRY_RUN env var).
+    pub dry_run: bool,
+    /// Apply caps (always on in the functions; off in rule test cases).
+    pub enforce_caps: bool,
+}
+
+impl Default for PlanOptions {
+    /// Not forced dry-run, caps on: what the functions use.
+    fn default() -> Self {
+        PlanOptions {
+            dry_run: false,
+            enforce_caps: true,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// Force dry-run (or not).
+    pub fn with_dry_run(mut self, dry_run: bool) -> PlanOptions {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
 /// At most this many causes are listed per action (`cause_count` has all).
 pub const MAX_CAUSES: usize = 50;
 
@@ -640,7 +667,7 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(mut self, ctx: &Context, subjects: &[Subj<'_>]) -> Plan {
+    fn finish(mut self, opts: &PlanOptions, subjects: &[Subj<'_>]) -> Plan {
         let policy = self.policy;
         let mut actions: Vec<PlannedAction> = self.planned.into_values().map(|(a, _)| a).collect();
         self.plan
@@ -678,13 +705,13 @@ impl Builder<'_> {
             }
         }
 
-        if ctx.dry_run || policy.settings.dry_run {
+        if opts.dry_run || policy.settings.dry_run {
             for a in &mut actions {
                 a.dry_run = true;
             }
         }
 
-        if ctx.enforce_caps {
+        if opts.enforce_caps {
             let mut counts: BTreeMap<ActionKind, usize> = BTreeMap::new();
             for a in &actions {
                 *counts.entry(a.kind).or_default() += 1;
@@ -743,7 +770,13 @@ impl Builder<'_> {
 }
 
 impl Policy {
-    fn plan_subjects(&self, eval: &Evaluation, subjects: &[Subj<'_>], ctx: &Context) -> Plan {
+    fn plan_subjects(
+        &self,
+        eval: &Evaluation,
+        subjects: &[Subj<'_>],
+        ctx: &Context,
+        opts: &PlanOptions,
+    ) -> Plan {
         let mut b = Builder {
             policy: self,
             planned: BTreeMap::new(),
@@ -759,18 +792,30 @@ impl Policy {
             };
             b.add(rule, m.subject, *s, ctx);
         }
-        b.finish(ctx, subjects)
+        b.finish(opts, subjects)
     }
 
     /// Plan from an evaluation of `events` (the same slice that was evaluated).
-    pub fn plan_events(&self, eval: &Evaluation, events: &[AuditEvent], ctx: &Context) -> Plan {
+    pub fn plan_events(
+        &self,
+        eval: &Evaluation,
+        events: &[AuditEvent],
+        ctx: &Context,
+        opts: &PlanOptions,
+    ) -> Plan {
         let subjects: Vec<Subj<'_>> = events.iter().map(Subj::Event).collect();
-        self.plan_subjects(eval, &subjects, ctx)
+        self.plan_subjects(eval, &subjects, ctx, opts)
     }
 
     /// Plan from an evaluation of `resources` (the same slice that was evaluated).
-    pub fn plan_resources(&self, eval: &Evaluation, resources: &[Resource], ctx: &Context) -> Plan {
+    pub fn plan_resources(
+        &self,
+        eval: &Evaluation,
+        resources: &[Resource],
+        ctx: &Context,
+        opts: &PlanOptions,
+    ) -> Plan {
         let subjects: Vec<Subj<'_>> = resources.iter().map(Subj::Resource).collect();
-        self.plan_subjects(eval, &subjects, ctx)
+        self.plan_subjects(eval, &subjects, ctx, opts)
     }
 }

@@ -42,6 +42,7 @@ use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
+use warden_core::plan::PlanOptions;
 use warden_core::plan::{ActionParams, Cause, PlannedAction, Target};
 use warden_core::policy::{ActionKind, ActionSpec, Policy};
 
@@ -257,10 +258,9 @@ impl Sweeper {
         report.fleets_swept = report.fleets.len();
 
         // 3. Evaluate and plan (pure).
-        let ctx = Context::new(now)
-            .with_dry_run(dry_run)
-            .with_audit_stream(self.config.expected_audit_stream.as_deref());
-        let plan = self.policy.run_resources(&resources, &ctx);
+        let ctx = Context::new(now).with_audit_stream(self.config.expected_audit_stream.as_deref());
+        let opts = PlanOptions::default().with_dry_run(dry_run);
+        let plan = self.policy.run_resources(&resources, &ctx, &opts);
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
         }

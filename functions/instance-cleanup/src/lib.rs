@@ -45,7 +45,7 @@ use warden_core::env::{Env, EnvError};
 use warden_core::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
 use warden_core::policy::{ActionKind, ActionSpec, Cap, Policy};
 use warden_core::resource::{Instance, InstanceError, Resource};
-use warden_core::Context;
+use warden_core::{Context, PlanOptions};
 
 pub use store::DynamoMarkStore;
 pub use store::{MarkRecord, MarkStore, MemoryMarkStore, StoreError};
@@ -615,8 +615,9 @@ impl<S: MarkStore> Cleaner<S> {
                 Resource::Instance(v)
             })
             .collect();
-        let ctx = Context::new(now).with_dry_run(dry_run);
-        let mut plan = policy.run_resources(&resources, &ctx);
+        let ctx = Context::new(now);
+        let opts = PlanOptions::default().with_dry_run(dry_run);
+        let mut plan = policy.run_resources(&resources, &ctx, &opts);
 
         // 5a. The function's protect tag.
         if let Some(pt) = &self.config.protect_tag {

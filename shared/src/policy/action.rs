@@ -6,7 +6,7 @@ use jiff::SignedDuration;
 use serde::Serialize;
 
 use super::decode::Dec;
-use super::OnKind;
+use crate::resource::OnKind;
 use crate::yaml::{Node, NodeKind};
 
 /// The kinds of action a rule can take. Caps and dedup work per kind.

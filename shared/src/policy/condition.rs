@@ -13,8 +13,8 @@ use regex::bytes::Regex;
 
 use super::decode::Dec;
 use super::field::{resolve, Env, Field, FieldType, Subject, Val};
-use super::OnKind;
 use crate::error::Location;
+use crate::resource::OnKind;
 use crate::yaml::{Node, NodeKind};
 
 /// A compiled condition tree.
