@@ -6,6 +6,7 @@ use jiff::SignedDuration;
 use serde::Serialize;
 
 use super::decode::Dec;
+use crate::arn::{FleetArn, StreamArn};
 use crate::resource::OnKind;
 use crate::yaml::{Node, NodeKind};
 
@@ -161,10 +162,6 @@ fn valid_tag_text(s: &str, allow_empty: bool, max: usize) -> bool {
             .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
 }
 
-pub(crate) fn valid_fleet_arn(s: &str) -> bool {
-    s.starts_with("arn:") && (20..=2048).contains(&s.len())
-}
-
 pub(crate) fn valid_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -175,17 +172,6 @@ pub(crate) fn valid_domain(s: &str) -> bool {
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-}
-
-fn valid_stream_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "kinesis"
-        && parts[5]
-            .strip_prefix("stream/")
-            .is_some_and(|n| n.starts_with("AmazonWorkLink-") && n.len() <= 128)
 }
 
 const PARAMS: &[(ActionKind, &[&str])] = &[
@@ -285,15 +271,13 @@ pub(crate) fn compile(
     let mut fleet = None;
     if let Some(v) = get("fleet") {
         match dec.string(v, &format!("{path}.fleet")) {
-            Some(s) if valid_fleet_arn(&s) => fleet = Some(s),
-            Some(s) => {
-                dec.err(
-                    v.loc,
-                    &format!("{path}.fleet"),
-                    format!("`{s}` is not a fleet ARN (arn:..., 20 to 2048 characters)"),
-                );
-                ok = false;
-            }
+            Some(s) => match FleetArn::parse(&s) {
+                Ok(_) => fleet = Some(s),
+                Err(e) => {
+                    dec.err(v.loc, &format!("{path}.fleet"), e);
+                    ok = false;
+                }
+            },
             None => ok = false,
         }
     }
@@ -400,8 +384,8 @@ pub(crate) fn compile(
                 None => None,
                 Some(v) => {
                     let s = dec.string(v, &p)?;
-                    if !valid_stream_arn(&s) {
-                        dec.err(v.loc, &p, format!("`{s}` is not a Kinesis stream ARN whose stream name begins with `AmazonWorkLink-` (WorkLink requires that prefix)"));
+                    if let Err(e) = StreamArn::parse_worklink_audit(&s) {
+                        dec.err(v.loc, &p, e);
                         return None;
                     }
                     Some(s)
@@ -422,12 +406,6 @@ mod tests {
         assert!(valid_domain("wiki.example.com"));
         assert!(!valid_domain("-bad.example.com"));
         assert!(!valid_domain("localhost"));
-        assert!(valid_stream_arn(
-            "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-audit"
-        ));
-        assert!(!valid_stream_arn(
-            "arn:aws:kinesis:us-east-1:123456789012:stream/audit"
-        ));
         assert!(valid_tag_text("warden:cleanup-marked-at", false, 128));
         assert!(!valid_tag_text("a#b", false, 128));
     }
