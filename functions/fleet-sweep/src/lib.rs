@@ -44,7 +44,7 @@ use warden_core::aws::Clients;
 use warden_core::engine::Context;
 use warden_core::plan::PlanOptions;
 use warden_core::plan::{ActionParams, Cause, PlannedAction, Target};
-use warden_core::policy::{ActionKind, ActionSpec, Policy};
+use warden_core::policy::{ActionKind, Policy};
 
 /// The function name used in metrics and logs.
 pub const FUNCTION: &str = "fleet-sweep";
@@ -107,8 +107,8 @@ impl Sweeper {
         let mut policy_streams: BTreeMap<String, String> = BTreeMap::new();
         for rule in &policy.rules {
             for spec in &rule.actions {
-                if let ActionSpec::SetAuditStream { stream_arn, .. } = spec {
-                    let Some(stream_arn) = stream_arn else {
+                if spec.kind == ActionKind::SetAuditStream {
+                    let Some(stream_arn) = &spec.stream_arn else {
                         if config.expected_audit_stream.is_none() {
                             return Err(SweepError::NoStreamConfigured {
                                 var: vars::AUDIT_STREAM_ARN,

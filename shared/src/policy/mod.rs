@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use jiff::SignedDuration;
 use serde::Serialize;
 
-pub use action::{ActionKind, ActionSpec};
+pub use crate::action::{ActionKind, ActionSpec};
 pub(crate) use condition::Cond;
 pub use condition::CondTrace;
 pub use field::{field_names, FieldType};
