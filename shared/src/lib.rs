@@ -28,6 +28,12 @@
 //!   [`Policy::run_resources`]) and `explain` ([`Report`]). `engine` does
 //!   not import `plan`; `plan` reads only the engine's `Context` and
 //!   `Evaluation`.
+//! * [`action`]: each action kind described once ([`action::ACTIONS`]):
+//!   name, parameters, target, fitting `on` kinds, operation, "already
+//!   done" state, planner step. `docs/extending.md` shows how to add one.
+//! * [`arn`]: fleet, portal, stream ARNs and instance ids, parsed once.
+//! * [`time`]: the one duration grammar ([`time::parse_duration`]) and
+//!   timestamp readers.
 //! * [`testing`]: runs the test cases rules carry.
 //!
 //! ```

@@ -4,9 +4,9 @@
 use jiff::{SignedDuration, Timestamp};
 
 /// Parse a duration. This is the one duration grammar of the project, used
-/// by the policy language (`within`, `grace`, age conditions), by
-/// [`crate::env::Env::duration_or`] and by the functions' and CLI's own
-/// duration settings. It accepts:
+/// by the policy language (`within`, `grace`, age conditions), by the
+/// environment reader (`env::Env::duration_or`) and by the functions' and
+/// the CLI's own duration settings. It accepts:
 ///
 /// * the compact form: one or more `<integer><unit>` groups, optionally
 ///   separated by spaces, units `ms`, `s`, `m`, `h`, `d` (24 h), `w` (7 d):
