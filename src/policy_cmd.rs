@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use warden_core::jiff::Timestamp;
 use warden_core::policy::policy_files;
-use warden_core::{AuditEvent, Context, LoadError, Policy, Report, Resource};
+use warden_core::{AuditEvent, Context, LoadError, PlanOptions, Policy, Report, Resource};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCmd {
@@ -238,9 +238,9 @@ fn explain(
     ctx.default_fleet_arn = fleet;
     ctx.audit_stream_arn = audit_stream;
     let report = if resources.is_empty() {
-        policy.explain_events(&events, &ctx)
+        policy.explain_events(&events, &ctx, &PlanOptions::default())
     } else {
-        policy.explain_resources(&resources, &ctx)
+        policy.explain_resources(&resources, &ctx, &PlanOptions::default())
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use warden_core::jiff::Timestamp;
-use warden_core::{AuditEvent, Context, Evaluation, MemoryStore, Policy};
+use warden_core::{AuditEvent, Context, Evaluation, MemoryStore, PlanOptions, Policy};
 
 struct Counting;
 
@@ -209,7 +209,7 @@ fn main() {
     // Planning is not on the per-event path, but report it too.
     let before = ALLOCS.load(Ordering::Relaxed);
     let start = Instant::now();
-    let plan = policy.plan_events(&eval, &events, &ctx);
+    let plan = policy.plan_events(&eval, &events, &ctx, &PlanOptions::default());
     println!(
         "plan: {} actions, {} refusals in {:.2} ms, {} allocations",
         plan.actions.len(),

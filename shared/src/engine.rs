@@ -10,10 +10,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::event::AuditEvent;
-use crate::plan::Plan;
 use crate::policy::field::{Env, Subject, Val};
-use crate::policy::{CondTrace, OnKind, Policy};
-use crate::resource::Resource;
+use crate::policy::{CondTrace, Policy};
+use crate::resource::{OnKind, Resource};
 
 /// Threshold candidates grouped by (rule, key): (time, event index).
 type Groups<'a> = FxHashMap<(u32, Cow<'a, str>), Vec<(Timestamp, u32)>>;
@@ -21,8 +20,11 @@ type Groups<'a> = FxHashMap<(u32, Cow<'a, str>), Vec<(Timestamp, u32)>>;
 /// Events evaluated together, rule by rule (see `evaluate_events_into`).
 const BLOCK: u32 = 32;
 
-/// What a run needs besides the policy and its input. Used for evaluation
-/// and planning alike.
+/// The facts of one run, besides the policy and its input: the time, and
+/// the deployment's configured fleet and audit stream. The engine reads
+/// [`Context::now`]; the planner reads all of it to resolve targets. How to
+/// plan (dry-run, caps) is not a fact of the run: those are the planner's
+/// own options (`PlanOptions`), which evaluation never sees.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// "Now": ages, windows and cleanup marks are measured against it.
@@ -34,21 +36,15 @@ pub struct Context {
     /// `WARDEN_AUDIT_STREAM_ARN`), the target of a `set-audit-stream` that
     /// names no `stream-arn`.
     pub audit_stream_arn: Option<String>,
-    /// Force every planned action to dry-run (e.g. from a DRY_RUN env var).
-    pub dry_run: bool,
-    /// Apply caps (always on in the functions; off in rule test cases).
-    pub enforce_caps: bool,
 }
 
 impl Context {
-    /// A context at `now`: no default fleet, not forced dry-run, caps on.
+    /// A context at `now`: no default fleet, no configured audit stream.
     pub fn new(now: Timestamp) -> Context {
         Context {
             now,
             default_fleet_arn: None,
             audit_stream_arn: None,
-            dry_run: false,
-            enforce_caps: true,
         }
     }
 
@@ -61,12 +57,6 @@ impl Context {
     /// Set the function's configured audit stream.
     pub fn with_audit_stream(mut self, arn: Option<impl Into<String>>) -> Context {
         self.audit_stream_arn = arn.map(Into::into);
-        self
-    }
-
-    /// Force dry-run.
-    pub fn with_dry_run(mut self, dry_run: bool) -> Context {
-        self.dry_run = dry_run;
         self
     }
 }
@@ -176,18 +166,6 @@ pub struct Explanation {
     pub subject: String,
     /// One entry per rule, in policy order.
     pub rules: Vec<RuleExplanation>,
-}
-
-/// Everything `explain` shows: per-subject explanations, the evaluation and
-/// the resulting plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// Per-subject explanations.
-    pub explanations: Vec<Explanation>,
-    /// The batch evaluation.
-    pub evaluation: Evaluation,
-    /// The plan.
-    pub plan: Plan,
 }
 
 fn key_of<'a>(v: Val<'a>) -> Option<Cow<'a, str>> {
@@ -387,23 +365,6 @@ impl Policy {
         out
     }
 
-    /// Evaluate and plan a batch of events in one call.
-    pub fn run_events(
-        &self,
-        events: &[AuditEvent],
-        ctx: &Context,
-        store: &mut dyn ThresholdStore,
-    ) -> Plan {
-        let eval = self.evaluate_events(events, ctx, store);
-        self.plan_events(&eval, events, ctx)
-    }
-
-    /// Evaluate and plan resource views in one call.
-    pub fn run_resources(&self, resources: &[Resource], ctx: &Context) -> Plan {
-        let eval = self.evaluate_resources(resources, ctx);
-        self.plan_resources(&eval, resources, ctx)
-    }
-
     fn explain_subject(
         &self,
         subject: Subject<'_>,
@@ -464,12 +425,15 @@ impl Policy {
             .collect()
     }
 
-    /// Explain a batch of events: every rule against every event, the batch
-    /// evaluation (thresholds included) and the plan.
-    pub fn explain_events(&self, events: &[AuditEvent], ctx: &Context) -> Report {
-        let mut store = MemoryStore::new();
-        let evaluation = self.evaluate_events(events, ctx, &mut store);
-        let explanations = events
+    /// Why each rule did or did not match each event of `events`, given
+    /// their batch `evaluation` (which decides thresholds).
+    pub(crate) fn explain_each_event(
+        &self,
+        events: &[AuditEvent],
+        evaluation: &Evaluation,
+        ctx: &Context,
+    ) -> Vec<Explanation> {
+        events
             .iter()
             .enumerate()
             .map(|(i, ev)| Explanation {
@@ -478,23 +442,21 @@ impl Policy {
                     Subject::Event(ev),
                     OnKind::AuditEvent,
                     i as u32,
-                    &evaluation,
+                    evaluation,
                     ctx,
                 ),
             })
-            .collect();
-        let plan = self.plan_events(&evaluation, events, ctx);
-        Report {
-            explanations,
-            evaluation,
-            plan,
-        }
+            .collect()
     }
 
-    /// Explain resource views.
-    pub fn explain_resources(&self, resources: &[Resource], ctx: &Context) -> Report {
-        let evaluation = self.evaluate_resources(resources, ctx);
-        let explanations = resources
+    /// Why each rule did or did not match each of `resources`.
+    pub(crate) fn explain_each_resource(
+        &self,
+        resources: &[Resource],
+        evaluation: &Evaluation,
+        ctx: &Context,
+    ) -> Vec<Explanation> {
+        resources
             .iter()
             .enumerate()
             .map(|(i, r)| Explanation {
@@ -503,17 +465,11 @@ impl Policy {
                     Subject::Resource(r),
                     r.on_kind(),
                     i as u32,
-                    &evaluation,
+                    evaluation,
                     ctx,
                 ),
             })
-            .collect();
-        let plan = self.plan_resources(&evaluation, resources, ctx);
-        Report {
-            explanations,
-            evaluation,
-            plan,
-        }
+            .collect()
     }
 }
 

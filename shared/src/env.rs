@@ -109,17 +109,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(v)
     }
 
-    /// A duration such as `24h`, `90s`, `1d 2h` or ISO 8601 `PT24H`.
+    /// A non-negative duration in the project's one duration grammar
+    /// ([`crate::time::parse_duration`]): `24h`, `90s`, `1h30m`, `1d 2h`,
+    /// ISO 8601 `PT24H`, ...
     pub fn duration_or(&self, name: &str, default: Duration) -> Result<Duration, EnvError> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => {
-                let d: jiff::SignedDuration =
-                    v.parse().map_err(|e: jiff::Error| EnvError::Invalid {
-                        name: name.into(),
-                        value: v.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let d = crate::time::parse_duration(&v).map_err(|reason| EnvError::Invalid {
+                    name: name.into(),
+                    value: v.clone(),
+                    reason,
+                })?;
                 Duration::try_from(d).map_err(|_| EnvError::Invalid {
                     name: name.into(),
                     value: v,

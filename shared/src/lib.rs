@@ -23,10 +23,21 @@
 //! * [`plan`]: [`Policy::plan_events`] / [`Policy::plan_resources`] give a
 //!   [`Plan`]: deduplicated [`PlannedAction`]s (kind, [`Target`], params,
 //!   rules, causes, dry-run) and [`Refusal`]s (allow-lists, caps, conflicts).
+//!   How to plan (forced dry-run, caps on or off) is [`PlanOptions`].
+//! * [`pipeline`]: evaluate + plan in one call ([`Policy::run_events`],
+//!   [`Policy::run_resources`]) and `explain` ([`Report`]). `engine` does
+//!   not import `plan`; `plan` reads only the engine's `Context` and
+//!   `Evaluation`.
+//! * [`action`]: each action kind described once ([`action::ACTIONS`]):
+//!   name, parameters, target, fitting `on` kinds, operation, "already
+//!   done" state, planner step. `docs/extending.md` shows how to add one.
+//! * [`arn`]: fleet, portal, stream ARNs and instance ids, parsed once.
+//! * [`time`]: the one duration grammar ([`time::parse_duration`]) and
+//!   timestamp readers.
 //! * [`testing`]: runs the test cases rules carry.
 //!
 //! ```
-//! use warden_core::{Context, MemoryStore, Policy};
+//! use warden_core::{Context, MemoryStore, PlanOptions, Policy};
 //! let policy = Policy::from_yaml_str(r#"
 //! rules:
 //!   - name: deny-list
@@ -37,12 +48,14 @@
 //! let ev = policy.decode_event(br#"{"eventType":"SignIn","userName":"mallory"}"#, "seq-1").unwrap();
 //! let ctx = Context::new("2026-11-23T12:00:00Z".parse().unwrap())
 //!     .with_default_fleet("arn:aws:worklink::123456789012:fleet/corp");
-//! let plan = policy.run_events(&[ev], &ctx, &mut MemoryStore::new());
+//! let plan = policy.run_events(&[ev], &ctx, &PlanOptions::default(), &mut MemoryStore::new());
 //! assert_eq!(plan.actions.len(), 1);
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod action;
+pub mod arn;
 pub mod env;
 
 #[cfg(feature = "aws")]
@@ -51,6 +64,7 @@ pub mod aws;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod pipeline;
 pub mod plan;
 pub mod policy;
 pub mod resource;
@@ -63,10 +77,13 @@ pub mod yaml;
 pub use jiff;
 
 pub use engine::{
-    Context, Evaluation, Explanation, Match, MemoryStore, Report, RuleExplanation, ThresholdStore,
+    Context, Evaluation, Explanation, Match, MemoryStore, RuleExplanation, ThresholdStore,
 };
 pub use error::{EventError, Location, PolicyError, PolicyErrors};
 pub use event::{AuditEvent, CoreField, FieldMap, JsonPath};
-pub use plan::{ActionParams, Cause, Plan, PlannedAction, Refusal, RefusalReason, Skipped, Target};
-pub use policy::{ActionKind, ActionSpec, Cap, LoadError, OnKind, Policy, Rule};
-pub use resource::{Device, Domain, Fleet, Instance, InstanceError, Resource};
+pub use pipeline::Report;
+pub use plan::{
+    ActionParams, Cause, Plan, PlanOptions, PlannedAction, Refusal, RefusalReason, Skipped, Target,
+};
+pub use policy::{ActionKind, ActionSpec, Cap, LoadError, Policy, Rule};
+pub use resource::{Device, Domain, Fleet, Instance, InstanceError, OnKind, Resource};

@@ -7,79 +7,43 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
+pub use crate::action::{ActionParams, Target};
+
+use crate::action::{ActionKind, Facts, Resolved, TargetKind};
 use crate::engine::{Context, Evaluation};
 use crate::event::AuditEvent;
-use crate::policy::{ActionKind, ActionSpec, AllowList, Cap, Policy, Rule};
+use crate::policy::{AllowList, Cap, Policy, Rule};
 use crate::resource::{Instance, Resource};
 
-/// At most this many causes are listed per action (`cause_count` has all).
-pub const MAX_CAUSES: usize = 50;
-
-/// What an action acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Target {
-    /// A user of a WorkLink fleet (SignOutUser).
-    FleetUser {
-        /// Fleet ARN.
-        fleet_arn: String,
-        /// User name.
-        user: String,
-    },
-    /// A domain of a WorkLink fleet (Revoke/RestoreDomainAccess).
-    FleetDomain {
-        /// Fleet ARN.
-        fleet_arn: String,
-        /// Domain name.
-        domain: String,
-    },
-    /// A WorkSpaces Instance.
-    Instance {
-        /// WorkspaceInstanceId.
-        instance_id: String,
-    },
-    /// A WorkLink fleet (UpdateAuditStreamConfiguration).
-    Fleet {
-        /// Fleet ARN.
-        fleet_arn: String,
-    },
+/// How the planner plans, beside the facts of the run ([`Context`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Force every planned action to dry-run (e.g. from a DRY_RUN env var).
+    pub dry_run: bool,
+    /// Apply caps (always on in the functions; off in rule test cases).
+    pub enforce_caps: bool,
 }
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::FleetUser { fleet_arn, user } => write!(f, "user {user} in {fleet_arn}"),
-            Target::FleetDomain { fleet_arn, domain } => {
-                write!(f, "domain {domain} in {fleet_arn}")
-            }
-            Target::Instance { instance_id } => write!(f, "instance {instance_id}"),
-            Target::Fleet { fleet_arn } => write!(f, "fleet {fleet_arn}"),
+impl Default for PlanOptions {
+    /// Not forced dry-run, caps on: what the functions use.
+    fn default() -> Self {
+        PlanOptions {
+            dry_run: false,
+            enforce_caps: true,
         }
     }
 }
 
-/// Parameters an executor needs beyond the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum ActionParams {
-    /// Nothing more.
-    None,
-    /// Tags to set (tag-instance, mark-for-cleanup).
-    Tags {
-        /// Key -> value.
-        tags: BTreeMap<String, String>,
-    },
-    /// Tag keys to remove (untag-instance).
-    TagKeys {
-        /// Keys.
-        keys: Vec<String>,
-    },
-    /// The audit stream to set (set-audit-stream).
-    AuditStream {
-        /// Kinesis stream ARN.
-        stream_arn: String,
-    },
+impl PlanOptions {
+    /// Force dry-run (or not).
+    pub fn with_dry_run(mut self, dry_run: bool) -> PlanOptions {
+        self.dry_run = dry_run;
+        self
+    }
 }
+
+/// At most this many causes are listed per action (`cause_count` has all).
+pub const MAX_CAUSES: usize = 50;
 
 /// What caused an action.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -303,7 +267,7 @@ enum Subj<'a> {
     Resource(&'a Resource),
 }
 
-impl Subj<'_> {
+impl<'a> Subj<'a> {
     fn cause(&self) -> Cause {
         match self {
             Subj::Event(e) => Cause::Event {
@@ -314,7 +278,7 @@ impl Subj<'_> {
         }
     }
 
-    fn fleet(&self) -> Option<&str> {
+    fn fleet(&self) -> Option<&'a str> {
         let f = match self {
             Subj::Event(e) => e.fleet_arn.as_deref(),
             Subj::Resource(Resource::Device(d)) => Some(d.fleet_arn.as_str()),
@@ -325,7 +289,7 @@ impl Subj<'_> {
         f.filter(|s| !s.is_empty())
     }
 
-    fn instance(&self) -> Option<&Instance> {
+    fn instance(&self) -> Option<&'a Instance> {
         match self {
             Subj::Resource(Resource::Instance(i)) => Some(i),
             _ => None,
@@ -333,154 +297,42 @@ impl Subj<'_> {
     }
 }
 
-enum Resolved {
-    Act(ActionKind, Target, ActionParams),
-    Nothing,
-    Waiting,
-}
-
-fn resolve(
-    spec: &ActionSpec,
-    s: Subj<'_>,
-    ctx: &Context,
-    policy: &Policy,
-) -> Result<Resolved, String> {
-    let fleet = |explicit: &Option<String>| -> Result<String, String> {
-        explicit
-            .as_deref()
-            .or(s.fleet())
-            .or(ctx.default_fleet_arn.as_deref())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                "no fleet ARN: not in the action, not in the event/resource, and no default fleet configured".to_owned()
-            })
-    };
-    let instance = || {
-        s.instance()
-            .filter(|i| !i.instance_id.is_empty())
-            .ok_or_else(|| "no instance id".to_owned())
-    };
-    Ok(match spec {
-        ActionSpec::SignOutUser { fleet: f } => {
-            let user = match s {
-                Subj::Event(e) => e.user.as_deref(),
-                Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
+impl<'a> Subj<'a> {
+    /// What the resolvers of [`crate::action::ACTIONS`] read of this subject.
+    fn facts(self, ctx: &'a Context, policy: &'a Policy) -> Facts<'a> {
+        Facts {
+            now: ctx.now,
+            cleanup_tag: &policy.settings.cleanup_tag,
+            default_fleet: ctx.default_fleet_arn.as_deref(),
+            configured_stream: ctx.audit_stream_arn.as_deref(),
+            fleet: self.fleet(),
+            user: self.user(),
+            domain: self.domain(),
+            instance: self.instance(),
+            fleet_stream: match self {
+                Subj::Resource(Resource::Fleet(f)) => Some(f.audit_stream_arn.as_deref()),
                 _ => None,
-            }
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| "no user name in the event/device".to_owned())?;
-            Resolved::Act(
-                ActionKind::SignOutUser,
-                Target::FleetUser {
-                    fleet_arn: fleet(f)?,
-                    user: user.to_owned(),
-                },
-                ActionParams::None,
-            )
-        }
-        ActionSpec::RevokeDomain { fleet: f, domain }
-        | ActionSpec::RestoreDomain { fleet: f, domain } => {
-            let d = domain
-                .as_deref()
-                .or(match s {
-                    Subj::Event(e) => e.host.as_deref(),
-                    Subj::Resource(Resource::Domain(d)) => Some(d.domain.as_str()),
-                    _ => None,
-                })
-                .filter(|d| !d.is_empty())
-                .ok_or_else(|| {
-                    "no domain: not in the action nor in the event/resource".to_owned()
-                })?;
-            Resolved::Act(
-                spec.kind(),
-                Target::FleetDomain {
-                    fleet_arn: fleet(f)?,
-                    domain: d.to_ascii_lowercase(),
-                },
-                ActionParams::None,
-            )
-        }
-        ActionSpec::TagInstance { tags } => Resolved::Act(
-            ActionKind::TagInstance,
-            Target::Instance {
-                instance_id: instance()?.instance_id.clone(),
             },
-            ActionParams::Tags { tags: tags.clone() },
-        ),
-        ActionSpec::UntagInstance { keys } => {
-            let i = instance()?;
-            let present: Vec<String> = keys
-                .iter()
-                .filter(|k| i.tags.contains_key(*k))
-                .cloned()
-                .collect();
-            if present.is_empty() {
-                Resolved::Nothing
-            } else {
-                Resolved::Act(
-                    ActionKind::UntagInstance,
-                    Target::Instance {
-                        instance_id: i.instance_id.clone(),
-                    },
-                    ActionParams::TagKeys { keys: present },
-                )
-            }
         }
-        ActionSpec::MarkForCleanup { grace } => {
-            let i = instance()?;
-            let target = Target::Instance {
-                instance_id: i.instance_id.clone(),
-            };
-            match i.cleanup_marked_at(&policy.settings.cleanup_tag) {
-                None => Resolved::Act(
-                    ActionKind::MarkForCleanup,
-                    target,
-                    ActionParams::Tags {
-                        tags: BTreeMap::from([(
-                            policy.settings.cleanup_tag.clone(),
-                            ctx.now.to_string(),
-                        )]),
-                    },
-                ),
-                Some(at) if ctx.now.duration_since(at) >= *grace => {
-                    Resolved::Act(ActionKind::DeleteInstance, target, ActionParams::None)
-                }
-                Some(_) => Resolved::Waiting,
-            }
+    }
+
+    /// The event's or device's user name.
+    fn user(self) -> Option<&'a str> {
+        match self {
+            Subj::Event(e) => e.user.as_deref(),
+            Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
+            _ => None,
         }
-        ActionSpec::DeleteInstance => Resolved::Act(
-            ActionKind::DeleteInstance,
-            Target::Instance {
-                instance_id: instance()?.instance_id.clone(),
-            },
-            ActionParams::None,
-        ),
-        ActionSpec::SetAuditStream {
-            fleet: f,
-            stream_arn,
-        } => {
-            let stream_arn = stream_arn
-                .as_ref()
-                .or(ctx.audit_stream_arn.as_ref())
-                .ok_or_else(|| {
-                    "no stream ARN: not in the action, and no audit stream configured (WARDEN_AUDIT_STREAM_ARN)".to_owned()
-                })?;
-            if let Subj::Resource(Resource::Fleet(fl)) = s {
-                if fl.audit_stream_arn.as_deref() == Some(stream_arn.as_str()) {
-                    return Ok(Resolved::Nothing);
-                }
-            }
-            Resolved::Act(
-                ActionKind::SetAuditStream,
-                Target::Fleet {
-                    fleet_arn: fleet(f)?,
-                },
-                ActionParams::AuditStream {
-                    stream_arn: stream_arn.clone(),
-                },
-            )
+    }
+
+    /// The event's host, or the domain resource's name.
+    fn domain(self) -> Option<&'a str> {
+        match self {
+            Subj::Event(e) => e.host.as_deref(),
+            Subj::Resource(Resource::Domain(d)) => Some(d.domain.as_str()),
+            _ => None,
         }
-    })
+    }
 }
 
 fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'static str, String)> {
@@ -498,32 +350,25 @@ fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'stati
     }
 }
 
-/// The number of distinct targets examined for a kind (base of `max-percent`).
+/// The number of distinct targets examined for a kind (base of
+/// `max-percent`), counted by the kind of target it acts on.
 fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
-    match kind {
-        ActionKind::SignOutUser => subjects
+    match kind.descriptor().target {
+        TargetKind::FleetUser => subjects
             .iter()
-            .filter_map(|s| match s {
-                Subj::Event(e) => e.user.as_deref(),
-                Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
-                _ => None,
-            })
+            .filter_map(|s| s.user())
             .collect::<HashSet<_>>()
             .len(),
-        ActionKind::RevokeDomain | ActionKind::RestoreDomain => subjects
+        TargetKind::FleetDomain => subjects
             .iter()
-            .filter_map(|s| match s {
-                Subj::Event(e) => e.host.as_deref(),
-                Subj::Resource(Resource::Domain(d)) => Some(d.domain.as_str()),
-                _ => None,
-            })
+            .filter_map(|s| s.domain())
             .collect::<HashSet<_>>()
             .len(),
-        ActionKind::SetAuditStream => subjects
+        TargetKind::Fleet => subjects
             .iter()
             .filter(|s| matches!(s, Subj::Resource(Resource::Fleet(_))))
             .count(),
-        _ => subjects.iter().filter(|s| s.instance().is_some()).count(),
+        TargetKind::Instance => subjects.iter().filter(|s| s.instance().is_some()).count(),
     }
 }
 
@@ -584,7 +429,8 @@ fn fresh(kind: ActionKind, target: Target, params: ActionParams, rule: &Rule) ->
 impl Builder<'_> {
     fn add(&mut self, rule: &Rule, subject_idx: u32, s: Subj<'_>, ctx: &Context) {
         for spec in &rule.actions {
-            let (kind, target, params) = match resolve(spec, s, ctx, self.policy) {
+            let facts = s.facts(ctx, self.policy);
+            let (kind, target, params) = match (spec.kind.descriptor().resolve)(spec, &facts) {
                 Ok(Resolved::Act(k, t, p)) => (k, t, p),
                 Ok(Resolved::Nothing) => continue,
                 Ok(Resolved::Waiting) => {
@@ -640,51 +486,49 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(mut self, ctx: &Context, subjects: &[Subj<'_>]) -> Plan {
+    fn finish(mut self, opts: &PlanOptions, subjects: &[Subj<'_>]) -> Plan {
         let policy = self.policy;
         let mut actions: Vec<PlannedAction> = self.planned.into_values().map(|(a, _)| a).collect();
         self.plan
             .refusals
             .extend(self.refused.into_values().map(|(r, _)| r));
 
-        // Contradictions: revoke and restore of the same domain.
-        let revoke: HashSet<Target> = actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::RevokeDomain)
-            .map(|a| a.target.clone())
-            .collect();
-        let conflicted: HashSet<Target> = actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::RestoreDomain && revoke.contains(&a.target))
-            .map(|a| a.target.clone())
-            .collect();
-        if !conflicted.is_empty() {
-            let (bad, good): (Vec<_>, Vec<_>) = actions.into_iter().partition(|a| {
-                matches!(a.kind, ActionKind::RevokeDomain | ActionKind::RestoreDomain)
-                    && conflicted.contains(&a.target)
-            });
-            actions = good;
-            for a in bad {
-                let with = if a.kind == ActionKind::RevokeDomain {
-                    ActionKind::RestoreDomain
-                } else {
-                    ActionKind::RevokeDomain
-                };
-                tracing::warn!(kind = %a.kind, target = %a.target, "refused: conflicting actions on one target");
-                self.plan.refusals.push(Refusal {
-                    action: a,
-                    reason: RefusalReason::Conflict { with },
-                });
+        // Contradictions: two kinds that undo each other (revoke and
+        // restore) on one target are both refused.
+        let wanted: HashSet<(ActionKind, &Target)> =
+            actions.iter().map(|a| (a.kind, &a.target)).collect();
+        let conflict = |a: &PlannedAction| {
+            a.kind
+                .descriptor()
+                .conflicts_with
+                .filter(|other| wanted.contains(&(*other, &a.target)))
+        };
+        let refused: Vec<Option<ActionKind>> = actions.iter().map(conflict).collect();
+        drop(wanted);
+        if refused.iter().any(Option::is_some) {
+            let mut kept = Vec::with_capacity(actions.len());
+            for (a, with) in actions.into_iter().zip(refused) {
+                match with {
+                    None => kept.push(a),
+                    Some(with) => {
+                        tracing::warn!(kind = %a.kind, target = %a.target, "refused: conflicting actions on one target");
+                        self.plan.refusals.push(Refusal {
+                            action: a,
+                            reason: RefusalReason::Conflict { with },
+                        });
+                    }
+                }
             }
+            actions = kept;
         }
 
-        if ctx.dry_run || policy.settings.dry_run {
+        if opts.dry_run || policy.settings.dry_run {
             for a in &mut actions {
                 a.dry_run = true;
             }
         }
 
-        if ctx.enforce_caps {
+        if opts.enforce_caps {
             let mut counts: BTreeMap<ActionKind, usize> = BTreeMap::new();
             for a in &actions {
                 *counts.entry(a.kind).or_default() += 1;
@@ -743,7 +587,13 @@ impl Builder<'_> {
 }
 
 impl Policy {
-    fn plan_subjects(&self, eval: &Evaluation, subjects: &[Subj<'_>], ctx: &Context) -> Plan {
+    fn plan_subjects(
+        &self,
+        eval: &Evaluation,
+        subjects: &[Subj<'_>],
+        ctx: &Context,
+        opts: &PlanOptions,
+    ) -> Plan {
         let mut b = Builder {
             policy: self,
             planned: BTreeMap::new(),
@@ -759,18 +609,30 @@ impl Policy {
             };
             b.add(rule, m.subject, *s, ctx);
         }
-        b.finish(ctx, subjects)
+        b.finish(opts, subjects)
     }
 
     /// Plan from an evaluation of `events` (the same slice that was evaluated).
-    pub fn plan_events(&self, eval: &Evaluation, events: &[AuditEvent], ctx: &Context) -> Plan {
+    pub fn plan_events(
+        &self,
+        eval: &Evaluation,
+        events: &[AuditEvent],
+        ctx: &Context,
+        opts: &PlanOptions,
+    ) -> Plan {
         let subjects: Vec<Subj<'_>> = events.iter().map(Subj::Event).collect();
-        self.plan_subjects(eval, &subjects, ctx)
+        self.plan_subjects(eval, &subjects, ctx, opts)
     }
 
     /// Plan from an evaluation of `resources` (the same slice that was evaluated).
-    pub fn plan_resources(&self, eval: &Evaluation, resources: &[Resource], ctx: &Context) -> Plan {
+    pub fn plan_resources(
+        &self,
+        eval: &Evaluation,
+        resources: &[Resource],
+        ctx: &Context,
+        opts: &PlanOptions,
+    ) -> Plan {
         let subjects: Vec<Subj<'_>> = resources.iter().map(Subj::Resource).collect();
-        self.plan_subjects(eval, &subjects, ctx)
+        self.plan_subjects(eval, &subjects, ctx, opts)
     }
 }

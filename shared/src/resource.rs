@@ -14,6 +14,51 @@ use serde::{Deserialize, Serialize};
 /// RFC 3339 time of marking. A policy may choose another (`cleanup-tag`).
 pub const DEFAULT_CLEANUP_TAG: &str = "warden:cleanup-marked-at";
 
+/// What a rule runs on: audit events, or one scheduled resource kind. It
+/// lives beside the resources (not in `policy`) so that the policy language
+/// depends on the resource views and never the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnKind {
+    /// Records from the WorkLink audit stream (the audit-stream function).
+    AuditEvent,
+    /// WorkLink devices (fleet-sweep).
+    Device,
+    /// WorkLink domains (fleet-sweep).
+    Domain,
+    /// WorkLink fleets (fleet-sweep).
+    Fleet,
+    /// WorkSpaces Instances (instance-cleanup).
+    Instance,
+}
+
+impl OnKind {
+    /// All kinds.
+    pub const ALL: [OnKind; 5] = [
+        OnKind::AuditEvent,
+        OnKind::Device,
+        OnKind::Domain,
+        OnKind::Fleet,
+        OnKind::Instance,
+    ];
+
+    /// The name used in policy files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnKind::AuditEvent => "audit-event",
+            OnKind::Device => "device",
+            OnKind::Domain => "domain",
+            OnKind::Fleet => "fleet",
+            OnKind::Instance => "instance",
+        }
+    }
+
+    /// Parse a policy name.
+    pub fn from_name(s: &str) -> Option<OnKind> {
+        OnKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
 /// A WorkLink device (DeviceSummary + DescribeDevice).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -146,8 +191,7 @@ impl Resource {
     }
 
     /// The `on` kind this resource is evaluated under.
-    pub fn on_kind(&self) -> crate::policy::OnKind {
-        use crate::policy::OnKind;
+    pub fn on_kind(&self) -> OnKind {
         match self {
             Resource::Device(_) => OnKind::Device,
             Resource::Domain(_) => OnKind::Domain,

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::engine::{Context, MemoryStore};
 use crate::error::Location;
-use crate::plan::{PlannedAction, Target};
+use crate::plan::{PlanOptions, PlannedAction, Target};
 use crate::policy::{ExpectedAction, Policy, Rule, TestCase};
 
 /// The default fleet ARN in rule test cases.
@@ -110,18 +110,21 @@ fn case_now(case: &TestCase) -> Timestamp {
 
 /// Run one case of one rule.
 pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase) -> CaseOutcome {
-    let mut ctx = Context::new(case_now(case))
+    let ctx = Context::new(case_now(case))
         .with_default_fleet(TEST_DEFAULT_FLEET)
         .with_audit_stream(Some(TEST_AUDIT_STREAM));
-    ctx.enforce_caps = false;
+    let opts = PlanOptions {
+        enforce_caps: false,
+        ..PlanOptions::default()
+    };
     let plan = if !case.events.is_empty() {
         let mut eval = policy.evaluate_events(&case.events, &ctx, &mut MemoryStore::new());
         eval.retain_rule(rule_index);
-        policy.plan_events(&eval, &case.events, &ctx)
+        policy.plan_events(&eval, &case.events, &ctx, &opts)
     } else {
         let mut eval = policy.evaluate_resources(&case.resources, &ctx);
         eval.retain_rule(rule_index);
-        policy.plan_resources(&eval, &case.resources, &ctx)
+        policy.plan_resources(&eval, &case.resources, &ctx, &opts)
     };
     let mut failures = Vec::new();
     let actions: Vec<&PlannedAction> = plan.actions.iter().collect();
@@ -136,9 +139,9 @@ pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase
         }
         // Say why the rule did or did not match each input.
         let report = if case.events.is_empty() {
-            policy.explain_resources(&case.resources, &ctx)
+            policy.explain_resources(&case.resources, &ctx, &opts)
         } else {
-            policy.explain_events(&case.events, &ctx)
+            policy.explain_events(&case.events, &ctx, &opts)
         };
         for ex in &report.explanations {
             if let Some(r) = ex.rules.get(rule_index) {

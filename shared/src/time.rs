@@ -3,33 +3,69 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-/// Parse a policy duration: one or more `<integer><unit>` groups, units
-/// `ms`, `s`, `m`, `h`, `d` (24 h), `w` (7 d). Examples: `90s`, `10m`,
-/// `24h`, `30d`, `1h30m`. A bare `0` is zero.
+/// Parse a duration. This is the one duration grammar of the project, used
+/// by the policy language (`within`, `grace`, age conditions), by the
+/// environment reader (`env::Env::duration_or`) and by the functions' and
+/// the CLI's own duration settings. It accepts:
+///
+/// * the compact form: one or more `<integer><unit>` groups, optionally
+///   separated by spaces, units `ms`, `s`, `m`, `h`, `d` (24 h), `w` (7 d):
+///   `90s`, `10m`, `24h`, `30d`, `1h30m`, `1d 2h`; a bare `0` is zero;
+/// * anything else `jiff` reads as a [`SignedDuration`]: its friendly form
+///   (`2 hours 30 minutes`, `1.5h`, `-5s`) and ISO 8601 (`PT24H`); jiff
+///   itself refuses days and weeks there, the compact form has them.
+///
+/// The compact form is tried first. Compact text whose number is too large
+/// is an error, not handed to the second reader; other text that neither
+/// reads is reported with the compact form's message.
 pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    match parse_compact(text) {
+        Ok(d) => Ok(d),
+        Err(Compact::TooLarge(msg)) => Err(msg),
+        Err(Compact::Unreadable(msg)) => text.trim().parse::<SignedDuration>().map_err(|_| msg),
+    }
+}
+
+/// Why text is not a compact duration.
+enum Compact {
+    /// Not in the compact shape; another reader may still read it.
+    Unreadable(String),
+    /// In the compact shape, but out of range.
+    TooLarge(String),
+}
+
+/// The compact form of [`parse_duration`].
+fn parse_compact(text: &str) -> Result<SignedDuration, Compact> {
     let s = text.trim();
     if s == "0" {
         return Ok(SignedDuration::ZERO);
     }
     if s.is_empty() {
-        return Err("empty duration; expected e.g. `10m`, `24h`, `30d`".into());
+        return Err(Compact::Unreadable(
+            "empty duration; expected e.g. `10m`, `24h`, `30d`".into(),
+        ));
     }
     let bytes = s.as_bytes();
     let mut i = 0;
     let mut total: i64 = 0; // milliseconds
     while i < bytes.len() {
+        if i > 0 {
+            while i < bytes.len() && bytes[i] == b' ' {
+                i += 1;
+            }
+        }
         let start = i;
         while i < bytes.len() && bytes[i].is_ascii_digit() {
             i += 1;
         }
         if start == i {
-            return Err(format!(
+            return Err(Compact::Unreadable(format!(
                 "`{text}` is not a duration; expected e.g. `10m`, `24h`, `30d`, `1h30m`"
-            ));
+            )));
         }
         let n: i64 = s[start..i]
             .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
+            .map_err(|_| Compact::TooLarge(format!("`{text}`: number too large")))?;
         let ustart = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -42,20 +78,20 @@ pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
             "d" => 86_400_000,
             "w" => 604_800_000,
             "" => {
-                return Err(format!(
+                return Err(Compact::Unreadable(format!(
                     "`{text}`: missing unit after {n}; use ms, s, m, h, d or w"
-                ))
+                )))
             }
             other => {
-                return Err(format!(
+                return Err(Compact::Unreadable(format!(
                     "`{text}`: unknown unit `{other}`; use ms, s, m, h, d or w"
-                ))
+                )))
             }
         };
         total = n
             .checked_mul(unit_ms)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("`{text}`: duration too large"))?;
+            .ok_or_else(|| Compact::TooLarge(format!("`{text}`: duration too large")))?;
     }
     Ok(SignedDuration::from_millis(total))
 }
@@ -219,6 +255,41 @@ mod tests {
         assert!(parse_duration("99999999999999999999d").is_err());
         assert!(parse_duration("9999999999999d").is_err());
         assert_eq!(format_duration(SignedDuration::from_mins(90)), "1h30m");
+    }
+
+    #[test]
+    fn one_grammar_reads_what_both_old_readers_read() {
+        let h = SignedDuration::from_hours;
+        // What the environment reader (jiff's parser) accepted.
+        assert_eq!(parse_duration("PT24H").unwrap(), h(24));
+        assert_eq!(parse_duration("1hour").unwrap(), h(1));
+        assert_eq!(
+            parse_duration("2 hours 30 minutes").unwrap(),
+            SignedDuration::from_mins(150)
+        );
+        assert_eq!(
+            parse_duration("-5s").unwrap(),
+            SignedDuration::from_secs(-5)
+        );
+        // What the policy reader accepted, with the same values.
+        assert_eq!(parse_duration("1w").unwrap(), h(168));
+        assert_eq!(
+            parse_duration("250ms").unwrap(),
+            SignedDuration::from_millis(250)
+        );
+        assert_eq!(parse_duration(" 0 ").unwrap(), SignedDuration::ZERO);
+        // Days with spaces: what env.rs documented but jiff never read.
+        assert_eq!(parse_duration("1d 2h").unwrap(), h(26));
+        // Where both readers agree, the values agree too.
+        for text in ["90s", "10m", "24h", "1h30m", "1h 30m", "250ms"] {
+            let jiff: SignedDuration = text.parse().unwrap();
+            assert_eq!(parse_duration(text).unwrap(), jiff, "{text}");
+        }
+        // Neither reads these; the message is the compact form's.
+        assert!(parse_duration("soon")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(parse_duration("10").unwrap_err().contains("missing unit"));
     }
 
     #[test]

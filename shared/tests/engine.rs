@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use warden_core::jiff::Timestamp;
 use warden_core::{
-    ActionKind, ActionParams, AuditEvent, Context, Instance, MemoryStore, Plan, Policy,
-    RefusalReason, Resource, Target,
+    ActionKind, ActionParams, AuditEvent, Context, Instance, MemoryStore, Plan, PlanOptions,
+    Policy, RefusalReason, Resource, Target,
 };
 
 const FLEET: &str = "arn:aws:worklink::123456789012:fleet/corp";
@@ -24,9 +24,20 @@ fn ev(p: &Policy, i: usize, json: &str) -> AuditEvent {
     p.decode_event(json.as_bytes(), format!("seq-{i}")).unwrap()
 }
 
+/// Evaluate and plan resources as the functions do (caps on, not forced
+/// dry-run).
+fn run_resources(p: &Policy, resources: &[Resource], ctx: &Context) -> Plan {
+    p.run_resources(resources, ctx, &PlanOptions::default())
+}
+
 fn run(p: &Policy, events: &[AuditEvent]) -> Plan {
     let ctx = Context::new(now()).with_default_fleet(DEFAULT_FLEET);
-    p.run_events(events, &ctx, &mut MemoryStore::new())
+    p.run_events(
+        events,
+        &ctx,
+        &PlanOptions::default(),
+        &mut MemoryStore::new(),
+    )
 }
 
 const DENY: &str = r#"
@@ -112,7 +123,12 @@ rules:
 
     // No default configured: the action is skipped, not guessed.
     let ctx = Context::new(now());
-    let plan = p.run_events(&events[2..], &ctx, &mut MemoryStore::new());
+    let plan = p.run_events(
+        &events[2..],
+        &ctx,
+        &PlanOptions::default(),
+        &mut MemoryStore::new(),
+    );
     assert!(plan.actions.is_empty());
     assert_eq!(plan.skipped.len(), 1);
     assert!(plan.skipped[0].reason.contains("no fleet ARN"));
@@ -357,12 +373,11 @@ rules:
     let plan = run(&p, &[ev(&p, 0, r#"{"userName":"a","eventType":"X"}"#)]);
     assert!(!plan.actions[0].dry_run);
     // Forced by the context, or by the policy.
-    let ctx = Context::new(now())
-        .with_default_fleet(DEFAULT_FLEET)
-        .with_dry_run(true);
+    let ctx = Context::new(now()).with_default_fleet(DEFAULT_FLEET);
     let plan = p.run_events(
         &[ev(&p, 1, r#"{"userName":"b"}"#)],
         &ctx,
+        &PlanOptions::default().with_dry_run(true),
         &mut MemoryStore::new(),
     );
     assert!(plan.actions[0].dry_run);
@@ -444,8 +459,16 @@ rules:
         2,
         r#"{"eventType":"SignInFailed","userName":"x","time":"2026-11-23T10:01:00Z"}"#,
     );
-    assert!(p.run_events(&[e1], &ctx, &mut store).actions.is_empty());
-    assert_eq!(p.run_events(&[e2], &ctx, &mut store).actions.len(), 1);
+    assert!(p
+        .run_events(&[e1], &ctx, &PlanOptions::default(), &mut store)
+        .actions
+        .is_empty());
+    assert_eq!(
+        p.run_events(&[e2], &ctx, &PlanOptions::default(), &mut store)
+            .actions
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -556,7 +579,11 @@ rules:
     let key = warden_core::resource::DEFAULT_CLEANUP_TAG;
     let t0 = now();
     let ctx0 = Context::new(t0);
-    let plan = p.run_resources(&[inst("wsinst-aaaaaaaa", "ERROR_ALLOCATING", &[])], &ctx0);
+    let plan = run_resources(
+        &p,
+        &[inst("wsinst-aaaaaaaa", "ERROR_ALLOCATING", &[])],
+        &ctx0,
+    );
     assert_eq!(plan.actions[0].kind, ActionKind::MarkForCleanup);
     let ActionParams::Tags { tags } = &plan.actions[0].params else {
         panic!("{:?}", plan.actions[0].params)
@@ -566,14 +593,15 @@ rules:
     // Advance time instead of sleeping.
     let marked = inst("wsinst-aaaaaaaa", "ERROR_ALLOCATING", &[(key, &mark)]);
     let ctx23 = Context::new(t0 + warden_core::jiff::SignedDuration::from_hours(23));
-    let plan = p.run_resources(std::slice::from_ref(&marked), &ctx23);
+    let plan = run_resources(&p, std::slice::from_ref(&marked), &ctx23);
     assert!(plan.actions.is_empty());
     assert_eq!(plan.waiting, 1);
     let ctx24 = Context::new(t0 + warden_core::jiff::SignedDuration::from_hours(24));
-    let plan = p.run_resources(&[marked], &ctx24);
+    let plan = run_resources(&p, &[marked], &ctx24);
     assert_eq!(plan.actions[0].kind, ActionKind::DeleteInstance);
     // A garbled mark re-marks (never an early delete).
-    let plan = p.run_resources(
+    let plan = run_resources(
+        &p,
         &[inst(
             "wsinst-aaaaaaaa",
             "ERROR_ALLOCATING",
@@ -600,9 +628,12 @@ rules:
         .map(|i| inst(&format!("wsinst-e{i:07}"), "ERROR_ALLOCATING", &[]))
         .collect();
     rs.extend((0..3).map(|i| inst(&format!("wsinst-o{i:07}"), "ALLOCATED", &[])));
-    assert_eq!(p.run_resources(&rs, &Context::new(now())).actions.len(), 3);
+    assert_eq!(
+        run_resources(&p, &rs, &Context::new(now())).actions.len(),
+        3
+    );
     rs.pop();
-    let plan = p.run_resources(&rs, &Context::new(now()));
+    let plan = run_resources(&p, &rs, &Context::new(now()));
     assert!(plan.actions.is_empty(), "3 of 5 is over 50%");
 }
 
@@ -628,7 +659,7 @@ rules:
         status: Some("INACTIVE".into()),
         ..Default::default()
     });
-    let plan = p.run_resources(&[d], &Context::new(now()));
+    let plan = run_resources(&p, &[d], &Context::new(now()));
     assert!(plan.actions.is_empty(), "{}", plan.summary());
     assert_eq!(plan.refusals.len(), 2);
     assert!(plan
@@ -655,7 +686,7 @@ rules:
         0,
         r#"{"eventType":"SignIn","sourceIp":"10.9.9.9","userName":"a"}"#,
     );
-    let report = p.explain_events(&[e], &Context::new(now()));
+    let report = p.explain_events(&[e], &Context::new(now()), &PlanOptions::default());
     let r = &report.explanations[0].rules[0];
     assert!(!r.matched);
     let failed: Vec<_> = r

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use warden_core::jiff::Timestamp;
-use warden_core::{AuditEvent, Context, MemoryStore, Policy};
+use warden_core::{AuditEvent, Context, MemoryStore, PlanOptions, Policy};
 
 fn default_policy() -> Policy {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default.yaml");
@@ -97,8 +97,8 @@ proptest! {
             .collect();
         let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
         let ctx = Context::new(now);
-        let plan = policy.run_events(&events, &ctx, &mut MemoryStore::new());
+        let plan = policy.run_events(&events, &ctx, &PlanOptions::default(), &mut MemoryStore::new());
         let _ = plan.summary();
-        let _ = policy.explain_events(&events, &ctx);
+        let _ = policy.explain_events(&events, &ctx, &PlanOptions::default());
     }
 }

@@ -153,12 +153,8 @@ impl Config {
         let default_fleet_arn = match env.get("WARDEN_DEFAULT_FLEET_ARN") {
             None => None,
             Some(arn) => {
-                if !arn.starts_with("arn:") || !(20..=2048).contains(&arn.len()) {
-                    return Err(invalid(
-                        "WARDEN_DEFAULT_FLEET_ARN",
-                        &arn,
-                        "expected a fleet ARN (arn:aws:worklink::<account>:fleet/<name>, 20 to 2048 characters)",
-                    ));
+                if let Err(reason) = warden_core::arn::FleetArn::parse(&arn) {
+                    return Err(invalid("WARDEN_DEFAULT_FLEET_ARN", &arn, reason));
                 }
                 Some(arn)
             }

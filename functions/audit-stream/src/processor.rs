@@ -31,6 +31,7 @@ use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::engine::{Context, MemoryStore};
+use warden_core::plan::PlanOptions;
 use warden_core::plan::{Cause, Plan, PlannedAction, RefusalReason};
 use warden_core::policy::Policy;
 use warden_core::AuditEvent;
@@ -331,9 +332,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             default_fleet_arn: self.config.default_fleet_arn.clone(),
             // set-audit-stream is a fleet action: never planned from events.
             audit_stream_arn: None,
-            dry_run: self.config.dry_run,
-            enforce_caps: true,
         };
+        let opts = PlanOptions::default().with_dry_run(self.config.dry_run);
         let mut store = MemoryStore::new();
         let eval = self.policy.evaluate_events(&events, &ctx, &mut store);
         let mut events_matched = 0usize;
@@ -345,7 +345,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
         }
         metrics.count("EventsMatched", events_matched as u64);
-        let plan = self.policy.plan_events(&eval, &events, &ctx);
+        let plan = self.policy.plan_events(&eval, &events, &ctx, &opts);
         drop(eval);
         count_plan(&plan, &mut metrics);
         log_plan_findings(&plan);

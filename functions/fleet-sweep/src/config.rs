@@ -6,11 +6,12 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
+use warden_core::arn::{FleetArn, StreamArn};
 use warden_core::env::{Env, EnvError};
 
 /// Every WorkLink audit stream's name must begin with this (a WorkLink rule:
 /// the service only writes to Kinesis streams named so).
-pub const STREAM_PREFIX: &str = "AmazonWorkLink-";
+pub use warden_core::arn::WORKLINK_STREAM_PREFIX as STREAM_PREFIX;
 
 /// Environment variable names, in one place for the docs and the SAM template.
 pub mod vars {
@@ -147,50 +148,16 @@ impl SweepConfig {
 }
 
 /// Checks a Kinesis stream ARN WorkLink can write to:
-/// `arn:aws[-partition]:kinesis:<region>:<account>:stream/AmazonWorkLink-<name>`.
+/// `arn:aws[-partition]:kinesis:<region>:<account>:stream/AmazonWorkLink-<name>`
+/// (parsed by [`warden_core::arn`]).
 pub fn check_stream_arn(arn: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6
-        || parts[0] != "arn"
-        || !parts[1].starts_with("aws")
-        || parts[2] != "kinesis"
-    {
-        return Err(format!(
-            "`{arn}` is not a Kinesis stream ARN (arn:aws:kinesis:<region>:<account>:stream/{STREAM_PREFIX}...)"
-        ));
-    }
-    let Some(name) = parts[5].strip_prefix("stream/") else {
-        return Err(format!(
-            "`{arn}` is not a Kinesis data stream ARN (the resource must be stream/<name>)"
-        ));
-    };
-    if !name.starts_with(STREAM_PREFIX) {
-        return Err(format!(
-            "stream name `{name}` does not begin with `{STREAM_PREFIX}`; WorkLink only writes audit events to streams named `{STREAM_PREFIX}*`"
-        ));
-    }
-    if name.len() > 128 || name.contains('/') {
-        return Err(format!(
-            "stream name `{name}` is not valid (at most 128 characters, no `/`)"
-        ));
-    }
-    Ok(())
+    StreamArn::parse_worklink_audit(arn).map(drop)
 }
 
 /// Checks the shape of a WorkLink fleet ARN
-/// (`arn:aws:worklink::<account>:fleet/<name>`).
+/// (`arn:aws:worklink::<account>:fleet/<name>`, parsed by [`warden_core::arn`]).
 pub fn check_fleet_arn(arn: &str) -> Result<(), String> {
-    let ok = arn.starts_with("arn:")
-        && arn.split(':').nth(2) == Some("worklink")
-        && arn.contains(":fleet/")
-        && (20..=2048).contains(&arn.len());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{arn}` is not a WorkLink fleet ARN (arn:aws:worklink::<account>:fleet/<name>)"
-        ))
-    }
+    FleetArn::parse(arn).map(drop)
 }
 
 /// Overrides one invocation may carry: a manual invocation's payload, or the

@@ -42,8 +42,9 @@ use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
+use warden_core::plan::PlanOptions;
 use warden_core::plan::{ActionParams, Cause, PlannedAction, Target};
-use warden_core::policy::{ActionKind, ActionSpec, Policy};
+use warden_core::policy::{ActionKind, Policy};
 
 /// The function name used in metrics and logs.
 pub const FUNCTION: &str = "fleet-sweep";
@@ -106,8 +107,8 @@ impl Sweeper {
         let mut policy_streams: BTreeMap<String, String> = BTreeMap::new();
         for rule in &policy.rules {
             for spec in &rule.actions {
-                if let ActionSpec::SetAuditStream { stream_arn, .. } = spec {
-                    let Some(stream_arn) = stream_arn else {
+                if spec.kind == ActionKind::SetAuditStream {
+                    let Some(stream_arn) = &spec.stream_arn else {
                         if config.expected_audit_stream.is_none() {
                             return Err(SweepError::NoStreamConfigured {
                                 var: vars::AUDIT_STREAM_ARN,
@@ -257,10 +258,9 @@ impl Sweeper {
         report.fleets_swept = report.fleets.len();
 
         // 3. Evaluate and plan (pure).
-        let ctx = Context::new(now)
-            .with_dry_run(dry_run)
-            .with_audit_stream(self.config.expected_audit_stream.as_deref());
-        let plan = self.policy.run_resources(&resources, &ctx);
+        let ctx = Context::new(now).with_audit_stream(self.config.expected_audit_stream.as_deref());
+        let opts = PlanOptions::default().with_dry_run(dry_run);
+        let plan = self.policy.run_resources(&resources, &ctx, &opts);
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
         }

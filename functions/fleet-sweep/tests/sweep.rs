@@ -1139,7 +1139,7 @@ fn version_comparison_on_real_world_os_version_strings() {
         })
         .collect();
     let ctx = warden_core::Context::new(now());
-    let plan = policy.run_resources(&devices, &ctx);
+    let plan = policy.run_resources(&devices, &ctx, &warden_core::PlanOptions::default());
     let signed: BTreeSet<String> = plan
         .actions
         .iter()

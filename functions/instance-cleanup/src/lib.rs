@@ -43,9 +43,9 @@ use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind, R
 use warden_core::aws::Clients;
 use warden_core::env::{Env, EnvError};
 use warden_core::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
-use warden_core::policy::{ActionKind, ActionSpec, Cap, Policy};
+use warden_core::policy::{ActionKind, Cap, Policy};
 use warden_core::resource::{Instance, InstanceError, Resource};
-use warden_core::Context;
+use warden_core::{Context, PlanOptions};
 
 pub use store::DynamoMarkStore;
 pub use store::{MarkRecord, MarkStore, MemoryMarkStore, StoreError};
@@ -615,8 +615,9 @@ impl<S: MarkStore> Cleaner<S> {
                 Resource::Instance(v)
             })
             .collect();
-        let ctx = Context::new(now).with_dry_run(dry_run);
-        let mut plan = policy.run_resources(&resources, &ctx);
+        let ctx = Context::new(now);
+        let opts = PlanOptions::default().with_dry_run(dry_run);
+        let mut plan = policy.run_resources(&resources, &ctx, &opts);
 
         // 5a. The function's protect tag.
         if let Some(pt) = &self.config.protect_tag {
@@ -1195,10 +1196,11 @@ fn instance_of(a: &PlannedAction) -> Option<&str> {
 /// The grace period of the first of `rules` that has a `mark-for-cleanup`.
 fn grace_of(policy: &Policy, rules: &[String]) -> Option<SignedDuration> {
     rules.iter().find_map(|name| {
-        policy.rule(name)?.actions.iter().find_map(|a| match a {
-            ActionSpec::MarkForCleanup { grace } => Some(*grace),
-            _ => None,
-        })
+        policy
+            .rule(name)?
+            .actions
+            .iter()
+            .find_map(|a| (a.kind == ActionKind::MarkForCleanup).then_some(a.grace))
     })
 }
 

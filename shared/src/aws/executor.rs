@@ -31,8 +31,8 @@ use super::deadline::{
     classify, run_bounded, AttemptCounter, CallFailure, Deadline, FailureKind, Ran,
 };
 use super::emf::Metrics;
-use crate::plan::{ActionParams, PlannedAction, Target};
-use crate::policy::ActionKind;
+use crate::action::{ActionKind, ActionParams, Already, Target};
+use crate::plan::PlannedAction;
 
 /// What happened to one planned action.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,28 +86,20 @@ pub struct ActionRecord {
     pub latency_ms: u64,
 }
 
-/// The API operation an action kind calls.
+/// The API operation an action kind calls (its descriptor's).
 pub fn operation_name(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::SignOutUser => "SignOutUser",
-        ActionKind::RevokeDomain => "RevokeDomainAccess",
-        ActionKind::RestoreDomain => "RestoreDomainAccess",
-        ActionKind::TagInstance | ActionKind::MarkForCleanup => "TagResource",
-        ActionKind::UntagInstance => "UntagResource",
-        ActionKind::DeleteInstance => "DeleteWorkspaceInstance",
-        ActionKind::SetAuditStream => "UpdateAuditStreamConfiguration",
-    }
+    kind.operation()
 }
 
-/// A call's result as an outcome: done, or the failure classified.
-fn done_or_failed<T, E>(r: Result<T, SdkError<E, HttpResponse>>) -> Outcome
+/// A call's failure, classified; success is `Ok(())`.
+type Sent = Result<(), CallFailure>;
+
+/// Drops a call's output and classifies its error.
+fn sent<T, E>(r: Result<T, SdkError<E, HttpResponse>>) -> Sent
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match r {
-        Ok(_) => Outcome::Done,
-        Err(e) => Outcome::Failed(classify(&e)),
-    }
+    r.map(drop).map_err(|e| classify(&e))
 }
 
 /// Executes planned actions against the services.
@@ -191,79 +183,91 @@ impl Executor {
         }
     }
 
+    /// Sends the action's one API call; a refusal may still mean "already
+    /// done", as the kind's descriptor says ([`Already`]).
     async fn call(&self, action: &PlannedAction, counter: &AttemptCounter) -> Outcome {
-        match (&action.kind, &action.target) {
-            (ActionKind::SignOutUser, Target::FleetUser { fleet_arn, user }) => {
-                let r = self
-                    .worklink
+        let sent = match self.send(action, counter).await {
+            Some(sent) => sent,
+            None => return bad_params(action),
+        };
+        match (sent, action.kind.descriptor().already, &action.target) {
+            (Ok(()), _, _) => Outcome::Done,
+            (Err(failure), Already::Never, _) => Outcome::Failed(failure),
+            (
+                Err(failure),
+                Already::DomainStatus(wanted),
+                Target::FleetDomain { fleet_arn, domain },
+            ) => {
+                self.domain_already(fleet_arn, domain, wanted, failure)
+                    .await
+            }
+            (Err(failure), Already::InstanceGone, Target::Instance { instance_id }) => {
+                match failure.code.as_str() {
+                    "ResourceNotFoundException" => Outcome::Already {
+                        detail: "instance already gone".into(),
+                    },
+                    "ConflictException" => self.instance_already(instance_id, failure).await,
+                    _ => Outcome::Failed(failure),
+                }
+            }
+            (Err(failure), _, _) => Outcome::Failed(failure),
+        }
+    }
+
+    /// The executor arm of each action kind: its SDK call. `None`: the plan
+    /// gave the kind a target or parameters it cannot act on.
+    async fn send(&self, action: &PlannedAction, counter: &AttemptCounter) -> Option<Sent> {
+        let interceptor = counter.clone();
+        Some(match (action.kind, &action.target, &action.params) {
+            (ActionKind::SignOutUser, Target::FleetUser { fleet_arn, user }, _) => sent(
+                self.worklink
                     .sign_out_user()
                     .fleet_arn(fleet_arn)
                     .username(user)
                     .customize()
-                    .interceptor(counter.clone())
+                    .interceptor(interceptor)
                     .send()
-                    .await;
-                done_or_failed(r)
-            }
+                    .await,
+            ),
+            (ActionKind::RevokeDomain, Target::FleetDomain { fleet_arn, domain }, _) => sent(
+                self.worklink
+                    .revoke_domain_access()
+                    .fleet_arn(fleet_arn)
+                    .domain_name(domain)
+                    .customize()
+                    .interceptor(interceptor)
+                    .send()
+                    .await,
+            ),
+            (ActionKind::RestoreDomain, Target::FleetDomain { fleet_arn, domain }, _) => sent(
+                self.worklink
+                    .restore_domain_access()
+                    .fleet_arn(fleet_arn)
+                    .domain_name(domain)
+                    .customize()
+                    .interceptor(interceptor)
+                    .send()
+                    .await,
+            ),
             (
-                ActionKind::RevokeDomain | ActionKind::RestoreDomain,
-                Target::FleetDomain { fleet_arn, domain },
-            ) => {
-                // The two calls differ only in the operation and in the state
-                // that means "already done".
-                let (sent, wanted) = if action.kind == ActionKind::RevokeDomain {
-                    let r = self
-                        .worklink
-                        .revoke_domain_access()
-                        .fleet_arn(fleet_arn)
-                        .domain_name(domain)
-                        .customize()
-                        .interceptor(counter.clone())
-                        .send()
-                        .await;
-                    (r.map(drop).map_err(|e| classify(&e)), "INACTIVE")
-                } else {
-                    let r = self
-                        .worklink
-                        .restore_domain_access()
-                        .fleet_arn(fleet_arn)
-                        .domain_name(domain)
-                        .customize()
-                        .interceptor(counter.clone())
-                        .send()
-                        .await;
-                    (r.map(drop).map_err(|e| classify(&e)), "ACTIVE")
-                };
-                match sent {
-                    Ok(()) => Outcome::Done,
-                    Err(failure) => {
-                        self.domain_already(fleet_arn, domain, wanted, failure)
-                            .await
-                    }
-                }
-            }
-            (ActionKind::SetAuditStream, Target::Fleet { fleet_arn }) => {
-                let ActionParams::AuditStream { stream_arn } = &action.params else {
-                    return bad_params(action);
-                };
-                let r = self
-                    .worklink
+                ActionKind::SetAuditStream,
+                Target::Fleet { fleet_arn },
+                ActionParams::AuditStream { stream_arn },
+            ) => sent(
+                self.worklink
                     .update_audit_stream_configuration()
                     .fleet_arn(fleet_arn)
                     .audit_stream_arn(stream_arn)
                     .customize()
-                    .interceptor(counter.clone())
+                    .interceptor(interceptor)
                     .send()
-                    .await;
-                done_or_failed(r)
-            }
+                    .await,
+            ),
             (
                 ActionKind::TagInstance | ActionKind::MarkForCleanup,
                 Target::Instance { instance_id },
+                ActionParams::Tags { tags },
             ) => {
-                let ActionParams::Tags { tags } = &action.params else {
-                    return bad_params(action);
-                };
                 let mut req = self.wsi.tag_resource().workspace_instance_id(instance_id);
                 for (k, v) in tags {
                     let tag = aws_sdk_workspacesinstances::types::Tag::builder()
@@ -272,50 +276,33 @@ impl Executor {
                         .build();
                     req = req.tags(tag);
                 }
-                done_or_failed(req.customize().interceptor(counter.clone()).send().await)
+                sent(req.customize().interceptor(interceptor).send().await)
             }
-            (ActionKind::UntagInstance, Target::Instance { instance_id }) => {
-                let ActionParams::TagKeys { keys } = &action.params else {
-                    return bad_params(action);
-                };
-                let r = self
-                    .wsi
+            (
+                ActionKind::UntagInstance,
+                Target::Instance { instance_id },
+                ActionParams::TagKeys { keys },
+            ) => sent(
+                self.wsi
                     .untag_resource()
                     .workspace_instance_id(instance_id)
                     .set_tag_keys(Some(keys.clone()))
                     .customize()
-                    .interceptor(counter.clone())
+                    .interceptor(interceptor)
                     .send()
-                    .await;
-                done_or_failed(r)
-            }
-            (ActionKind::DeleteInstance, Target::Instance { instance_id }) => {
-                let r = self
-                    .wsi
+                    .await,
+            ),
+            (ActionKind::DeleteInstance, Target::Instance { instance_id }, _) => sent(
+                self.wsi
                     .delete_workspace_instance()
                     .workspace_instance_id(instance_id)
                     .customize()
-                    .interceptor(counter.clone())
+                    .interceptor(interceptor)
                     .send()
-                    .await;
-                match r {
-                    Ok(_) => Outcome::Done,
-                    Err(e) => {
-                        let failure = classify(&e);
-                        match failure.code.as_str() {
-                            "ResourceNotFoundException" => Outcome::Already {
-                                detail: "instance already gone".into(),
-                            },
-                            "ConflictException" => {
-                                self.instance_already(instance_id, failure).await
-                            }
-                            _ => Outcome::Failed(failure),
-                        }
-                    }
-                }
-            }
-            _ => bad_params(action),
-        }
+                    .await,
+            ),
+            _ => return None,
+        })
     }
 
     /// After a refused revoke/restore: if the domain is already in the

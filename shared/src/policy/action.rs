@@ -1,168 +1,22 @@
-//! Actions: kinds, parameters, and which `on` kinds they fit.
+//! Compiling a rule's `actions:` from YAML. The kinds themselves are
+//! described in [`crate::action::ACTIONS`]; this file reads their
+//! parameters, each parameter once ([`PARAMS`]), whichever kinds take it.
 
 use std::collections::BTreeMap;
 
 use jiff::SignedDuration;
-use serde::Serialize;
 
 use super::decode::Dec;
-use super::OnKind;
+use crate::action::{ActionKind, ActionSpec};
+use crate::arn::{FleetArn, StreamArn};
+use crate::resource::OnKind;
 use crate::yaml::{Node, NodeKind};
-
-/// The kinds of action a rule can take. Caps and dedup work per kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActionKind {
-    /// WorkLink SignOutUser (fleet + user).
-    SignOutUser,
-    /// WorkLink RevokeDomainAccess (fleet + domain).
-    RevokeDomain,
-    /// WorkLink RestoreDomainAccess (fleet + domain).
-    RestoreDomain,
-    /// WorkSpaces Instances TagResource.
-    TagInstance,
-    /// WorkSpaces Instances UntagResource.
-    UntagInstance,
-    /// Tag an instance with the cleanup mark (time of marking).
-    MarkForCleanup,
-    /// WorkSpaces Instances DeleteWorkspaceInstance.
-    DeleteInstance,
-    /// WorkLink UpdateAuditStreamConfiguration.
-    SetAuditStream,
-}
-
-impl ActionKind {
-    /// All kinds.
-    pub const ALL: [ActionKind; 8] = [
-        ActionKind::SignOutUser,
-        ActionKind::RevokeDomain,
-        ActionKind::RestoreDomain,
-        ActionKind::TagInstance,
-        ActionKind::UntagInstance,
-        ActionKind::MarkForCleanup,
-        ActionKind::DeleteInstance,
-        ActionKind::SetAuditStream,
-    ];
-
-    /// The name used in policy files.
-    pub fn name(self) -> &'static str {
-        match self {
-            ActionKind::SignOutUser => "sign-out-user",
-            ActionKind::RevokeDomain => "revoke-domain",
-            ActionKind::RestoreDomain => "restore-domain",
-            ActionKind::TagInstance => "tag-instance",
-            ActionKind::UntagInstance => "untag-instance",
-            ActionKind::MarkForCleanup => "mark-for-cleanup",
-            ActionKind::DeleteInstance => "delete-instance",
-            ActionKind::SetAuditStream => "set-audit-stream",
-        }
-    }
-
-    /// Parse a policy name.
-    pub fn from_name(s: &str) -> Option<ActionKind> {
-        ActionKind::ALL.into_iter().find(|k| k.name() == s)
-    }
-
-    /// The `on` kinds this action can be used with.
-    pub fn fits(self) -> &'static [OnKind] {
-        match self {
-            ActionKind::SignOutUser => &[OnKind::AuditEvent, OnKind::Device],
-            ActionKind::RevokeDomain => &[OnKind::AuditEvent, OnKind::Domain],
-            ActionKind::RestoreDomain => &[OnKind::Domain],
-            ActionKind::TagInstance
-            | ActionKind::UntagInstance
-            | ActionKind::MarkForCleanup
-            | ActionKind::DeleteInstance => &[OnKind::Instance],
-            ActionKind::SetAuditStream => &[OnKind::Fleet],
-        }
-    }
-}
-
-impl std::fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One action of a rule, with its parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ActionSpec {
-    /// Sign the user out of the fleet.
-    SignOutUser {
-        /// Fleet ARN (default: the event's/device's, else the function's).
-        fleet: Option<String>,
-    },
-    /// Revoke a domain.
-    RevokeDomain {
-        /// Fleet ARN (default: the event's/domain's, else the function's).
-        fleet: Option<String>,
-        /// Domain (default: the event's host / the domain resource's name).
-        domain: Option<String>,
-    },
-    /// Restore a domain.
-    RestoreDomain {
-        /// Fleet ARN.
-        fleet: Option<String>,
-        /// Domain (default: the domain resource's name).
-        domain: Option<String>,
-    },
-    /// Add tags to the instance.
-    TagInstance {
-        /// Tags to set.
-        tags: BTreeMap<String, String>,
-    },
-    /// Remove tag keys from the instance.
-    UntagInstance {
-        /// Keys to remove.
-        keys: Vec<String>,
-    },
-    /// Tag now; delete once marked for `grace` and still matching.
-    MarkForCleanup {
-        /// Grace period before deletion (default 24h).
-        grace: SignedDuration,
-    },
-    /// Delete the instance.
-    DeleteInstance,
-    /// Point the fleet's audit stream at a Kinesis stream.
-    SetAuditStream {
-        /// Fleet ARN (default: the fleet resource's).
-        fleet: Option<String>,
-        /// Kinesis stream ARN (name must begin with `AmazonWorkLink-`);
-        /// `None`: the function's configured stream (fleet-sweep's
-        /// `WARDEN_AUDIT_STREAM_ARN`), so a policy need not repeat a
-        /// deployment's value.
-        stream_arn: Option<String>,
-    },
-}
-
-impl ActionSpec {
-    /// Its kind.
-    pub fn kind(&self) -> ActionKind {
-        match self {
-            ActionSpec::SignOutUser { .. } => ActionKind::SignOutUser,
-            ActionSpec::RevokeDomain { .. } => ActionKind::RevokeDomain,
-            ActionSpec::RestoreDomain { .. } => ActionKind::RestoreDomain,
-            ActionSpec::TagInstance { .. } => ActionKind::TagInstance,
-            ActionSpec::UntagInstance { .. } => ActionKind::UntagInstance,
-            ActionSpec::MarkForCleanup { .. } => ActionKind::MarkForCleanup,
-            ActionSpec::DeleteInstance => ActionKind::DeleteInstance,
-            ActionSpec::SetAuditStream { .. } => ActionKind::SetAuditStream,
-        }
-    }
-}
-
-/// Default grace period of `mark-for-cleanup`.
-pub const DEFAULT_GRACE: SignedDuration = SignedDuration::from_hours(24);
 
 fn valid_tag_text(s: &str, allow_empty: bool, max: usize) -> bool {
     (allow_empty || !s.is_empty())
         && s.chars().count() <= max
         && s.chars()
             .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
-}
-
-pub(crate) fn valid_fleet_arn(s: &str) -> bool {
-    s.starts_with("arn:") && (20..=2048).contains(&s.len())
 }
 
 pub(crate) fn valid_domain(s: &str) -> bool {
@@ -177,27 +31,170 @@ pub(crate) fn valid_domain(s: &str) -> bool {
         })
 }
 
-fn valid_stream_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "kinesis"
-        && parts[5]
-            .strip_prefix("stream/")
-            .is_some_and(|n| n.starts_with("AmazonWorkLink-") && n.len() <= 128)
+/// One action parameter: its name, what a rule must write when it is
+/// required (`None`: optional), and its reader, which checks the value and
+/// stores it in the spec (false: an error was reported).
+struct Param {
+    name: &'static str,
+    required: Option<&'static str>,
+    read: fn(&mut Dec<'_>, &Node, &str, &mut ActionSpec) -> bool,
 }
 
-const PARAMS: &[(ActionKind, &[&str])] = &[
-    (ActionKind::SignOutUser, &["fleet"]),
-    (ActionKind::RevokeDomain, &["fleet", "domain"]),
-    (ActionKind::RestoreDomain, &["fleet", "domain"]),
-    (ActionKind::TagInstance, &["tags"]),
-    (ActionKind::UntagInstance, &["keys"]),
-    (ActionKind::MarkForCleanup, &["grace"]),
-    (ActionKind::DeleteInstance, &[]),
-    (ActionKind::SetAuditStream, &["fleet", "stream-arn"]),
+/// Every action parameter; [`crate::action::ActionDescriptor::params`]
+/// names the ones each kind takes.
+const PARAMS: &[Param] = &[
+    Param {
+        name: "fleet",
+        required: None,
+        read: read_fleet,
+    },
+    Param {
+        name: "domain",
+        required: None,
+        read: read_domain,
+    },
+    Param {
+        name: "tags",
+        required: Some("{key: value}"),
+        read: read_tags,
+    },
+    Param {
+        name: "keys",
+        required: Some("[key, ...]"),
+        read: read_keys,
+    },
+    Param {
+        name: "grace",
+        required: None,
+        read: read_grace,
+    },
+    Param {
+        name: "stream-arn",
+        required: None,
+        read: read_stream_arn,
+    },
 ];
+
+fn read_fleet(dec: &mut Dec<'_>, v: &Node, path: &str, spec: &mut ActionSpec) -> bool {
+    let Some(s) = dec.string(v, path) else {
+        return false;
+    };
+    match FleetArn::parse(&s) {
+        Ok(_) => {
+            spec.fleet = Some(s);
+            true
+        }
+        Err(e) => {
+            dec.err(v.loc, path, e);
+            false
+        }
+    }
+}
+
+fn read_domain(dec: &mut Dec<'_>, v: &Node, path: &str, spec: &mut ActionSpec) -> bool {
+    match dec.string(v, path) {
+        Some(s) if valid_domain(&s) => {
+            spec.domain = Some(s.to_ascii_lowercase());
+            true
+        }
+        Some(s) => {
+            dec.err(
+                v.loc,
+                path,
+                format!("`{s}` is not a domain name such as `wiki.example.com`"),
+            );
+            false
+        }
+        None => false,
+    }
+}
+
+fn read_tags(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(entries) = dec.keys(v, p, &[], "") else {
+        return false;
+    };
+    if entries.is_empty() {
+        dec.err(v.loc, p, "`tags` is empty");
+        return false;
+    }
+    let mut ok = true;
+    let mut tags = BTreeMap::new();
+    for (k, val, kl) in entries {
+        let Some(val) = val.scalar_text() else {
+            dec.err(
+                val.loc,
+                p,
+                format!("the value of tag `{k}` must be a string"),
+            );
+            ok = false;
+            continue;
+        };
+        if !valid_tag_text(k, false, 128) {
+            dec.err(
+                *kl,
+                p,
+                format!("tag key `{k}`: 1 to 128 letters, digits, spaces or _ . : / = + - @"),
+            );
+            ok = false;
+        } else if !valid_tag_text(&val, true, 256) {
+            dec.err(
+                *kl,
+                p,
+                format!("tag value of `{k}`: up to 256 letters, digits, spaces or _ . : / = + - @"),
+            );
+            ok = false;
+        }
+        tags.insert(k.clone(), val);
+    }
+    spec.tags = tags;
+    ok
+}
+
+fn read_keys(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(keys) = dec.string_list(v, p) else {
+        return false;
+    };
+    if keys.is_empty() {
+        dec.err(v.loc, p, "`keys` is empty");
+        return false;
+    }
+    spec.keys = keys;
+    true
+}
+
+fn read_grace(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(text) = v.scalar_text() else {
+        dec.err(v.loc, p, "expected a duration such as `24h`");
+        return false;
+    };
+    match crate::time::parse_duration(&text) {
+        Ok(d) if d > SignedDuration::ZERO => {
+            spec.grace = d;
+            true
+        }
+        Ok(_) => {
+            dec.err(v.loc, p, "the grace period must be longer than zero");
+            false
+        }
+        Err(e) => {
+            dec.err(v.loc, p, e);
+            false
+        }
+    }
+}
+
+/// Absent: the function's configured stream.
+fn read_stream_arn(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(s) = dec.string(v, p) else {
+        return false;
+    };
+    if let Err(e) = StreamArn::parse_worklink_audit(&s) {
+        dec.err(v.loc, p, e);
+        return false;
+    }
+    spec.stream_arn = Some(s);
+    true
+}
 
 /// Compile one entry of `actions:` (`- sign-out-user` or
 /// `- revoke-domain: {domain: x}`), checking it fits `on`.
@@ -251,10 +248,7 @@ pub(crate) fn compile(
         );
         return None;
     }
-    let allowed = PARAMS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(&[][..], |(_, p)| *p);
+    let allowed = kind.descriptor().params;
     let empty = Vec::new();
     let entries = match params.map(|p| &p.kind) {
         None | Some(NodeKind::Null) => &empty,
@@ -275,141 +269,31 @@ pub(crate) fn compile(
             return None;
         }
     };
-    let get = |k: &str| {
-        entries
-            .iter()
-            .find(|(key, _, _)| key == k)
-            .map(|(_, v, _)| v)
-    };
+    let mut spec = ActionSpec::new(kind);
     let mut ok = true;
-    let mut fleet = None;
-    if let Some(v) = get("fleet") {
-        match dec.string(v, &format!("{path}.fleet")) {
-            Some(s) if valid_fleet_arn(&s) => fleet = Some(s),
-            Some(s) => {
+    for param in allowed
+        .iter()
+        .filter_map(|a| PARAMS.iter().find(|p| p.name == *a))
+    {
+        let value = entries
+            .iter()
+            .find(|(key, _, _)| key == param.name)
+            .map(|(_, v, _)| v);
+        match (value, param.required) {
+            (Some(v), _) => {
+                ok &= (param.read)(dec, v, &format!("{path}.{}", param.name), &mut spec)
+            }
+            (None, Some(example)) => {
                 dec.err(
-                    v.loc,
-                    &format!("{path}.fleet"),
-                    format!("`{s}` is not a fleet ARN (arn:..., 20 to 2048 characters)"),
+                    name_loc,
+                    path,
+                    format!("`{name}` needs `{}: {example}`", param.name),
                 );
                 ok = false;
             }
-            None => ok = false,
+            (None, None) => {}
         }
     }
-    let mut domain = None;
-    if let Some(v) = get("domain") {
-        match dec.string(v, &format!("{path}.domain")) {
-            Some(s) if valid_domain(&s) => domain = Some(s.to_ascii_lowercase()),
-            Some(s) => {
-                dec.err(
-                    v.loc,
-                    &format!("{path}.domain"),
-                    format!("`{s}` is not a domain name such as `wiki.example.com`"),
-                );
-                ok = false;
-            }
-            None => ok = false,
-        }
-    }
-    let spec = match kind {
-        ActionKind::SignOutUser => ActionSpec::SignOutUser { fleet },
-        ActionKind::RevokeDomain => ActionSpec::RevokeDomain { fleet, domain },
-        ActionKind::RestoreDomain => ActionSpec::RestoreDomain { fleet, domain },
-        ActionKind::DeleteInstance => ActionSpec::DeleteInstance,
-        ActionKind::TagInstance => {
-            let p = format!("{path}.tags");
-            let Some(v) = get("tags") else {
-                dec.err(name_loc, path, "`tag-instance` needs `tags: {key: value}`");
-                return None;
-            };
-            let entries = dec.keys(v, &p, &[], "")?;
-            if entries.is_empty() {
-                dec.err(v.loc, &p, "`tags` is empty");
-                return None;
-            }
-            let mut tags = BTreeMap::new();
-            for (k, val, kl) in entries {
-                let Some(val) = val.scalar_text() else {
-                    dec.err(
-                        val.loc,
-                        &p,
-                        format!("the value of tag `{k}` must be a string"),
-                    );
-                    ok = false;
-                    continue;
-                };
-                if !valid_tag_text(k, false, 128) {
-                    dec.err(
-                        *kl,
-                        &p,
-                        format!(
-                            "tag key `{k}`: 1 to 128 letters, digits, spaces or _ . : / = + - @"
-                        ),
-                    );
-                    ok = false;
-                } else if !valid_tag_text(&val, true, 256) {
-                    dec.err(*kl, &p, format!("tag value of `{k}`: up to 256 letters, digits, spaces or _ . : / = + - @"));
-                    ok = false;
-                }
-                tags.insert(k.clone(), val);
-            }
-            ActionSpec::TagInstance { tags }
-        }
-        ActionKind::UntagInstance => {
-            let p = format!("{path}.keys");
-            let Some(v) = get("keys") else {
-                dec.err(name_loc, path, "`untag-instance` needs `keys: [key, ...]`");
-                return None;
-            };
-            let keys = dec.string_list(v, &p)?;
-            if keys.is_empty() {
-                dec.err(v.loc, &p, "`keys` is empty");
-                return None;
-            }
-            ActionSpec::UntagInstance { keys }
-        }
-        ActionKind::MarkForCleanup => {
-            let grace = match get("grace") {
-                None => DEFAULT_GRACE,
-                Some(v) => {
-                    let p = format!("{path}.grace");
-                    let Some(text) = v.scalar_text() else {
-                        dec.err(v.loc, &p, "expected a duration such as `24h`");
-                        return None;
-                    };
-                    match crate::time::parse_duration(&text) {
-                        Ok(d) if d > SignedDuration::ZERO => d,
-                        Ok(_) => {
-                            dec.err(v.loc, &p, "the grace period must be longer than zero");
-                            return None;
-                        }
-                        Err(e) => {
-                            dec.err(v.loc, &p, e);
-                            return None;
-                        }
-                    }
-                }
-            };
-            ActionSpec::MarkForCleanup { grace }
-        }
-        ActionKind::SetAuditStream => {
-            let p = format!("{path}.stream-arn");
-            let stream_arn = match get("stream-arn") {
-                // The function's configured stream.
-                None => None,
-                Some(v) => {
-                    let s = dec.string(v, &p)?;
-                    if !valid_stream_arn(&s) {
-                        dec.err(v.loc, &p, format!("`{s}` is not a Kinesis stream ARN whose stream name begins with `AmazonWorkLink-` (WorkLink requires that prefix)"));
-                        return None;
-                    }
-                    Some(s)
-                }
-            };
-            ActionSpec::SetAuditStream { fleet, stream_arn }
-        }
-    };
     ok.then_some(spec)
 }
 
@@ -418,16 +302,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_parameter_a_kind_takes_has_a_reader() {
+        for d in crate::action::ACTIONS {
+            for p in d.params {
+                assert!(PARAMS.iter().any(|r| r.name == *p), "{}: {p}", d.name);
+            }
+        }
+        // And every reader is used by some kind.
+        for r in PARAMS {
+            assert!(
+                crate::action::ACTIONS
+                    .iter()
+                    .any(|d| d.params.contains(&r.name)),
+                "{}",
+                r.name
+            );
+        }
+    }
+
+    #[test]
     fn validators() {
         assert!(valid_domain("wiki.example.com"));
         assert!(!valid_domain("-bad.example.com"));
         assert!(!valid_domain("localhost"));
-        assert!(valid_stream_arn(
-            "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-audit"
-        ));
-        assert!(!valid_stream_arn(
-            "arn:aws:kinesis:us-east-1:123456789012:stream/audit"
-        ));
         assert!(valid_tag_text("warden:cleanup-marked-at", false, 128));
         assert!(!valid_tag_text("a#b", false, 128));
     }

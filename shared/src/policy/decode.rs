@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use jiff::tz::TimeZone;
 
-use super::action::{self, ActionKind};
+use super::action;
 use super::condition::CondCompiler;
 use super::{
     AllowList, Cap, ExpectedAction, Index, OnKind, Policy, Rule, Settings, TestCase, Threshold,
     BUILTIN_DEFAULT_CAP,
 };
+use crate::action::ActionKind;
 use crate::error::{Location, PolicyError, PolicyErrors};
 use crate::event::{AuditEvent, CoreField, FieldMap, JsonPath};
 use crate::resource::{Device, Domain, Fleet, Instance, Resource, DEFAULT_CLEANUP_TAG};

@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use crate::event::{AuditEvent, JsonPath};
-use crate::policy::OnKind;
+use crate::resource::OnKind;
 use crate::resource::{Instance, InstanceError, Resource};
 
 /// What a field holds; decides which operators apply to it.

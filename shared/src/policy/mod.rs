@@ -17,57 +17,15 @@ use std::path::{Path, PathBuf};
 use jiff::SignedDuration;
 use serde::Serialize;
 
-pub use action::{ActionKind, ActionSpec};
+pub use crate::action::{ActionKind, ActionSpec};
 pub(crate) use condition::Cond;
 pub use condition::CondTrace;
 pub use field::{field_names, FieldType};
 
 use crate::error::{Location, PolicyError, PolicyErrors};
 use crate::event::{AuditEvent, FieldMap};
+pub use crate::resource::OnKind;
 use crate::resource::Resource;
-
-/// What a rule runs on: audit events, or one scheduled resource kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnKind {
-    /// Records from the WorkLink audit stream (the audit-stream function).
-    AuditEvent,
-    /// WorkLink devices (fleet-sweep).
-    Device,
-    /// WorkLink domains (fleet-sweep).
-    Domain,
-    /// WorkLink fleets (fleet-sweep).
-    Fleet,
-    /// WorkSpaces Instances (instance-cleanup).
-    Instance,
-}
-
-impl OnKind {
-    /// All kinds.
-    pub const ALL: [OnKind; 5] = [
-        OnKind::AuditEvent,
-        OnKind::Device,
-        OnKind::Domain,
-        OnKind::Fleet,
-        OnKind::Instance,
-    ];
-
-    /// The name used in policy files.
-    pub fn name(self) -> &'static str {
-        match self {
-            OnKind::AuditEvent => "audit-event",
-            OnKind::Device => "device",
-            OnKind::Domain => "domain",
-            OnKind::Fleet => "fleet",
-            OnKind::Instance => "instance",
-        }
-    }
-
-    /// Parse a policy name.
-    pub fn from_name(s: &str) -> Option<OnKind> {
-        OnKind::ALL.into_iter().find(|k| k.name() == s)
-    }
-}
 
 /// `count N within D by FIELD`: the rule fires for a key once N matching
 /// events with that key fall within a window of length D.
