@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod archive;
+mod backtest;
 mod demo;
 mod emulator_cmd;
 mod esm;

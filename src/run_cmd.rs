@@ -35,9 +35,10 @@ pub enum RunCmd {
 /// What `run` and `replay` share.
 #[derive(Debug, clap::Args)]
 pub struct StreamArgs {
-    /// The Kinesis stream (an Amazon WorkLink audit stream).
+    /// The Kinesis stream (an Amazon WorkLink audit stream). `replay`
+    /// takes `--from-file` instead for archived logs.
     #[arg(long)]
-    stream: String,
+    stream: Option<String>,
     /// Endpoint of Kinesis and SQS (moto, e.g. http://127.0.0.1:5000).
     /// Default: the AWS environment.
     #[arg(long)]
@@ -112,9 +113,23 @@ pub struct ReplayArgs {
     /// The policy to try.
     #[arg(long)]
     policy: PathBuf,
-    /// How far back: `24h`, `90m`, `7d`. The stream's retention is the limit.
-    #[arg(long, default_value = "24h")]
-    since: String,
+    /// Archived audit logs instead of a stream: NDJSON, gzipped NDJSON
+    /// (Firehose objects), a Lambda Kinesis event JSON, or a directory of
+    /// these, walked in name order (repeatable). Always dry-run.
+    #[arg(long = "from-file", value_name = "PATH", conflicts_with = "execute")]
+    from_file: Vec<PathBuf>,
+    /// How far back. A stream: a duration (`24h`, `90m`, `7d`; default 24h,
+    /// the stream's retention is the limit). Files: only events at or after
+    /// this time (RFC 3339 or a duration back from now; default: all).
+    #[arg(long)]
+    since: Option<String>,
+    /// Files: only events before this time (RFC 3339 or a duration back from now).
+    #[arg(long, requires = "from_file")]
+    until: Option<String>,
+    /// `text` or `json` (json: one document with the summary and every
+    /// planned action with its rule, target, causes and outcome).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -131,9 +146,55 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
 }
 
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    if !args.from_file.is_empty() {
+        if args.common.stream.is_some() {
+            bail!("give --stream or --from-file, not both");
+        }
+        return replay_files(&args);
+    }
+    if args.format != "text" {
+        bail!("--format json is for --from-file replays");
+    }
     let out = runtime()?.block_on(replay_stream(args))?;
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `warden replay --from-file`: a backtest on archived logs.
+fn replay_files(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let policy = load_policy(Some(&args.policy), args.common.caps.as_deref())?;
+    let opts = crate::backtest::Options {
+        batch_size: args.common.batch_size as usize,
+        since: args
+            .since
+            .as_deref()
+            .map(|v| crate::backtest::parse_time("--since", v))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|v| crate::backtest::parse_time("--until", v))
+            .transpose()?,
+        default_fleet: args.common.default_fleet.clone(),
+        progress: true,
+    };
+    let result = crate::backtest::run(&policy, &args.from_file, &opts)?;
+    if args.format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result.to_json(&policy.source, &opts))?
+        );
+    } else {
+        print!("{}", result.to_text(&policy.source));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stream named by `--stream` (required outside `replay --from-file`).
+fn stream_name(args: &StreamArgs) -> anyhow::Result<&str> {
+    args.stream
+        .as_deref()
+        .context("--stream is required (the Kinesis stream to read)")
 }
 
 fn load_policy(path: Option<&PathBuf>, caps: Option<&str>) -> anyhow::Result<Policy> {
@@ -205,6 +266,7 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
     let common = &args.common;
     let dry_run = !common.execute;
     let policy = load_policy(args.policy.as_ref(), common.caps.as_deref())?;
+    let stream = stream_name(common)?;
 
     let moto = if args.moto {
         let m = warden_emulator::moto::MotoServer::start()?;
@@ -223,7 +285,7 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
         let exists = stream_clients
             .kinesis
             .describe_stream_summary()
-            .stream_name(&common.stream)
+            .stream_name(stream)
             .send()
             .await
             .is_ok();
@@ -231,12 +293,12 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
             stream_clients
                 .kinesis
                 .create_stream()
-                .stream_name(&common.stream)
+                .stream_name(stream)
                 .shard_count(2)
                 .send()
                 .await
                 .context("create the stream on moto")?;
-            eprintln!("created stream {} (2 shards)", common.stream);
+            eprintln!("created stream {stream} (2 shards)");
         }
         if queue_url.is_none() {
             let q = stream_clients
@@ -254,7 +316,7 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut config = EsmConfig::new(&common.stream);
+    let mut config = EsmConfig::new(stream);
     config.batch_size = common.batch_size as usize;
     config.starting_position = match args.starting_position.as_str() {
         "trim-horizon" => StartingPosition::TrimHorizon,
@@ -287,7 +349,7 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     eprintln!(
         "following {} ({}), {}; Ctrl-C stops",
-        common.stream,
+        stream,
         args.starting_position,
         if dry_run {
             "dry-run"
@@ -441,14 +503,15 @@ async fn replay_stream(args: ReplayArgs) -> anyhow::Result<String> {
     let common = &args.common;
     let dry_run = !common.execute;
     let policy = load_policy(Some(&args.policy), common.caps.as_deref())?;
-    let since = warden_core::time::parse_duration(&args.since)
+    let stream = stream_name(common)?;
+    let since = warden_core::time::parse_duration(args.since.as_deref().unwrap_or("24h"))
         .map_err(anyhow::Error::msg)
         .context("--since")?;
     let from = warden_core::jiff::Timestamp::now()
         .checked_sub(since)
         .context("--since is too far back")?;
     let (stream_clients, wl_clients) = clients(common, common.endpoint_url.as_deref()).await;
-    let mut config = EsmConfig::new(&common.stream);
+    let mut config = EsmConfig::new(stream);
     config.batch_size = common.batch_size as usize;
     config.starting_position = StartingPosition::AtTimestamp(from);
     config.follow = false;
@@ -475,7 +538,7 @@ async fn replay_stream(args: ReplayArgs) -> anyhow::Result<String> {
     let report = esm.run(stop_rx).await?;
     let reports = esm.invoker().take_reports();
     Ok(replay_summary(
-        &common.stream,
+        stream,
         &policy_name,
         from,
         dry_run,
