@@ -25,6 +25,7 @@
 //!
 //! Time comes in as `now`, so tests and the demo move it instead of waiting.
 
+pub mod handler;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,9 +43,11 @@ use warden_core::aws::executor::{operation_name, Executor, Outcome};
 use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind, Ran};
 use warden_core::aws::Clients;
 use warden_core::env::{Env, EnvError};
+use warden_core::overrides::{Invocation, ManualPayload};
 use warden_core::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
 use warden_core::policy::{ActionKind, ActionSpec, Cap, Policy};
 use warden_core::resource::{Instance, InstanceError, Resource};
+use warden_core::shell::{CommonSettings, PolicyLoadError, PolicySource};
 use warden_core::Context;
 
 pub use store::DynamoMarkStore;
@@ -166,17 +169,20 @@ pub struct FunctionSettings {
     pub cleanup: CleanupConfig,
     /// `WARDEN_MARKS_TABLE`: the DynamoDB table of marked instances.
     pub marks_table: String,
-    /// `WARDEN_POLICY_FILE`: a policy file; `None`: the embedded default.
+    /// `WARDEN_POLICY_FILE` (relative to `LAMBDA_TASK_ROOT`): a policy
+    /// file; `None`: the embedded default.
     pub policy_file: Option<PathBuf>,
     /// `WARDEN_CALL_TIMEOUT`: limit for one SDK call, retries included.
     pub call_timeout: Duration,
-    /// `WARDEN_MAX_ATTEMPTS`: attempts per SDK call (first included).
+    /// `WARDEN_MAX_ATTEMPTS` (the deprecated `AWS_MAX_ATTEMPTS` too):
+    /// attempts per SDK call (first included).
     pub max_attempts: u32,
 }
 
 impl FunctionSettings {
     /// Reads and checks every variable; errors name the variable and value.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, EnvError> {
+        let common = CommonSettings::from_env(env)?;
         let invalid = |name: &str, value: String, reason: String| EnvError::Invalid {
             name: name.into(),
             value,
@@ -230,10 +236,21 @@ impl FunctionSettings {
                 )? as usize,
             },
             marks_table,
-            policy_file: env.get("WARDEN_POLICY_FILE").map(PathBuf::from),
+            policy_file: match common.policy {
+                PolicySource::Embedded => None,
+                PolicySource::File(path) => Some(path),
+            },
             call_timeout: env.duration_or("WARDEN_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT)?,
-            max_attempts: env.range_or("WARDEN_MAX_ATTEMPTS", 5, 1, 10)? as u32,
+            max_attempts: common.max_attempts,
         })
+    }
+
+    /// Loads and compiles the policy: the file, or the embedded default.
+    pub fn load_policy(&self) -> Result<Policy, PolicyLoadError> {
+        match &self.policy_file {
+            Some(path) => PolicySource::File(path.clone()).load(),
+            None => PolicySource::Embedded.load(),
+        }
     }
 }
 
@@ -250,40 +267,21 @@ pub struct Overrides {
     pub max_deletions: Option<u32>,
 }
 
-/// What invoked the function.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Trigger {
-    /// An EventBridge / CloudWatch scheduled event.
-    Scheduled,
-    /// A hand-made payload (possibly empty).
-    Manual(Overrides),
+impl ManualPayload for Overrides {
+    const FIELDS: &'static [&'static str] = &["dry_run", "max_deletions"];
+    const EXAMPLE: &'static str = "{\"dry_run\": true|false, \"max_deletions\": N}";
 }
 
+/// What invoked the function: an EventBridge / CloudWatch scheduled event,
+/// or a hand-made payload of [`Overrides`] (possibly empty).
+pub type Trigger = Invocation<Overrides>;
+
 /// Tells a scheduled event (it has `source` / `detail-type`) from a manual
-/// payload (`{}`, `null`, or `{"dry_run": .., "max_deletions": ..}`).
+/// payload (`{}`, `null`, or `{"dry_run": .., "max_deletions": ..}`) and
+/// reads it as that type. A scheduled-looking payload carrying `dry_run` or
+/// `max_deletions` is refused, naming them (they would be ignored).
 pub fn classify_payload(payload: &serde_json::Value) -> Result<Trigger, String> {
-    match payload {
-        serde_json::Value::Null => Ok(Trigger::Manual(Overrides::default())),
-        serde_json::Value::Object(m) if m.contains_key("detail-type") || m.contains_key("source") => {
-            Ok(Trigger::Scheduled)
-        }
-        serde_json::Value::Object(_) => serde_json::from_value(payload.clone())
-            .map(Trigger::Manual)
-            .map_err(|e| {
-                format!(
-                    "manual payload not understood: {e}; expected a scheduled event or {{\"dry_run\": true|false, \"max_deletions\": N}}"
-                )
-            }),
-        other => Err(format!(
-            "payload must be a JSON object (a scheduled event or manual overrides), found {}",
-            match other {
-                serde_json::Value::Bool(_) => "a boolean",
-                serde_json::Value::Number(_) => "a number",
-                serde_json::Value::String(_) => "a string",
-                _ => "an array",
-            }
-        )),
-    }
+    Invocation::from_value(payload).map_err(|e| e.to_string())
 }
 
 /// A set of instance ids with its size.
@@ -1278,7 +1276,10 @@ mod tests {
     fn payloads_are_told_apart() {
         let scheduled: serde_json::Value =
             serde_json::from_str(include_str!("../../../events/scheduled-event.json")).unwrap();
-        assert_eq!(classify_payload(&scheduled).unwrap(), Trigger::Scheduled);
+        assert!(matches!(
+            classify_payload(&scheduled).unwrap(),
+            Trigger::Scheduled(_)
+        ));
         assert_eq!(
             classify_payload(&serde_json::json!({})).unwrap(),
             Trigger::Manual(Overrides::default())
@@ -1319,6 +1320,22 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(classify_payload(&v).unwrap(), Trigger::Manual(want));
         }
+    }
+
+    /// Issue 13 item 3. Before, any payload with `source` or `detail-type`
+    /// was a scheduled run and its `dry_run` was ignored: this one ran live.
+    #[test]
+    fn a_scheduled_looking_payload_with_overrides_is_refused() {
+        let live =
+            serde_json::json!({"source": "ops", "detail-type": "Scheduled Event", "dry_run": true});
+        let err = classify_payload(&live).unwrap_err();
+        assert!(
+            err.contains("`dry_run`") && err.contains("nothing done"),
+            "{err}"
+        );
+        let err = classify_payload(&serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "max_deletions": 0, "dry_run": false}))
+            .unwrap_err();
+        assert!(err.contains("`dry_run`, `max_deletions`"), "{err}");
     }
 
     #[test]

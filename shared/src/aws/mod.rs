@@ -131,4 +131,3 @@ pub mod deadline;
 
 pub mod emf;
 pub mod executor;
-pub mod logging;
