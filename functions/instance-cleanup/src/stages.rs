@@ -1146,4 +1146,65 @@ mod tests {
         assert_eq!(metrics.get("InstancesWaiting"), 1.0);
         assert_eq!(metrics.get("Runs"), 1.0);
     }
+
+    /// Stage 1 against the emulator: the errored listing, the remembered
+    /// ids (a recovered one read, a vanished one found gone), nothing else.
+    #[tokio::test]
+    async fn gather_reads_the_errored_and_the_remembered() {
+        use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+        use warden_emulator::wsi::{Instance as Emu, ProvisionState, State};
+        use warden_emulator::{Emulator, Fixture};
+
+        let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+        let id = |n: u32| format!("wsinst-{n:017x}");
+        let mut state = State::default();
+        for (n, s) in [
+            (1, ProvisionState::ErrorAllocating),
+            (2, ProvisionState::Allocated),
+            (3, ProvisionState::ErrorDeallocating),
+            (4, ProvisionState::Allocated),
+        ] {
+            let mut i = Emu::new(id(n), s, created).with_tag("team", "t1");
+            if n != 2 && n != 4 {
+                i = i.with_workspace_error("EC2_LAUNCH_FAILED", "it failed");
+            }
+            state.instances.insert(id(n), i);
+        }
+        let emu = Emulator::new(Fixture {
+            clock: Some(now()),
+            workspaces_instances: state,
+            ..Default::default()
+        })
+        .start_local()
+        .await
+        .unwrap();
+        let clients = Clients::new(&load_sdk_config(&AwsSettings::local(emu.endpoint_url())).await);
+        let store = crate::MemoryMarkStore::new();
+        let remembered = |i: String| MarkRecord {
+            instance_id: i,
+            marked_at: now(),
+            reason: String::new(),
+        };
+        store
+            .put(&[remembered(id(2)), remembered(id(0xff))])
+            .await
+            .unwrap();
+        let c = Cleaner::new(policy(100, 100), &clients, store, config());
+        let mut timings = Timings::default();
+        let g = c.gather(Deadline::none(), &mut timings).await.unwrap();
+
+        let ids: Vec<&str> = g.views.iter().map(|v| v.instance_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [id(1), id(2), id(3)],
+            "the healthy unremembered one is never read"
+        );
+        assert_eq!(g.gone, BTreeSet::from([id(0xff)]));
+        assert_eq!(g.tracked.len(), 2);
+        assert!(g.listing_complete && g.failed.is_empty() && g.left.is_empty());
+        let e1 = &g.views[0];
+        assert_eq!(e1.state.as_deref(), Some("ERROR_ALLOCATING"));
+        assert_eq!(e1.errors[0].code.as_deref(), Some("EC2_LAUNCH_FAILED"));
+        assert_eq!(e1.tags.get("team").map(String::as_str), Some("t1"));
+    }
 }
