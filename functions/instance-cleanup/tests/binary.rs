@@ -252,3 +252,29 @@ async fn the_dynamodb_store_round_trips_in_batches() {
         "{err}"
     );
 }
+
+/// A configuration error at cold start reaches the Runtime API's
+/// `/init/error` (through the shared shell), naming the variable; before,
+/// instance-cleanup only logged it and exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_error_is_reported_to_init_error() {
+    let api = runtime_api::start_local().await.unwrap();
+    let child = function(&api.address())
+        .env("WARDEN_MARKS_TABLE", "warden-marks")
+        .env("WARDEN_MAX_ATTEMPTS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the instance-cleanup binary");
+    let _child = Killed(child);
+    match api.wait_ready(Duration::from_secs(30)).await {
+        Err(runtime_api::RuntimeApiError::InitError(msg)) => {
+            assert!(msg.contains("Runtime.ConfigError"), "{msg}");
+            assert!(
+                msg.contains("WARDEN_MAX_ATTEMPTS") && msg.contains("between 1 and 10"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+}
