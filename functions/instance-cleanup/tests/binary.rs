@@ -179,6 +179,27 @@ async fn the_binary_marks_under_the_lambda_runtime_api() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
+    // Issue 13 item 3: a scheduled-looking payload carrying overrides is a
+    // function error naming them, and nothing is even listed (before, it
+    // ran as scheduled, live).
+    let listings = emu.shared().calls.of("ListWorkspaceInstances").len();
+    let inv = api
+        .invoke(
+            br#"{"source":"ops","detail-type":"Scheduled Event","dry_run":true}"#.to_vec(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    match &inv.result {
+        FunctionResult::Error { error_message, .. } => {
+            assert!(error_message.contains("`dry_run`"), "{error_message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(
+        emu.shared().calls.of("ListWorkspaceInstances").len(),
+        listings
+    );
     let inv = api
         .invoke(b"{}".to_vec(), Duration::from_secs(60))
         .await
