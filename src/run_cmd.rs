@@ -200,7 +200,7 @@ fn stream_name(args: &StreamArgs) -> anyhow::Result<&str> {
 fn load_policy(path: Option<&PathBuf>, caps: Option<&str>) -> anyhow::Result<Policy> {
     let mut policy = match path {
         Some(p) => Policy::from_file(p)?,
-        None => Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml")?,
+        None => Policy::from_yaml_str(warden_core::shell::DEFAULT_POLICY, "policies/default.yaml")?,
     };
     if let Some(caps) = caps {
         audit_stream::apply_caps(&mut policy, &audit_stream::parse_caps(caps)?);

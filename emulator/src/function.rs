@@ -203,14 +203,16 @@ impl FunctionProcess {
         self.child.id()
     }
 
-    /// Waits up to `timeout` for the process to exit by itself.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    /// Waits up to `timeout` for the process to exit by itself. Async, so
+    /// the Runtime API (a task on the caller's runtime) keeps answering the
+    /// process meanwhile, also on a current-thread runtime.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Some(status);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
     }

@@ -38,6 +38,16 @@ pub struct Env<F> {
     lookup: F,
 }
 
+/// An environment holding exactly `pairs` (tests: no process environment
+/// mutated, nothing inherited).
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Env::new(move |k: &str| map.get(k).cloned())
+}
+
 /// The process environment.
 pub fn process() -> Env<impl Fn(&str) -> Option<String>> {
     Env::new(|k: &str| std::env::var(k).ok())

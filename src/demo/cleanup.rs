@@ -12,15 +12,13 @@ use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::Clients;
 use warden_core::jiff::SignedDuration;
+use warden_core::shell::DEFAULT_POLICY;
 use warden_core::Policy;
 use warden_emulator::wsi::ProvisionState;
 use warden_emulator::RunningEmulator;
 
 /// The fixture's errored instance that recovers between the passes.
 const RECOVERS: &str = "wsinst-0a1b2c3d4e5f60005";
-
-/// The policy the function embeds by default.
-const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
 
 /// Runs the two passes and returns the story: what was marked, deleted,
 /// and why.

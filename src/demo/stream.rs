@@ -35,7 +35,8 @@ pub async fn run() -> anyhow::Result<String> {
     let emulator = Emulator::new(fixture).start_local().await?;
     let clients =
         Clients::new(&load_sdk_config(&AwsSettings::local(emulator.endpoint_url())).await);
-    let policy = Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml")?;
+    let policy =
+        Policy::from_yaml_str(warden_core::shell::DEFAULT_POLICY, "policies/default.yaml")?;
     let sink = Arc::new(MemorySink::new());
     let processor = StreamProcessor::new(
         Arc::new(policy),

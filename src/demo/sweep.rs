@@ -6,11 +6,9 @@ use anyhow::Context;
 use fleet_sweep::{SweepConfig, SweepRequest, Sweeper};
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
+use warden_core::shell::DEFAULT_POLICY;
 use warden_core::Policy;
 use warden_emulator::{Emulator, Fixture};
-
-/// The policy the function bundles.
-const DEFAULT_POLICY: &str = include_str!("../../policies/default.yaml");
 
 /// The demo deployment's audit stream (WARDEN_AUDIT_STREAM_ARN, the
 /// template's AuditStreamArn): the default policy points every active fleet

@@ -166,7 +166,7 @@ fn main() {
 
     // ---- 1. pipeline vs floor, interleaved in the same run.
     let policy = Arc::new(
-        Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml").unwrap(),
+        Policy::from_yaml_str(warden_core::shell::DEFAULT_POLICY, "policies/default.yaml").unwrap(),
     );
     let processor = StreamProcessor::new(
         policy,
@@ -344,7 +344,7 @@ fn main() {
         for concurrency in [8, 1] {
             emu.shared().calls.clear();
             let mut policy =
-                Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml").unwrap();
+                Policy::from_yaml_str(warden_core::shell::DEFAULT_POLICY, "policies/default.yaml").unwrap();
             audit_stream::apply_caps(
                 &mut policy,
                 &[(

@@ -1,37 +1,20 @@
 //! audit-stream's configuration: the environment, read and validated once at
 //! cold start (errors name the variable), and the `WARDEN_CAPS` overrides.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use warden_core::aws::executor::REPORT_RESERVE;
 use warden_core::env::{Env, EnvError};
-use warden_core::policy::{ActionKind, Cap, Policy};
+use warden_core::policy::{ActionKind, Policy};
+use warden_core::shell::{CommonSettings, PolicyLoadError};
+
+pub use warden_core::overrides::{apply_caps, CapOverride};
+pub use warden_core::shell::PolicySource;
 
 use crate::processor::ProcessorConfig;
 
-/// The policy used when `WARDEN_POLICY_FILE` is not set: `policies/default.yaml`,
-/// compiled into the binary so the function always has a tested policy.
-pub const DEFAULT_POLICY: &str = include_str!("../../../policies/default.yaml");
-
-/// Where the policy comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PolicySource {
-    /// The default policy compiled into the binary.
-    Embedded,
-    /// A file bundled with the function (relative paths are resolved against
-    /// `LAMBDA_TASK_ROOT`, the function's code directory on Lambda).
-    File(PathBuf),
-}
-
-/// A cap override from `WARDEN_CAPS`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum CapOverride {
-    /// `kind=N`: at most N actions of the kind per batch.
-    Max(u32),
-    /// `kind=P%`: at most P percent of the targets examined.
-    Percent(f64),
-}
+/// The variable of the cap overrides.
+pub const CAPS_VAR: &str = "WARDEN_CAPS";
 
 /// The function's configuration, read once at cold start.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +33,8 @@ pub struct Config {
     pub failure_queue_url: String,
     /// `WARDEN_DEADLINE_RESERVE` (default 1.5 s).
     pub deadline_reserve: Duration,
-    /// `AWS_MAX_ATTEMPTS` (default 5), the SDK's attempts per call.
+    /// `WARDEN_MAX_ATTEMPTS` (default 5; the deprecated `AWS_MAX_ATTEMPTS`
+    /// still works, with a warning), the SDK's attempts per call.
     pub max_attempts: u32,
 }
 
@@ -60,14 +44,9 @@ pub enum ConfigError {
     /// A variable is missing or invalid.
     #[error(transparent)]
     Env(#[from] EnvError),
-    /// The policy does not load.
-    #[error("policy {source_name}: {message}")]
-    Policy {
-        /// The file (or `embedded policies/default.yaml`).
-        source_name: String,
-        /// Every problem, located.
-        message: String,
-    },
+    /// The policy does not load (the message names the file and line).
+    #[error(transparent)]
+    Policy(#[from] PolicyLoadError),
 }
 
 fn invalid(name: &str, value: &str, reason: impl Into<String>) -> EnvError {
@@ -78,78 +57,18 @@ fn invalid(name: &str, value: &str, reason: impl Into<String>) -> EnvError {
     }
 }
 
-/// Parses `WARDEN_CAPS`: `kind=N` or `kind=P%`, comma-separated; kind is an action
-/// name (`sign-out-user`, `revoke-domain`, ...) or `default`.
+/// Parses `WARDEN_CAPS`: `kind=N` or `kind=P%`, comma-separated; kind is an
+/// action name (`sign-out-user`, `revoke-domain`, ...) or `default`
+/// ([`warden_core::overrides::parse_caps`], which instance-cleanup's
+/// `max_deletions` shares).
 pub fn parse_caps(value: &str) -> Result<Vec<(Option<ActionKind>, CapOverride)>, EnvError> {
-    let mut out = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let Some((kind, limit)) = item.split_once('=') else {
-            return Err(invalid(
-                "WARDEN_CAPS",
-                value,
-                format!("`{item}`: expected kind=N or kind=P%"),
-            ));
-        };
-        let (kind, limit) = (kind.trim(), limit.trim());
-        let kind = if kind == "default" {
-            None
-        } else {
-            Some(ActionKind::from_name(kind).ok_or_else(|| {
-                let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
-                invalid(
-                    "WARDEN_CAPS",
-                    value,
-                    format!(
-                        "`{kind}` is not an action kind; use default or one of {}",
-                        names.join(", ")
-                    ),
-                )
-            })?)
-        };
-        let cap = if let Some(p) = limit.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| {
-                invalid(
-                    "WARDEN_CAPS",
-                    value,
-                    format!("`{item}`: `{limit}` is not a percentage"),
-                )
-            })?;
-            if !(0.0..=100.0).contains(&p) {
-                return Err(invalid(
-                    "WARDEN_CAPS",
-                    value,
-                    format!("`{item}`: a percentage must be between 0 and 100"),
-                ));
-            }
-            CapOverride::Percent(p)
-        } else {
-            CapOverride::Max(limit.parse().map_err(|_| {
-                invalid(
-                    "WARDEN_CAPS",
-                    value,
-                    format!("`{item}`: `{limit}` is not a whole number"),
-                )
-            })?)
-        };
-        out.push((kind, cap));
-    }
-    Ok(out)
+    warden_core::overrides::parse_caps(CAPS_VAR, value)
 }
 
 impl Config {
     /// Reads and validates every variable.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Config, EnvError> {
-        let policy = match env.get("WARDEN_POLICY_FILE") {
-            None => PolicySource::Embedded,
-            Some(p) => {
-                let path = PathBuf::from(&p);
-                let path = match env.get("LAMBDA_TASK_ROOT") {
-                    Some(root) if path.is_relative() => PathBuf::from(root).join(path),
-                    _ => path,
-                };
-                PolicySource::File(path)
-            }
-        };
+        let common = CommonSettings::from_env(env)?;
         let default_fleet_arn = match env.get("WARDEN_DEFAULT_FLEET_ARN") {
             None => None,
             Some(arn) => {
@@ -171,38 +90,23 @@ impl Config {
             ));
         }
         Ok(Config {
-            policy,
+            policy: common.policy,
             default_fleet_arn,
             dry_run: env.bool_or("WARDEN_DRY_RUN", true)?,
             concurrency: env.range_or("WARDEN_CONCURRENCY", 8, 1, 64)? as usize,
-            caps: match env.get("WARDEN_CAPS") {
+            caps: match env.get(CAPS_VAR) {
                 None => Vec::new(),
                 Some(v) => parse_caps(&v)?,
             },
             failure_queue_url,
             deadline_reserve: env.duration_or("WARDEN_DEADLINE_RESERVE", REPORT_RESERVE)?,
-            max_attempts: env.range_or("AWS_MAX_ATTEMPTS", 5, 1, 10)? as u32,
+            max_attempts: common.max_attempts,
         })
     }
 
     /// Loads and compiles the policy, then applies the `WARDEN_CAPS` overrides.
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
-        let mut policy = match &self.policy {
-            PolicySource::Embedded => {
-                Policy::from_yaml_str(DEFAULT_POLICY, "policies/default.yaml").map_err(|e| {
-                    ConfigError::Policy {
-                        source_name: "embedded policies/default.yaml".into(),
-                        message: e.to_string(),
-                    }
-                })?
-            }
-            PolicySource::File(path) => {
-                Policy::from_file(path).map_err(|e| ConfigError::Policy {
-                    source_name: path.display().to_string(),
-                    message: e.to_string(),
-                })?
-            }
-        };
+        let mut policy = self.policy.load()?;
         apply_caps(&mut policy, &self.caps);
         Ok(policy)
     }
@@ -217,27 +121,11 @@ impl Config {
     }
 }
 
-/// Applies cap overrides to a loaded policy.
-pub fn apply_caps(policy: &mut Policy, caps: &[(Option<ActionKind>, CapOverride)]) {
-    for (kind, cap) in caps {
-        let slot: &mut Cap = match kind {
-            None => &mut policy.settings.default_cap,
-            Some(k) => {
-                let current = policy.settings.cap(*k);
-                policy.settings.caps.entry(*k).or_insert(current)
-            }
-        };
-        match cap {
-            CapOverride::Max(n) => slot.max = Some(*n),
-            CapOverride::Percent(p) => slot.max_percent = Some(*p),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use warden_core::shell::DEFAULT_POLICY;
 
     fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
         let map: HashMap<String, String> = pairs

@@ -97,24 +97,3 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
         Ok(report.response)
     }
 }
-
-/// Reports a configuration error to the Lambda Runtime API's
-/// `/init/error` (so the console and the local runtime API show the reason),
-/// best effort, over plain HTTP/1.1 as the Runtime API speaks it.
-pub fn report_init_error(error_type: &str, message: &str) {
-    use std::io::{Read, Write};
-    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
-        return;
-    };
-    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
-    let request = format!(
-        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nLambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    if let Ok(mut stream) = std::net::TcpStream::connect(&api) {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = stream.write_all(request.as_bytes());
-        let mut sink = Vec::new();
-        let _ = stream.read_to_end(&mut sink);
-    }
-}

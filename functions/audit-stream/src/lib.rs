@@ -5,7 +5,8 @@
 //! functions share (policy, planner, executor, deadline, clients, EMF).
 //!
 //! * [`config`]: the environment, validated at cold start (errors name the
-//!   variable), and the `WARDEN_CAPS` overrides.
+//!   variable; the common settings come from [`warden_core::shell`]), and
+//!   the `WARDEN_CAPS` overrides ([`warden_core::overrides`]).
 //! * [`handler`]: the state built once ([`build`]) and the Lambda handler.
 //! * [`record`]: one Kinesis record's data -> audit events (gzip, NDJSON,
 //!   limits; malformed records with a reason).
@@ -28,17 +29,16 @@ pub mod record;
 pub mod sink;
 pub mod wire;
 
-pub use config::{
-    apply_caps, parse_caps, CapOverride, Config, ConfigError, PolicySource, DEFAULT_POLICY,
-};
+pub use config::{apply_caps, parse_caps, CapOverride, Config, ConfigError, PolicySource};
 #[cfg(feature = "esm")]
 pub use esm::{
     EsmConfig, EsmError, EsmReport, FunctionError, InProcess, Invoke, LocalEsm, StartingPosition,
 };
-pub use handler::{build, report_init_error, Handler, LambdaHandler};
+pub use handler::{build, Handler, LambdaHandler};
+pub use processor::FUNCTION_NAME as FUNCTION;
 pub use processor::{
-    ActionRunner, BatchFailure, BatchReport, InvocationInfo, MalformedRecord, ProcessorConfig,
-    StreamProcessor, StubRunner,
+    ActionRunner, BatchFailure, BatchReport, Decoded, InvocationInfo, MalformedRecord, Planned,
+    ProcessorConfig, StageTimes, StreamProcessor, StubRunner,
 };
 pub use record::{decode_record_into, Malformed};
 pub use sink::{Condition, FailureContext, FailureMessage, FailureSink, MemorySink, SqsSink};

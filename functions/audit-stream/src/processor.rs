@@ -31,8 +31,7 @@ use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::engine::{Context, MemoryStore};
-use warden_core::plan::PlanOptions;
-use warden_core::plan::{Cause, Plan, PlannedAction, RefusalReason};
+use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
 use warden_core::policy::Policy;
 use warden_core::AuditEvent;
 
@@ -235,29 +234,62 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         &self.sink
     }
 
-    /// Processes one batch. Never fails as a whole: every problem is a
-    /// malformed record, a finding, or a batch item failure in the report.
-    /// Takes the event by value and consumes it record by record: once a
-    /// record is decoded only its id and sequence number are kept (a
-    /// malformed one is turned into its failure-sink message first), so the
-    /// batch is never held twice, as records and as events.
+    /// Processes one batch, stage by stage: [`decode`](Self::decode) ->
+    /// [`plan`](Self::plan) (pure) -> [`execute`](Self::execute) (the actions
+    /// and the failure sink, side by side) -> [`report`] (pure: outcomes
+    /// mapped back to records, the partial-batch response). Never fails as a
+    /// whole: every problem is a malformed record, a finding, or a batch
+    /// item failure in the report.
     pub async fn process(&self, event: KinesisEvent, inv: &InvocationInfo<'_>) -> BatchReport {
         let started = std::time::Instant::now();
         let mut metrics = Metrics::new(FUNCTION_NAME);
+        let decoded = self.decode(event, inv, &mut metrics);
+        let decoded_at = started.elapsed();
+        let planned = self.plan(&decoded, inv.now, &mut metrics);
+        let planned_at = started.elapsed();
+        let (executed, sunk) = self
+            .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
+            .await;
+        let timings = StageTimes {
+            decode_ms: decoded_at.as_millis() as u64,
+            evaluate_plan_ms: (planned_at - decoded_at).as_millis() as u64,
+            execute_ms: (started.elapsed() - planned_at).as_millis() as u64,
+        };
+        report(
+            decoded,
+            planned,
+            executed,
+            sunk,
+            self.config.dry_run,
+            timings,
+            metrics,
+        )
+    }
+
+    /// Stage 1: decodes every record. Takes the event by value and consumes
+    /// it record by record: once a record is decoded only its id and
+    /// sequence number are kept (a malformed one is turned into its
+    /// failure-sink message first), so the batch is never held twice, as
+    /// records and as events.
+    pub fn decode(
+        &self,
+        event: KinesisEvent,
+        inv: &InvocationInfo<'_>,
+        metrics: &mut Metrics,
+    ) -> Decoded {
         let n = event.records.len();
         metrics.count("RecordsReceived", n as u64);
         let now_ms = inv.now.as_millisecond();
-
-        // Decode.
         let fields = self.policy.field_map();
-        let mut events: Vec<AuditEvent> = Vec::with_capacity(n);
-        let mut event_record: Vec<u32> = Vec::with_capacity(n);
-        // Per record, once decoded: its shard (an index into `shards`; a
-        // Lambda batch has one) and its sequence number.
-        let mut shards: Vec<String> = Vec::new();
-        let mut seqs: Vec<(u32, String)> = Vec::with_capacity(n);
-        let mut malformed = Vec::new();
-        let mut messages: Vec<FailureMessage> = Vec::new();
+        let mut d = Decoded {
+            records: n,
+            events: Vec::with_capacity(n),
+            event_record: Vec::with_capacity(n),
+            shards: Vec::new(),
+            seqs: Vec::with_capacity(n),
+            malformed: Vec::new(),
+            messages: Vec::new(),
+        };
         let mut records = event.records;
         let mut i = 0usize;
         while !records.is_empty() {
@@ -270,9 +302,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     &id,
                     fields,
                     self.config.max_inflated_bytes,
-                    &mut events,
+                    &mut d.events,
                 ) {
-                    Ok(k) => event_record.extend(std::iter::repeat_n(i as u32, k)),
+                    Ok(k) => d.event_record.extend(std::iter::repeat_n(i as u32, k)),
                     Err(reason) => {
                         tracing::warn!(
                             target: "warden::record",
@@ -284,7 +316,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                             bytes = rec.kinesis.data.len(),
                             "malformed record: sending it to the failure sink"
                         );
-                        messages.push(FailureMessage::new(
+                        d.messages.push(FailureMessage::new(
                             &record_info(&rec, &id),
                             reason.code(),
                             &reason.to_string(),
@@ -297,7 +329,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                                 now_ms,
                             },
                         ));
-                        malformed.push(MalformedRecord {
+                        d.malformed.push(MalformedRecord {
                             index: i,
                             event_id: id.clone(),
                             sequence_number: rec.kinesis.sequence_number.clone(),
@@ -307,14 +339,14 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     }
                 }
                 let shard = shard_of(&id);
-                let shard = match shards.iter().position(|s| s == shard) {
+                let shard = match d.shards.iter().position(|s| s == shard) {
                     Some(p) => p,
                     None => {
-                        shards.push(shard.to_owned());
-                        shards.len() - 1
+                        d.shards.push(shard.to_owned());
+                        d.shards.len() - 1
                     }
                 };
-                seqs.push((
+                d.seqs.push((
                     shard as u32,
                     std::mem::take(&mut rec.kinesis.sequence_number),
                 ));
@@ -322,20 +354,26 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
             records.shrink_to_fit();
         }
-        metrics.count("RecordsMalformed", malformed.len() as u64);
-        metrics.count("EventsDecoded", events.len() as u64);
-        let decoded_at = started.elapsed();
+        metrics.count("RecordsMalformed", d.malformed.len() as u64);
+        metrics.count("EventsDecoded", d.events.len() as u64);
+        d
+    }
 
-        // Evaluate and plan over the whole batch.
+    /// Stage 2 (pure): evaluates and plans over the whole batch, so dedup
+    /// works across it (one sign-out per fleet + user). Refusals and
+    /// actions that could not be formed are logged as findings.
+    pub fn plan(&self, decoded: &Decoded, now: Timestamp, metrics: &mut Metrics) -> Planned {
         let ctx = Context {
-            now: inv.now,
+            now,
             default_fleet_arn: self.config.default_fleet_arn.clone(),
             // set-audit-stream is a fleet action: never planned from events.
             audit_stream_arn: None,
         };
         let opts = PlanOptions::default().with_dry_run(self.config.dry_run);
         let mut store = MemoryStore::new();
-        let eval = self.policy.evaluate_events(&events, &ctx, &mut store);
+        let eval = self
+            .policy
+            .evaluate_events(&decoded.events, &ctx, &mut store);
         let mut events_matched = 0usize;
         let mut last = None;
         for m in &eval.matches {
@@ -345,153 +383,232 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
         }
         metrics.count("EventsMatched", events_matched as u64);
-        let plan = self.policy.plan_events(&eval, &events, &ctx, &opts);
+        let plan = self.policy.plan_events(&eval, &decoded.events, &ctx, &opts);
         drop(eval);
-        count_plan(&plan, &mut metrics);
+        count_plan(&plan, metrics);
         log_plan_findings(&plan);
-        let planned_at = started.elapsed();
-
-        // Execute, and send malformed records to the sink, side by side.
-        let (executed, sunk) = futures::join!(
-            self.runner.run(&plan.actions, inv.deadline, &mut metrics),
-            self.sink.send_all(&messages, inv.deadline)
-        );
-
-        // Map outcomes back to records.
-        let mut lowest: Option<(usize, String)> = None;
-        let mut fail_at = |index: usize, why: String| {
-            if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
-                lowest = Some((index, why));
-            }
-        };
-        let mut sink_ok = 0u64;
-        for (m, result) in malformed.iter_mut().zip(sunk) {
-            match result {
-                Ok(()) => sink_ok += 1,
-                Err(e) => {
-                    tracing::error!(
-                        target: "warden::record",
-                        shard = shard_of(&m.event_id),
-                        sequence_number = %m.sequence_number,
-                        event_id = %m.event_id,
-                        reason = %m.reason,
-                        sink_error = %e,
-                        "the failure sink refused a malformed record: reporting it as a batch item failure"
-                    );
-                    fail_at(
-                        m.index,
-                        format!(
-                            "malformed ({}) and the failure sink refused it: {e}",
-                            m.reason
-                        ),
-                    );
-                    m.sink_error = Some(e);
-                }
-            }
-        }
-        metrics.count("RecordsSentToFailureSink", sink_ok);
-        metrics.count("FailureSinkErrors", malformed.len() as u64 - sink_ok);
-
-        let mut by_source: Option<HashMap<&str, u32>> = None;
-        for rec in &executed {
-            match &rec.outcome {
-                Outcome::Failed(f) if f.kind == FailureKind::Permanent => {
-                    log_finding(rec);
-                }
-                o if o.should_retry() => {
-                    let index = by_source.get_or_insert_with(|| {
-                        events
-                            .iter()
-                            .zip(&event_record)
-                            .map(|(e, r)| (e.source_id.as_str(), *r))
-                            .collect()
-                    });
-                    let first = rec
-                        .action
-                        .causes
-                        .iter()
-                        .filter_map(|c| match c {
-                            Cause::Event { source_id, .. } => index.get(source_id.as_str()),
-                            Cause::Resource { .. } => None,
-                        })
-                        .min()
-                        .copied();
-                    // Without a known cause the whole batch is retried.
-                    let at = first.map_or(0, |r| r as usize);
-                    fail_at(
-                        at,
-                        format!(
-                            "{} {} {}",
-                            rec.action.kind,
-                            rec.action.target,
-                            match &rec.outcome {
-                                Outcome::Failed(f) => format!("failed: {f}"),
-                                _ => "not started: too little time left".to_string(),
-                            }
-                        ),
-                    );
-                }
-                _ => {}
-            }
-        }
-
-        let mut response = KinesisEventResponse::default();
-        let failure = lowest.map(|(index, reason)| {
-            let sequence_number = seqs
-                .get(index)
-                .map(|(_, seq)| seq.clone())
-                .unwrap_or_default();
-            BatchFailure {
-                index,
-                sequence_number,
-                reason,
-            }
-        });
-        if let Some(f) = &failure {
-            let shard = seqs
-                .get(f.index)
-                .and_then(|(s, _)| shards.get(*s as usize))
-                .map_or("unknown-shard", String::as_str);
-            tracing::warn!(
-                target: "warden::batch",
-                shard,
-                sequence_number = %f.sequence_number,
-                position = f.index,
-                reason = %f.reason,
-                "batch item failure: Lambda re-delivers from this record"
-            );
-            response.add_failure(f.sequence_number.clone());
-        }
-        metrics.count("BatchItemFailures", u64::from(failure.is_some()));
-
-        tracing::info!(
-            target: "warden::batch",
-            records = n,
-            events = events.len(),
-            malformed = malformed.len(),
-            events_matched,
-            actions_planned = plan.actions.len(),
-            actions_refused = plan.refusals.len(),
-            actions_skipped = plan.skipped.len(),
-            actions_failed = executed.iter().filter(|r| !r.outcome.is_success()).count(),
-            dry_run = self.config.dry_run,
-            failed_sequence_number = failure.as_ref().map(|f| f.sequence_number.as_str()),
-            decode_ms = decoded_at.as_millis() as u64,
-            evaluate_plan_ms = (planned_at - decoded_at).as_millis() as u64,
-            execute_ms = (started.elapsed() - planned_at).as_millis() as u64,
-            "batch processed"
-        );
-        BatchReport {
-            response,
-            records: n,
-            events: events.len(),
-            events_matched,
-            malformed,
+        Planned {
             plan,
-            executed,
-            failure,
-            metrics,
+            events_matched,
         }
+    }
+
+    /// Stage 3: runs the planned actions and sends the malformed records to
+    /// the failure sink, side by side, within the invocation's time. The
+    /// outcomes are in plan order, the sink's results in message order.
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        messages: &[FailureMessage],
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> (Vec<ActionRecord>, Vec<Result<(), String>>) {
+        futures::join!(
+            self.runner.run(&plan.actions, deadline, metrics),
+            self.sink.send_all(messages, deadline)
+        )
+    }
+}
+
+/// What the decode stage made of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded {
+    /// Records received.
+    pub records: usize,
+    /// The events decoded, in record order (a record may hold several).
+    pub events: Vec<AuditEvent>,
+    /// For each event, the position of its record in the batch.
+    pub event_record: Vec<u32>,
+    /// The shards the records came from (a Lambda batch has one).
+    pub shards: Vec<String>,
+    /// Per record: its shard (an index into `shards`) and sequence number.
+    pub seqs: Vec<(u32, String)>,
+    /// The records that could not be decoded.
+    pub malformed: Vec<MalformedRecord>,
+    /// Their failure-sink messages, in the same order.
+    pub messages: Vec<FailureMessage>,
+}
+
+/// What the plan stage decided.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Actions, refusals, skipped.
+    pub plan: Plan,
+    /// Events that matched at least one rule.
+    pub events_matched: usize,
+}
+
+/// How long the stages took, for the `batch processed` log line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// Decoding.
+    pub decode_ms: u64,
+    /// Evaluating and planning.
+    pub evaluate_plan_ms: u64,
+    /// Executing and sinking.
+    pub execute_ms: u64,
+}
+
+/// Stage 4 (pure): maps every outcome back to the records that caused it
+/// and builds the partial-batch response: the LOWEST failing record among
+/// malformed records the sink refused and records whose actions failed
+/// transiently or were not started. Permanent failures are findings,
+/// logged, never a batch failure.
+pub fn report(
+    decoded: Decoded,
+    planned: Planned,
+    executed: Vec<ActionRecord>,
+    sunk: Vec<Result<(), String>>,
+    dry_run: bool,
+    timings: StageTimes,
+    mut metrics: Metrics,
+) -> BatchReport {
+    let Decoded {
+        records: n,
+        events,
+        event_record,
+        shards,
+        seqs,
+        mut malformed,
+        ..
+    } = decoded;
+    let Planned {
+        plan,
+        events_matched,
+    } = planned;
+    let mut lowest: Option<(usize, String)> = None;
+    let mut fail_at = |index: usize, why: String| {
+        if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
+            lowest = Some((index, why));
+        }
+    };
+    let mut sink_ok = 0u64;
+    for (m, result) in malformed.iter_mut().zip(sunk) {
+        match result {
+            Ok(()) => sink_ok += 1,
+            Err(e) => {
+                tracing::error!(
+                    target: "warden::record",
+                    shard = shard_of(&m.event_id),
+                    sequence_number = %m.sequence_number,
+                    event_id = %m.event_id,
+                    reason = %m.reason,
+                    sink_error = %e,
+                    "the failure sink refused a malformed record: reporting it as a batch item failure"
+                );
+                fail_at(
+                    m.index,
+                    format!(
+                        "malformed ({}) and the failure sink refused it: {e}",
+                        m.reason
+                    ),
+                );
+                m.sink_error = Some(e);
+            }
+        }
+    }
+    metrics.count("RecordsSentToFailureSink", sink_ok);
+    metrics.count("FailureSinkErrors", malformed.len() as u64 - sink_ok);
+
+    let mut by_source: Option<HashMap<&str, u32>> = None;
+    for rec in &executed {
+        match &rec.outcome {
+            Outcome::Failed(f) if f.kind == FailureKind::Permanent => {
+                log_finding(rec);
+            }
+            o if o.should_retry() => {
+                let index = by_source.get_or_insert_with(|| {
+                    events
+                        .iter()
+                        .zip(&event_record)
+                        .map(|(e, r)| (e.source_id.as_str(), *r))
+                        .collect()
+                });
+                let first = rec
+                    .action
+                    .causes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Cause::Event { source_id, .. } => index.get(source_id.as_str()),
+                        Cause::Resource { .. } => None,
+                    })
+                    .min()
+                    .copied();
+                // Without a known cause the whole batch is retried.
+                let at = first.map_or(0, |r| r as usize);
+                fail_at(
+                    at,
+                    format!(
+                        "{} {} {}",
+                        rec.action.kind,
+                        rec.action.target,
+                        match &rec.outcome {
+                            Outcome::Failed(f) => format!("failed: {f}"),
+                            _ => "not started: too little time left".to_string(),
+                        }
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    let mut response = KinesisEventResponse::default();
+    let failure = lowest.map(|(index, reason)| {
+        let sequence_number = seqs
+            .get(index)
+            .map(|(_, seq)| seq.clone())
+            .unwrap_or_default();
+        BatchFailure {
+            index,
+            sequence_number,
+            reason,
+        }
+    });
+    if let Some(f) = &failure {
+        let shard = seqs
+            .get(f.index)
+            .and_then(|(s, _)| shards.get(*s as usize))
+            .map_or("unknown-shard", String::as_str);
+        tracing::warn!(
+            target: "warden::batch",
+            shard,
+            sequence_number = %f.sequence_number,
+            position = f.index,
+            reason = %f.reason,
+            "batch item failure: Lambda re-delivers from this record"
+        );
+        response.add_failure(f.sequence_number.clone());
+    }
+    metrics.count("BatchItemFailures", u64::from(failure.is_some()));
+
+    tracing::info!(
+        target: "warden::batch",
+        records = n,
+        events = events.len(),
+        malformed = malformed.len(),
+        events_matched,
+        actions_planned = plan.actions.len(),
+        actions_refused = plan.refusals.len(),
+        actions_skipped = plan.skipped.len(),
+        actions_failed = executed.iter().filter(|r| !r.outcome.is_success()).count(),
+        dry_run,
+        failed_sequence_number = failure.as_ref().map(|f| f.sequence_number.as_str()),
+        decode_ms = timings.decode_ms,
+        evaluate_plan_ms = timings.evaluate_plan_ms,
+        execute_ms = timings.execute_ms,
+        "batch processed"
+    );
+    BatchReport {
+        response,
+        records: n,
+        events: events.len(),
+        events_matched,
+        malformed,
+        plan,
+        executed,
+        failure,
+        metrics,
     }
 }
 
@@ -566,4 +683,238 @@ fn log_finding(rec: &ActionRecord) {
         cause_count = rec.action.cause_count,
         "permanent failure: a finding, not retried"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::MemorySink;
+    use base64::Engine as _;
+    use serde_json::json;
+    use warden_core::aws::deadline::CallFailure;
+    use warden_core::policy::ActionKind;
+
+    const POLICY: &str = r#"
+rules:
+  - name: deny-list
+    on: audit-event
+    where: { user: { in: [mallory, alice] } }
+    actions: [sign-out-user]
+"#;
+    const FLEET: &str = "arn:aws:worklink::123456789012:fleet/corp";
+
+    fn processor() -> StreamProcessor<StubRunner, MemorySink> {
+        let policy = Policy::from_yaml_str(POLICY, "inline.yaml").unwrap();
+        StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
+    }
+
+    fn seq(i: usize) -> String {
+        format!("{:056}", i + 1)
+    }
+
+    /// A batch of one shard, one record per data item.
+    fn batch(data: &[&str]) -> KinesisEvent {
+        let records: Vec<serde_json::Value> = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                json!({
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": "pk",
+                        "sequenceNumber": seq(i),
+                        "data": base64::engine::general_purpose::STANDARD.encode(d),
+                        "approximateArrivalTimestamp": 1795433400.25
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": format!("shardId-000000000000:{}", seq(i)),
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": "arn:aws:iam::123456789012:role/r",
+                    "awsRegion": "us-east-1",
+                    "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-x"
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    fn sign_in(user: &str) -> String {
+        json!({"eventType": "SignIn", "userName": user}).to_string()
+    }
+
+    fn inv() -> InvocationInfo<'static> {
+        InvocationInfo {
+            request_id: "req-1",
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:audit-stream",
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            deadline: Deadline::none(),
+        }
+    }
+
+    /// alice (record 0), a malformed record (1), mallory (2): decoded and
+    /// planned.
+    fn staged(p: &StreamProcessor<StubRunner, MemorySink>) -> (Decoded, Planned) {
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let d = p.decode(
+            batch(&[&sign_in("alice"), "not json {", &sign_in("mallory")]),
+            &inv(),
+            &mut metrics,
+        );
+        let planned = p.plan(&d, inv().now, &mut metrics);
+        (d, planned)
+    }
+
+    fn record(action: &PlannedAction, outcome: Outcome) -> ActionRecord {
+        ActionRecord {
+            action: action.clone(),
+            outcome,
+            attempts: 1,
+            latency_ms: 1,
+        }
+    }
+
+    #[test]
+    fn decode_keeps_every_records_place_and_turns_malformed_ones_into_messages() {
+        let p = processor();
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let d = p.decode(
+            batch(&[&sign_in("alice"), "not json {", &sign_in("bob")]),
+            &inv(),
+            &mut metrics,
+        );
+        assert_eq!(d.records, 3);
+        assert_eq!(d.events.len(), 2);
+        assert_eq!(d.event_record, [0, 2]);
+        assert_eq!(d.shards, ["shardId-000000000000"]);
+        assert_eq!(d.seqs.len(), 3);
+        assert_eq!(d.seqs[1], (0, seq(1)));
+        assert_eq!(d.malformed.len(), 1);
+        assert_eq!(d.malformed[0].index, 1);
+        assert_eq!(d.messages.len(), 1);
+        assert_eq!(metrics.get("RecordsMalformed"), 1.0);
+        assert_eq!(metrics.get("EventsDecoded"), 2.0);
+    }
+
+    #[test]
+    fn plan_dedups_across_the_batch() {
+        let p = processor();
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let d = p.decode(
+            batch(&[&sign_in("mallory"), &sign_in("bob"), &sign_in("mallory")]),
+            &inv(),
+            &mut metrics,
+        );
+        let planned = p.plan(&d, inv().now, &mut metrics);
+        assert_eq!(planned.events_matched, 2);
+        assert_eq!(
+            planned.plan.actions.len(),
+            1,
+            "one sign-out per fleet + user"
+        );
+        let a = &planned.plan.actions[0];
+        assert_eq!((a.kind, a.cause_count), (ActionKind::SignOutUser, 2));
+        assert!(!a.dry_run);
+    }
+
+    #[tokio::test]
+    async fn execute_runs_the_actions_and_sinks_the_malformed_side_by_side() {
+        let p = processor();
+        let (d, planned) = staged(&p);
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let (executed, sunk) = p
+            .execute(&planned.plan, &d.messages, Deadline::none(), &mut metrics)
+            .await;
+        assert_eq!(executed.len(), 2);
+        assert!(executed.iter().all(|r| r.outcome == Outcome::Done));
+        assert_eq!(sunk, [Ok(())]);
+        assert_eq!(p.sink().messages().len(), 1);
+    }
+
+    #[test]
+    fn report_names_the_lowest_failing_record() {
+        let p = processor();
+        let metrics = || Metrics::new(FUNCTION_NAME);
+        let times = StageTimes::default();
+        let throttled = Outcome::Failed(CallFailure {
+            kind: FailureKind::Transient,
+            code: "TooManyRequestsException".into(),
+            message: "slow down".into(),
+        });
+        let (d, planned) = staged(&p);
+        let by_user = |user: &str| {
+            planned
+                .plan
+                .actions
+                .iter()
+                .find(|a| a.target.to_string().contains(user))
+                .unwrap()
+                .clone()
+        };
+        let (alice, mallory) = (by_user("alice"), by_user("mallory"));
+
+        // mallory's sign-out (record 2) throttled: Lambda re-delivers from 2.
+        let r = report(
+            d.clone(),
+            planned.clone(),
+            vec![
+                record(&alice, Outcome::Done),
+                record(&mallory, throttled.clone()),
+            ],
+            vec![Ok(())],
+            false,
+            times,
+            metrics(),
+        );
+        let f = r.failure.unwrap();
+        assert_eq!((f.index, f.sequence_number.as_str()), (2, seq(2).as_str()));
+        assert_eq!(r.response.batch_item_failures.len(), 1);
+        assert_eq!(r.metrics.get("RecordsSentToFailureSink"), 1.0);
+
+        // The sink refusing the malformed record 1 makes it the lowest.
+        let r = report(
+            d.clone(),
+            planned.clone(),
+            vec![record(&alice, Outcome::Done), record(&mallory, throttled)],
+            vec![Err("queue down".into())],
+            false,
+            times,
+            metrics(),
+        );
+        assert_eq!(r.failure.as_ref().map(|f| f.index), Some(1));
+        assert_eq!(r.malformed[0].sink_error.as_deref(), Some("queue down"));
+
+        // A permanent failure is a finding, not a batch item failure.
+        let r = report(
+            d,
+            planned,
+            vec![
+                record(&alice, Outcome::Done),
+                record(
+                    &mallory,
+                    Outcome::Failed(CallFailure {
+                        kind: FailureKind::Permanent,
+                        code: "ResourceNotFoundException".into(),
+                        message: "no such user".into(),
+                    }),
+                ),
+            ],
+            vec![Ok(())],
+            false,
+            times,
+            metrics(),
+        );
+        assert!(r.failure.is_none());
+        assert!(r.response.batch_item_failures.is_empty());
+        assert_eq!(r.metrics.get("BatchItemFailures"), 0.0);
+    }
 }

@@ -202,3 +202,37 @@ async fn configuration_errors_are_reported_at_init() {
         }
     }
 }
+
+/// `AWS_MAX_ATTEMPTS` (the old name) still starts the function, with a
+/// deprecation warning in the log; `WARDEN_MAX_ATTEMPTS` starts it without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_attempts_variable_works_with_a_deprecation_warning() {
+    let emu = demo_emulator().await;
+    let deprecated = |l: &serde_json::Value| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AWS_MAX_ATTEMPTS is deprecated"))
+    };
+    let ready = |ls: &[serde_json::Value]| ls.iter().any(|l| l["message"] == "audit-stream ready");
+
+    let old = base_env(&emu.endpoint_url());
+    assert!(old.iter().any(|(k, _)| *k == "AWS_MAX_ATTEMPTS"));
+    let f = start_function(&old)
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let lines = f.json_lines_once(ready).await;
+    let warning = lines.iter().find(|l| deprecated(l));
+    assert!(warning.is_some_and(|l| l["level"] == "WARN"), "{lines:#?}");
+
+    let mut new = base_env(&emu.endpoint_url());
+    new.retain(|(k, _)| *k != "AWS_MAX_ATTEMPTS");
+    new.push(("WARDEN_MAX_ATTEMPTS", "2".into()));
+    let f = start_function(&new)
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let lines = f.json_lines_once(ready).await;
+    assert!(ready(&lines), "{lines:#?}");
+    assert!(!lines.iter().any(deprecated), "{lines:#?}");
+}

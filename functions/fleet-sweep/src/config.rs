@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use warden_core::arn::{FleetArn, StreamArn};
 use warden_core::env::{Env, EnvError};
+use warden_core::overrides::{Invocation, ManualPayload};
 
 /// Every WorkLink audit stream's name must begin with this (a WorkLink rule:
 /// the service only writes to Kinesis streams named so).
@@ -15,8 +16,12 @@ pub use warden_core::arn::WORKLINK_STREAM_PREFIX as STREAM_PREFIX;
 
 /// Environment variable names, in one place for the docs and the SAM template.
 pub mod vars {
-    /// Policy file path; unset = the policy compiled into the binary.
-    pub const POLICY_FILE: &str = "WARDEN_POLICY_FILE";
+    /// Policy file path (relative to `LAMBDA_TASK_ROOT`); unset = the
+    /// policy compiled into warden-core ([`warden_core::shell`]).
+    pub const POLICY_FILE: &str = warden_core::shell::POLICY_FILE_VAR;
+    /// Attempts per SDK call (1 to 10, default 5; `AWS_MAX_ATTEMPTS` is the
+    /// deprecated name).
+    pub const MAX_ATTEMPTS: &str = warden_core::shell::MAX_ATTEMPTS_VAR;
     /// Plan everything as dry-run (default true).
     pub const DRY_RUN: &str = "WARDEN_DRY_RUN";
     /// The Kinesis stream ARN every fleet should send its audit events to.
@@ -178,6 +183,11 @@ pub struct SweepRequest {
     pub dry_run: Option<bool>,
 }
 
+impl ManualPayload for SweepRequest {
+    const FIELDS: &'static [&'static str] = &["fleet_arns", "fleetArns", "dry_run", "dryRun"];
+    const EXAMPLE: &'static str = "{\"fleet_arns\": [...], \"dry_run\": true|false}";
+}
+
 impl SweepRequest {
     /// Reads overrides from a JSON payload; `null` and `{}` mean none. The
     /// error names the payload's problem (unknown field, wrong type, bad ARN).
@@ -185,15 +195,38 @@ impl SweepRequest {
         if value.is_null() {
             return Ok(SweepRequest::default());
         }
-        let req: SweepRequest = serde_json::from_value(value.clone()).map_err(|e| {
-            format!("sweep overrides: {e} (expected {{\"fleet_arns\": [...], \"dry_run\": true|false}})")
-        })?;
-        if let Some(arns) = &req.fleet_arns {
+        let req: SweepRequest = serde_json::from_value(value.clone())
+            .map_err(|e| format!("sweep overrides: {e} (expected {})", Self::EXAMPLE))?;
+        req.check()?;
+        Ok(req)
+    }
+
+    /// Checks what serde cannot: every fleet ARN's shape.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(arns) = &self.fleet_arns {
             for arn in arns {
                 check_fleet_arn(arn).map_err(|e| format!("sweep overrides: fleet_arns: {e}"))?;
             }
         }
-        Ok(req)
+        Ok(())
+    }
+
+    /// The overrides of one invocation: a scheduled event's (its `detail`,
+    /// `{}` for a plain schedule: none), or a manual payload's. A scheduled
+    /// event carrying override fields at its top level is refused, naming
+    /// them (they would be ignored); so is an unknown field.
+    pub fn from_payload(payload: &serde_json::Value) -> Result<SweepRequest, String> {
+        match Invocation::<SweepRequest>::from_value(payload).map_err(|e| e.to_string())? {
+            Invocation::Scheduled(event) => match &event.detail {
+                serde_json::Value::Object(m) if m.is_empty() => Ok(SweepRequest::default()),
+                detail => SweepRequest::from_json(detail)
+                    .map_err(|e| format!("scheduled event detail: {e}")),
+            },
+            Invocation::Manual(req) => {
+                req.check()?;
+                Ok(req)
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod config;
 mod gather;
+pub mod handler;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -255,6 +255,7 @@ async fn a_misconfigured_function_stops_at_cold_start_naming_the_variable() {
             .unwrap();
         let status = f
             .wait_exit(Duration::from_secs(30))
+            .await
             .unwrap_or_else(|| panic!("{var}={value}: still running"));
         assert!(!status.success(), "{var}={value}");
         let out = f.output_after_exit().join("\n");

@@ -3,28 +3,30 @@
 //! that recover (Cloud Custodian's mark-for-op), driven by the policy's
 //! `on: instance` rules.
 //!
-//! One run ([`Cleaner::run`]):
+//! One run ([`Cleaner::run`], stage by stage in [`stages`]):
 //!
-//! 1. read the marked-instance store ([`MarkStore`]) once;
-//! 2. list the errored instances: `ListWorkspaceInstances` filtered by
+//! 1. **gather** (async): read the marked-instance store ([`MarkStore`])
+//!    once; list the errored instances (`ListWorkspaceInstances` filtered by
 //!    `ProvisionStates` [ERROR_ALLOCATING, ERROR_DEALLOCATING], 25 per page,
-//!    every page (healthy instances are never listed);
-//! 3. meanwhile, for every remembered id at once and every listed id as its
-//!    page arrives, `GetWorkspaceInstance` and `ListTagsForResource`
-//!    together, with bounded concurrency, starting nothing once time runs
-//!    short;
-//! 4. evaluate and plan with the policy (pure): marks (`mark-for-cleanup`),
-//!    deletions once the grace period has passed, unmarks
-//!    (`unmark-recovered-instances`), allow-lists and caps;
-//! 5. adjust the plan: the function's protect tag, the manual
-//!    `max_deletions`, the reason tag and the 30-tag limit;
-//! 6. remember new marks in the store BEFORE tagging, execute with the shared
-//!    [`Executor`], forget deleted / unmarked / vanished instances AFTER;
-//! 7. report: a JSON summary ([`Report`]), a JSON log line per action (the
-//!    executor), EMF counts ([`Metrics`]).
+//!    every page; healthy instances are never listed); meanwhile, for every
+//!    remembered id at once and every listed id as its page arrives,
+//!    `GetWorkspaceInstance` and `ListTagsForResource` together, with
+//!    bounded concurrency, starting nothing once time runs short;
+//! 2. **adjust** (pure): which marks count; evaluate and plan with the
+//!    policy: marks (`mark-for-cleanup`), deletions once the grace period
+//!    has passed, unmarks (`unmark-recovered-instances`), allow-lists (the
+//!    function's protect tag among them) and caps (a manual `max_deletions`
+//!    lowers the `delete-instance` cap); the reason tag and the 30-tag limit;
+//! 3. **execute** (async): remember new marks in the store BEFORE tagging,
+//!    execute with the shared [`Executor`], forget deleted / unmarked /
+//!    vanished instances AFTER;
+//! 4. **report** (pure): a JSON summary ([`Report`]), EMF counts, one log
+//!    line (and the executor's JSON log line per action).
 //!
 //! Time comes in as `now`, so tests and the demo move it instead of waiting.
 
+pub mod handler;
+pub mod stages;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,18 +37,18 @@ use aws_sdk_workspacesinstances::types::ProvisionStateEnum;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use futures::StreamExt;
-use warden_core::aws::emf::Metrics;
-use warden_core::aws::executor::{operation_name, Executor, Outcome};
+use warden_core::aws::executor::Executor;
 
-use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind, Ran};
+use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind};
 use warden_core::aws::Clients;
 use warden_core::env::{Env, EnvError};
-use warden_core::plan::{ActionParams, PlannedAction, Refusal, RefusalReason, Target};
-use warden_core::policy::{ActionKind, Cap, Policy};
-use warden_core::resource::{Instance, InstanceError, Resource};
-use warden_core::{Context, PlanOptions};
+use warden_core::overrides::{Invocation, ManualPayload};
+use warden_core::plan::{PlannedAction, Target};
+use warden_core::policy::{ActionKind, Policy};
+use warden_core::resource::{Instance, InstanceError};
+use warden_core::shell::{CommonSettings, PolicyLoadError, PolicySource};
 
+pub use stages::{adjust, report, tally, to_forget, Adjusted, Executed, Gathered, Tally};
 pub use store::DynamoMarkStore;
 pub use store::{MarkRecord, MarkStore, MemoryMarkStore, StoreError};
 
@@ -166,17 +168,20 @@ pub struct FunctionSettings {
     pub cleanup: CleanupConfig,
     /// `WARDEN_MARKS_TABLE`: the DynamoDB table of marked instances.
     pub marks_table: String,
-    /// `WARDEN_POLICY_FILE`: a policy file; `None`: the embedded default.
+    /// `WARDEN_POLICY_FILE` (relative to `LAMBDA_TASK_ROOT`): a policy
+    /// file; `None`: the embedded default.
     pub policy_file: Option<PathBuf>,
     /// `WARDEN_CALL_TIMEOUT`: limit for one SDK call, retries included.
     pub call_timeout: Duration,
-    /// `WARDEN_MAX_ATTEMPTS`: attempts per SDK call (first included).
+    /// `WARDEN_MAX_ATTEMPTS` (the deprecated `AWS_MAX_ATTEMPTS` too):
+    /// attempts per SDK call (first included).
     pub max_attempts: u32,
 }
 
 impl FunctionSettings {
     /// Reads and checks every variable; errors name the variable and value.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, EnvError> {
+        let common = CommonSettings::from_env(env)?;
         let invalid = |name: &str, value: String, reason: String| EnvError::Invalid {
             name: name.into(),
             value,
@@ -230,10 +235,21 @@ impl FunctionSettings {
                 )? as usize,
             },
             marks_table,
-            policy_file: env.get("WARDEN_POLICY_FILE").map(PathBuf::from),
+            policy_file: match common.policy {
+                PolicySource::Embedded => None,
+                PolicySource::File(path) => Some(path),
+            },
             call_timeout: env.duration_or("WARDEN_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT)?,
-            max_attempts: env.range_or("WARDEN_MAX_ATTEMPTS", 5, 1, 10)? as u32,
+            max_attempts: common.max_attempts,
         })
+    }
+
+    /// Loads and compiles the policy: the file, or the embedded default.
+    pub fn load_policy(&self) -> Result<Policy, PolicyLoadError> {
+        match &self.policy_file {
+            Some(path) => PolicySource::File(path.clone()).load(),
+            None => PolicySource::Embedded.load(),
+        }
     }
 }
 
@@ -250,40 +266,21 @@ pub struct Overrides {
     pub max_deletions: Option<u32>,
 }
 
-/// What invoked the function.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Trigger {
-    /// An EventBridge / CloudWatch scheduled event.
-    Scheduled,
-    /// A hand-made payload (possibly empty).
-    Manual(Overrides),
+impl ManualPayload for Overrides {
+    const FIELDS: &'static [&'static str] = &["dry_run", "max_deletions"];
+    const EXAMPLE: &'static str = "{\"dry_run\": true|false, \"max_deletions\": N}";
 }
 
+/// What invoked the function: an EventBridge / CloudWatch scheduled event,
+/// or a hand-made payload of [`Overrides`] (possibly empty).
+pub type Trigger = Invocation<Overrides>;
+
 /// Tells a scheduled event (it has `source` / `detail-type`) from a manual
-/// payload (`{}`, `null`, or `{"dry_run": .., "max_deletions": ..}`).
+/// payload (`{}`, `null`, or `{"dry_run": .., "max_deletions": ..}`) and
+/// reads it as that type. A scheduled-looking payload carrying `dry_run` or
+/// `max_deletions` is refused, naming them (they would be ignored).
 pub fn classify_payload(payload: &serde_json::Value) -> Result<Trigger, String> {
-    match payload {
-        serde_json::Value::Null => Ok(Trigger::Manual(Overrides::default())),
-        serde_json::Value::Object(m) if m.contains_key("detail-type") || m.contains_key("source") => {
-            Ok(Trigger::Scheduled)
-        }
-        serde_json::Value::Object(_) => serde_json::from_value(payload.clone())
-            .map(Trigger::Manual)
-            .map_err(|e| {
-                format!(
-                    "manual payload not understood: {e}; expected a scheduled event or {{\"dry_run\": true|false, \"max_deletions\": N}}"
-                )
-            }),
-        other => Err(format!(
-            "payload must be a JSON object (a scheduled event or manual overrides), found {}",
-            match other {
-                serde_json::Value::Bool(_) => "a boolean",
-                serde_json::Value::Number(_) => "a number",
-                serde_json::Value::String(_) => "a string",
-                _ => "an array",
-            }
-        )),
-    }
+    Invocation::from_value(payload).map_err(|e| e.to_string())
 }
 
 /// A set of instance ids with its size.
@@ -485,562 +482,6 @@ impl<S: MarkStore> Cleaner<S> {
     /// The config.
     pub fn config(&self) -> &CleanupConfig {
         &self.config
-    }
-
-    /// One run at `now`. Only a store that cannot be read fails the run;
-    /// everything else is reported.
-    pub async fn run(
-        &self,
-        now: Timestamp,
-        overrides: &Overrides,
-        deadline: Deadline,
-        metrics: &mut Metrics,
-    ) -> Result<Report, CleanupError> {
-        let policy = &self.policy;
-        let mark_tag = policy.settings.cleanup_tag.clone();
-        let reason_tag = self.config.reason_tag.clone();
-        let dry_run = overrides.dry_run.unwrap_or(self.config.dry_run) || policy.settings.dry_run;
-        let mut report = Report {
-            now: Some(now),
-            dry_run,
-            ..Report::default()
-        };
-        let mut failed: Vec<Failure> = Vec::new();
-        let mut left: BTreeSet<String> = BTreeSet::new();
-        let mut decisions: Vec<Decision> = Vec::new();
-
-        // 1. What this warden has marked.
-        let started = std::time::Instant::now();
-        let mut lap = started;
-        let mut timings = Timings::default();
-        let mut split = |slot: &mut u64| {
-            let now = std::time::Instant::now();
-            *slot = ms(now - lap);
-            lap = now;
-        };
-        let tracked = self.store.load().await.inspect_err(|e| {
-            tracing::error!(error = %e, "cannot read the mark store; nothing done");
-        })?;
-
-        // 2 + 3. The errored listing, and at the same time the reads: every
-        // remembered id at once, every listed id as its page arrives.
-        split(&mut timings.store_load);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        for id in tracked.keys() {
-            let _ = tx.send(id.clone());
-        }
-        // `tx` moves into the listing, so the reads end when the listing does.
-        let remembered = &tracked;
-        let listing = self.list_errored(deadline, &mut failed, move |id: &str| {
-            if !remembered.contains_key(id) {
-                let _ = tx.send(id.to_owned());
-            }
-        });
-        let reading =
-            futures::stream::unfold(
-                rx,
-                |mut rx| async move { rx.recv().await.map(|id| (id, rx)) },
-            )
-            .map(|id: String| async move {
-                // Not started, or not answered before the reserve: left
-                // for the next run.
-                let read = if deadline.can_start() {
-                    deadline.bound(self.fetch(&id)).await
-                } else {
-                    None
-                };
-                (id, read.map_or(Ran::NotStarted, Ran::Done))
-            })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect::<Vec<_>>();
-        let ((_, complete), mut reads) = futures::join!(listing, reading);
-        split(&mut timings.listing_and_reads);
-        // An incomplete listing is reported as `listing_complete: false`:
-        // the unlisted instances are not known by id.
-        report.listing_complete = complete;
-        reads.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut views: Vec<Instance> = Vec::new();
-        let mut gone: BTreeSet<String> = BTreeSet::new();
-        for (id, r) in reads {
-            match r {
-                Ran::NotStarted => {
-                    left.insert(id);
-                }
-                Ran::Done(Ok(Fetched::Gone)) => {
-                    gone.insert(id);
-                }
-                Ran::Done(Ok(Fetched::Present(v))) => views.push(v),
-                Ran::Done(Err(rf)) => {
-                    if rf.failure.kind == FailureKind::Transient {
-                        left.insert(id.clone());
-                    }
-                    failed.push(Failure {
-                        instance_id: id,
-                        step: rf.step.into(),
-                        kind: rf.failure.kind,
-                        code: rf.failure.code,
-                        message: rf.failure.message,
-                    });
-                }
-            }
-        }
-        report.examined = Ids::from_set(views.iter().map(|v| v.instance_id.clone()).collect());
-
-        // 4. Evaluate and plan. A mark counts only if the store knows it.
-        let real_tags: BTreeMap<String, BTreeMap<String, String>> = views
-            .iter()
-            .map(|v| (v.instance_id.clone(), v.tags.clone()))
-            .collect();
-        let states: BTreeMap<String, String> = views
-            .iter()
-            .map(|v| (v.instance_id.clone(), v.state.clone().unwrap_or_default()))
-            .collect();
-        // On an errored instance, a mark tag is trusted only when the store
-        // remembers the instance with a mark time no later than the tag's: a
-        // lost store, a foreign or stale tag can then only delay a deletion,
-        // never hasten one. (On a recovered instance any mark may go.)
-        let mut untrusted_marks: BTreeSet<String> = BTreeSet::new();
-        let resources: Vec<Resource> = views
-            .into_iter()
-            .map(|mut v| {
-                let trusted = match (v.cleanup_marked_at(&mark_tag), tracked.get(&v.instance_id)) {
-                    (Some(at), Some(rec)) => at >= rec.marked_at,
-                    _ => false,
-                };
-                if v.tags.contains_key(&mark_tag) && !trusted && is_error_state(v.state.as_deref())
-                {
-                    v.tags.remove(&mark_tag);
-                    untrusted_marks.insert(v.instance_id.clone());
-                }
-                Resource::Instance(v)
-            })
-            .collect();
-        let ctx = Context::new(now);
-        let opts = PlanOptions::default().with_dry_run(dry_run);
-        let mut plan = policy.run_resources(&resources, &ctx, &opts);
-
-        // 5a. The function's protect tag.
-        if let Some(pt) = &self.config.protect_tag {
-            let (bad, good): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.actions)
-                .into_iter()
-                .partition(|a| {
-                    instance_of(a)
-                        .and_then(|id| real_tags.get(id))
-                        .and_then(|t| pt.matches(t))
-                        .is_some()
-                });
-            plan.actions = good;
-            for a in bad {
-                let entry = instance_of(&a)
-                    .and_then(|id| real_tags.get(id))
-                    .and_then(|t| pt.matches(t))
-                    .unwrap_or_default();
-                plan.refusals.push(Refusal {
-                    action: a,
-                    reason: RefusalReason::AllowListed {
-                        scope: "function".into(),
-                        list: "protect-tag (WARDEN_PROTECT_TAG)".into(),
-                        entry,
-                    },
-                });
-            }
-        }
-
-        // 5b. The operator's max_deletions (only ever lowers the cap).
-        if let Some(max) = overrides.max_deletions {
-            let planned = plan.actions_of(ActionKind::DeleteInstance).count();
-            if planned > max as usize {
-                tracing::error!(
-                    kind = "delete-instance",
-                    planned,
-                    limit = max,
-                    "CAP EXCEEDED: refusing every `delete-instance` action of this run (max_deletions override)"
-                );
-                let (bad, good): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.actions)
-                    .into_iter()
-                    .partition(|a| a.kind == ActionKind::DeleteInstance);
-                plan.actions = good;
-                for a in bad {
-                    plan.refusals.push(Refusal {
-                        action: a,
-                        reason: RefusalReason::CapExceeded {
-                            planned,
-                            limit: max as usize,
-                            cap: Cap {
-                                max: Some(max),
-                                max_percent: None,
-                            },
-                            examined: report.examined.count,
-                        },
-                    });
-                }
-            }
-        }
-
-        // 5c. Reason tag and the 30-tag limit on marks; reason removed on unmark.
-        let first_error: BTreeMap<String, String> = resources
-            .iter()
-            .filter_map(|r| match r {
-                Resource::Instance(i) => Some((
-                    i.instance_id.clone(),
-                    tag_value(
-                        i.errors
-                            .iter()
-                            .filter_map(|e| e.code.as_deref())
-                            .find(|c| !c.trim().is_empty())
-                            .unwrap_or("unknown"),
-                    ),
-                )),
-                _ => None,
-            })
-            .collect();
-        let mut tag_limit: BTreeSet<String> = BTreeSet::new();
-        let mut actions: Vec<PlannedAction> = Vec::with_capacity(plan.actions.len());
-        for mut a in std::mem::take(&mut plan.actions) {
-            let Some(id) = instance_of(&a).map(str::to_owned) else {
-                actions.push(a);
-                continue;
-            };
-            let tags = real_tags.get(&id).cloned().unwrap_or_default();
-            match (&a.kind, &mut a.params) {
-                (ActionKind::MarkForCleanup, ActionParams::Tags { tags: new }) => {
-                    let reason = first_error
-                        .get(&id)
-                        .cloned()
-                        .unwrap_or_else(|| "unknown".into());
-                    new.insert(reason_tag.clone(), reason.clone());
-                    let adding = new.keys().filter(|k| !tags.contains_key(*k)).count();
-                    if tags.len() + adding > MAX_TAGS {
-                        let why = format!(
-                            "errored ({}, {reason}) but it has {} tags and the mark needs {adding} more: at most {MAX_TAGS} allowed; not marked, remove a tag",
-                            states.get(&id).map(String::as_str).unwrap_or("?"),
-                            tags.len()
-                        );
-                        tracing::warn!(instance = %id, tags = tags.len(), needed = adding, "cannot mark: tag limit");
-                        decisions.push(Decision {
-                            instance_id: id.clone(),
-                            decision: "tag-limit".into(),
-                            outcome: "reported".into(),
-                            why,
-                        });
-                        tag_limit.insert(id);
-                        continue;
-                    }
-                }
-                (ActionKind::UntagInstance, ActionParams::TagKeys { keys })
-                    if keys.contains(&mark_tag)
-                        && tags.contains_key(&reason_tag)
-                        && !keys.contains(&reason_tag) =>
-                {
-                    keys.push(reason_tag.clone());
-                }
-                _ => {}
-            }
-            actions.push(a);
-        }
-        plan.actions = actions;
-
-        // Refusals: protected and capped.
-        let mut protected: BTreeSet<String> = BTreeSet::new();
-        let mut capped: BTreeSet<String> = BTreeSet::new();
-        let mut cap_untag: BTreeSet<String> = BTreeSet::new();
-        let mut caps: BTreeMap<ActionKind, CapNotice> = BTreeMap::new();
-        for r in &plan.refusals {
-            let Some(id) = instance_of(&r.action).map(str::to_owned) else {
-                continue;
-            };
-            match &r.reason {
-                RefusalReason::AllowListed { .. } => {
-                    if protected.insert(id.clone()) {
-                        decisions.push(Decision {
-                            instance_id: id,
-                            decision: "protected".into(),
-                            outcome: "refused".into(),
-                            why: format!("{} refused: {}", r.action.kind, r.reason),
-                        });
-                    }
-                }
-                RefusalReason::CapExceeded { planned, limit, .. } => {
-                    if r.action.kind == ActionKind::UntagInstance {
-                        cap_untag.insert(id.clone());
-                    }
-                    caps.entry(r.action.kind).or_insert_with(|| CapNotice {
-                        kind: r.action.kind,
-                        planned: *planned,
-                        limit: *limit,
-                        message: format!("no `{}` in this run: {}", r.action.kind, r.reason),
-                    });
-                    decisions.push(Decision {
-                        instance_id: id.clone(),
-                        decision: "capped".into(),
-                        outcome: "refused".into(),
-                        why: format!("{} refused: {}", r.action.kind, r.reason),
-                    });
-                    capped.insert(id);
-                }
-                RefusalReason::Conflict { .. } => {}
-            }
-        }
-        for c in caps.values() {
-            tracing::error!(kind = %c.kind, planned = c.planned, limit = c.limit, "CAP EXCEEDED: {}", c.message);
-        }
-
-        split(&mut timings.plan);
-        // 6. Remember new marks before tagging (an intent log): a mark the
-        // store does not know would not count later.
-        if !dry_run {
-            let marks: Vec<MarkRecord> = plan
-                .actions
-                .iter()
-                .filter(|a| a.kind == ActionKind::MarkForCleanup && !a.dry_run)
-                .filter_map(|a| {
-                    let id = instance_of(a)?;
-                    Some(MarkRecord {
-                        instance_id: id.to_owned(),
-                        marked_at: now,
-                        reason: first_error.get(id).cloned().unwrap_or_default(),
-                    })
-                })
-                .collect();
-            let mut unrecorded: BTreeSet<String> = BTreeSet::new();
-            for chunk in marks.chunks(25) {
-                if let Err(e) = self.store.put(chunk).await {
-                    tracing::error!(error = %e, count = chunk.len(), "cannot remember marks; those instances are not marked in this run");
-                    for r in chunk {
-                        unrecorded.insert(r.instance_id.clone());
-                        left.insert(r.instance_id.clone());
-                        failed.push(Failure {
-                            instance_id: r.instance_id.clone(),
-                            step: "mark store put".into(),
-                            kind: FailureKind::Transient,
-                            code: e.operation.clone(),
-                            message: e.to_string(),
-                        });
-                    }
-                }
-            }
-            if !unrecorded.is_empty() {
-                plan.actions.retain(|a| {
-                    !(a.kind == ActionKind::MarkForCleanup
-                        && instance_of(a).is_some_and(|id| unrecorded.contains(id)))
-                });
-            }
-        }
-
-        // Execute.
-        let records = self
-            .executor
-            .execute(&plan.actions, deadline, metrics)
-            .await;
-
-        let mut marked = BTreeSet::new();
-        let mut deleted = BTreeSet::new();
-        let mut unmarked = BTreeSet::new();
-        let mut forget: BTreeSet<String> = BTreeSet::new();
-        let mut acted: BTreeSet<String> = BTreeSet::new();
-        let mut untag_pending: BTreeSet<String> = BTreeSet::new();
-        for rec in &records {
-            let Some(id) = instance_of(&rec.action).map(str::to_owned) else {
-                continue;
-            };
-            acted.insert(id.clone());
-            let state = states.get(&id).map(String::as_str).unwrap_or("?");
-            let reason = first_error
-                .get(&id)
-                .map(String::as_str)
-                .unwrap_or("unknown");
-            let (decision, why) = match rec.action.kind {
-                ActionKind::MarkForCleanup => (
-                    "mark",
-                    format!(
-                        "{state} with error {reason}{}; deleted after {} if still errored (rule {})",
-                        if untrusted_marks.contains(&id) {
-                            " (its old mark was not recorded in the mark store: marked afresh)"
-                        } else {
-                            ""
-                        },
-                        grace_of(policy, &rec.action.rules)
-                            .map(warden_core::time::format_duration)
-                            .unwrap_or_else(|| "the grace period".into()),
-                        rec.action.rules.join(", ")
-                    ),
-                ),
-                ActionKind::DeleteInstance => (
-                    "delete",
-                    format!(
-                        "still {state} with error {reason}; marked at {}, grace period {} over (rule {})",
-                        real_tags
-                            .get(&id)
-                            .and_then(|t| t.get(&mark_tag))
-                            .map(String::as_str)
-                            .unwrap_or("?"),
-                        grace_of(policy, &rec.action.rules)
-                            .map(warden_core::time::format_duration)
-                            .unwrap_or_else(|| "?".into()),
-                        rec.action.rules.join(", ")
-                    ),
-                ),
-                ActionKind::UntagInstance => (
-                    "unmark",
-                    format!(
-                        "recovered ({state}); mark removed (rule {})",
-                        rec.action.rules.join(", ")
-                    ),
-                ),
-                other => (other.name(), format!("rule {}", rec.action.rules.join(", "))),
-            };
-            decisions.push(Decision {
-                instance_id: id.clone(),
-                decision: decision.into(),
-                outcome: rec.outcome.label().into(),
-                why,
-            });
-            match &rec.outcome {
-                Outcome::Done | Outcome::Already { .. } | Outcome::DryRun => {
-                    let real = !matches!(rec.outcome, Outcome::DryRun);
-                    match rec.action.kind {
-                        ActionKind::MarkForCleanup => {
-                            marked.insert(id);
-                        }
-                        ActionKind::DeleteInstance => {
-                            if real {
-                                forget.insert(id.clone());
-                            }
-                            deleted.insert(id);
-                        }
-                        ActionKind::UntagInstance => {
-                            if real {
-                                forget.insert(id.clone());
-                            } else {
-                                untag_pending.insert(id.clone());
-                            }
-                            unmarked.insert(id);
-                        }
-                        _ => {}
-                    }
-                }
-                Outcome::Failed(f) => {
-                    if rec.action.kind == ActionKind::UntagInstance {
-                        untag_pending.insert(id.clone());
-                    }
-                    if f.kind == FailureKind::Transient {
-                        left.insert(id.clone());
-                    }
-                    failed.push(Failure {
-                        instance_id: id,
-                        step: operation_name(rec.action.kind).into(),
-                        kind: f.kind,
-                        code: f.code.clone(),
-                        message: f.message.clone(),
-                    });
-                }
-                Outcome::NotStarted => {
-                    if rec.action.kind == ActionKind::UntagInstance {
-                        untag_pending.insert(id.clone());
-                    }
-                    left.insert(id);
-                }
-            }
-        }
-
-        // Waiting: errored, validly marked, nothing else to say.
-        let mut waiting = BTreeSet::new();
-        for r in &resources {
-            let Resource::Instance(i) = r else { continue };
-            let id = &i.instance_id;
-            if is_error_state(i.state.as_deref())
-                && i.cleanup_marked_at(&mark_tag).is_some()
-                && !acted.contains(id)
-                && !protected.contains(id)
-                && !capped.contains(id)
-                && !tag_limit.contains(id)
-            {
-                decisions.push(Decision {
-                    instance_id: id.clone(),
-                    decision: "waiting".into(),
-                    outcome: "none".into(),
-                    why: format!(
-                        "{} with error {}; marked at {}, grace period not over",
-                        i.state.as_deref().unwrap_or("?"),
-                        first_error.get(id).map(String::as_str).unwrap_or("unknown"),
-                        i.tags.get(&mark_tag).map(String::as_str).unwrap_or("?"),
-                    ),
-                });
-                waiting.insert(id.clone());
-            }
-        }
-
-        // Forget remembered instances that are gone, or no longer errored
-        // with nothing left to untag (or protected from the untag).
-        for r in &resources {
-            let Resource::Instance(i) = r else { continue };
-            let id = &i.instance_id;
-            if tracked.contains_key(id)
-                && !is_error_state(i.state.as_deref())
-                && !untag_pending.contains(id)
-                && !cap_untag.contains(id)
-            {
-                forget.insert(id.clone());
-            }
-        }
-        forget.extend(gone.iter().filter(|id| tracked.contains_key(*id)).cloned());
-        forget.retain(|id| tracked.contains_key(id));
-        if !dry_run && !forget.is_empty() {
-            let ids: Vec<String> = forget.into_iter().collect();
-            if let Err(e) = self.store.remove(&ids).await {
-                // Harmless: the next run re-checks them and forgets them then.
-                tracing::warn!(error = %e, count = ids.len(), "cannot forget instances in the mark store; the next run re-checks them");
-            }
-        }
-
-        split(&mut timings.execute);
-        timings.total = ms(started.elapsed());
-        report.timings_ms = timings;
-        report.marked = Ids::from_set(marked);
-        report.deleted = Ids::from_set(deleted);
-        report.unmarked = Ids::from_set(unmarked);
-        report.protected = Ids::from_set(protected);
-        report.skipped_by_cap = Ids::from_set(capped);
-        report.tag_limit = Ids::from_set(tag_limit);
-        report.waiting = Ids::from_set(waiting);
-        report.failed = failed;
-        report.left_for_next_run = Ids::from_set(left);
-        report.caps_exceeded = caps.into_values().collect();
-        decisions.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-        report.decisions = decisions;
-
-        for (name, n) in [
-            ("InstancesExamined", report.examined.count),
-            ("InstancesMarked", report.marked.count),
-            ("InstancesDeleted", report.deleted.count),
-            ("InstancesUnmarked", report.unmarked.count),
-            ("InstancesProtected", report.protected.count),
-            ("InstancesSkippedByCap", report.skipped_by_cap.count),
-            ("InstancesTagLimit", report.tag_limit.count),
-            ("InstancesWaiting", report.waiting.count),
-            ("Failures", report.failed.len()),
-            ("LeftForNextRun", report.left_for_next_run.count),
-            ("CapsExceeded", report.caps_exceeded.len()),
-        ] {
-            metrics.count(name, n as u64);
-        }
-        metrics.count(if dry_run { "DryRuns" } else { "Runs" }, 1);
-        tracing::info!(
-            dry_run,
-            examined = report.examined.count,
-            marked = report.marked.count,
-            deleted = report.deleted.count,
-            unmarked = report.unmarked.count,
-            protected = report.protected.count,
-            skipped_by_cap = report.skipped_by_cap.count,
-            tag_limit = report.tag_limit.count,
-            waiting = report.waiting.count,
-            failed = report.failed.len(),
-            left_for_next_run = report.left_for_next_run.count,
-            listing_complete = report.listing_complete,
-            "cleanup run"
-        );
-        Ok(report)
     }
 
     /// Every page of the errored listing, stopping early when time runs
@@ -1280,7 +721,10 @@ mod tests {
     fn payloads_are_told_apart() {
         let scheduled: serde_json::Value =
             serde_json::from_str(include_str!("../../../events/scheduled-event.json")).unwrap();
-        assert_eq!(classify_payload(&scheduled).unwrap(), Trigger::Scheduled);
+        assert!(matches!(
+            classify_payload(&scheduled).unwrap(),
+            Trigger::Scheduled(_)
+        ));
         assert_eq!(
             classify_payload(&serde_json::json!({})).unwrap(),
             Trigger::Manual(Overrides::default())
@@ -1321,6 +765,22 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(classify_payload(&v).unwrap(), Trigger::Manual(want));
         }
+    }
+
+    /// Issue 13 item 3. Before, any payload with `source` or `detail-type`
+    /// was a scheduled run and its `dry_run` was ignored: this one ran live.
+    #[test]
+    fn a_scheduled_looking_payload_with_overrides_is_refused() {
+        let live =
+            serde_json::json!({"source": "ops", "detail-type": "Scheduled Event", "dry_run": true});
+        let err = classify_payload(&live).unwrap_err();
+        assert!(
+            err.contains("`dry_run`") && err.contains("nothing done"),
+            "{err}"
+        );
+        let err = classify_payload(&serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "max_deletions": 0, "dry_run": false}))
+            .unwrap_err();
+        assert!(err.contains("`dry_run`, `max_deletions`"), "{err}");
     }
 
     #[test]

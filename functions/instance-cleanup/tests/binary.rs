@@ -13,7 +13,7 @@ use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::jiff::Timestamp;
 use warden_emulator::function::{FunctionProcess, Launch};
 use warden_emulator::moto::MotoServer;
-use warden_emulator::runtime_api::FunctionResult;
+use warden_emulator::runtime_api::{FunctionResult, RuntimeApiError};
 use warden_emulator::{Emulator, Fixture};
 
 const DEMO_FIXTURE: &str = include_str!("../../../events/emulator/demo-fixture.json");
@@ -153,6 +153,27 @@ async fn the_binary_marks_under_the_lambda_runtime_api() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
+    // Issue 13 item 3: a scheduled-looking payload carrying overrides is a
+    // function error naming them, and nothing is even listed (before, it
+    // ran as scheduled, live).
+    let listings = emu.shared().calls.of("ListWorkspaceInstances").len();
+    let inv = api
+        .invoke(
+            br#"{"source":"ops","detail-type":"Scheduled Event","dry_run":true}"#.to_vec(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    match &inv.result {
+        FunctionResult::Error { error_message, .. } => {
+            assert!(error_message.contains("`dry_run`"), "{error_message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(
+        emu.shared().calls.of("ListWorkspaceInstances").len(),
+        listings
+    );
     let inv = api
         .invoke(b"{}".to_vec(), Duration::from_secs(60))
         .await
@@ -185,6 +206,7 @@ async fn a_missing_table_fails_the_cold_start_naming_the_variable() {
     let mut f = FunctionProcess::spawn(&launch()).await.unwrap();
     let status = f
         .wait_exit(Duration::from_secs(30))
+        .await
         .expect("the function stops at cold start");
     assert!(!status.success());
     let text = f.output_after_exit().join("\n");
@@ -225,4 +247,25 @@ async fn the_dynamodb_store_round_trips_in_batches() {
         err.contains("no-such-table") && err.contains("Scan"),
         "{err}"
     );
+}
+
+/// A configuration error at cold start reaches the Runtime API's
+/// `/init/error` (through the shared shell), naming the variable; before,
+/// instance-cleanup only logged it and exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_error_is_reported_to_init_error() {
+    let launch = launch()
+        .var("WARDEN_MARKS_TABLE", "warden-marks")
+        .var("WARDEN_MAX_ATTEMPTS", "0");
+    match FunctionProcess::start(&launch, Duration::from_secs(30)).await {
+        Err((RuntimeApiError::InitError(msg), _)) => {
+            assert!(msg.contains("Runtime.ConfigError"), "{msg}");
+            assert!(
+                msg.contains("WARDEN_MAX_ATTEMPTS") && msg.contains("between 1 and 10"),
+                "{msg}"
+            );
+        }
+        Err((other, out)) => panic!("expected an init error, got {other}: {out:?}"),
+        Ok(_) => panic!("expected an init error, the function started"),
+    }
 }

@@ -145,4 +145,3 @@ pub mod deadline;
 
 pub mod emf;
 pub mod executor;
-pub mod logging;

@@ -42,7 +42,7 @@ pub async fn demo_emulator() -> RunningEmulator {
 }
 
 pub fn default_policy() -> Policy {
-    Policy::from_yaml_str(audit_stream::DEFAULT_POLICY, "policies/default.yaml").unwrap()
+    Policy::from_yaml_str(warden_core::shell::DEFAULT_POLICY, "policies/default.yaml").unwrap()
 }
 
 pub async fn clients(endpoint: &str, max_attempts: u32) -> Clients {
