@@ -494,16 +494,24 @@ impl Builder<'_> {
             .extend(self.refused.into_values().map(|(r, _)| r));
 
         // Contradictions: two kinds that undo each other (revoke and
-        // restore) on one target are both refused.
-        let wanted: HashSet<(ActionKind, &Target)> =
-            actions.iter().map(|a| (a.kind, &a.target)).collect();
+        // restore) on one target are both refused. Only actions of a kind
+        // that has a contradiction are looked at (no allocation otherwise).
+        let wanted: HashSet<(ActionKind, &Target)> = actions
+            .iter()
+            .filter(|a| a.kind.descriptor().conflicts_with.is_some())
+            .map(|a| (a.kind, &a.target))
+            .collect();
         let conflict = |a: &PlannedAction| {
             a.kind
                 .descriptor()
                 .conflicts_with
                 .filter(|other| wanted.contains(&(*other, &a.target)))
         };
-        let refused: Vec<Option<ActionKind>> = actions.iter().map(conflict).collect();
+        let refused: Vec<Option<ActionKind>> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            actions.iter().map(conflict).collect()
+        };
         drop(wanted);
         if refused.iter().any(Option::is_some) {
             let mut kept = Vec::with_capacity(actions.len());

@@ -130,7 +130,9 @@ impl LitSet {
     }
 }
 
-/// A compiled operator.
+/// A compiled operator: what an [`OPS`] entry's compile step produces and
+/// [`Op::test_scalar`] evaluates. Several operators share a variant (`gt`
+/// and `lte` are both `Num`, `Dur` or `Time` with their [`Cmp`]).
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
     In(LitSet),
