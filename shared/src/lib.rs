@@ -24,6 +24,9 @@
 //!   [`Plan`]: deduplicated [`PlannedAction`]s (kind, [`Target`], params,
 //!   rules, causes, dry-run) and [`Refusal`]s (allow-lists, caps, conflicts).
 //! * [`testing`]: runs the test cases rules carry.
+//! * [`state`]: durable state across invocations (threshold windows,
+//!   budgets, action ledger, revocation provenance, run leases) behind the
+//!   [`state::StateStore`] trait.
 //!
 //! ```
 //! use warden_core::{Context, MemoryStore, Policy};
@@ -54,6 +57,7 @@ pub mod event;
 pub mod plan;
 pub mod policy;
 pub mod resource;
+pub mod state;
 mod suggest;
 pub mod testing;
 pub mod time;
