@@ -36,7 +36,7 @@ mod window;
 mod dynamo;
 
 #[cfg(feature = "aws")]
-pub use dynamo::{DynamoSettings, DynamoStateStore, StoreStats};
+pub use dynamo::{item_bytes, DynamoSettings, DynamoStateStore, StoreStats, PK, SK, TTL};
 pub use memory::MemoryStateStore;
 pub use window::{WindowState, WindowStep};
 
