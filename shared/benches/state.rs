@@ -19,7 +19,13 @@ use warden_emulator::moto::MotoServer;
 const LATENCY: Duration = Duration::from_millis(10);
 
 /// One batch of 100 hits spread over `keys` keys of one rule.
-fn batch(rule: &str, keys: usize, spec: ThresholdSpec, base: u64, t0: Timestamp) -> Vec<WindowHits> {
+fn batch(
+    rule: &str,
+    keys: usize,
+    spec: ThresholdSpec,
+    base: u64,
+    t0: Timestamp,
+) -> Vec<WindowHits> {
     let mut out: Vec<WindowHits> = (0..keys)
         .map(|k| WindowHits {
             window: WindowKey {
@@ -213,7 +219,10 @@ async fn main() {
         sizes.entry(kind).or_default().push(item_bytes(item));
     }
     println!("\nbytes stored per item (DynamoDB item size), after the batches above");
-    println!("{:<24} {:>6} {:>8} {:>8}", "item", "items", "mean B", "max B");
+    println!(
+        "{:<24} {:>6} {:>8} {:>8}",
+        "item", "items", "mean B", "max B"
+    );
     for (kind, v) in sizes {
         let mean = v.iter().sum::<usize>() as f64 / v.len() as f64;
         let max = v.iter().max().copied().unwrap_or(0);
