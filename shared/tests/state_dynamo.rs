@@ -148,60 +148,51 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
     assert_eq!((alice.open, alice.last_fired), (0, Some(t(30))));
 }
 
+/// Two takers of one budget through two clients. moto does not serialise
+/// concurrent requests (two concurrent conditional UpdateItems both
+/// succeeded there, 14 of 10 used), so the race is played in order: the
+/// second taker's optimistic UpdateItem must fail DynamoDB's condition on
+/// the server, and the store then grants only what is left. Per-item
+/// atomicity of conditional writes is DynamoDB's; true concurrency is
+/// tested on the memory store.
 #[tokio::test]
-async fn concurrent_writers_never_exceed_a_budget_nor_double_count_a_window() {
+async fn a_taker_that_loses_the_race_gets_only_what_is_left_of_the_budget() {
     let moto = MotoServer::start().expect("moto starts");
     let a = fresh(&moto, "state-race").await;
     let b = store_at(moto.endpoint_url(), "state-race", 3)
         .await
         .with_settings(moto_settings());
     let now: Timestamp = "2026-11-26T10:05:00Z".parse().unwrap();
-    for kind in ["sign-out-user", "revoke-domain", "expire-sessions"] {
-        let req = [BudgetRequest {
+    let req = |kind: &str| {
+        [BudgetRequest {
             kind: kind.into(),
             want: 7,
             max: 10,
             per: SignedDuration::from_hours(1),
-        }];
-        let (ga, gb) = tokio::join!(a.take_budget(&req, now), b.take_budget(&req, now));
-        let (ga, gb) = (ga.unwrap(), gb.unwrap());
-        assert_eq!(ga[0].granted + gb[0].granted, 10, "{kind}: {ga:?} {gb:?}");
-        let more = a.take_budget(&req, now).await.unwrap();
+        }]
+    };
+    for kind in ["sign-out-user", "revoke-domain"] {
+        let ga = a.take_budget(&req(kind), now).await.unwrap();
+        b.reset_stats();
+        let gb = b.take_budget(&req(kind), now).await.unwrap();
+        assert_eq!((ga[0].granted, gb[0].granted), (7, 3), "{kind}");
+        assert_eq!(gb[0].used, 10);
+        let calls = b.stats().calls;
+        assert_eq!(
+            calls.get("UpdateItem"),
+            Some(&2),
+            "{kind}: lost once, then took 3"
+        );
+        assert_eq!(calls.get("GetItem"), Some(&1), "{kind}: {calls:?}");
+        let more = a.take_budget(&req(kind), now).await.unwrap();
         assert_eq!((more[0].granted, more[0].used), (0, 10));
     }
     // The next period starts afresh.
-    let req = [BudgetRequest {
-        kind: "sign-out-user".into(),
-        want: 4,
-        max: 10,
-        per: SignedDuration::from_hours(1),
-    }];
     let next = a
-        .take_budget(&req, now + SignedDuration::from_hours(1))
+        .take_budget(&req("sign-out-user"), now + SignedDuration::from_hours(1))
         .await
         .unwrap();
-    assert_eq!((next[0].granted, next[0].used), (4, 4));
-
-    // Two batches of one key written at once: 3 + 3 hits, N = 6.
-    let wa = [window(
-        "burst",
-        "hr.corp",
-        6,
-        "shardId-0",
-        &[(1, 0), (2, 1), (3, 2)],
-    )];
-    let wb = [window(
-        "burst",
-        "hr.corp",
-        6,
-        "shardId-1",
-        &[(4, 3), (5, 4), (6, 5)],
-    )];
-    let (oa, ob) = tokio::join!(a.record_hits(&wa, t(5)), b.record_hits(&wb, t(5)));
-    let (oa, ob) = (oa.unwrap(), ob.unwrap());
-    let fired: Vec<_> = firings(&oa).into_iter().chain(firings(&ob)).collect();
-    assert_eq!(fired.len(), 1, "exactly one firing: {oa:?} {ob:?}");
-    assert!(!fired[0].1);
+    assert_eq!((next[0].granted, next[0].used), (7, 7));
 }
 
 #[tokio::test]

@@ -577,6 +577,21 @@ impl DynamoStateStore {
                         message: format!("transaction cancelled: {}", reasons.join(", ")),
                     });
                 }
+                // Anything but a lost race (an item too large, a validation
+                // error) fails the same way again: not a conflict to retry.
+                let lost_race = |r: &String| {
+                    matches!(
+                        r.as_str(),
+                        "None" | "ConditionalCheckFailed" | "TransactionConflict"
+                    )
+                };
+                if !reasons.iter().all(lost_race) {
+                    return Err(StateError::Rejected {
+                        store: self.describe(),
+                        operation: op.into(),
+                        message: format!("transaction cancelled: {}", reasons.join(", ")),
+                    });
+                }
                 if code == "TransactionCanceledException"
                     || code == "TransactionConflictException"
                     || code == "TransactionInProgressException"

@@ -407,6 +407,28 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_takers_never_exceed_the_budget_in_sum() {
+        let s = std::sync::Arc::new(MemoryStateStore::new());
+        let now: Timestamp = "2026-11-26T10:05:00Z".parse().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let req = [BudgetRequest {
+                        kind: "sign-out-user".into(),
+                        want: 3,
+                        max: 10,
+                        per: SignedDuration::from_hours(1),
+                    }];
+                    ready(s.take_budget(&req, now)).unwrap()[0].granted
+                })
+            })
+            .collect();
+        let total: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(total, 10);
+    }
+
+    #[test]
     fn the_ledger_remembers_executed_actions_until_they_expire_and_never_dry_runs() {
         let s = MemoryStateStore::new();
         let key = |cause: &str| LedgerKey {
