@@ -418,58 +418,85 @@ impl DynamoStateStore {
         Ok(created)
     }
 
-    /// Consistent `BatchGetItem` of up to 100 keys, re-sending unprocessed
-    /// keys a few times. Returns the items found, by `pk`.
+    /// Sends `pending` with `send`, which answers what it got and what
+    /// the service left unprocessed (throttled), and re-sends the rest with
+    /// backoff, at most `UNPROCESSED_ROUNDS` times.
+    async fn until_processed<T, O, F, Fut>(
+        &self,
+        op: &str,
+        mut pending: Vec<T>,
+        mut send: F,
+    ) -> Result<Vec<O>, StateError>
+    where
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: Future<Output = Result<(Vec<O>, Vec<T>), StateError>>,
+    {
+        let mut got = Vec::new();
+        let mut round = 0;
+        while !pending.is_empty() {
+            let (out, rest) = send(pending).await?;
+            got.extend(out);
+            pending = rest;
+            if pending.is_empty() {
+                break;
+            }
+            round += 1;
+            if round > UNPROCESSED_ROUNDS {
+                return Err(StateError::Throttled {
+                    store: self.describe(),
+                    operation: op.into(),
+                    message: format!(
+                        "{} requests still unprocessed after {UNPROCESSED_ROUNDS} retries",
+                        pending.len()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25 << round.min(5))).await;
+        }
+        Ok(got)
+    }
+
+    /// Consistent `BatchGetItem` per 100 keys, re-sending unprocessed keys
+    /// a few times. Returns the items found, by `pk`.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<HashMap<String, Item>, StateError> {
         let op = "BatchGetItem";
         let mut found = HashMap::new();
         for chunk in keys.chunks(limits::READ_BATCH) {
-            let mut pending = chunk.to_vec();
-            let mut round = 0;
-            while !pending.is_empty() {
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| self.build_error(op, e))?;
-                let out = self
-                    .call(
-                        op,
-                        self.client
-                            .batch_get_item()
-                            .request_items(&self.table, ka)
-                            .send(),
-                    )
-                    .await
-                    .map_err(|e| self.failure(op, &e))?;
-                if let Some(items) = out.responses().and_then(|r| r.get(&self.table)) {
-                    for item in items {
-                        self.account("", 0, item_bytes(item).div_ceil(4096).max(1) as u64);
-                        if let Some(pk) = get_s(item, PK) {
-                            found.insert(pk.to_string(), item.clone());
-                        }
-                    }
+            let items = self
+                .until_processed(op, chunk.to_vec(), |pending| async move {
+                    let ka = KeysAndAttributes::builder()
+                        .set_keys(Some(pending))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(|e| self.build_error(op, e))?;
+                    let out = self
+                        .call(
+                            op,
+                            self.client
+                                .batch_get_item()
+                                .request_items(&self.table, ka)
+                                .send(),
+                        )
+                        .await
+                        .map_err(|e| self.failure(op, &e))?;
+                    let items = out
+                        .responses()
+                        .and_then(|r| r.get(&self.table))
+                        .cloned()
+                        .unwrap_or_default();
+                    let rest = out
+                        .unprocessed_keys()
+                        .and_then(|m| m.get(&self.table))
+                        .map(|k| k.keys().to_vec())
+                        .unwrap_or_default();
+                    Ok((items, rest))
+                })
+                .await?;
+            for item in items {
+                self.account("", 0, item_bytes(&item).div_ceil(4096).max(1) as u64);
+                if let Some(pk) = get_s(&item, PK) {
+                    found.insert(pk.to_string(), item.clone());
                 }
-                pending = out
-                    .unprocessed_keys()
-                    .and_then(|m| m.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                round += 1;
-                if round > UNPROCESSED_ROUNDS {
-                    return Err(StateError::Throttled {
-                        store: self.describe(),
-                        operation: op.into(),
-                        message: format!(
-                            "{} keys still unprocessed after {UNPROCESSED_ROUNDS} retries",
-                            pending.len()
-                        ),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(25 << round.min(5))).await;
             }
         }
         Ok(found)
@@ -479,17 +506,16 @@ impl DynamoStateStore {
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StateError> {
         let op = "BatchWriteItem";
         for chunk in items.chunks(WRITE_BATCH) {
-            let mut pending = Vec::with_capacity(chunk.len());
+            let mut requests = Vec::with_capacity(chunk.len());
             for item in chunk {
                 self.account("", item_bytes(item).div_ceil(1024).max(1) as u64, 0);
                 let put = PutRequest::builder()
                     .set_item(Some(item.clone()))
                     .build()
                     .map_err(|e| self.build_error(op, e))?;
-                pending.push(WriteRequest::builder().put_request(put).build());
+                requests.push(WriteRequest::builder().put_request(put).build());
             }
-            let mut round = 0;
-            while !pending.is_empty() {
+            self.until_processed(op, requests, |pending| async move {
                 let out = self
                     .call(
                         op,
@@ -500,27 +526,14 @@ impl DynamoStateStore {
                     )
                     .await
                     .map_err(|e| self.failure(op, &e))?;
-                pending = out
+                let rest = out
                     .unprocessed_items()
                     .and_then(|m| m.get(&self.table))
                     .cloned()
                     .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                round += 1;
-                if round > UNPROCESSED_ROUNDS {
-                    return Err(StateError::Throttled {
-                        store: self.describe(),
-                        operation: op.into(),
-                        message: format!(
-                            "{} items still unprocessed after {UNPROCESSED_ROUNDS} retries",
-                            pending.len()
-                        ),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(25 << round.min(5))).await;
-            }
+                Ok((Vec::<()>::new(), rest))
+            })
+            .await?;
         }
         Ok(())
     }

@@ -591,8 +591,8 @@ pub trait StateStore: Send + Sync {
     /// Takes the run lease `name` for `owner` until `now + ttl`, unless
     /// another owner holds an unexpired one. The same owner renews.
     ///
-    /// DynamoDB: one conditional `PutItem` (and a `GetItem` to name the
-    /// holder when it is taken).
+    /// DynamoDB: one conditional `PutItem` (and a `BatchGetItem` to name
+    /// the holder when it is taken).
     fn acquire_lease<'a>(
         &'a self,
         name: &'a str,
