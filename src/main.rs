@@ -11,6 +11,7 @@ mod emulator_cmd;
 mod esm;
 mod policy_cmd;
 mod run_cmd;
+mod state_cmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +44,9 @@ enum Command {
     /// Backtest a policy on what a Kinesis stream still holds and print what
     /// the audit-stream function would have done.
     Replay(run_cmd::ReplayArgs),
+    /// Inspect the state table: init, show, release.
+    #[command(subcommand)]
+    State(state_cmd::StateCmd),
 }
 
 /// Reports go to stdout; log lines to stderr, and only when asked for
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Run(cmd) => run_cmd::run(cmd),
         Command::Replay(args) => run_cmd::replay(args),
+        Command::State(cmd) => state_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

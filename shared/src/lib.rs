@@ -35,6 +35,9 @@
 //! * [`time`]: the one duration grammar ([`time::parse_duration`]) and
 //!   timestamp readers.
 //! * [`testing`]: runs the test cases rules carry.
+//! * [`state`]: durable state across invocations (threshold windows,
+//!   budgets, action ledger, revocation provenance, run leases) behind the
+//!   [`state::StateStore`] trait.
 //!
 //! ```
 //! use warden_core::{Context, MemoryStore, PlanOptions, Policy};
@@ -70,6 +73,7 @@ pub mod plan;
 pub mod policy;
 pub mod resource;
 pub mod shell;
+pub mod state;
 mod suggest;
 pub mod testing;
 pub mod time;

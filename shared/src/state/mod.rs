@@ -1,0 +1,727 @@
+//! Durable state across invocations: threshold windows, budgets, the action
+//! ledger, revocation provenance and run leases (`docs/state.md`).
+//!
+//! Lambda hands the audit stream to the function in ~1-second batches of up
+//! to 100 records per shard, re-delivers, bisects and runs several batches of
+//! one shard at once, so anything counted per batch is wrong in production.
+//! [`StateStore`] keeps what must outlive one invocation, with calls shaped
+//! for one Kinesis batch: every method takes all the keys of the batch at
+//! once and makes a bounded number of round trips for them (one batched read
+//! and one conditional, transactional write for up to 100 window keys),
+//! never one call per event.
+//!
+//! Two implementations: [`MemoryStateStore`] (unit tests, the demo: one
+//! process only) and, with the `aws` feature, [`DynamoStateStore`] (one
+//! DynamoDB table, on demand, a TTL attribute).
+//!
+//! A store that cannot answer says so with a [`StateError`]
+//! ([`StateError::is_retryable`] tells throttling and unreachable apart from
+//! a rejected request); it never answers a zero count in place of an unknown
+//! one.
+//!
+//! Time is always an argument (`now`), never read from the clock here.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+mod memory;
+mod window;
+
+#[cfg(feature = "aws")]
+mod dynamo;
+
+#[cfg(feature = "aws")]
+pub use dynamo::{item_bytes, DynamoSettings, DynamoStateStore, StoreStats, PK, SK, TTL};
+pub use memory::MemoryStateStore;
+pub use window::{WindowState, WindowStep};
+
+/// The future every [`StateStore`] method returns: boxed, so the trait is
+/// object-safe (`Arc<dyn StateStore>` picks memory or DynamoDB at cold
+/// start) and `Send` (the Lambda runtime's handler is).
+pub type StateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StateError>> + Send + 'a>>;
+
+/// A state store call that failed. Each variant names the store (`dynamodb
+/// table NAME`, `memory`) and the operation (`BatchGetItem`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The store refused for load (DynamoDB throttling, request limit,
+    /// provisioned throughput): retry later, with backoff.
+    #[error("state store {store}: {operation} throttled: {message}")]
+    Throttled {
+        /// Which store.
+        store: String,
+        /// The operation.
+        operation: String,
+        /// The service's code and message.
+        message: String,
+    },
+    /// The store could not be reached or did not answer in time
+    /// (connection refused, DNS, timeout, a 5xx): retry later.
+    #[error("state store {store}: {operation}: unreachable: {message}")]
+    Unreachable {
+        /// Which store.
+        store: String,
+        /// The operation.
+        operation: String,
+        /// What the transport said.
+        message: String,
+    },
+    /// Concurrent writers kept changing the same items: the optimistic
+    /// write lost `attempts` times in a row. Retry the batch later.
+    #[error("state store {store}: {operation}: still conflicting with concurrent writers after {attempts} attempts ({message})")]
+    Contention {
+        /// Which store.
+        store: String,
+        /// The operation.
+        operation: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last conflict.
+        message: String,
+    },
+    /// The store rejected the request for good (no such table, access
+    /// denied, invalid request): retrying the same call cannot succeed.
+    #[error("state store {store}: {operation} rejected: {message}")]
+    Rejected {
+        /// Which store.
+        store: String,
+        /// The operation.
+        operation: String,
+        /// The service's code and message.
+        message: String,
+    },
+    /// An item in the store could not be read back (written by something
+    /// else, or by an incompatible version).
+    #[error("state store {store}: item {key}: {message}")]
+    Corrupt {
+        /// Which store.
+        store: String,
+        /// The item's partition key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The caller asked for something the store cannot do (too many keys,
+    /// a zero window...).
+    #[error("state store {store}: {operation}: invalid request: {message}")]
+    Invalid {
+        /// Which store.
+        store: String,
+        /// The operation.
+        operation: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl StateError {
+    /// Throttled, unreachable or contended: the same call may succeed later,
+    /// so the records that needed it become batch item failures (Lambda
+    /// retries them) and no action runs on the unknown answer.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StateError::Throttled { .. }
+                | StateError::Unreachable { .. }
+                | StateError::Contention { .. }
+        )
+    }
+}
+
+/// How threshold keys are normalised before they are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeyNormalisation {
+    /// Strip leading and trailing white space.
+    pub trim: bool,
+    /// Unicode lower-case (`Alice` and `alice` are one key).
+    pub case_fold: bool,
+}
+
+impl Default for KeyNormalisation {
+    /// Trim and case-fold: user names and domains are case-insensitive.
+    fn default() -> Self {
+        KeyNormalisation {
+            trim: true,
+            case_fold: true,
+        }
+    }
+}
+
+impl KeyNormalisation {
+    /// Keys compared exactly as written (e.g. a case-sensitive device id).
+    pub const EXACT: KeyNormalisation = KeyNormalisation {
+        trim: false,
+        case_fold: false,
+    };
+
+    /// `key` normalised: borrowed when already normal.
+    pub fn apply<'a>(&self, key: &'a str) -> Cow<'a, str> {
+        let k = if self.trim { key.trim() } else { key };
+        if self.case_fold && k.chars().any(char::is_uppercase) {
+            Cow::Owned(k.to_lowercase())
+        } else {
+            Cow::Borrowed(k)
+        }
+    }
+}
+
+/// [`KeyNormalisation::default`] applied to `key`: `" Alice "` → `"alice"`.
+pub fn normalise_key(key: &str) -> Cow<'_, str> {
+    KeyNormalisation::default().apply(key)
+}
+
+/// The identity of one audit event: the Kinesis shard, the record's sequence
+/// number and the event's index within the record (a record may hold several
+/// events). A re-delivered record yields the same identities.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct EventId {
+    /// Kinesis shard id (`shardId-000000000001`).
+    pub shard: String,
+    /// The record's sequence number.
+    pub sequence: String,
+    /// Index of the event within the record.
+    pub index: u32,
+}
+
+impl EventId {
+    /// The event `index` of record `sequence` on `shard`.
+    pub fn new(shard: impl Into<String>, sequence: impl Into<String>, index: u32) -> EventId {
+        EventId {
+            shard: shard.into(),
+            sequence: sequence.into(),
+            index,
+        }
+    }
+
+    /// A stable 64-bit digest (FNV-1a of the display form), what a window
+    /// stores per hit instead of the whole id.
+    pub fn digest(&self) -> u64 {
+        fnv1a(self.to_string().as_bytes())
+    }
+}
+
+impl fmt::Display for EventId {
+    /// `shard:sequence#index`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}#{}", self.shard, self.sequence, self.index)
+    }
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (unlike std's
+/// hashers), so digests written by one version are read by the next.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A threshold `count N within W` of one rule, for one (normalised) key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct WindowKey {
+    /// The rule's name.
+    pub rule: String,
+    /// The `by` value, already normalised ([`KeyNormalisation`]).
+    pub key: String,
+}
+
+/// A threshold's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ThresholdSpec {
+    /// N: hits needed within the window (at least 1).
+    pub count: u32,
+    /// W: the sliding window (positive).
+    pub within: SignedDuration,
+}
+
+/// One event that passed a threshold rule's conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    /// Its identity (re-deliveries count once).
+    pub id: EventId,
+    /// The event's time.
+    pub at: Timestamp,
+}
+
+/// The hits of one batch for one (rule, key), in stream order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowHits {
+    /// Which window.
+    pub window: WindowKey,
+    /// Its threshold.
+    pub spec: ThresholdSpec,
+    /// The hits, in the order they were delivered.
+    pub hits: Vec<Hit>,
+}
+
+/// A threshold that fired: `count` hits within the window, the last of
+/// which (`hit`) completed it. The same firing is reported again when its
+/// completing hit is re-delivered (`replayed`), so an action that failed is
+/// retried on re-delivery; the ledger keeps it from running twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Firing {
+    /// The hit that completed the window: the cause of the action.
+    pub hit: EventId,
+    /// That hit's time.
+    pub at: Timestamp,
+    /// The time of the earliest hit in the window that fired.
+    pub window_start: Timestamp,
+    /// Hits in the window when it fired (the threshold's N).
+    pub count: u32,
+    /// `true` when this is a re-delivery of a firing already recorded.
+    pub replayed: bool,
+}
+
+impl Firing {
+    /// The ledger cause of the action this firing triggers:
+    /// `rule/key/shard:sequence#index`, stable across re-deliveries.
+    pub fn cause(&self, window: &WindowKey) -> String {
+        format!("{}/{}/{}", window.rule, window.key, self.hit)
+    }
+}
+
+/// What became of one hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum HitOutcome {
+    /// Counted: `count` hits are now in the fullest window containing it,
+    /// below the threshold.
+    Counted {
+        /// Hits in the window.
+        count: u32,
+    },
+    /// Counted, and it completed the window: the threshold fires.
+    Fired(Firing),
+    /// Already counted (a re-delivery); changes nothing.
+    Duplicate,
+    /// Too old to count: before the last firing (that burst is consumed),
+    /// or older than the window behind the newest hit seen.
+    Stale,
+}
+
+/// The outcome of one [`WindowHits`]: one [`HitOutcome`] per hit, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowOutcome {
+    /// Which window.
+    pub window: WindowKey,
+    /// Per hit, in the order given.
+    pub hits: Vec<(EventId, HitOutcome)>,
+    /// Hits in the window behind the newest hit after the batch (those
+    /// that count towards the next firing).
+    pub open: u32,
+}
+
+impl WindowOutcome {
+    /// The firings of this batch (new and replayed), in order.
+    pub fn firings(&self) -> impl Iterator<Item = &Firing> {
+        self.hits.iter().filter_map(|(_, o)| match o {
+            HitOutcome::Fired(f) => Some(f),
+            _ => None,
+        })
+    }
+}
+
+/// A request to take units of an action kind's budget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetRequest {
+    /// The action kind (`sign-out-user`).
+    pub kind: String,
+    /// Units wanted now.
+    pub want: u32,
+    /// The budget: at most `max` per `per`.
+    pub max: u32,
+    /// The period (fixed periods aligned on the Unix epoch).
+    pub per: SignedDuration,
+}
+
+/// What a [`BudgetRequest`] got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetGrant {
+    /// The action kind.
+    pub kind: String,
+    /// Units granted (0 ..= want): run this many, refuse the rest.
+    pub granted: u32,
+    /// Units used in the period, this grant included.
+    pub used: u32,
+    /// The budget.
+    pub max: u32,
+    /// The period's start (inclusive) ...
+    pub period_start: Timestamp,
+    /// ... and end (exclusive): the kind is refused until then once spent.
+    pub period_end: Timestamp,
+}
+
+/// The fixed period of length `per` that holds `now`: `[start, end)`.
+pub fn budget_period(now: Timestamp, per: SignedDuration) -> Option<(Timestamp, Timestamp)> {
+    let per_ms = i64::try_from(per.as_millis()).ok().filter(|p| *p > 0)?;
+    let now_ms = now.as_millisecond();
+    let start = now_ms.div_euclid(per_ms) * per_ms;
+    let s = Timestamp::from_millisecond(start).ok()?;
+    let e = Timestamp::from_millisecond(start.checked_add(per_ms)?).ok()?;
+    Some((s, e))
+}
+
+/// One action, identified by what it does and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct LedgerKey {
+    /// Action kind (`sign-out-user`).
+    pub kind: String,
+    /// Its target (`fleet/user`, `fleet/domain`).
+    pub target: String,
+    /// What caused it: a [`Firing::cause`], or the event id of a
+    /// non-threshold rule's match.
+    pub cause: String,
+}
+
+/// An action to remember as executed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    /// Which action.
+    pub key: LedgerKey,
+    /// The rule that planned it.
+    pub rule: String,
+    /// When it ran.
+    pub at: Timestamp,
+    /// How long to remember it (past Kinesis re-delivery: 24 h or more).
+    pub keep: SignedDuration,
+    /// A dry-run action: never recorded, so turning dry-run off later acts.
+    pub dry_run: bool,
+}
+
+/// A domain revoked by warden, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revocation {
+    /// The fleet ARN.
+    pub fleet: String,
+    /// The domain name (normalised: trimmed, lower case, no final dot).
+    pub domain: String,
+    /// The rule that revoked it.
+    pub rule: String,
+    /// When.
+    pub at: Timestamp,
+    /// The cause (a [`Firing::cause`] or an event id).
+    pub cause: String,
+    /// Until when a restore rule must leave it alone; `None`: until
+    /// released (`warden state release domain NAME`).
+    pub hold_until: Option<Timestamp>,
+}
+
+impl Revocation {
+    /// Whether a restore rule must leave the domain alone at `now`.
+    pub fn blocks_restore(&self, now: Timestamp) -> bool {
+        self.hold_until.is_none_or(|h| now < h)
+    }
+}
+
+/// A domain name as the revocation records key it: trimmed, lower case,
+/// without a final dot.
+pub fn normalise_domain(domain: &str) -> String {
+    domain.trim().trim_end_matches('.').to_lowercase()
+}
+
+/// The answer to a lease request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "lease", rename_all = "kebab-case")]
+pub enum LeaseOutcome {
+    /// This owner holds the lease until `expires`.
+    Acquired {
+        /// When it lapses unless released or renewed first.
+        expires: Timestamp,
+    },
+    /// Someone else holds it: end cleanly.
+    Held {
+        /// The holder.
+        owner: String,
+        /// When their lease lapses.
+        expires: Timestamp,
+    },
+}
+
+/// One budget period in use, for `warden state show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetView {
+    /// Action kind.
+    pub kind: String,
+    /// Units used.
+    pub used: u32,
+    /// Budget.
+    pub max: u32,
+    /// Period start.
+    pub period_start: Timestamp,
+    /// Period end.
+    pub period_end: Timestamp,
+}
+
+/// One threshold window with hits, for `warden state show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowView {
+    /// Rule and key.
+    pub window: WindowKey,
+    /// Hits counting towards the next firing.
+    pub open: u32,
+    /// The newest hit's time.
+    pub newest: Option<Timestamp>,
+    /// The last firing, if remembered.
+    pub last_fired: Option<Timestamp>,
+}
+
+/// A lease, for `warden state show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseView {
+    /// Lease name.
+    pub name: String,
+    /// Holder.
+    pub owner: String,
+    /// Expiry.
+    pub expires: Timestamp,
+}
+
+/// What the store holds that is live at `now` (expired items left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StateSnapshot {
+    /// Budgets of the current periods.
+    pub budgets: Vec<BudgetView>,
+    /// Windows with hits or a remembered firing.
+    pub windows: Vec<WindowView>,
+    /// Revocations on record, newest first.
+    pub revocations: Vec<Revocation>,
+    /// Unexpired leases.
+    pub leases: Vec<LeaseView>,
+    /// Unexpired ledger entries.
+    pub ledger_entries: u64,
+}
+
+impl StateSnapshot {
+    /// Stable order: budgets by kind, windows by rule and key, revocations
+    /// newest first, leases by name.
+    pub fn sort(&mut self) {
+        self.budgets
+            .sort_by(|a, b| (&a.kind, a.period_start).cmp(&(&b.kind, b.period_start)));
+        self.windows
+            .sort_by(|a, b| (&a.window.rule, &a.window.key).cmp(&(&b.window.rule, &b.window.key)));
+        self.revocations
+            .sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.domain.cmp(&b.domain)));
+        self.leases.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+/// Durable state for one Kinesis batch or one scheduled run.
+///
+/// Every method takes all its keys at once; the DynamoDB store makes a
+/// bounded number of round trips per call (see each method and
+/// `docs/state.md`). Time is the caller's `now`.
+pub trait StateStore: Send + Sync {
+    /// Records threshold hits and answers, per hit, whether it counted, was
+    /// a duplicate, was stale, or fired the threshold (see [`WindowState`]
+    /// for the exact semantics). Idempotent on each hit's [`EventId`]:
+    /// recording the same hits again changes nothing and reports the same
+    /// firings as `replayed`. Cutting a sequence of hits into calls in any
+    /// way gives the same outcomes as one call.
+    ///
+    /// DynamoDB: one consistent `BatchGetItem` and one `TransactWriteItems`
+    /// (conditional on each item's version) per 100 windows; on a conflict
+    /// with a concurrent writer both are repeated, a bounded number of times.
+    fn record_hits<'a>(
+        &'a self,
+        batch: &'a [WindowHits],
+        now: Timestamp,
+    ) -> StateFuture<'a, Vec<WindowOutcome>>;
+
+    /// Takes up to `want` units of each kind's budget for the period holding
+    /// `now`, atomically: concurrent takers never get more than `max` in sum.
+    /// One grant per request, in order.
+    ///
+    /// DynamoDB: one conditional `UpdateItem` per kind; when it loses, a
+    /// consistent `GetItem` and another `UpdateItem` for what is left.
+    fn take_budget<'a>(
+        &'a self,
+        requests: &'a [BudgetRequest],
+        now: Timestamp,
+    ) -> StateFuture<'a, Vec<BudgetGrant>>;
+
+    /// For each key, whether that action was already executed for that cause
+    /// (and is not yet expired at `now`).
+    ///
+    /// DynamoDB: one consistent `BatchGetItem` per 100 keys.
+    fn ledger_contains<'a>(
+        &'a self,
+        keys: &'a [LedgerKey],
+        now: Timestamp,
+    ) -> StateFuture<'a, Vec<bool>>;
+
+    /// Remembers executed actions until `at + keep`. Dry-run entries are
+    /// skipped. Returns how many were recorded.
+    ///
+    /// DynamoDB: one `BatchWriteItem` per 25 entries.
+    fn ledger_record<'a>(&'a self, entries: &'a [LedgerEntry]) -> StateFuture<'a, usize>;
+
+    /// Records revocations by warden (one per fleet + domain: a later one
+    /// replaces an earlier one).
+    ///
+    /// DynamoDB: one `BatchWriteItem` per 25.
+    fn record_revocations<'a>(&'a self, revocations: &'a [Revocation]) -> StateFuture<'a, ()>;
+
+    /// The revocation on record for each (fleet, domain), if any.
+    ///
+    /// DynamoDB: one consistent `BatchGetItem` per 100.
+    fn revocations<'a>(
+        &'a self,
+        domains: &'a [(String, String)],
+    ) -> StateFuture<'a, Vec<Option<Revocation>>>;
+
+    /// Forgets warden's revocation of `domain` in `fleet` (every fleet when
+    /// `None`), so a restore rule may act on it again. Returns what was
+    /// released.
+    ///
+    /// DynamoDB: `DeleteItem` for a fleet; a `Scan` and a `DeleteItem` per
+    /// match without one (an operator command).
+    fn release_revocation<'a>(
+        &'a self,
+        fleet: Option<&'a str>,
+        domain: &'a str,
+    ) -> StateFuture<'a, Vec<Revocation>>;
+
+    /// Takes the run lease `name` for `owner` until `now + ttl`, unless
+    /// another owner holds an unexpired one. The same owner renews.
+    ///
+    /// DynamoDB: one conditional `PutItem` (and a `BatchGetItem` to name
+    /// the holder when it is taken).
+    fn acquire_lease<'a>(
+        &'a self,
+        name: &'a str,
+        owner: &'a str,
+        now: Timestamp,
+        ttl: SignedDuration,
+    ) -> StateFuture<'a, LeaseOutcome>;
+
+    /// Gives the lease back if `owner` holds it; `false` when it did not.
+    ///
+    /// DynamoDB: one conditional `DeleteItem`.
+    fn release_lease<'a>(&'a self, name: &'a str, owner: &'a str) -> StateFuture<'a, bool>;
+
+    /// Everything live at `now`, for operators (`warden state show`).
+    ///
+    /// DynamoDB: a paginated `Scan`: not for the hot path.
+    fn snapshot(&self, now: Timestamp) -> StateFuture<'_, StateSnapshot>;
+
+    /// A description for logs and errors (`dynamodb table NAME`, `memory`).
+    fn describe(&self) -> String;
+}
+
+/// Hard limits shared by both stores, so the memory store refuses what the
+/// DynamoDB one would.
+pub mod limits {
+    /// The largest threshold N a window can hold: a DynamoDB item must stay
+    /// under 400 KB, and a window item holds up to N - 1 hits of ~40 bytes.
+    pub const MAX_THRESHOLD_COUNT: u32 = 5_000;
+    /// Firings remembered per window, so their re-deliveries fire again.
+    pub const FIRINGS_KEPT: usize = 4;
+    /// How long a window outlives its newest hit's window, so re-deliveries
+    /// within Kinesis' default retention are still recognised.
+    pub const WINDOW_KEEP: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+    /// Keys per batched read (DynamoDB `BatchGetItem`'s limit).
+    pub const READ_BATCH: usize = 100;
+}
+
+pub(crate) fn validate_batch(store: &str, batch: &[WindowHits]) -> Result<(), StateError> {
+    let invalid = |message: String| StateError::Invalid {
+        store: store.to_string(),
+        operation: "record_hits".into(),
+        message,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for w in batch {
+        if w.spec.count == 0 || w.spec.count > limits::MAX_THRESHOLD_COUNT {
+            return Err(invalid(format!(
+                "rule `{}`: threshold count {} is outside 1..={}",
+                w.window.rule,
+                w.spec.count,
+                limits::MAX_THRESHOLD_COUNT
+            )));
+        }
+        if !w.spec.within.is_positive() {
+            return Err(invalid(format!(
+                "rule `{}`: window {} is not positive",
+                w.window.rule, w.spec.within
+            )));
+        }
+        if !seen.insert(&w.window) {
+            return Err(invalid(format!(
+                "rule `{}` key `{}` appears twice in one batch; aggregate its hits into one entry",
+                w.window.rule, w.window.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_trimmed_and_case_folded_by_default() {
+        assert_eq!(normalise_key(" Alice "), "alice");
+        assert_eq!(normalise_key("ÉLODIE"), "élodie");
+        assert!(matches!(normalise_key("bob"), Cow::Borrowed("bob")));
+        assert_eq!(KeyNormalisation::EXACT.apply(" Alice "), " Alice ");
+        let trim_only = KeyNormalisation {
+            trim: true,
+            case_fold: false,
+        };
+        assert_eq!(trim_only.apply(" Alice "), "Alice");
+    }
+
+    #[test]
+    fn domains_are_normalised() {
+        assert_eq!(
+            normalise_domain(" HR.Corp.example.com. "),
+            "hr.corp.example.com"
+        );
+    }
+
+    #[test]
+    fn budget_periods_are_fixed_and_aligned() {
+        let now: Timestamp = "2026-11-26T10:42:13Z".parse().unwrap();
+        let (s, e) = budget_period(now, SignedDuration::from_hours(1)).unwrap();
+        assert_eq!(s, "2026-11-26T10:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(e, "2026-11-26T11:00:00Z".parse::<Timestamp>().unwrap());
+        assert!(budget_period(now, SignedDuration::ZERO).is_none());
+    }
+
+    #[test]
+    fn event_ids_display_and_digest_stably() {
+        let id = EventId::new("shardId-000000000001", "4960", 2);
+        assert_eq!(id.to_string(), "shardId-000000000001:4960#2");
+        // FNV-1a reference value: a change here breaks stored windows.
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(
+            id.digest(),
+            EventId::new("shardId-000000000001", "4960", 3).digest()
+        );
+    }
+
+    #[test]
+    fn holds_block_restores_until_they_pass() {
+        let at: Timestamp = "2026-11-26T10:00:00Z".parse().unwrap();
+        let mut r = Revocation {
+            fleet: "f".into(),
+            domain: "d".into(),
+            rule: "r".into(),
+            at,
+            cause: "c".into(),
+            hold_until: None,
+        };
+        assert!(r.blocks_restore(at + SignedDuration::from_hours(1000)));
+        r.hold_until = Some(at + SignedDuration::from_hours(24));
+        assert!(r.blocks_restore(at + SignedDuration::from_hours(23)));
+        assert!(!r.blocks_restore(at + SignedDuration::from_hours(24)));
+    }
+}

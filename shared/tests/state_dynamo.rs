@@ -1,0 +1,403 @@
+//! `DynamoStateStore` against moto's DynamoDB (started per test on a free
+//! loopback port; clients get that endpoint explicitly), plus a loopback
+//! stub that answers every call with throttling, and a closed port.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use warden_core::aws::{load_sdk_config, AwsSettings};
+use warden_core::state::{
+    BudgetRequest, DynamoSettings, DynamoStateStore, EventId, Hit, HitOutcome, LeaseOutcome,
+    LedgerEntry, LedgerKey, Revocation, StateError, StateStore, ThresholdSpec, WindowHits,
+    WindowKey, WindowOutcome,
+};
+use warden_emulator::moto::MotoServer;
+
+/// moto 5.2 takes at most 25 items per TransactWriteItems (AWS: 100).
+fn moto_settings() -> DynamoSettings {
+    DynamoSettings {
+        transact_max_items: 25,
+        ..DynamoSettings::default()
+    }
+}
+
+async fn store_at(endpoint: String, table: &str, max_attempts: u32) -> DynamoStateStore {
+    let settings = AwsSettings {
+        max_attempts,
+        attempt_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(10),
+        ..AwsSettings::local(endpoint)
+    };
+    DynamoStateStore::from_config(&load_sdk_config(&settings).await, table)
+        .with_settings(moto_settings())
+}
+
+async fn fresh(moto: &MotoServer, table: &str) -> DynamoStateStore {
+    let store = store_at(moto.endpoint_url(), table, 3).await;
+    assert!(
+        store.create_table().await.expect("create table"),
+        "new table"
+    );
+    store
+}
+
+fn t(sec: i64) -> Timestamp {
+    Timestamp::from_second(1_790_000_000 + sec).unwrap()
+}
+
+fn window(rule: &str, key: &str, count: u32, shard: &str, hits: &[(u32, i64)]) -> WindowHits {
+    WindowHits {
+        window: WindowKey {
+            rule: rule.into(),
+            key: key.into(),
+        },
+        spec: ThresholdSpec {
+            count,
+            within: SignedDuration::from_mins(2),
+        },
+        hits: hits
+            .iter()
+            .map(|(seq, sec)| Hit {
+                id: EventId::new(shard, format!("{seq:020}"), 0),
+                at: t(*sec),
+            })
+            .collect(),
+    }
+}
+
+fn firings(out: &[WindowOutcome]) -> Vec<(String, bool)> {
+    out.iter()
+        .flat_map(|w| w.firings().map(|f| (f.cause(&w.window), f.replayed)))
+        .collect()
+}
+
+#[tokio::test]
+async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
+    let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
+    let store = fresh(&moto, "state-windows").await;
+    // Created once; a second init finds it.
+    assert!(!store.create_table().await.unwrap());
+
+    let first = [window(
+        "brute",
+        "alice",
+        6,
+        "shardId-0",
+        &[(1, 0), (2, 5), (3, 10)],
+    )];
+    store.reset_stats();
+    let out = store.record_hits(&first, t(10)).await.unwrap();
+    assert!(firings(&out).is_empty());
+    assert_eq!(out[0].open, 3);
+    let stats = store.stats();
+    assert_eq!(stats.calls.get("BatchGetItem"), Some(&1));
+    assert_eq!(stats.calls.get("TransactWriteItems"), Some(&1));
+    assert_eq!(stats.total_calls(), 2, "{stats:?}");
+
+    // The same hits again: nothing new, and no write call at all.
+    store.reset_stats();
+    let again = store.record_hits(&first, t(11)).await.unwrap();
+    assert!(again[0]
+        .hits
+        .iter()
+        .all(|(_, o)| *o == HitOutcome::Duplicate));
+    assert_eq!(again[0].open, 3);
+    assert_eq!(store.stats().calls.get("TransactWriteItems"), None);
+
+    // The other three, from another shard: the sixth hit fires, once.
+    let second = [window(
+        "brute",
+        "alice",
+        6,
+        "shardId-1",
+        &[(4, 20), (5, 25), (6, 30)],
+    )];
+    let out = store.record_hits(&second, t(30)).await.unwrap();
+    let cause = format!("brute/alice/shardId-1:{:020}#0", 6);
+    assert_eq!(firings(&out), vec![(cause.clone(), false)]);
+    let replay = store.record_hits(&second, t(31)).await.unwrap();
+    assert_eq!(firings(&replay), vec![(cause, true)]);
+
+    // 40 keys in one batch: one read, two transactions of 25 + 15.
+    let many: Vec<_> = (0..40)
+        .map(|i| {
+            window(
+                "spray",
+                &format!("user{i}"),
+                3,
+                "shardId-0",
+                &[(100 + i, 50)],
+            )
+        })
+        .collect();
+    store.reset_stats();
+    let out = store.record_hits(&many, t(50)).await.unwrap();
+    assert_eq!(out.len(), 40);
+    let stats = store.stats();
+    assert_eq!(stats.calls.get("BatchGetItem"), Some(&1), "{stats:?}");
+    assert_eq!(stats.calls.get("TransactWriteItems"), Some(&2), "{stats:?}");
+
+    let snap = store.snapshot(t(60)).await.unwrap();
+    assert_eq!(snap.windows.len(), 41);
+    let alice = snap
+        .windows
+        .iter()
+        .find(|w| w.window.key == "alice")
+        .expect("alice's window");
+    assert_eq!((alice.open, alice.last_fired), (0, Some(t(30))));
+}
+
+/// Two takers of one budget through two clients. moto does not serialise
+/// concurrent requests (two concurrent conditional UpdateItems both
+/// succeeded there, 14 of 10 used), so the race is played in order: the
+/// second taker's optimistic UpdateItem must fail DynamoDB's condition on
+/// the server, and the store then grants only what is left. Per-item
+/// atomicity of conditional writes is DynamoDB's; true concurrency is
+/// tested on the memory store.
+#[tokio::test]
+async fn a_taker_that_loses_the_race_gets_only_what_is_left_of_the_budget() {
+    let moto = MotoServer::start().expect("moto starts");
+    let a = fresh(&moto, "state-race").await;
+    let b = store_at(moto.endpoint_url(), "state-race", 3)
+        .await
+        .with_settings(moto_settings());
+    let now: Timestamp = "2026-11-26T10:05:00Z".parse().unwrap();
+    let req = |kind: &str| {
+        [BudgetRequest {
+            kind: kind.into(),
+            want: 7,
+            max: 10,
+            per: SignedDuration::from_hours(1),
+        }]
+    };
+    for kind in ["sign-out-user", "revoke-domain"] {
+        let ga = a.take_budget(&req(kind), now).await.unwrap();
+        b.reset_stats();
+        let gb = b.take_budget(&req(kind), now).await.unwrap();
+        assert_eq!((ga[0].granted, gb[0].granted), (7, 3), "{kind}");
+        assert_eq!(gb[0].used, 10);
+        let calls = b.stats().calls;
+        assert_eq!(
+            calls.get("UpdateItem"),
+            Some(&2),
+            "{kind}: lost once, then took 3"
+        );
+        assert_eq!(calls.get("GetItem"), Some(&1), "{kind}: {calls:?}");
+        let more = a.take_budget(&req(kind), now).await.unwrap();
+        assert_eq!((more[0].granted, more[0].used), (0, 10));
+    }
+    // The next period starts afresh.
+    let next = a
+        .take_budget(&req("sign-out-user"), now + SignedDuration::from_hours(1))
+        .await
+        .unwrap();
+    assert_eq!((next[0].granted, next[0].used), (7, 7));
+}
+
+#[tokio::test]
+async fn ledger_revocations_and_leases_round_trip_with_expiry() {
+    let moto = MotoServer::start().expect("moto starts");
+    let store = fresh(&moto, "state-ledger").await;
+
+    let key = |cause: &str| LedgerKey {
+        kind: "sign-out-user".into(),
+        target: "arn:aws:worklink::1:fleet/corp/alice".into(),
+        cause: cause.into(),
+    };
+    let entry = |cause: &str, dry_run| LedgerEntry {
+        key: key(cause),
+        rule: "brute".into(),
+        at: t(0),
+        keep: SignedDuration::from_hours(1),
+        dry_run,
+    };
+    let recorded = store
+        .ledger_record(&[entry("burst#1", false), entry("burst#2", true)])
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1, "dry-run is never recorded");
+    let keys = [key("burst#1"), key("burst#2"), key("burst#3")];
+    let seen = store.ledger_contains(&keys, t(59 * 60)).await.unwrap();
+    assert_eq!(seen, vec![true, false, false]);
+    let expired = store.ledger_contains(&keys, t(61 * 60)).await.unwrap();
+    assert_eq!(
+        expired,
+        vec![false, false, false],
+        "past its TTL it is gone"
+    );
+
+    let fleet = "arn:aws:worklink::123456789012:fleet/corp";
+    let rev = |domain: &str, hold_until| Revocation {
+        fleet: fleet.into(),
+        domain: domain.into(),
+        rule: "exfil-burst".into(),
+        at: t(0),
+        cause: "exfil-burst/hr.corp.example/shardId-0:1#0".into(),
+        hold_until,
+    };
+    store
+        .record_revocations(&[
+            rev("HR.corp.example", None),
+            rev("wiki.corp.example", Some(t(3600))),
+        ])
+        .await
+        .unwrap();
+    let q = |d: &str| (fleet.to_string(), d.to_string());
+    let got = store
+        .revocations(&[
+            q("hr.corp.example."),
+            q("wiki.corp.example"),
+            q("mail.corp.example"),
+        ])
+        .await
+        .unwrap();
+    let hr = got[0].as_ref().expect("hr is on record");
+    assert_eq!(hr.domain, "hr.corp.example");
+    assert!(hr.blocks_restore(t(10 * 86_400)), "no hold: until released");
+    let wiki = got[1].as_ref().expect("wiki is on record");
+    assert!(wiki.blocks_restore(t(3599)) && !wiki.blocks_restore(t(3600)));
+    assert!(got[2].is_none(), "never revoked by warden");
+
+    let released = store
+        .release_revocation(None, "hr.corp.example")
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 1);
+    let released = store
+        .release_revocation(Some(fleet), "wiki.corp.example")
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 1);
+    let got = store
+        .revocations(&[q("hr.corp.example"), q("wiki.corp.example")])
+        .await
+        .unwrap();
+    assert!(got.iter().all(Option::is_none));
+    assert!(store
+        .release_revocation(Some(fleet), "hr.corp.example")
+        .await
+        .unwrap()
+        .is_empty());
+
+    let ttl = SignedDuration::from_mins(15);
+    let a = store
+        .acquire_lease("fleet-sweep", "run-a", t(0), ttl)
+        .await
+        .unwrap();
+    assert_eq!(a, LeaseOutcome::Acquired { expires: t(900) });
+    let b = store
+        .acquire_lease("fleet-sweep", "run-b", t(60), ttl)
+        .await
+        .unwrap();
+    assert_eq!(
+        b,
+        LeaseOutcome::Held {
+            owner: "run-a".into(),
+            expires: t(900)
+        }
+    );
+    assert!(!store.release_lease("fleet-sweep", "run-b").await.unwrap());
+    let snap = store.snapshot(t(61)).await.unwrap();
+    assert_eq!(snap.leases.len(), 1);
+    assert!(store.release_lease("fleet-sweep", "run-a").await.unwrap());
+    let b = store
+        .acquire_lease("fleet-sweep", "run-b", t(62), ttl)
+        .await
+        .unwrap();
+    assert!(matches!(b, LeaseOutcome::Acquired { .. }));
+    let c = store
+        .acquire_lease("fleet-sweep", "run-c", t(62 + 900), ttl)
+        .await
+        .unwrap();
+    assert!(
+        matches!(c, LeaseOutcome::Acquired { .. }),
+        "an expired lease is taken over"
+    );
+}
+
+/// A loopback server that answers every request with DynamoDB's throttling
+/// error, as the service does under load.
+async fn throttling_stub() -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then the body it announces.
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let len = text[..head_end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= head_end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+                let resp = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_throttled_or_unreachable_or_missing_table_is_a_typed_error_never_a_count() {
+    let hits = [window("brute", "alice", 6, "shardId-0", &[(1, 0)])];
+
+    let throttled = store_at(throttling_stub().await, "state", 1).await;
+    let err = throttled.record_hits(&hits, t(0)).await.unwrap_err();
+    assert!(matches!(err, StateError::Throttled { .. }), "{err}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("dynamodb table state"), "{err}");
+    let req = [BudgetRequest {
+        kind: "sign-out-user".into(),
+        want: 1,
+        max: 10,
+        per: SignedDuration::from_hours(1),
+    }];
+    let err = throttled.take_budget(&req, t(0)).await.unwrap_err();
+    assert!(matches!(err, StateError::Throttled { .. }), "{err}");
+
+    let closed = {
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let unreachable = store_at(closed, "state", 1).await;
+    let err = unreachable.record_hits(&hits, t(0)).await.unwrap_err();
+    assert!(matches!(err, StateError::Unreachable { .. }), "{err}");
+    assert!(err.is_retryable());
+    let err = unreachable.ledger_contains(&[], t(0)).await;
+    assert_eq!(err, Ok(vec![]), "no keys: no call");
+
+    let moto = MotoServer::start().expect("moto starts");
+    let missing = store_at(moto.endpoint_url(), "no-such-table", 1).await;
+    let err = missing.record_hits(&hits, t(0)).await.unwrap_err();
+    assert!(matches!(err, StateError::Rejected { .. }), "{err}");
+    assert!(!err.is_retryable());
+    assert!(
+        err.to_string().contains("ResourceNotFoundException"),
+        "{err}"
+    );
+}
