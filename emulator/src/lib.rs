@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod check;
 pub mod clock;
 pub mod faults;
 pub mod function;

@@ -101,6 +101,7 @@ pub use validate::STREAM_PREFIX;
 pub use wire::{ApiError, ErrorKind, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 use crate::log::Call;
+use crate::wsi::request_id;
 use crate::{EmuRequest, Injected, Service, Shared};
 use ops::{Ctx, OpFn};
 use wire::Input;
@@ -334,18 +335,6 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         }
         _ => None,
     }
-}
-
-fn request_id() -> String {
-    let h = format!("{:032x}", fastrand::u128(..));
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// The key request parameters for the call log, under their wire names.

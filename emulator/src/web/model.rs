@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::validate as v;
+use crate::check::{field, opt_field as opt};
 
 /// Region and account of generated ARNs when a fixture names none.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -420,19 +421,4 @@ impl State {
         }
         Ok(())
     }
-}
-
-fn field(at: &str, name: &str, r: Result<(), String>) -> Result<(), String> {
-    r.map_err(|e| format!("{at}.{name}: {e}"))
-}
-
-fn opt(
-    at: &str,
-    name: &str,
-    value: &Option<String>,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<(), String> {
-    value
-        .as_deref()
-        .map_or(Ok(()), |s| field(at, name, check(s)))
 }

@@ -300,13 +300,166 @@ pub fn expire_session(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-// ------------------------------------------------- user access logging
+// ------------------------------------------------------------- settings
 
-fn logging_arn_label(c: &Ctx) -> Result<String, ApiError> {
-    let arn = c.input.label(0);
-    check("userAccessLoggingSettingsArn", v::arn(arn))?;
-    Ok(arn.to_string())
+/// What differs between the two kinds of settings a portal points at (user
+/// access logging, IP access); the create/delete/associate rules are shared.
+struct Kind {
+    /// The ARN resource type and `resourceType` of errors.
+    name: &'static str,
+    /// The member that carries the ARN (path label, query, output).
+    arn_member: &'static str,
+    /// Words for messages.
+    what: &'static str,
+    /// The portal's reference to settings of this kind.
+    slot: fn(&mut Portal) -> &mut Option<String>,
+    get: fn(&Portal) -> Option<&String>,
+    exists: fn(&State, &str) -> bool,
+    count: fn(&State) -> usize,
+    limit: fn(&State) -> usize,
+    remove: fn(&mut State, &str),
 }
+
+const LOGGING_KIND: Kind = Kind {
+    name: LOGGING,
+    arn_member: "userAccessLoggingSettingsArn",
+    what: "user access logging settings",
+    slot: |p| &mut p.user_access_logging_settings_arn,
+    get: |p| p.user_access_logging_settings_arn.as_ref(),
+    exists: |st, arn| st.user_access_logging_settings.iter().any(|s| s.arn == arn),
+    count: |st| st.user_access_logging_settings.len(),
+    limit: |st| st.limits.max_user_access_logging_settings,
+    remove: |st, arn| st.user_access_logging_settings.retain(|s| s.arn != arn),
+};
+
+const IP_KIND: Kind = Kind {
+    name: IP,
+    arn_member: "ipAccessSettingsArn",
+    what: "IP access settings",
+    slot: |p| &mut p.ip_access_settings_arn,
+    get: |p| p.ip_access_settings_arn.as_ref(),
+    exists: |st, arn| st.ip_access_settings.iter().any(|s| s.arn == arn),
+    count: |st| st.ip_access_settings.len(),
+    limit: |st| st.limits.max_ip_access_settings,
+    remove: |st, arn| st.ip_access_settings.retain(|s| s.arn != arn),
+};
+
+impl Kind {
+    /// The settings ARN from the path label, checked.
+    fn arn_label(&self, c: &Ctx) -> Result<String, ApiError> {
+        let arn = c.input.label(0);
+        check(self.arn_member, v::arn(arn))?;
+        Ok(arn.to_string())
+    }
+
+    fn not_found(&self, arn: &str) -> ApiError {
+        ApiError::not_found(self.name, arn)
+    }
+
+    /// The portals that use settings `arn` (`associatedPortalArns`).
+    fn portals_using(&self, st: &State, arn: &str) -> Vec<String> {
+        st.portals_with(arn, self.get)
+    }
+
+    /// The start of a create: the ARN a repeated `clientToken` made, or
+    /// ServiceQuotaExceededException when the account is full.
+    fn create_check(&self, st: &State, c: &Ctx) -> Result<Option<String>, ApiError> {
+        let replayed = client_token(c)?
+            .and_then(|t| st.client_tokens.get(&format!("{}|{t}", self.name)))
+            .cloned();
+        if replayed.is_none() && (self.count)(st) >= (self.limit)(st) {
+            return Err(ApiError::quota(
+                self.name,
+                format!("the account already has {} {}", (self.count)(st), self.what),
+            ));
+        }
+        Ok(replayed)
+    }
+
+    /// A fresh ARN of this kind, remembered under the request's `clientToken`.
+    fn new_arn(&self, st: &mut State, c: &Ctx) -> String {
+        let id = st.new_id();
+        let arn = resource_arn(&st.region, &st.account_id, self.name, &id);
+        if let Ok(Some(t)) = client_token(c) {
+            st.client_tokens
+                .insert(format!("{}|{t}", self.name), arn.clone());
+        }
+        arn
+    }
+
+    /// Settings still associated with a portal cannot be deleted
+    /// (ConflictException); unknown settings delete as a no-op, the operation
+    /// being idempotent and modelling no ResourceNotFoundException.
+    fn delete(&self, st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
+        let arn = self.arn_label(c)?;
+        if let Some(p) = self.portals_using(st, &arn).first() {
+            return Err(ApiError::conflict(
+                self.name,
+                &arn,
+                format!("{arn} is associated with portal {p}; disassociate it first"),
+            ));
+        }
+        (self.remove)(st, &arn);
+        Ok(json!({}))
+    }
+
+    /// Points the portal at the settings named in the query string,
+    /// replacing any earlier ones.
+    fn associate(&self, st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
+        let portal_arn = portal_arn_label(c)?;
+        let arn = c
+            .input
+            .query_one(self.arn_member)?
+            .ok_or_else(|| ApiError::field(self.arn_member, "member is required"))?
+            .to_string();
+        check(self.arn_member, v::arn(&arn))?;
+        find_portal(st, &portal_arn)?;
+        if !(self.exists)(st, &arn) {
+            return Err(self.not_found(&arn));
+        }
+        *(self.slot)(find_portal(st, &portal_arn)?) = Some(arn.clone());
+        Ok(json!({ "portalArn": portal_arn, self.arn_member: arn }))
+    }
+
+    /// Clears the portal's settings of this kind; a portal without any is a
+    /// ConflictException (nothing to disassociate).
+    fn disassociate(&self, st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
+        let portal_arn = portal_arn_label(c)?;
+        let p = find_portal(st, &portal_arn)?;
+        if (self.slot)(p).take().is_none() {
+            return Err(ApiError::conflict(
+                PORTAL,
+                &portal_arn,
+                format!("portal {portal_arn} has no {}", self.what),
+            ));
+        }
+        Ok(json!({}))
+    }
+}
+
+/// One page of `items` in ARN order, for the settings lists.
+fn list_by_arn<T>(
+    items: &[T],
+    arn: fn(&T) -> &str,
+    c: &Ctx,
+    op: &str,
+    out: impl Fn(&T) -> Value,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let req = page_request(c.input, op, "")?;
+    let mut all: Vec<&T> = items.iter().collect();
+    all.sort_by(|a, b| arn(a).cmp(arn(b)));
+    let (page, next) = paginate(
+        &all,
+        &req,
+        |s, cur| arn(s) > cur,
+        |s| arn(s).to_string(),
+        op,
+        "",
+    );
+    Ok((page.iter().map(|s| out(s)).collect(), next))
+}
+
+// ------------------------------------------------- user access logging
 
 fn find_logging<'s>(
     st: &'s mut State,
@@ -315,91 +468,53 @@ fn find_logging<'s>(
     st.user_access_logging_settings
         .iter_mut()
         .find(|s| s.arn == arn)
-        .ok_or_else(|| ApiError::not_found(LOGGING, arn))
+        .ok_or_else(|| LOGGING_KIND.not_found(arn))
 }
 
 fn logging_out(st: &State, s: &UserAccessLoggingSettings) -> Value {
     json!({
         "userAccessLoggingSettingsArn": s.arn,
         "kinesisStreamArn": s.kinesis_stream_arn,
-        "associatedPortalArns": st.portals_with(&s.arn, |p| p.user_access_logging_settings_arn.as_ref()),
+        "associatedPortalArns": LOGGING_KIND.portals_using(st, &s.arn),
     })
-}
-
-/// The ARN a repeated `clientToken` created, if it did.
-fn replayed(st: &State, c: &Ctx, kind: &str) -> Result<Option<String>, ApiError> {
-    Ok(client_token(c)?
-        .and_then(|t| st.client_tokens.get(&format!("{kind}|{t}")))
-        .cloned())
-}
-
-fn remember(st: &mut State, c: &Ctx, kind: &str, arn: &str) {
-    if let Ok(Some(t)) = client_token(c) {
-        st.client_tokens
-            .insert(format!("{kind}|{t}"), arn.to_string());
-    }
-}
-
-fn new_arn(st: &mut State, kind: &str) -> String {
-    let id = st.new_id();
-    resource_arn(&st.region, &st.account_id, kind, &id)
 }
 
 pub fn create_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
     let stream = c.input.req_str("kinesisStreamArn")?;
     check("kinesisStreamArn", v::kinesis_stream_arn(stream))?;
     let tags = tags_in(c)?;
-    if let Some(arn) = replayed(st, c, LOGGING)? {
+    if let Some(arn) = LOGGING_KIND.create_check(st, c)? {
         return Ok(json!({ "userAccessLoggingSettingsArn": arn }));
     }
-    if st.user_access_logging_settings.len() >= st.limits.max_user_access_logging_settings {
-        return Err(ApiError::quota(
-            LOGGING,
-            format!(
-                "the account already has {} user access logging settings",
-                st.user_access_logging_settings.len()
-            ),
-        ));
-    }
-    let arn = new_arn(st, LOGGING);
+    let arn = LOGGING_KIND.new_arn(st, c);
     st.user_access_logging_settings
         .push(UserAccessLoggingSettings {
             arn: arn.clone(),
             kinesis_stream_arn: stream.to_string(),
             tags,
         });
-    remember(st, c, LOGGING, &arn);
     Ok(json!({ "userAccessLoggingSettingsArn": arn }))
 }
 
 pub fn get_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let arn = logging_arn_label(c)?;
+    let arn = LOGGING_KIND.arn_label(c)?;
     let s = find_logging(st, &arn)?.clone();
     Ok(json!({ "userAccessLoggingSettings": logging_out(st, &s) }))
 }
 
 pub fn list_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let op = "ListUserAccessLoggingSettings";
-    let req = page_request(c.input, op, "")?;
-    let mut all: Vec<&UserAccessLoggingSettings> = st.user_access_logging_settings.iter().collect();
-    all.sort_by(|a, b| a.arn.cmp(&b.arn));
-    let (page, next) = paginate(
-        &all,
-        &req,
-        |s, cur| s.arn.as_str() > cur,
-        |s| s.arn.clone(),
-        op,
-        "",
-    );
-    let list: Vec<Value> = page
-        .iter()
-        .map(|s| json!({ "userAccessLoggingSettingsArn": s.arn, "kinesisStreamArn": s.kinesis_stream_arn }))
-        .collect();
+    let (list, next) = list_by_arn(
+        &st.user_access_logging_settings,
+        |s| &s.arn,
+        c,
+        "ListUserAccessLoggingSettings",
+        |s| json!({ "userAccessLoggingSettingsArn": s.arn, "kinesisStreamArn": s.kinesis_stream_arn }),
+    )?;
     Ok(json!({ "userAccessLoggingSettings": list, "nextToken": next }))
 }
 
 pub fn update_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let arn = logging_arn_label(c)?;
+    let arn = LOGGING_KIND.arn_label(c)?;
     let stream = opt_checked(c, "kinesisStreamArn", v::kinesis_stream_arn)?;
     client_token(c)?;
     let s = find_logging(st, &arn)?;
@@ -410,73 +525,28 @@ pub fn update_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Va
     Ok(json!({ "userAccessLoggingSettings": logging_out(st, &s) }))
 }
 
-/// Settings still associated with a portal cannot be deleted
-/// (ConflictException); unknown settings delete as a no-op, the operation
-/// being idempotent and modelling no ResourceNotFoundException.
 pub fn delete_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let arn = logging_arn_label(c)?;
-    let used = st.portals_with(&arn, |p| p.user_access_logging_settings_arn.as_ref());
-    if let Some(p) = used.first() {
-        return Err(ApiError::conflict(
-            LOGGING,
-            &arn,
-            format!("{arn} is associated with portal {p}; disassociate it first"),
-        ));
-    }
-    st.user_access_logging_settings.retain(|s| s.arn != arn);
-    Ok(json!({}))
-}
-
-/// The settings ARN from the query string, checked.
-fn settings_query(c: &Ctx, name: &str) -> Result<String, ApiError> {
-    let arn = c
-        .input
-        .query_one(name)?
-        .ok_or_else(|| ApiError::field(name, "member is required"))?;
-    check(name, v::arn(arn))?;
-    Ok(arn.to_string())
+    LOGGING_KIND.delete(st, c)
 }
 
 pub fn associate_user_access_logging_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let portal_arn = portal_arn_label(c)?;
-    let arn = settings_query(c, "userAccessLoggingSettingsArn")?;
-    find_portal(st, &portal_arn)?;
-    find_logging(st, &arn)?;
-    find_portal(st, &portal_arn)?.user_access_logging_settings_arn = Some(arn.clone());
-    Ok(json!({ "portalArn": portal_arn, "userAccessLoggingSettingsArn": arn }))
+    LOGGING_KIND.associate(st, c)
 }
 
-/// Clears the portal's user access logging settings; a portal without any
-/// is a ConflictException (nothing to disassociate).
 pub fn disassociate_user_access_logging_settings(
     st: &mut State,
     c: &Ctx,
 ) -> Result<Value, ApiError> {
-    let portal_arn = portal_arn_label(c)?;
-    let p = find_portal(st, &portal_arn)?;
-    if p.user_access_logging_settings_arn.take().is_none() {
-        return Err(ApiError::conflict(
-            PORTAL,
-            &portal_arn,
-            format!("portal {portal_arn} has no user access logging settings"),
-        ));
-    }
-    Ok(json!({}))
+    LOGGING_KIND.disassociate(st, c)
 }
 
 // ------------------------------------------------------ ip access settings
-
-fn ip_arn_label(c: &Ctx) -> Result<String, ApiError> {
-    let arn = c.input.label(0);
-    check("ipAccessSettingsArn", v::arn(arn))?;
-    Ok(arn.to_string())
-}
 
 fn find_ip<'s>(st: &'s mut State, arn: &str) -> Result<&'s mut IpAccessSettings, ApiError> {
     st.ip_access_settings
         .iter_mut()
         .find(|s| s.arn == arn)
-        .ok_or_else(|| ApiError::not_found(IP, arn))
+        .ok_or_else(|| IP_KIND.not_found(arn))
 }
 
 fn ip_summary(s: &IpAccessSettings) -> Map<String, Value> {
@@ -515,7 +585,7 @@ fn ip_out(st: &State, s: &IpAccessSettings) -> Value {
     m.insert("ipRules".into(), Value::Array(rules));
     m.insert(
         "associatedPortalArns".into(),
-        json!(st.portals_with(&s.arn, |p| p.ip_access_settings_arn.as_ref())),
+        json!(IP_KIND.portals_using(st, &s.arn)),
     );
     put(
         &mut m,
@@ -573,19 +643,10 @@ pub fn create_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiEr
     c.input.opt_str_map("additionalEncryptionContext")?;
     let rules = ip_rules_in(c)?.ok_or_else(|| ApiError::field("ipRules", "member is required"))?;
     let tags = tags_in(c)?;
-    if let Some(arn) = replayed(st, c, IP)? {
+    if let Some(arn) = IP_KIND.create_check(st, c)? {
         return Ok(json!({ "ipAccessSettingsArn": arn }));
     }
-    if st.ip_access_settings.len() >= st.limits.max_ip_access_settings {
-        return Err(ApiError::quota(
-            IP,
-            format!(
-                "the account already has {} IP access settings",
-                st.ip_access_settings.len()
-            ),
-        ));
-    }
-    let arn = new_arn(st, IP);
+    let arn = IP_KIND.new_arn(st, c);
     st.ip_access_settings.push(IpAccessSettings {
         arn: arn.clone(),
         display_name: display.map(str::to_string),
@@ -595,35 +656,28 @@ pub fn create_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiEr
         customer_managed_key: key.map(str::to_string),
         tags,
     });
-    remember(st, c, IP, &arn);
     Ok(json!({ "ipAccessSettingsArn": arn }))
 }
 
 pub fn get_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let arn = ip_arn_label(c)?;
+    let arn = IP_KIND.arn_label(c)?;
     let s = find_ip(st, &arn)?.clone();
     Ok(json!({ "ipAccessSettings": ip_out(st, &s) }))
 }
 
 pub fn list_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let op = "ListIpAccessSettings";
-    let req = page_request(c.input, op, "")?;
-    let mut all: Vec<&IpAccessSettings> = st.ip_access_settings.iter().collect();
-    all.sort_by(|a, b| a.arn.cmp(&b.arn));
-    let (page, next) = paginate(
-        &all,
-        &req,
-        |s, cur| s.arn.as_str() > cur,
-        |s| s.arn.clone(),
-        op,
-        "",
-    );
-    let list: Vec<Value> = page.iter().map(|s| Value::Object(ip_summary(s))).collect();
+    let (list, next) = list_by_arn(
+        &st.ip_access_settings,
+        |s| &s.arn,
+        c,
+        "ListIpAccessSettings",
+        |s| Value::Object(ip_summary(s)),
+    )?;
     Ok(json!({ "ipAccessSettings": list, "nextToken": next }))
 }
 
 pub fn update_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let arn = ip_arn_label(c)?;
+    let arn = IP_KIND.arn_label(c)?;
     let display = opt_checked(c, "displayName", v::display_name)?;
     let description = opt_checked(c, "description", v::description)?;
     let rules = ip_rules_in(c)?;
@@ -642,42 +696,16 @@ pub fn update_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiEr
     Ok(json!({ "ipAccessSettings": ip_out(st, &s) }))
 }
 
-/// Like [`delete_user_access_logging_settings`]: ConflictException while a
-/// portal uses the settings, unknown settings are a no-op.
 pub fn delete_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let arn = ip_arn_label(c)?;
-    let used = st.portals_with(&arn, |p| p.ip_access_settings_arn.as_ref());
-    if let Some(p) = used.first() {
-        return Err(ApiError::conflict(
-            IP,
-            &arn,
-            format!("{arn} is associated with portal {p}; disassociate it first"),
-        ));
-    }
-    st.ip_access_settings.retain(|s| s.arn != arn);
-    Ok(json!({}))
+    IP_KIND.delete(st, c)
 }
 
 pub fn associate_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let portal_arn = portal_arn_label(c)?;
-    let arn = settings_query(c, "ipAccessSettingsArn")?;
-    find_portal(st, &portal_arn)?;
-    find_ip(st, &arn)?;
-    find_portal(st, &portal_arn)?.ip_access_settings_arn = Some(arn.clone());
-    Ok(json!({ "portalArn": portal_arn, "ipAccessSettingsArn": arn }))
+    IP_KIND.associate(st, c)
 }
 
 pub fn disassociate_ip_access_settings(st: &mut State, c: &Ctx) -> Result<Value, ApiError> {
-    let portal_arn = portal_arn_label(c)?;
-    let p = find_portal(st, &portal_arn)?;
-    if p.ip_access_settings_arn.take().is_none() {
-        return Err(ApiError::conflict(
-            PORTAL,
-            &portal_arn,
-            format!("portal {portal_arn} has no IP access settings"),
-        ));
-    }
-    Ok(json!({}))
+    IP_KIND.disassociate(st, c)
 }
 
 // ---------------------------------------------------------------- tags

@@ -248,7 +248,8 @@ fn finish(
     resp
 }
 
-fn request_id() -> String {
+/// A fresh request id (UUID layout) for `x-amzn-requestid`.
+pub(crate) fn request_id() -> String {
     let n = fastrand::u128(..);
     let h = format!("{n:032x}");
     format!(
