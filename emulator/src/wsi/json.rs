@@ -4,7 +4,7 @@
 //! `Content-Type: application/x-amz-json-1.0`.
 //!
 //! Only the codec differs from the CBOR path: the JSON body is turned into
-//! the CBOR value the shared handler ([`super::serve`]) checks and runs, and
+//! the CBOR value the shared handler (`wsi::serve`) checks and runs, and
 //! the CBOR answer back into JSON. Timestamps travel as epoch seconds (JSON
 //! numbers) both ways; errors are JSON with `__type`
 //! (`com.amazonaws.workspacesinstances#<Code>`), `Message` and the shape's

@@ -1,4 +1,7 @@
-//! Amazon WorkSpaces Instances, emulated over Smithy RPC v2 CBOR.
+//! Amazon WorkSpaces Instances, emulated over both protocols its model lists:
+//! Smithy RPC v2 CBOR (what `aws-sdk-workspacesinstances` sends) and
+//! awsJson1_0 (what boto3 and the AWS CLI send; see [`mod@json`]). Both run the
+//! same handler (`serve`) over one state; only the codec differs.
 //!
 //! # Wire protocol
 //!
