@@ -47,6 +47,10 @@ pub fn emulator(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             .await?;
         println!("emulator listening on {}", running.endpoint_url());
         println!("admin API: {}/_emulator/state", running.endpoint_url());
+        println!(
+            "serving: WorkLink (REST-JSON), WorkSpaces Instances (RPC v2 CBOR and awsJson1_0), \
+             WorkSpaces Secure Browser (REST-JSON)"
+        );
         running.serve_until_signal().await;
         Ok(ExitCode::SUCCESS)
     })

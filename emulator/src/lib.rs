@@ -1,21 +1,29 @@
-//! Local emulator for Amazon WorkLink and Amazon WorkSpaces Instances.
+//! Local emulator for Amazon WorkLink, Amazon WorkSpaces Instances and
+//! Amazon WorkSpaces Secure Browser.
 //!
 //! It speaks the real wire protocols closely enough that the real
-//! `aws-sdk-worklink` and `aws-sdk-workspacesinstances` crates, pointed at it
-//! with `endpoint_url`, cannot tell the difference:
+//! `aws-sdk-worklink`, `aws-sdk-workspacesinstances` and
+//! `aws-sdk-workspacesweb` crates (and boto3), pointed at it with
+//! `endpoint_url`, cannot tell the difference:
 //!
 //! * WorkLink: REST-JSON, `POST /signOutUser` and friends, errors in the
 //!   `x-amzn-ErrorType` header and the `__type` body field.
 //! * WorkSpaces Instances: Smithy RPC v2 CBOR,
-//!   `POST /service/EUCMIFrontendAPIService/operation/<Operation>`.
+//!   `POST /service/EUCMIFrontendAPIService/operation/<Operation>` (the Rust
+//!   SDK), and awsJson1_0, `POST /` with
+//!   `X-Amz-Target: EUCMIFrontendAPIService.<Operation>` (boto3, the AWS
+//!   CLI); one state behind both.
+//! * WorkSpaces Secure Browser (`workspaces-web`): REST-JSON, `GET /portals`,
+//!   `DELETE /portals/{portalId}/sessions/{sessionId}` and friends.
 //!
-//! Besides the two services it serves an admin API under `/_emulator/`
+//! Besides the services it serves an admin API under `/_emulator/`
 //! (load/dump state, the call log, fault injection, the clock); see
 //! [`admin`]. Everything is also reachable in-process through [`Shared`].
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod check;
 pub mod clock;
 pub mod faults;
 pub mod function;
@@ -23,6 +31,7 @@ pub mod log;
 pub mod moto;
 pub mod output;
 pub mod runtime_api;
+pub mod web;
 pub mod worklink;
 pub mod wsi;
 
@@ -48,6 +57,8 @@ pub enum Service {
     WorkLink,
     #[serde(rename = "workspaces-instances")]
     WorkspacesInstances,
+    #[serde(rename = "workspaces-web")]
+    WorkspacesWeb,
 }
 
 impl Service {
@@ -55,6 +66,7 @@ impl Service {
         match self {
             Service::WorkLink => "worklink",
             Service::WorkspacesInstances => "workspaces-instances",
+            Service::WorkspacesWeb => "workspaces-web",
         }
     }
 }
@@ -95,6 +107,8 @@ pub struct Fixture {
     pub worklink: worklink::State,
     #[serde(default)]
     pub workspaces_instances: wsi::State,
+    #[serde(default)]
+    pub workspaces_web: web::State,
 }
 
 impl Fixture {
@@ -134,6 +148,9 @@ impl Fixture {
         self.workspaces_instances
             .validate()
             .map_err(EmulatorError::InvalidFixture)?;
+        self.workspaces_web
+            .validate()
+            .map_err(EmulatorError::InvalidFixture)?;
         Ok(())
     }
 }
@@ -145,6 +162,7 @@ pub struct Shared {
     pub calls: CallLog,
     worklink: Mutex<worklink::State>,
     wsi: Mutex<wsi::State>,
+    web: Mutex<web::State>,
 }
 
 impl Shared {
@@ -157,6 +175,7 @@ impl Shared {
             calls: CallLog::default(),
             worklink: Mutex::new(fixture.worklink),
             wsi: Mutex::new(fixture.workspaces_instances),
+            web: Mutex::new(fixture.workspaces_web),
         }
     }
 
@@ -171,12 +190,18 @@ impl Shared {
         self.wsi.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The WorkSpaces Secure Browser state.
+    pub fn web(&self) -> MutexGuard<'_, web::State> {
+        self.web.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Replaces the whole state with a fixture (the call log is kept).
     pub fn load(&self, fixture: Fixture) {
         self.clock.set(fixture.clock);
         self.faults.set(fixture.faults.unwrap_or_default());
         *self.worklink() = fixture.worklink;
         *self.wsi() = fixture.workspaces_instances;
+        *self.web() = fixture.workspaces_web;
     }
 
     /// The whole state as a fixture document.
@@ -186,6 +211,7 @@ impl Shared {
             faults: Some(self.faults.config()),
             worklink: self.worklink().clone(),
             workspaces_instances: self.wsi().clone(),
+            workspaces_web: self.web().clone(),
         }
     }
 
@@ -239,7 +265,7 @@ impl Emulator {
         &self.shared
     }
 
-    /// The axum router serving both services and the admin API.
+    /// The axum router serving the three services and the admin API.
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .fallback(dispatch)
@@ -351,6 +377,10 @@ async fn dispatch(
         admin::handle(&shared, req).await
     } else if path.starts_with(WSI_PREFIX) {
         wsi::handle(&shared, req).await
+    } else if wsi::json::claims(&req) {
+        wsi::json::handle(&shared, req).await
+    } else if web::claims(&req) {
+        web::handle(&shared, req).await
     } else {
         worklink::handle(&shared, req).await
     }

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use aws_sdk_workspacesinstances::types::{ManagedInstanceRequest, ProvisionStateEnum, Tag};
@@ -164,7 +163,7 @@ async fn dump_load_round_trips_exactly() {
     assert_eq!(next_a.volume_id(), next_b.volume_id());
 
     // And through the admin API.
-    let (status, _, body) = http(&emu, "GET", "/_emulator/state", "", b"").await;
+    let (status, _, body) = common::http(&emu, "GET", "/_emulator/state", "", b"").await;
     assert_eq!(status, 200);
     let via_admin: Fixture = serde_json::from_slice(&body).unwrap();
     assert_eq!(
@@ -264,53 +263,8 @@ fn invalid_fixtures_name_the_item() {
 
 // ---------------------------------------------------------------- raw wire
 
-/// One HTTP/1.1 exchange over a plain socket: (status, headers, body).
-async fn http(
-    emu: &RunningEmulator,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let addr = emu.addr();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if !content_type.is_empty() {
-        req.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
-    }
-    req.extend_from_slice(b"\r\n");
-    req.extend_from_slice(body);
-    tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(&req).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("header end");
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let mut lines = head.lines();
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        (status, headers, raw[split + 4..].to_vec())
-    })
-    .await
-    .unwrap()
-}
-
 async fn call(emu: &RunningEmulator, op: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Value) {
-    let (status, headers, body) = http(
+    let (status, headers, body) = common::http(
         emu,
         "POST",
         &format!("/service/EUCMIFrontendAPIService/operation/{op}"),
@@ -487,7 +441,7 @@ async fn protocol_headers_unknown_operations_and_methods() {
         .iter()
         .any(|(k, v)| k == "smithy-protocol" && v == "rpc-v2-cbor"));
 
-    let (status, _, _) = http(
+    let (status, _, _) = common::http(
         &emu,
         "GET",
         "/service/EUCMIFrontendAPIService/operation/ListRegions",

@@ -8,6 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::validate as v;
+use crate::check::{field, opt_field};
 
 /// Account used in generated ARNs when a fixture does not name one.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
@@ -395,22 +396,6 @@ impl State {
             }
         }
         Ok(())
-    }
-}
-
-fn field(at: &str, name: &str, r: Result<(), String>) -> Result<(), String> {
-    r.map_err(|e| format!("{at}.{name}: {e}"))
-}
-
-fn opt_field(
-    at: &str,
-    name: &str,
-    value: &Option<String>,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<(), String> {
-    match value {
-        Some(s) => field(at, name, check(s)),
-        None => Ok(()),
     }
 }
 

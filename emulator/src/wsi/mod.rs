@@ -1,4 +1,7 @@
-//! Amazon WorkSpaces Instances, emulated over Smithy RPC v2 CBOR.
+//! Amazon WorkSpaces Instances, emulated over both protocols its model lists:
+//! Smithy RPC v2 CBOR (what `aws-sdk-workspacesinstances` sends) and
+//! awsJson1_0 (what boto3 and the AWS CLI send; see [`mod@json`]). Both run the
+//! same handler (`serve`) over one state; only the codec differs.
 //!
 //! # Wire protocol
 //!
@@ -105,6 +108,7 @@
 
 mod cbor;
 mod error;
+pub mod json;
 mod model;
 mod ops;
 mod paging;
@@ -123,6 +127,7 @@ pub use model::{
 };
 pub use ops::Op;
 pub use paging::DEFAULT_PAGE_SIZE;
+pub(crate) use schema::tag_char;
 
 use crate::faults::Injected;
 use crate::{log, EmuRequest, Service, Shared, WSI_PREFIX};
@@ -137,16 +142,35 @@ pub async fn handle(shared: &Shared, req: EmuRequest) -> Response {
         .chars()
         .take(128)
         .collect();
-    let op = Op::from_name(&name).filter(|_| req.method == Method::POST);
-    let Some(op) = op else {
-        let err = if req.method == Method::POST {
-            ApiError::unknown_operation(&name)
-        } else {
-            ApiError::unknown_operation(&format!("{} {name} (operations are POST)", req.method))
-        };
-        return finish(shared, &name, json!({}), Err(err), false);
+    if req.method != Method::POST {
+        let err =
+            ApiError::unknown_operation(&format!("{} {name} (operations are POST)", req.method));
+        return finish(shared, &name, json!({}), Err(err), false, Codec::Cbor);
+    }
+    serve(shared, &name, cbor::parse_body(&req.body), Codec::Cbor).await
+}
+
+/// How a request arrived and its answer leaves: Smithy RPC v2 CBOR or
+/// awsJson1_0. Everything between decoding and encoding is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    Cbor,
+    Json,
+}
+
+/// Runs operation `name` on a decoded body (JSON bodies arrive converted to
+/// CBOR values): fault injection, lifecycle, access rules, schema check, the
+/// operation, the call log, the answer in `codec`.
+pub(crate) async fn serve(
+    shared: &Shared,
+    name: &str,
+    body: Result<Value, ApiError>,
+    codec: Codec,
+) -> Response {
+    let Some(op) = Op::from_name(name) else {
+        let err = ApiError::unknown_operation(name);
+        return finish(shared, name, json!({}), Err(err), false, codec);
     };
-    let body = cbor::parse_body(&req.body);
     let params = match &body {
         Ok(v) => params_of(v),
         Err(_) => json!({ "body": "unreadable" }),
@@ -156,7 +180,7 @@ pub async fn handle(shared: &Shared, req: EmuRequest) -> Response {
             Injected::Throttle => ApiError::throttling(),
             Injected::ServerError => ApiError::internal(),
         };
-        return finish(shared, op.name(), params, Err(err), true);
+        return finish(shared, op.name(), params, Err(err), true, codec);
     }
     let now = shared.clock.now();
     let result = {
@@ -173,7 +197,7 @@ pub async fn handle(shared: &Shared, req: EmuRequest) -> Response {
             })
         }
     };
-    finish(shared, op.name(), params, result, false)
+    finish(shared, op.name(), params, result, false, codec)
 }
 
 /// Records the call and builds the HTTP answer.
@@ -183,6 +207,7 @@ fn finish(
     params: serde_json::Value,
     result: Result<Value, ApiError>,
     injected: bool,
+    codec: Codec,
 ) -> Response {
     let (status, error, body) = match result {
         Ok(v) => (StatusCode::OK, None, v),
@@ -190,11 +215,12 @@ fn finish(
             if !injected {
                 tracing::debug!(operation, code = e.kind.code(), message = %e.message, "wsi error");
             }
-            (
-                e.kind.status(),
-                Some(e.kind.code().to_string()),
-                e.to_cbor(),
-            )
+            let status = match (codec, e.kind) {
+                // awsJson1_0 answers an unknown target with 400.
+                (Codec::Json, ErrorKind::UnknownOperation) => StatusCode::BAD_REQUEST,
+                _ => e.kind.status(),
+            };
+            (status, Some(e.kind.code().to_string()), e.to_cbor())
         }
     };
     shared.record(log::Call {
@@ -205,20 +231,28 @@ fn finish(
         error,
         injected,
     });
-    let mut resp = (status, cbor::encode(&body)).into_response();
+    let mut resp = match codec {
+        Codec::Cbor => {
+            let mut resp = (status, cbor::encode(&body)).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/cbor"),
+            );
+            h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+            resp
+        }
+        Codec::Json => json::response(status, &body),
+    };
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/cbor"),
-    );
-    h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
     if let Ok(id) = HeaderValue::from_str(&request_id()) {
         h.insert("x-amzn-requestid", id);
     }
     resp
 }
 
-fn request_id() -> String {
+/// A fresh request id (UUID layout) for `x-amzn-requestid`.
+pub(crate) fn request_id() -> String {
     let n = fastrand::u128(..);
     let h = format!("{n:032x}");
     format!(

@@ -154,3 +154,70 @@ macro_rules! all_pages {
 }
 #[allow(unused_imports)]
 pub(crate) use all_pages;
+
+/// One HTTP/1.1 exchange over a plain socket: (status, headers, body).
+pub async fn http(
+    emu: &RunningEmulator,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let headers: &[(&str, &str)] = if content_type.is_empty() {
+        &[]
+    } else {
+        &[("Content-Type", content_type)]
+    };
+    http_with(emu, method, path, headers, body).await
+}
+
+/// [`http`] with any request headers.
+pub async fn http_with(
+    emu: &RunningEmulator,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let addr = emu.addr();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    )
+    .into_bytes();
+    for (name, value) in headers {
+        req.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    req.extend_from_slice(body);
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(&req).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("header end");
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, raw[split + 4..].to_vec())
+    })
+    .await
+    .unwrap()
+}
+
+/// The Secure Browser client, retries off.
+pub fn web(emu: &RunningEmulator) -> aws_sdk_workspacesweb::Client {
+    aws_sdk_workspacesweb::Client::new(&sdk_config(emu, RetryConfig::disabled()))
+}
