@@ -341,3 +341,51 @@ async fn a_call_in_flight_is_not_waited_for_past_the_reserve() {
         1.0
     );
 }
+
+/// A revoke refused with InvalidRequest is checked with DescribeDomain. When
+/// that check is itself throttled, nobody knows whether the refusal is final:
+/// the revoke stays transient (retried), never a permanent finding that
+/// would acknowledge the record and lose it (issue 13, point 6).
+#[tokio::test]
+async fn a_throttled_state_check_keeps_a_refused_revoke_transient() {
+    let (emu, exec) = setup().await;
+    let revoke = || {
+        action(
+            ActionKind::RevokeDomain,
+            domain(CORP, "jira.example.com"),
+            ActionParams::None,
+        )
+    };
+    // Without the fault: refused (the domain is ASSOCIATING), and the check
+    // answers that it is not INACTIVE: a permanent finding.
+    let recs = exec
+        .execute(&[revoke()], Deadline::none(), &mut Metrics::new("t"))
+        .await;
+    match &recs[0].outcome {
+        Outcome::Failed(f) => {
+            assert_eq!(f.code, "InvalidRequestException", "{f}");
+            assert_eq!(f.kind, FailureKind::Permanent, "{f}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    emu.shared().faults.set(FaultsConfig {
+        rules: vec![FaultRule {
+            operation: Some("DescribeDomain".into()),
+            throttle_rate: 1.0,
+            ..Default::default()
+        }],
+        seed: 3,
+    });
+    let recs = exec
+        .execute(&[revoke()], Deadline::none(), &mut Metrics::new("t"))
+        .await;
+    match &recs[0].outcome {
+        Outcome::Failed(f) => {
+            assert_eq!(f.kind, FailureKind::Transient, "{f}");
+            assert!(f.message.contains("DescribeDomain"), "{f}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(recs[0].outcome.should_retry());
+}

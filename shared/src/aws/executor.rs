@@ -328,7 +328,25 @@ impl Executor {
             Ok(d) if d.domain_status().map(|s| s.as_str()) == Some(wanted) => Outcome::Already {
                 detail: format!("domain already {wanted}"),
             },
-            _ => Outcome::Failed(failure),
+            Ok(_) => Outcome::Failed(failure),
+            // The check itself did not get an answer (throttled, 5xx, a
+            // timeout): whether the refusal is final is unknown, so the
+            // action stays transient and is retried, never a finding.
+            Err(e) => {
+                let check = classify(&e);
+                if check.kind == FailureKind::Transient {
+                    Outcome::Failed(CallFailure {
+                        kind: FailureKind::Transient,
+                        message: format!(
+                            "{}; checking the domain's state (DescribeDomain) failed too: {}",
+                            failure.message, check
+                        ),
+                        ..failure
+                    })
+                } else {
+                    Outcome::Failed(failure)
+                }
+            }
         }
     }
 
