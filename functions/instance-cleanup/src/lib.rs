@@ -48,7 +48,9 @@ use warden_core::policy::{ActionKind, Policy};
 use warden_core::resource::{Instance, InstanceError};
 use warden_core::shell::{CommonSettings, PolicyLoadError, PolicySource};
 
-pub use stages::{adjust, report, tally, to_forget, Adjusted, Executed, Gathered, Tally};
+pub use stages::{
+    adjust, report, tally, to_distrust, to_forget, Adjusted, Executed, Gathered, Tally,
+};
 pub use store::DynamoMarkStore;
 pub use store::{MarkRecord, MarkStore, MemoryMarkStore, StoreError};
 

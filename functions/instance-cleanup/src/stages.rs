@@ -281,6 +281,15 @@ impl<S: MarkStore> Cleaner<S> {
             &out.records,
         );
         let forget = to_forget(gathered, adjusted, &out.tally);
+        let distrust = to_distrust(gathered, adjusted, &out.tally);
+        if !adjusted.dry_run && !distrust.is_empty() {
+            // Remembered (so a later run retries the untag) but vouching
+            // for no tag: if the instance errors again, its old mark does
+            // not count and it is marked afresh.
+            if let Err(e) = self.store.put(&distrust).await {
+                tracing::warn!(error = %e, count = distrust.len(), "cannot record recoveries in the mark store; their old marks stay trusted until a later run records them");
+            }
+        }
         if !adjusted.dry_run && !forget.is_empty() {
             let ids: Vec<String> = forget.into_iter().collect();
             if let Err(e) = self.store.remove(&ids).await {
@@ -334,7 +343,7 @@ pub fn adjust(
                 v.cleanup_marked_at(mark_tag),
                 gathered.tracked.get(&v.instance_id),
             ) {
-                (Some(at), Some(rec)) => at >= rec.marked_at,
+                (Some(at), Some(rec)) => rec.marked_at.is_some_and(|m| at >= m),
                 _ => false,
             };
             if v.tags.contains_key(mark_tag) && !trusted && is_error_state(v.state.as_deref()) {
@@ -554,7 +563,7 @@ fn marks_to_remember(
             let id = instance_of(a)?;
             Some(MarkRecord {
                 instance_id: id.to_owned(),
-                marked_at: now,
+                marked_at: Some(now),
                 reason: first_error.get(id).cloned().unwrap_or_default(),
             })
         })
@@ -704,6 +713,32 @@ pub fn to_forget(gathered: &Gathered, adjusted: &Adjusted, tally: &Tally) -> BTr
     );
     forget.retain(|id| tracked.contains_key(id));
     forget
+}
+
+/// Recovered instances whose mark is still on them (the untag failed, was
+/// capped or not started): remembered with no mark time, so the record
+/// vouches for nothing. A mark counts only for the error episode it was
+/// written in; whatever happens to the untag, a recovery ends the episode.
+pub fn to_distrust(gathered: &Gathered, adjusted: &Adjusted, tally: &Tally) -> Vec<MarkRecord> {
+    let mut out = Vec::new();
+    for r in &adjusted.resources {
+        let Resource::Instance(i) = r else { continue };
+        let id = &i.instance_id;
+        let Some(rec) = gathered.tracked.get(id) else {
+            continue;
+        };
+        if rec.marked_at.is_some()
+            && !is_error_state(i.state.as_deref())
+            && (tally.untag_pending.contains(id) || adjusted.cap_untag.contains(id))
+        {
+            out.push(MarkRecord {
+                instance_id: id.clone(),
+                marked_at: None,
+                reason: format!("recovered ({})", i.state.as_deref().unwrap_or("unknown")),
+            });
+        }
+    }
+    out
 }
 
 /// Stage 4 (pure): the report, with the instances still waiting for their
@@ -893,7 +928,7 @@ mod tests {
                         id.to_string(),
                         MarkRecord {
                             instance_id: id.to_string(),
-                            marked_at: at,
+                            marked_at: Some(at),
                             reason: String::new(),
                         },
                     )
@@ -1049,7 +1084,7 @@ mod tests {
             "wsinst-r".into(),
             MarkRecord {
                 instance_id: "wsinst-r".into(),
-                marked_at: "2026-11-23T01:00:00Z".parse().unwrap(),
+                marked_at: Some("2026-11-23T01:00:00Z".parse().unwrap()),
                 reason: String::new(),
             },
         );
@@ -1057,7 +1092,7 @@ mod tests {
             "wsinst-gone".into(),
             MarkRecord {
                 instance_id: "wsinst-gone".into(),
-                marked_at: "2026-11-23T01:00:00Z".parse().unwrap(),
+                marked_at: Some("2026-11-23T01:00:00Z".parse().unwrap()),
                 reason: String::new(),
             },
         );
@@ -1099,11 +1134,16 @@ mod tests {
             "{}",
             t.decisions[0].why
         );
-        // Deleted and gone are forgotten; the failed unmark stays remembered.
+        // Deleted and gone are forgotten; the failed unmark stays remembered,
+        // but no longer vouches for its mark.
         assert_eq!(
             to_forget(&g, &a, &t),
             BTreeSet::from(["wsinst-a".to_string(), "wsinst-gone".to_string()])
         );
+        let distrusted = to_distrust(&g, &a, &t);
+        assert_eq!(distrusted.len(), 1, "{distrusted:?}");
+        assert_eq!(distrusted[0].instance_id, "wsinst-r");
+        assert_eq!(distrusted[0].marked_at, None);
     }
 
     #[test]
@@ -1122,7 +1162,7 @@ mod tests {
             "wsinst-w".into(),
             MarkRecord {
                 instance_id: "wsinst-w".into(),
-                marked_at: "2026-11-24T12:00:00Z".parse().unwrap(),
+                marked_at: Some("2026-11-24T12:00:00Z".parse().unwrap()),
                 reason: String::new(),
             },
         );
@@ -1184,7 +1224,7 @@ mod tests {
         let store = crate::MemoryMarkStore::new();
         let remembered = |i: String| MarkRecord {
             instance_id: i,
-            marked_at: now(),
+            marked_at: Some(now()),
             reason: String::new(),
         };
         store

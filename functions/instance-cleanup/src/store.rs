@@ -27,8 +27,11 @@ use serde::Serialize;
 pub struct MarkRecord {
     /// WorkspaceInstanceId.
     pub instance_id: String,
-    /// When it was marked (the mark tag's value).
-    pub marked_at: Timestamp,
+    /// When it was marked (the mark tag's value). `None`: the store holds
+    /// a time that cannot be read (hand-edited, another writer, numeric):
+    /// such a record never vouches for a mark tag, so the instance is
+    /// marked afresh instead of trusting a tag of unknown age.
+    pub marked_at: Option<Timestamp>,
     /// Why (the first error code), as tagged.
     pub reason: String,
 }
@@ -264,11 +267,17 @@ mod dynamo {
                         tracing::warn!(table = %self.table, "mark store item without a string `{KEY}` ignored");
                         continue;
                     };
-                    // An unreadable time counts as "now unknown": the epoch,
-                    // which only matters for reporting (the tag is the clock).
-                    let marked_at = s(item, MARKED_AT)
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                    // An unreadable time trusts nothing: the mark tag of
+                    // this instance is treated as unknown and marked afresh.
+                    let marked_at = s(item, MARKED_AT).and_then(|t| t.parse().ok());
+                    if marked_at.is_none() {
+                        tracing::warn!(
+                            table = %self.table,
+                            instance_id = %id,
+                            value = ?item.get(MARKED_AT),
+                            "mark store: `{MARKED_AT}` is missing or not an RFC 3339 string: the instance's mark is not trusted and is written afresh"
+                        );
+                    }
                     let reason = s(item, REASON).unwrap_or_default();
                     out.insert(
                         id.clone(),
@@ -292,7 +301,10 @@ mod dynamo {
             for r in records {
                 let put = PutRequest::builder()
                     .item(KEY, AttributeValue::S(r.instance_id.clone()))
-                    .item(MARKED_AT, AttributeValue::S(r.marked_at.to_string()))
+                    .item(
+                        MARKED_AT,
+                        AttributeValue::S(r.marked_at.map(|t| t.to_string()).unwrap_or_default()),
+                    )
                     .item(REASON, AttributeValue::S(r.reason.clone()))
                     .build()
                     .map_err(|e| self.err("BatchWriteItem", e.to_string()))?;
@@ -329,7 +341,7 @@ mod tests {
         let t: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
         let rec = |id: &str, reason: &str| MarkRecord {
             instance_id: id.into(),
-            marked_at: t,
+            marked_at: Some(t),
             reason: reason.into(),
         };
         s.put(&[rec("wsinst-a", "X"), rec("wsinst-b", "Y")])

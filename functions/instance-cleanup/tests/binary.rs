@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use instance_cleanup::{DynamoMarkStore, MarkRecord, MarkStore};
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::jiff::Timestamp;
@@ -225,7 +227,7 @@ async fn the_dynamodb_store_round_trips_in_batches() {
     let records: Vec<MarkRecord> = (0..60)
         .map(|n| MarkRecord {
             instance_id: format!("wsinst-{n:017x}"),
-            marked_at: t,
+            marked_at: Some(t),
             reason: format!("R{n}"),
         })
         .collect();
@@ -239,6 +241,27 @@ async fn the_dynamodb_store_round_trips_in_batches() {
         .collect();
     store.remove(&gone).await.unwrap();
     assert_eq!(store.load().await.unwrap().len(), 20);
+
+    // Times written by someone else: unreadable (text, or a number) means
+    // "not trusted", never the epoch.
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    for (id, value) in [
+        ("wsinst-bad-text", AttributeValue::S("last tuesday".into())),
+        ("wsinst-bad-number", AttributeValue::N("1700000000".into())),
+    ] {
+        client
+            .put_item()
+            .table_name("marks-batches")
+            .item("instance_id", AttributeValue::S(id.into()))
+            .item("marked_at", value)
+            .send()
+            .await
+            .unwrap();
+    }
+    let loaded = store.load().await.unwrap();
+    assert_eq!(loaded["wsinst-bad-text"].marked_at, None);
+    assert_eq!(loaded["wsinst-bad-number"].marked_at, None);
+    assert_eq!(loaded["wsinst-0000000000000002a"].marked_at, Some(t));
 
     // A missing table is an error that names it.
     let missing = DynamoMarkStore::from_config(&config, "no-such-table");

@@ -635,7 +635,7 @@ async fn a_cap_that_would_be_exceeded_deletes_nothing() {
                 .iter()
                 .map(|i| instance_cleanup::MarkRecord {
                     instance_id: i.clone(),
-                    marked_at: t0(),
+                    marked_at: Some(t0()),
                     reason: String::new(),
                 })
                 .collect::<Vec<_>>(),
@@ -702,7 +702,7 @@ async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
         .put(
             &[errored.clone(), recovered.clone()].map(|i| instance_cleanup::MarkRecord {
                 instance_id: i,
-                marked_at: later,
+                marked_at: Some(later),
                 reason: "EC2_LAUNCH_FAILED".into(),
             }),
         )
@@ -717,6 +717,107 @@ async fn marks_are_trusted_for_deletion_only_as_the_store_remembers_them() {
     assert_eq!(r.unmarked.ids, std::slice::from_ref(&recovered));
     assert!(tags_of(&emu, &recovered).is_empty());
     assert_eq!(stored(&c).await, BTreeSet::from([errored]));
+}
+
+/// More marked instances recover in one run than the untag cap allows: the
+/// untags are refused, but the recovery is remembered. When one of them
+/// errors again weeks later, its old mark does not count: it is marked
+/// afresh, not deleted in that run (issue 13, point 1; before, the stale
+/// mark was trusted and the instance deleted at once).
+#[tokio::test]
+async fn a_recovery_ends_the_marks_episode_even_when_the_untag_is_capped() {
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let ids: Vec<String> = (1..=12).map(id).collect();
+    let mut st = State::default();
+    for i in &ids {
+        st.instances.insert(
+            i.clone(),
+            Instance::new(i, ProvisionState::ErrorAllocating, created)
+                .with_workspace_error("EC2_LAUNCH_FAILED", "x"),
+        );
+    }
+    let f = Fleet {
+        state: st,
+        ..Fleet::default()
+    };
+    let emu = start(&f).await;
+    let mut p = policy(100);
+    p.settings.caps.insert(
+        ActionKind::UntagInstance,
+        Cap {
+            max: Some(10),
+            max_percent: None,
+        },
+    );
+    let c = cleaner(&emu, p).await;
+    let r = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r.marked.count, 12);
+
+    // All 12 recover: 12 untags planned, the cap is 10, the kind refused.
+    for i in &ids {
+        emu.shared().wsi().instance_mut(i).unwrap().provision_state = ProvisionState::Allocated;
+    }
+    let r = run(&c, t0(), Overrides::default()).await;
+    assert!(r.unmarked.ids.is_empty(), "capped: {}", r.summary());
+    assert_eq!(mark_of(&emu, &ids[0]).as_deref(), Some(T0), "the tag stays");
+
+    // Weeks later the first errors again, its old mark still on it.
+    let later = emu
+        .shared()
+        .clock
+        .advance(SignedDuration::from_hours(24 * 21))
+        .unwrap();
+    emu.shared()
+        .wsi()
+        .instance_mut(&ids[0])
+        .unwrap()
+        .provision_state = ProvisionState::ErrorAllocating;
+    let r = run(&c, later, Overrides::default()).await;
+    assert!(r.deleted.ids.is_empty(), "{:?}", r.decisions);
+    assert_no_deletes(&emu, "a mark from an earlier error episode");
+    assert!(
+        r.marked.ids.contains(&ids[0]),
+        "marked afresh: {}",
+        r.summary()
+    );
+}
+
+/// A store record whose time cannot be read vouches for nothing: a
+/// hand-written old tag on an errored instance is not trusted (before, the
+/// unreadable time read as the epoch, every tag was "no earlier", and the
+/// instance was deleted at once). It is marked afresh (issue 13, point 2).
+#[tokio::test]
+async fn an_unreadable_store_time_trusts_no_tag() {
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let errored = id(1);
+    let mut st = State::default();
+    st.instances.insert(
+        errored.clone(),
+        Instance::new(&errored, ProvisionState::ErrorAllocating, created)
+            .with_workspace_error("EC2_LAUNCH_FAILED", "x")
+            .with_tag(MARK, "2020-01-01T00:00:00Z"),
+    );
+    let f = Fleet {
+        state: st,
+        ..Fleet::default()
+    };
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    c.store()
+        .put(&[instance_cleanup::MarkRecord {
+            instance_id: errored.clone(),
+            marked_at: None,
+            reason: "EC2_LAUNCH_FAILED".into(),
+        }])
+        .await
+        .unwrap();
+    let r = run(&c, t0(), Overrides::default()).await;
+    assert!(r.deleted.ids.is_empty(), "{:?}", r.decisions);
+    assert_no_deletes(&emu, "unreadable store time");
+    assert_eq!(r.marked.ids, std::slice::from_ref(&errored));
+    assert_eq!(mark_of(&emu, &errored).as_deref(), Some(T0));
+    let kept = c.store().load().await.unwrap();
+    assert_eq!(kept[&errored].marked_at, Some(t0()), "written afresh");
 }
 
 #[tokio::test]
