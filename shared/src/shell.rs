@@ -154,7 +154,9 @@ mod lambda {
     pub const INIT_ERROR_TYPE: &str = "Runtime.ConfigError";
 
     /// Installs the JSON log subscriber: one object per line on stdout
-    /// (CloudWatch Logs Insights can query the fields), level from
+    /// (CloudWatch Logs Insights can query the fields) with `timestamp`,
+    /// `requestId`, `xrayTraceId` and `cold_start` (see
+    /// [`crate::aws::logline`]), level from
     /// `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls) or
     /// `WARDEN_LOG_LEVEL`, default `info`. Later calls are no-ops (tests).
     pub fn init_logging() {
@@ -163,14 +165,16 @@ mod lambda {
             .unwrap_or_else(|_| "info".into())
             .to_ascii_lowercase();
         let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+        // lambda_runtime's per-invocation span stays enabled at any level:
+        // every line carries its request id (crate::aws::logline).
+        let filter = match format!("{}=info", crate::aws::logline::INVOKE_SPAN_TARGET).parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        };
         let _ = tracing_subscriber::fmt()
             .json()
+            .event_format(crate::aws::logline::LambdaJson::new())
             .with_env_filter(filter)
-            .with_current_span(false)
-            .with_span_list(false)
-            .flatten_event(true)
-            .with_target(false)
-            .without_time()
             .try_init();
     }
 

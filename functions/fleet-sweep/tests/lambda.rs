@@ -107,6 +107,7 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
         .invoke(scheduled, Duration::from_secs(60))
         .await
         .unwrap();
+    let first_request = inv.request_id.clone();
     let report = inv
         .json()
         .unwrap_or_else(|e| panic!("{e}\n{}", function.output().join("\n")));
@@ -142,6 +143,7 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
     // A manual invocation: one fleet, live.
     let manual = json!({ "fleet_arns": [PARTNER], "dry_run": false }).to_string();
     let inv = api.invoke(manual, Duration::from_secs(60)).await.unwrap();
+    let manual_request = inv.request_id.clone();
     let report = inv.json().unwrap();
     assert_eq!(report["fleets_swept"], json!(1));
     assert_eq!(
@@ -225,6 +227,30 @@ async fn the_binary_sweeps_on_a_schedule_and_on_manual_invocations() {
         json_lines.iter().any(updated),
         "an action log line:\n{}",
         lines.join("\n")
+    );
+    // Every line of an invocation carries the request id the Runtime API
+    // handed out, a timestamp, and whether it was the cold start.
+    let action = json_lines.iter().find(|l| updated(l)).unwrap();
+    assert_eq!(action["requestId"], json!(manual_request), "{action}");
+    assert_eq!(action["cold_start"], json!(false), "{action}");
+    assert!(
+        action["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("20")),
+        "{action}"
+    );
+    let cold: Vec<&Value> = json_lines
+        .iter()
+        .filter(|l| l["requestId"] == json!(first_request))
+        .collect();
+    assert!(
+        !cold.is_empty(),
+        "lines of the first invocation:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        cold.iter().all(|l| l["cold_start"] == json!(true)),
+        "{cold:?}"
     );
     let emf: Vec<&Value> = json_lines
         .iter()

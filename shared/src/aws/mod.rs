@@ -145,3 +145,4 @@ pub mod deadline;
 
 pub mod emf;
 pub mod executor;
+pub mod logline;
