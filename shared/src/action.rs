@@ -312,7 +312,7 @@ pub enum Target {
     },
     /// A WorkSpaces Instance.
     Instance {
-        /// WorkspaceInstanceId.
+        /// The WorkSpaces Instance (`WorkspaceInstanceId`).
         instance_id: String,
     },
     /// A WorkLink fleet (UpdateAuditStreamConfiguration).
@@ -360,7 +360,7 @@ pub enum ActionParams {
     },
     /// Tag keys to remove (untag-instance).
     TagKeys {
-        /// Keys.
+        /// The tag keys to remove.
         keys: Vec<String>,
     },
     /// The audit stream to set (set-audit-stream).

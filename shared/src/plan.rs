@@ -66,11 +66,11 @@ pub enum Cause {
 /// One action to execute (or to log only, when `dry_run`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedAction {
-    /// Kind.
+    /// What to do (the action table's entry for it).
     pub kind: ActionKind,
-    /// Target.
+    /// Who or what it is done to (user, domain, fleet, instance).
     pub target: Target,
-    /// Parameters.
+    /// The action's own parameters (tags, keys, stream), from the rule.
     pub params: ActionParams,
     /// The rules that asked for it, in policy order.
     pub rules: Vec<String>,
@@ -149,7 +149,7 @@ impl std::fmt::Display for RefusalReason {
 pub struct Refusal {
     /// The refused action.
     pub action: PlannedAction,
-    /// Why.
+    /// Why it was refused (allow-list, cap, conflict).
     pub reason: RefusalReason,
 }
 

@@ -65,25 +65,25 @@ impl OnKind {
 pub struct Device {
     /// The fleet it belongs to.
     pub fleet_arn: String,
-    /// DeviceId.
+    /// The device's id in its fleet (WorkLink `DeviceId`).
     pub device_id: String,
     /// `ACTIVE` | `SIGNED_OUT`.
     pub status: Option<String>,
-    /// Username.
+    /// The user the device belongs to (WorkLink `Username`), if known.
     pub user: Option<String>,
-    /// Manufacturer.
+    /// The device maker as WorkLink reports it (`Manufacturer`).
     pub manufacturer: Option<String>,
-    /// Model.
+    /// The device model as WorkLink reports it (`Model`).
     pub model: Option<String>,
-    /// OperatingSystem.
+    /// Operating system and version, e.g. `iOS 17.5.1` (`OperatingSystem`).
     pub os: Option<String>,
     /// OperatingSystemVersion (dotted; compared with `version-*` operators).
     pub os_version: Option<String>,
     /// PatchLevel, e.g. `2024-03-05` (its age is the `patch_level_age` field).
     pub patch_level: Option<String>,
-    /// FirstAccessedTime.
+    /// When the device first reached the fleet (`FirstAccessedTime`).
     pub first_accessed: Option<Timestamp>,
-    /// LastAccessedTime.
+    /// When the device last reached the fleet (`LastAccessedTime`).
     pub last_accessed: Option<Timestamp>,
 }
 
@@ -93,14 +93,14 @@ pub struct Device {
 pub struct Domain {
     /// The fleet it belongs to.
     pub fleet_arn: String,
-    /// DomainName.
+    /// The internal domain's name, e.g. `wiki.example.com` (`DomainName`).
     pub domain: String,
-    /// DisplayName.
+    /// The name shown to administrators (`DisplayName`).
     pub display_name: Option<String>,
     /// DomainStatus: `PENDING_VALIDATION` | `ASSOCIATING` | `ACTIVE` |
     /// `INACTIVE` | `DISASSOCIATING` | `DISASSOCIATED` | ...
     pub status: Option<String>,
-    /// CreatedTime.
+    /// When it was created (`CreatedTime`).
     pub created: Option<Timestamp>,
 }
 
@@ -108,19 +108,19 @@ pub struct Domain {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Fleet {
-    /// FleetArn.
+    /// The fleet's ARN, the scope of every action on it (`FleetArn`).
     pub fleet_arn: String,
-    /// FleetName.
+    /// The fleet's short name (`FleetName`).
     pub fleet_name: Option<String>,
-    /// DisplayName.
+    /// The name shown to administrators (`DisplayName`).
     pub display_name: Option<String>,
-    /// CompanyCode.
+    /// The code users enter in the WorkLink app (`CompanyCode`).
     pub company_code: Option<String>,
     /// FleetStatus: `CREATING` | `ACTIVE` | `DELETING` | ...
     pub status: Option<String>,
-    /// CreatedTime.
+    /// When it was created (`CreatedTime`).
     pub created: Option<Timestamp>,
-    /// LastUpdatedTime.
+    /// When its configuration last changed (`LastUpdatedTime`).
     pub last_updated: Option<Timestamp>,
     /// AuditStreamArn (None when the fleet has no audit stream).
     pub audit_stream_arn: Option<String>,
@@ -150,7 +150,7 @@ pub struct Instance {
     pub ec2_instance_id: Option<String>,
     /// Errors, workspace and EC2 ones together.
     pub errors: Vec<InstanceError>,
-    /// Tags.
+    /// Its tags (key to value): mark, reason and protect tags among them.
     pub tags: BTreeMap<String, String>,
 }
 

@@ -89,9 +89,9 @@ impl Node {
 /// A YAML syntax problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
-    /// Where.
+    /// Where in the file (line and column).
     pub loc: Location,
-    /// What.
+    /// What is wrong there.
     pub message: String,
 }
 

@@ -53,7 +53,7 @@ pub struct FailureContext<'a> {
     pub request_id: &'a str,
     /// The function.
     pub function_arn: &'a str,
-    /// Why.
+    /// Why the record is sent: malformed, or past the retry limit or age.
     pub condition: Condition,
     /// How many times the record was delivered.
     pub invoke_count: u32,

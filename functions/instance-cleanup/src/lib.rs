@@ -342,7 +342,7 @@ pub struct Decision {
     /// The outcome (`done`, `already`, `dry-run`, `failed-transient`, ...,
     /// `refused`, `reported`).
     pub outcome: String,
-    /// Why.
+    /// Why, in a sentence an operator can act on (state, error, mark age).
     pub why: String,
 }
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 /// One remembered mark.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MarkRecord {
-    /// WorkspaceInstanceId.
+    /// The marked instance (`WorkspaceInstanceId`), the item key.
     pub instance_id: String,
     /// When it was marked (the mark tag's value). `None`: the store holds
     /// a time that cannot be read (hand-edited, another writer, numeric):

@@ -13,7 +13,7 @@ use crate::resource::{Instance, InstanceError, Resource};
 /// What a field holds; decides which operators apply to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
-    /// Text.
+    /// A string (user names, URLs, event types).
     Str,
     /// An IP address.
     Ip,

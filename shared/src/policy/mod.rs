@@ -31,9 +31,9 @@ use crate::resource::Resource;
 /// events with that key fall within a window of length D.
 #[derive(Debug, Clone)]
 pub struct Threshold {
-    /// N.
+    /// How many matching events make the threshold (`count N`).
     pub count: u32,
-    /// D.
+    /// The sliding window they must fall in (`within D`).
     pub within: SignedDuration,
     /// The grouping field's name, as written.
     pub by: String,

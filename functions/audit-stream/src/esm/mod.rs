@@ -197,7 +197,7 @@ pub struct ShardReport {
     pub records_processed: usize,
     /// Records sent to the failure sink after their retries.
     pub records_to_sink: Vec<String>,
-    /// Invocations.
+    /// Batches handed to the function (retries and bisections included).
     pub invocations: usize,
     /// Invocations answered with `batchItemFailures`.
     pub partial_failures: usize,
