@@ -299,22 +299,7 @@ impl Backtest {
                     .join(", ")
             );
         }
-        if !self.refusals.is_empty() {
-            let _ = writeln!(out, "refused:");
-            let mut seen = BTreeSet::new();
-            for r in &self.refusals {
-                let line = format!(
-                    "  {} {}: {} (rules: {})",
-                    r.action.kind,
-                    r.action.target,
-                    r.reason,
-                    r.action.rules.join(", ")
-                );
-                if seen.insert(line.clone()) {
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-        }
+        write_refusals(&mut out, &self.refusals);
         if !self.malformed.is_empty() {
             let _ = writeln!(out, "malformed records ({}):", self.malformed.len());
             for m in self.malformed.iter().take(20) {
@@ -322,6 +307,27 @@ impl Backtest {
             }
         }
         out
+    }
+}
+
+/// Writes the refusals as `refused:` lines, each distinct line once (a
+/// target refused in several batches is listed once).
+pub fn write_refusals<'a>(out: &mut String, refusals: impl IntoIterator<Item = &'a Refusal>) {
+    let mut seen = BTreeSet::new();
+    for r in refusals {
+        let line = format!(
+            "  {} {}: {} (rules: {})",
+            r.action.kind,
+            r.action.target,
+            r.reason,
+            r.action.rules.join(", ")
+        );
+        if seen.is_empty() {
+            let _ = writeln!(out, "refused:");
+        }
+        if seen.insert(line.clone()) {
+            let _ = writeln!(out, "{line}");
+        }
     }
 }
 

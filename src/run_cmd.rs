@@ -634,23 +634,7 @@ fn replay_summary(
             a.causes.join(", ")
         );
     }
-    let refusals: Vec<_> = reports.iter().flat_map(|r| &r.plan.refusals).collect();
-    if !refusals.is_empty() {
-        let _ = writeln!(out, "refused:");
-        let mut seen = std::collections::BTreeSet::new();
-        for r in refusals {
-            let line = format!(
-                "  {} {}: {} (rules: {})",
-                r.action.kind,
-                r.action.target,
-                r.reason,
-                r.action.rules.join(", ")
-            );
-            if seen.insert(line.clone()) {
-                let _ = writeln!(out, "{line}");
-            }
-        }
-    }
+    crate::backtest::write_refusals(&mut out, reports.iter().flat_map(|r| &r.plan.refusals));
     let skipped: Vec<_> = reports.iter().flat_map(|r| &r.plan.skipped).collect();
     if !skipped.is_empty() {
         let _ = writeln!(out, "skipped (could not be formed): {}", skipped.len());

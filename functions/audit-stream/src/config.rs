@@ -124,16 +124,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use warden_core::shell::DEFAULT_POLICY;
 
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Env::new(move |k: &str| map.get(k).cloned())
-    }
+    use warden_core::env::from_pairs as env;
 
     const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/warden-failures";
 

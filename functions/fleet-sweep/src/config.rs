@@ -233,15 +233,8 @@ impl SweepRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Env::new(move |k: &str| map.get(k).cloned())
-    }
+    use warden_core::env::from_pairs as env;
 
     #[test]
     fn empty_environment_gives_the_safe_defaults() {

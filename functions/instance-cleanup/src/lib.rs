@@ -650,15 +650,7 @@ fn grace_of(policy: &Policy, rules: &[String]) -> Option<SignedDuration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Env::new(move |k: &str| m.get(k).cloned())
-    }
+    use warden_core::env::from_pairs as env;
 
     #[test]
     fn settings_default_to_safe_values() {
