@@ -12,6 +12,48 @@ pub use warden_core::overrides::{apply_caps, CapOverride};
 pub use warden_core::shell::PolicySource;
 
 use crate::processor::ProcessorConfig;
+use crate::record::{Limits, MAX_EVENTS_PER_RECORD, MAX_INFLATED_BYTES_PER_BATCH};
+
+/// The variable of the per-record event limit.
+pub const MAX_EVENTS_VAR: &str = "WARDEN_MAX_EVENTS_PER_RECORD";
+/// The variable of the per-batch inflated-bytes limit.
+pub const MAX_INFLATED_BATCH_VAR: &str = "WARDEN_MAX_INFLATED_BYTES_PER_BATCH";
+
+/// Parses a byte size: a whole number of bytes, or with a `KiB`, `MiB` or
+/// `GiB` suffix (`64MiB`), between 1 MiB and 1 GiB.
+fn parse_size(name: &str, value: &str) -> Result<usize, EnvError> {
+    let v = value.trim();
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        None => (v, 1u64),
+        Some(at) => {
+            let unit = match v[at..].trim() {
+                "KiB" => 1u64 << 10,
+                "MiB" => 1 << 20,
+                "GiB" => 1 << 30,
+                other => return Err(invalid(
+                    name,
+                    value,
+                    format!(
+                        "unknown unit `{other}`: expected bytes, or a number with KiB, MiB or GiB"
+                    ),
+                )),
+            };
+            (&v[..at], unit)
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        invalid(
+            name,
+            value,
+            "expected a whole number of bytes, or with KiB, MiB or GiB (e.g. 64MiB)",
+        )
+    })?;
+    let bytes = n.saturating_mul(unit);
+    if !(1 << 20..=1 << 30).contains(&bytes) {
+        return Err(invalid(name, value, "expected between 1MiB and 1GiB"));
+    }
+    Ok(bytes as usize)
+}
 
 /// The variable of the cap overrides.
 pub const CAPS_VAR: &str = "WARDEN_CAPS";
@@ -36,6 +78,9 @@ pub struct Config {
     /// `WARDEN_MAX_ATTEMPTS` (default 5; the deprecated `AWS_MAX_ATTEMPTS`
     /// still works, with a warning), the SDK's attempts per call.
     pub max_attempts: u32,
+    /// `WARDEN_MAX_EVENTS_PER_RECORD` (default 10,000) and
+    /// `WARDEN_MAX_INFLATED_BYTES_PER_BATCH` (default 64 MiB).
+    pub limits: Limits,
 }
 
 /// Why the function cannot start.
@@ -101,6 +146,19 @@ impl Config {
             failure_queue_url,
             deadline_reserve: env.duration_or("WARDEN_DEADLINE_RESERVE", REPORT_RESERVE)?,
             max_attempts: common.max_attempts,
+            limits: Limits {
+                max_events_per_record: env.range_or(
+                    MAX_EVENTS_VAR,
+                    MAX_EVENTS_PER_RECORD as u64,
+                    1,
+                    1_000_000,
+                )? as usize,
+                max_inflated_per_batch: match env.get(MAX_INFLATED_BATCH_VAR) {
+                    None => MAX_INFLATED_BYTES_PER_BATCH,
+                    Some(v) => parse_size(MAX_INFLATED_BATCH_VAR, &v)?,
+                },
+                ..Limits::default()
+            },
         })
     }
 
@@ -116,7 +174,7 @@ impl Config {
         ProcessorConfig {
             default_fleet_arn: self.default_fleet_arn.clone(),
             dry_run: self.dry_run,
-            ..ProcessorConfig::default()
+            limits: self.limits,
         }
     }
 }
@@ -146,6 +204,10 @@ mod tests {
         assert_eq!(c.deadline_reserve, REPORT_RESERVE);
         assert_eq!(c.max_attempts, 5);
         assert!(c.caps.is_empty());
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits.max_events_per_record, 10_000);
+        assert_eq!(c.limits.max_inflated_per_batch, 64 << 20);
+        assert_eq!(c.processor_config().limits, c.limits);
         let policy = c.load_policy().unwrap();
         assert!(policy.rule("repeated-failed-sign-ins").is_some());
     }
@@ -168,8 +230,13 @@ mod tests {
             ),
             ("WARDEN_DEADLINE_RESERVE", "2s"),
             ("AWS_MAX_ATTEMPTS", "3"),
+            ("WARDEN_MAX_EVENTS_PER_RECORD", "500"),
+            ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "32MiB"),
         ]))
         .unwrap();
+        assert_eq!(c.limits.max_events_per_record, 500);
+        assert_eq!(c.limits.max_inflated_per_batch, 32 << 20);
+        assert_eq!(c.processor_config().limits.max_events_per_record, 500);
         assert_eq!(c.policy, PolicySource::File("/var/task/policy.yaml".into()));
         assert!(!c.dry_run);
         assert_eq!(c.concurrency, 16);
@@ -251,6 +318,27 @@ mod tests {
                     ("WARDEN_CAPS", "revoke-domain=150%"),
                 ],
                 "between 0 and 100",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_MAX_EVENTS_PER_RECORD", "0"),
+                ],
+                "WARDEN_MAX_EVENTS_PER_RECORD=\"0\"",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "64MB"),
+                ],
+                "unknown unit `MB`",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "1024"),
+                ],
+                "between 1MiB and 1GiB",
             ),
         ];
         for (vars, expected) in cases {
