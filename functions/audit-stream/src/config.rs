@@ -1,18 +1,64 @@
 //! audit-stream's configuration: the environment, read and validated once at
 //! cold start (errors name the variable), and the `WARDEN_CAPS` overrides.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::aws::executor::REPORT_RESERVE;
 use warden_core::env::{Env, EnvError};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::shell::{CommonSettings, PolicyLoadError};
+use warden_core::state::{DynamoStateStore, MemoryStateStore, StateStore};
 
 pub use warden_core::overrides::{apply_caps, CapOverride};
 pub use warden_core::shell::PolicySource;
 
 use crate::processor::ProcessorConfig;
 use crate::record::{Limits, MAX_EVENTS_PER_RECORD, MAX_INFLATED_BYTES_PER_BATCH};
+
+/// The variable of the state table.
+pub const STATE_TABLE_VAR: &str = "WARDEN_STATE_TABLE";
+
+/// Where the durable state lives (`WARDEN_STATE_TABLE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateTable {
+    /// A DynamoDB table, by name.
+    Dynamo(String),
+    /// `memory:`: a [`MemoryStateStore`] in the process (local runs, the
+    /// demo, benchmarks): lost at cold start, not shared between concurrent
+    /// instances. A warning is logged at start.
+    Memory,
+}
+
+impl StateTable {
+    /// Parses the variable: `memory:` or a DynamoDB table name (3-255
+    /// characters of `A-Z a-z 0-9 _ - .`).
+    pub fn parse(value: &str) -> Result<StateTable, EnvError> {
+        let v = value.trim();
+        if v == "memory:" {
+            return Ok(StateTable::Memory);
+        }
+        let valid_chars = v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !(3..=255).contains(&v.len()) || !valid_chars {
+            return Err(invalid(
+                STATE_TABLE_VAR,
+                value,
+                "expected a DynamoDB table name (3-255 characters: letters, digits, `_`, `-`, `.`) or `memory:`",
+            ));
+        }
+        Ok(StateTable::Dynamo(v.to_owned()))
+    }
+
+    /// Builds the store (no network call).
+    pub fn store(&self, sdk: &aws_config::SdkConfig) -> Arc<dyn StateStore> {
+        match self {
+            StateTable::Dynamo(table) => Arc::new(DynamoStateStore::from_config(sdk, table)),
+            StateTable::Memory => Arc::new(MemoryStateStore::new()),
+        }
+    }
+}
 
 /// The variable of the per-record event limit.
 pub const MAX_EVENTS_VAR: &str = "WARDEN_MAX_EVENTS_PER_RECORD";
@@ -30,13 +76,15 @@ fn parse_size(name: &str, value: &str) -> Result<usize, EnvError> {
                 "KiB" => 1u64 << 10,
                 "MiB" => 1 << 20,
                 "GiB" => 1 << 30,
-                other => return Err(invalid(
-                    name,
-                    value,
-                    format!(
+                other => {
+                    return Err(invalid(
+                        name,
+                        value,
+                        format!(
                         "unknown unit `{other}`: expected bytes, or a number with KiB, MiB or GiB"
                     ),
-                )),
+                    ))
+                }
             };
             (&v[..at], unit)
         }
@@ -78,6 +126,9 @@ pub struct Config {
     /// `WARDEN_MAX_ATTEMPTS` (default 5; the deprecated `AWS_MAX_ATTEMPTS`
     /// still works, with a warning), the SDK's attempts per call.
     pub max_attempts: u32,
+    /// `WARDEN_STATE_TABLE` (unset: only a policy without threshold rules
+    /// may run, see [`Config::load_policy`]).
+    pub state_table: Option<StateTable>,
     /// `WARDEN_MAX_EVENTS_PER_RECORD` (default 10,000) and
     /// `WARDEN_MAX_INFLATED_BYTES_PER_BATCH` (default 64 MiB).
     pub limits: Limits,
@@ -146,6 +197,10 @@ impl Config {
             failure_queue_url,
             deadline_reserve: env.duration_or("WARDEN_DEADLINE_RESERVE", REPORT_RESERVE)?,
             max_attempts: common.max_attempts,
+            state_table: match env.get(STATE_TABLE_VAR) {
+                None => None,
+                Some(v) => Some(StateTable::parse(&v)?),
+            },
             limits: Limits {
                 max_events_per_record: env.range_or(
                     MAX_EVENTS_VAR,
@@ -162,10 +217,33 @@ impl Config {
         })
     }
 
-    /// Loads and compiles the policy, then applies the `WARDEN_CAPS` overrides.
+    /// Loads and compiles the policy, then applies the `WARDEN_CAPS`
+    /// overrides. A policy with a threshold rule needs `WARDEN_STATE_TABLE`
+    /// (windows are counted across invocations in the state store): without
+    /// it this refuses, naming the variable and the rules.
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
         let mut policy = self.policy.load()?;
         apply_caps(&mut policy, &self.caps);
+        if self.state_table.is_none() {
+            let rules: Vec<&str> = policy
+                .rules
+                .iter()
+                .filter(|r| r.threshold.is_some())
+                .map(|r| r.name.as_str())
+                .collect();
+            if !rules.is_empty() {
+                return Err(EnvError::Missing {
+                    name: STATE_TABLE_VAR.into(),
+                    expected: format!(
+                        "the DynamoDB state table, or `memory:` for a local run; \
+                         the threshold rule(s) {} of {} count across invocations",
+                        rules.join(", "),
+                        policy.source
+                    ),
+                }
+                .into());
+            }
+        }
         Ok(policy)
     }
 
@@ -197,7 +275,12 @@ mod tests {
 
     #[test]
     fn defaults_are_safe() {
-        let c = Config::from_env(&env(&[("WARDEN_FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_STATE_TABLE", "memory:"),
+        ]))
+        .unwrap();
+        assert_eq!(c.state_table, Some(StateTable::Memory));
         assert_eq!(c.policy, PolicySource::Embedded);
         assert!(c.dry_run, "dry-run unless told otherwise");
         assert_eq!(c.concurrency, 8);
@@ -232,8 +315,13 @@ mod tests {
             ("AWS_MAX_ATTEMPTS", "3"),
             ("WARDEN_MAX_EVENTS_PER_RECORD", "500"),
             ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "32MiB"),
+            ("WARDEN_STATE_TABLE", "euc-warden-StateTable-1A2B3C"),
         ]))
         .unwrap();
+        assert_eq!(
+            c.state_table,
+            Some(StateTable::Dynamo("euc-warden-StateTable-1A2B3C".into()))
+        );
         assert_eq!(c.limits.max_events_per_record, 500);
         assert_eq!(c.limits.max_inflated_per_batch, 32 << 20);
         assert_eq!(c.processor_config().limits.max_events_per_record, 500);
@@ -340,11 +428,55 @@ mod tests {
                 ],
                 "between 1MiB and 1GiB",
             ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_STATE_TABLE", "#poison#"),
+                ],
+                "WARDEN_STATE_TABLE=\"#poison#\" is invalid: expected a DynamoDB table name",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_STATE_TABLE", "memory:x"),
+                ],
+                "or `memory:`",
+            ),
         ];
         for (vars, expected) in cases {
             let err = Config::from_env(&env(vars)).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
+    }
+
+    #[test]
+    fn threshold_rules_need_the_state_table() {
+        // The default policy has threshold rules: unset refuses, naming the
+        // variable and the rules.
+        let c = Config::from_env(&env(&[("WARDEN_FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        assert_eq!(c.state_table, None);
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(
+            err.starts_with("environment variable WARDEN_STATE_TABLE is required"),
+            "{err}"
+        );
+        assert!(err.contains("repeated-failed-sign-ins"), "{err}");
+        // A policy without threshold rules needs no state.
+        let dir = std::env::temp_dir().join(format!("audit-stream-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plain.yaml");
+        std::fs::write(
+            &file,
+            "rules:\n  - name: deny\n    on: audit-event\n    where: { user: { in: [mallory] } }\n    actions: [sign-out-user]\n",
+        )
+        .unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", file.to_str().unwrap()),
+        ]))
+        .unwrap();
+        c.load_policy().unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -33,6 +33,7 @@ use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome
 use warden_core::engine::{Context, MemoryStore};
 use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
 use warden_core::policy::Policy;
+use warden_core::state::StateStore;
 use warden_core::AuditEvent;
 
 /// The function name used in metrics.
@@ -181,6 +182,17 @@ pub struct StreamProcessor<R, S> {
     runner: R,
     sink: S,
     config: ProcessorConfig,
+    state: Option<State>,
+}
+
+/// The durable state store, when there is one.
+#[derive(Clone)]
+struct State(Arc<dyn StateStore>);
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateStore")
+    }
 }
 
 /// Lambda's `eventID` for a record, or `<shard?>:<sequence>` without one.
@@ -217,7 +229,20 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             runner,
             sink,
             config,
+            state: None,
         }
+    }
+
+    /// The durable state store (`WARDEN_STATE_TABLE`): threshold windows
+    /// count across invocations in it.
+    pub fn with_state(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = Some(State(store));
+        self
+    }
+
+    /// The state store, if any.
+    pub fn state(&self) -> Option<&Arc<dyn StateStore>> {
+        self.state.as_ref().map(|s| &s.0)
     }
 
     /// The policy.
