@@ -30,10 +30,13 @@ use crate::wire::RecordInfo;
 use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
-use warden_core::engine::{Context, MemoryStore};
+use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
 use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
 use warden_core::policy::Policy;
-use warden_core::state::StateStore;
+use warden_core::state::{
+    normalise_key, EventId, Hit, HitOutcome, StateStore, ThresholdSpec, WindowHits, WindowKey,
+    WindowOutcome,
+};
 use warden_core::AuditEvent;
 
 /// The function name used in metrics.
@@ -271,7 +274,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let mut metrics = Metrics::new(FUNCTION_NAME);
         let decoded = self.decode(event, inv, &mut metrics);
         let decoded_at = started.elapsed();
-        let planned = self.plan(&decoded, inv.now, &mut metrics);
+        let planned = match self.state() {
+            Some(store) => {
+                self.plan_with_state(store.as_ref(), &decoded, inv.now, &mut metrics)
+                    .await
+            }
+            None => self.plan(&decoded, inv.now, &mut metrics),
+        };
         let planned_at = started.elapsed();
         let (executed, sunk) = self
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
@@ -385,17 +394,159 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     /// works across it (one sign-out per fleet + user). Refusals and
     /// actions that could not be formed are logged as findings.
     pub fn plan(&self, decoded: &Decoded, now: Timestamp, metrics: &mut Metrics) -> Planned {
-        let ctx = Context {
-            now,
-            default_fleet_arn: self.config.default_fleet_arn.clone(),
-            // set-audit-stream is a fleet action: never planned from events.
-            audit_stream_arn: None,
-        };
-        let opts = PlanOptions::default().with_dry_run(self.config.dry_run);
+        let ctx = self.context(now);
         let mut store = MemoryStore::new();
         let eval = self
             .policy
             .evaluate_events(&decoded.events, &ctx, &mut store);
+        self.plan_evaluated(eval, decoded, &ctx, None, metrics)
+    }
+
+    fn context(&self, now: Timestamp) -> Context {
+        Context {
+            now,
+            default_fleet_arn: self.config.default_fleet_arn.clone(),
+            // set-audit-stream is a fleet action: never planned from events.
+            audit_stream_arn: None,
+        }
+    }
+
+    /// Stage 2 with the durable state store: the threshold rules' candidates
+    /// of the whole batch are counted in ONE `record_hits` call (grouped per
+    /// rule and normalised key, each hit identified by shard, sequence
+    /// number and position in its record, so a re-delivery counts once), and
+    /// the windows that fire decide the threshold matches. The matches of a
+    /// firing are its completing event and the batch's other events of that
+    /// window, so a failed action is reported at the lowest record of the
+    /// window and its re-delivery replays the firing.
+    ///
+    /// When the store fails, no threshold rule matches (no action on an
+    /// unknown count) and the lowest record holding a candidate becomes a
+    /// batch item failure ([`Planned::state_failure`]), logged with why.
+    pub async fn plan_with_state(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) -> Planned {
+        let ctx = self.context(now);
+        let mut eval = Evaluation::new();
+        let cands = self
+            .policy
+            .evaluate_events_deferred(&decoded.events, &ctx, &mut eval);
+        let mut state_failure = None;
+        if !cands.is_empty() {
+            let (windows, members) = self.window_hits(decoded, &cands);
+            match store.record_hits(&windows, now).await {
+                Ok(outcomes) => {
+                    let matches = firing_matches(&windows, &members, &outcomes);
+                    metrics.count("ThresholdsFired", matches.1 as u64);
+                    eval.add_matches(matches.0);
+                }
+                Err(e) => {
+                    let lowest = cands
+                        .iter()
+                        .map(|c| decoded.event_record[c.subject as usize] as usize)
+                        .min()
+                        .unwrap_or(0);
+                    tracing::error!(
+                        target: "warden::state",
+                        error = %e,
+                        retryable = e.is_retryable(),
+                        windows = windows.len(),
+                        hits = cands.len(),
+                        "state store failed: threshold rules not evaluated (no action on an unknown count); \
+                         their records are reported as batch item failures"
+                    );
+                    metrics.count("StateStoreErrors", 1);
+                    state_failure = Some((lowest, format!("threshold counts not recorded: {e}")));
+                }
+            }
+        }
+        self.plan_evaluated(eval, decoded, &ctx, state_failure, metrics)
+    }
+
+    /// The batch's threshold candidates as one [`WindowHits`] per (rule,
+    /// normalised key), hits in time order, and for each window the event
+    /// index and time of each hit.
+    fn window_hits(
+        &self,
+        decoded: &Decoded,
+        cands: &[ThresholdCandidate],
+    ) -> (Vec<WindowHits>, Vec<Members>) {
+        // The position of each event within its record (1-based).
+        let mut position = Vec::with_capacity(decoded.events.len());
+        let mut prev = None;
+        let mut n = 0u32;
+        for r in &decoded.event_record {
+            n = if prev == Some(*r) { n + 1 } else { 1 };
+            prev = Some(*r);
+            position.push(n);
+        }
+        let mut index: HashMap<(u32, String), usize> = HashMap::new();
+        let mut windows: Vec<WindowHits> = Vec::new();
+        let mut members: Vec<Members> = Vec::new();
+        for c in cands {
+            let rule = &self.policy.rules[c.rule as usize];
+            let Some(th) = rule.threshold.as_ref() else {
+                continue;
+            };
+            let key = normalise_key(&c.key).into_owned();
+            let w = *index.entry((c.rule, key.clone())).or_insert_with(|| {
+                windows.push(WindowHits {
+                    window: WindowKey {
+                        rule: rule.name.clone(),
+                        key,
+                    },
+                    spec: ThresholdSpec {
+                        count: th.count,
+                        within: th.within,
+                    },
+                    hits: Vec::new(),
+                });
+                members.push(Members {
+                    rule: c.rule,
+                    events: Vec::new(),
+                });
+                windows.len() - 1
+            });
+            let rec = decoded.event_record[c.subject as usize] as usize;
+            let (shard, seq) = &decoded.seqs[rec];
+            windows[w].hits.push(Hit {
+                id: EventId::new(
+                    decoded.shards[*shard as usize].clone(),
+                    seq.clone(),
+                    position[c.subject as usize],
+                ),
+                at: c.at,
+            });
+            members[w].events.push((c.subject, c.at));
+        }
+        // Keys that normalise alike were written apart: time order again.
+        for (w, m) in windows.iter_mut().zip(members.iter_mut()) {
+            let mut both: Vec<_> = std::mem::take(&mut w.hits)
+                .into_iter()
+                .zip(m.events.drain(..))
+                .collect();
+            both.sort_by(|a, b| (a.0.at, &a.0.id).cmp(&(b.0.at, &b.0.id)));
+            for (h, mm) in both {
+                w.hits.push(h);
+                m.events.push(mm);
+            }
+        }
+        (windows, members)
+    }
+
+    fn plan_evaluated(
+        &self,
+        eval: Evaluation,
+        decoded: &Decoded,
+        ctx: &Context,
+        state_failure: Option<(usize, String)>,
+        metrics: &mut Metrics,
+    ) -> Planned {
+        let opts = PlanOptions::default().with_dry_run(self.config.dry_run);
         let mut events_matched = 0usize;
         let mut last = None;
         for m in &eval.matches {
@@ -405,13 +556,14 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
         }
         metrics.count("EventsMatched", events_matched as u64);
-        let plan = self.policy.plan_events(&eval, &decoded.events, &ctx, &opts);
+        let plan = self.policy.plan_events(&eval, &decoded.events, ctx, &opts);
         drop(eval);
         count_plan(&plan, metrics);
         log_plan_findings(&plan);
         Planned {
             plan,
             events_matched,
+            state_failure,
         }
     }
 
@@ -458,6 +610,9 @@ pub struct Planned {
     pub plan: Plan,
     /// Events that matched at least one rule.
     pub events_matched: usize,
+    /// The state store failed: the record to report as a batch item
+    /// failure (the lowest holding a threshold candidate) and why.
+    pub state_failure: Option<(usize, String)>,
 }
 
 /// How long the stages took, for the `batch processed` log line.
@@ -497,6 +652,7 @@ pub fn report(
     let Planned {
         plan,
         events_matched,
+        state_failure,
     } = planned;
     let mut lowest: Option<(usize, String)> = None;
     let mut fail_at = |index: usize, why: String| {
@@ -504,6 +660,9 @@ pub fn report(
             lowest = Some((index, why));
         }
     };
+    if let Some((index, why)) = state_failure {
+        fail_at(index, why);
+    }
     let mut sink_ok = 0u64;
     for (m, result) in malformed.iter_mut().zip(sunk) {
         match result {
@@ -634,6 +793,50 @@ pub fn report(
     }
 }
 
+/// The batch's events of one threshold window, in the order of its hits.
+#[derive(Debug)]
+struct Members {
+    /// The rule's index in the policy.
+    rule: u32,
+    /// (event index, time) per hit.
+    events: Vec<(u32, Timestamp)>,
+}
+
+/// The matches of the windows that fired: per firing, the batch's events of
+/// that window (from its start to the completing hit) not already given to
+/// an earlier firing. Also returns how many firings there were.
+fn firing_matches(
+    windows: &[WindowHits],
+    members: &[Members],
+    outcomes: &[WindowOutcome],
+) -> (Vec<Match>, usize) {
+    let mut out = Vec::new();
+    let mut firings = 0;
+    for ((w, m), o) in windows.iter().zip(members).zip(outcomes) {
+        debug_assert_eq!(w.hits.len(), o.hits.len());
+        let mut emitted = 0usize;
+        for (j, (_, outcome)) in o.hits.iter().enumerate() {
+            let HitOutcome::Fired(f) = outcome else {
+                continue;
+            };
+            firings += 1;
+            let Some(events) = m.events.get(emitted..=j) else {
+                continue;
+            };
+            for (subject, at) in events {
+                if *at >= f.window_start {
+                    out.push(Match {
+                        subject: *subject,
+                        rule: m.rule,
+                    });
+                }
+            }
+            emitted = j + 1;
+        }
+    }
+    (out, firings)
+}
+
 fn count_plan(plan: &Plan, metrics: &mut Metrics) {
     for a in &plan.actions {
         metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
@@ -715,6 +918,7 @@ mod tests {
     use serde_json::json;
     use warden_core::aws::deadline::CallFailure;
     use warden_core::policy::ActionKind;
+    use warden_core::state::{MemoryStateStore, StateError};
 
     const POLICY: &str = r#"
 rules:
@@ -758,9 +962,15 @@ rules:
 
     /// [`batch`] with binary data.
     fn batch_bytes(data: &[&[u8]]) -> KinesisEvent {
+        batch_at(0, data)
+    }
+
+    /// [`batch_bytes`] whose first record is the `first`-th of the shard.
+    fn batch_at(first: usize, data: &[&[u8]]) -> KinesisEvent {
         let records: Vec<serde_json::Value> = data
             .iter()
             .enumerate()
+            .map(|(i, d)| (first + i, d))
             .map(|(i, d)| {
                 json!({
                     "kinesis": {
@@ -901,6 +1111,132 @@ rules:
         assert_eq!(d.malformed.len(), 1);
         assert_eq!(d.malformed[0].index, 1);
         assert_eq!(d.malformed[0].reason.code(), "batch-inflated-limit");
+    }
+
+    const THRESHOLD_POLICY: &str = r#"
+rules:
+  - name: deny-list
+    on: audit-event
+    where: { user: { in: [mallory] } }
+    actions: [sign-out-user]
+  - name: brute-force
+    on: audit-event
+    where: { event_type: SignInFailed }
+    threshold: count 6 within 2m by user
+    actions: [sign-out-user]
+"#;
+
+    fn stateful(store: Arc<MemoryStateStore>) -> StreamProcessor<StubRunner, MemorySink> {
+        let policy = Policy::from_yaml_str(THRESHOLD_POLICY, "inline.yaml").unwrap();
+        StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store)
+    }
+
+    /// A failed sign-in of `user` at 12:00:`sec`.
+    fn failed(user: &str, sec: u32) -> Vec<u8> {
+        json!({"eventType": "SignInFailed", "userName": user,
+               "time": format!("2026-11-23T12:00:{sec:02}Z")})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn sign_outs(r: &BatchReport) -> Vec<String> {
+        r.plan
+            .actions
+            .iter()
+            .map(|a| format!("{} {}", a.kind, a.target))
+            .collect()
+    }
+
+    /// Issue 11 item 1: 3 + 3 failed sign-ins of one user (spelt two ways)
+    /// in two invocations: one sign-out, in the second. With the per-batch
+    /// count (no state store) neither batch fires.
+    #[tokio::test]
+    async fn thresholds_count_across_invocations() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        let first: Vec<Vec<u8>> = (0..3).map(|i| failed("Alice", i)).collect();
+        let second: Vec<Vec<u8>> = (3..6).map(|i| failed(" alice", i)).collect();
+        let calls = store.calls();
+        let r1 = p.process(batch_at(0, &refs(&first)), &inv()).await;
+        assert_eq!(store.calls() - calls, 1, "one record_hits call per batch");
+        assert!(r1.plan.actions.is_empty(), "{:?}", sign_outs(&r1));
+        let r2 = p.process(batch_at(3, &refs(&second)), &inv()).await;
+        assert_eq!(sign_outs(&r2).len(), 1, "{:?}", sign_outs(&r2));
+        assert_eq!(r2.plan.actions[0].kind, ActionKind::SignOutUser);
+        assert!(r2.failure.is_none());
+        assert_eq!(r2.metrics.get("ThresholdsFired"), 1.0);
+
+        // The same batches without the store: nothing fires.
+        let stateless = processor_with(THRESHOLD_POLICY);
+        for (at, data) in [(0, &first), (3, &second)] {
+            let r = stateless.process(batch_at(at, &refs(data)), &inv()).await;
+            assert!(r.plan.actions.is_empty());
+        }
+    }
+
+    /// Issue 11 item 7: a throttled store is never a zero count: no
+    /// threshold action, the lowest record holding a candidate is the batch
+    /// item failure; the other rules act as usual.
+    #[tokio::test]
+    async fn a_failing_store_makes_batch_item_failures_and_no_threshold_action() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        store.set_failure(Some(StateError::Throttled {
+            store: "memory".into(),
+            operation: "record_hits".into(),
+            message: "ProvisionedThroughputExceededException".into(),
+        }));
+        let mut data: Vec<Vec<u8>> = vec![sign_in("mallory").into_bytes()];
+        data.extend((0..6).map(|i| failed("bob", i)));
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let r = p.process(batch_at(0, &refs), &inv()).await;
+        assert_eq!(
+            sign_outs(&r).len(),
+            1,
+            "only mallory's: {:?}",
+            sign_outs(&r)
+        );
+        assert_eq!(r.plan.actions[0].rules, ["deny-list"]);
+        let f = r.failure.expect("a batch item failure");
+        assert_eq!(f.index, 1, "bob's first failed sign-in");
+        assert_eq!(f.sequence_number, seq(1));
+        assert!(f.reason.contains("throttled"), "{}", f.reason);
+        assert_eq!(r.metrics.get("StateStoreErrors"), 1.0);
+
+        // Lambda re-delivers from it; the store is back: the burst fires.
+        store.set_failure(None);
+        let r = p.process(batch_at(1, &refs[1..]), &inv()).await;
+        assert_eq!(sign_outs(&r).len(), 1);
+        assert_eq!(r.plan.actions[0].rules, ["brute-force"]);
+        assert!(r.failure.is_none());
+    }
+
+    fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
+        v.iter().map(Vec::as_slice).collect()
+    }
+
+    fn processor_with(policy: &str) -> StreamProcessor<StubRunner, MemorySink> {
+        let policy = Policy::from_yaml_str(policy, "inline.yaml").unwrap();
+        StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
     }
 
     #[test]
