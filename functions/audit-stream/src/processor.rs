@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::record::{decode_record_into, BatchBudget, Limits, Malformed};
 use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
@@ -34,8 +34,8 @@ use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCand
 use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
 use warden_core::policy::Policy;
 use warden_core::state::{
-    normalise_key, EventId, Hit, HitOutcome, StateStore, ThresholdSpec, WindowHits, WindowKey,
-    WindowOutcome,
+    normalise_key, EventId, Hit, HitOutcome, LedgerEntry, LedgerKey, StateStore, ThresholdSpec,
+    WindowHits, WindowKey, WindowOutcome,
 };
 use warden_core::AuditEvent;
 
@@ -281,10 +281,24 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
             None => self.plan(&decoded, inv.now, &mut metrics),
         };
+        let mut planned = planned;
+        if let Some(store) = self.state() {
+            self.skip_done(
+                store.as_ref(),
+                &decoded,
+                &mut planned,
+                inv.now,
+                &mut metrics,
+            )
+            .await;
+        }
         let planned_at = started.elapsed();
         let (executed, sunk) = self
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
             .await;
+        if let Some(store) = self.state() {
+            record_done(store.as_ref(), &executed, inv.now).await;
+        }
         let timings = StageTimes {
             decode_ms: decoded_at.as_millis() as u64,
             evaluate_plan_ms: (planned_at - decoded_at).as_millis() as u64,
@@ -567,6 +581,86 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         }
     }
 
+    /// The action ledger, before executing: one `ledger_contains` call for
+    /// every (kind, target, cause event) of the plan's live actions; an
+    /// action all of whose causes are already recorded as done (a
+    /// re-delivered batch, a replayed firing) is dropped from the plan,
+    /// logged and counted (`ActionsAlreadyDone`). A new cause (a new burst,
+    /// a new event) acts again. Dry-run actions are not looked up. When the
+    /// store fails, no live action runs (it may have run already) and the
+    /// lowest record among their causes is a batch item failure.
+    pub async fn skip_done(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        planned: &mut Planned,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) {
+        let live: Vec<usize> = (0..planned.plan.actions.len())
+            .filter(|&i| !planned.plan.actions[i].dry_run)
+            .collect();
+        let mut keys = Vec::new();
+        let mut spans = Vec::with_capacity(live.len());
+        for &i in &live {
+            let start = keys.len();
+            keys.extend(ledger_keys(&planned.plan.actions[i]));
+            spans.push(start..keys.len());
+        }
+        if keys.is_empty() {
+            return;
+        }
+        match store.ledger_contains(&keys, now).await {
+            Ok(done) => {
+                let mut drop = vec![false; planned.plan.actions.len()];
+                for (&i, span) in live.iter().zip(&spans) {
+                    if !span.is_empty() && done[span.clone()].iter().all(|d| *d) {
+                        drop[i] = true;
+                    }
+                }
+                let mut i = 0;
+                planned.plan.actions.retain(|a| {
+                    let keep = !drop[i];
+                    i += 1;
+                    if !keep {
+                        tracing::info!(
+                            target: "warden::ledger",
+                            rule = %a.rules.join(","),
+                            action = a.kind.name(),
+                            target_desc = %a.target,
+                            events = %cause_ids(&a.causes),
+                            "action already done for these causes: not repeated"
+                        );
+                        metrics.count_by("ActionsAlreadyDone", "Action", operation_name(a.kind), 1);
+                    }
+                    keep
+                });
+            }
+            Err(e) => {
+                let index = event_index(decoded);
+                let lowest = live
+                    .iter()
+                    .filter_map(|&i| lowest_cause(&planned.plan.actions[i], &index))
+                    .min()
+                    .unwrap_or(0);
+                tracing::error!(
+                    target: "warden::state",
+                    error = %e,
+                    actions = live.len(),
+                    "state store failed: the action ledger cannot say what was done; \
+                     no action runs, the records are reported as batch item failures"
+                );
+                metrics.count("StateStoreErrors", 1);
+                planned.plan.actions.retain(|a| a.dry_run);
+                let why = format!("action ledger not readable: {e}");
+                planned.state_failure = match planned.state_failure.take() {
+                    Some((at, w)) if at <= lowest => Some((at, w)),
+                    _ => Some((lowest, why)),
+                };
+            }
+        }
+    }
+
     /// Stage 3: runs the planned actions and sends the malformed records to
     /// the failure sink, side by side, within the invocation's time. The
     /// outcomes are in plan order, the sink's results in message order.
@@ -790,6 +884,92 @@ pub fn report(
         executed,
         failure,
         metrics,
+    }
+}
+
+/// How long the ledger remembers an executed action: past Kinesis'
+/// default retention (24 h) and a retry storm's re-deliveries.
+pub const LEDGER_KEEP: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+/// The ledger keys of an action: one per cause event (the event ids are
+/// stable across re-deliveries). Only the listed causes (at most
+/// `MAX_CAUSES`) count.
+fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
+    let kind = a.kind.name().to_owned();
+    let target = a.target.to_string();
+    a.causes.iter().filter_map(move |c| match c {
+        Cause::Event { source_id, .. } => Some(LedgerKey {
+            kind: kind.clone(),
+            target: target.clone(),
+            cause: source_id.clone(),
+        }),
+        Cause::Resource { .. } => None,
+    })
+}
+
+/// Event source id -> record position.
+fn event_index(decoded: &Decoded) -> HashMap<&str, u32> {
+    decoded
+        .events
+        .iter()
+        .zip(&decoded.event_record)
+        .map(|(e, r)| (e.source_id.as_str(), *r))
+        .collect()
+}
+
+/// The lowest record among an action's causes.
+fn lowest_cause(a: &PlannedAction, index: &HashMap<&str, u32>) -> Option<usize> {
+    a.causes
+        .iter()
+        .filter_map(|c| match c {
+            Cause::Event { source_id, .. } => index.get(source_id.as_str()),
+            Cause::Resource { .. } => None,
+        })
+        .min()
+        .map(|r| *r as usize)
+}
+
+/// Whether an outcome is final for its cause: done, already in that state,
+/// or a permanent failure (a finding, never retried: a re-delivery would
+/// only make the same failing call again). Transient failures and actions
+/// not started are not: their re-delivery must run them.
+fn handled(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Done | Outcome::Already { .. } => true,
+        Outcome::Failed(f) => f.kind == FailureKind::Permanent,
+        Outcome::DryRun | Outcome::NotStarted => false,
+    }
+}
+
+/// After executing: records the actions handled for good ([`handled`];
+/// never dry-run) in the ledger, one key per cause. A failure is
+/// logged: those actions may be repeated by a re-delivery (they are
+/// idempotent), never lost.
+async fn record_done(store: &dyn StateStore, executed: &[ActionRecord], now: Timestamp) {
+    let entries: Vec<LedgerEntry> = executed
+        .iter()
+        .filter(|r| !r.action.dry_run && handled(&r.outcome))
+        .flat_map(|r| {
+            let rule = r.action.rules.first().cloned().unwrap_or_default();
+            ledger_keys(&r.action).map(move |key| LedgerEntry {
+                key,
+                rule: rule.clone(),
+                at: now,
+                keep: LEDGER_KEEP,
+                dry_run: false,
+            })
+        })
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    if let Err(e) = store.ledger_record(&entries).await {
+        tracing::error!(
+            target: "warden::state",
+            error = %e,
+            entries = entries.len(),
+            "state store failed: executed actions not recorded in the ledger; a re-delivery may repeat them"
+        );
     }
 }
 
@@ -1186,9 +1366,10 @@ rules:
 
     /// Issue 11 item 7: a throttled store is never a zero count: no
     /// threshold action, the lowest record holding a candidate is the batch
-    /// item failure; the other rules act as usual.
+    /// item failure, and (the ledger being unreadable too) no other action
+    /// runs either; the re-delivery, with the store back, acts.
     #[tokio::test]
-    async fn a_failing_store_makes_batch_item_failures_and_no_threshold_action() {
+    async fn a_failing_store_makes_batch_item_failures_and_no_action() {
         let store = Arc::new(MemoryStateStore::new());
         let p = stateful(store.clone());
         store.set_failure(Some(StateError::Throttled {
@@ -1196,33 +1377,95 @@ rules:
             operation: "record_hits".into(),
             message: "ProvisionedThroughputExceededException".into(),
         }));
-        let mut data: Vec<Vec<u8>> = vec![sign_in("mallory").into_bytes()];
-        data.extend((0..6).map(|i| failed("bob", i)));
-        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-        let r = p.process(batch_at(0, &refs), &inv()).await;
-        assert_eq!(
-            sign_outs(&r).len(),
-            1,
-            "only mallory's: {:?}",
-            sign_outs(&r)
-        );
-        assert_eq!(r.plan.actions[0].rules, ["deny-list"]);
+        let mut data: Vec<Vec<u8>> = (0..6).map(|i| failed("bob", i)).collect();
+        data.push(sign_in("mallory").into_bytes());
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r.executed.is_empty(), "{:?}", sign_outs(&r));
         let f = r.failure.expect("a batch item failure");
-        assert_eq!(f.index, 1, "bob's first failed sign-in");
-        assert_eq!(f.sequence_number, seq(1));
+        assert_eq!(f.index, 0, "bob's first failed sign-in");
+        assert_eq!(f.sequence_number, seq(0));
+        assert!(
+            f.reason.contains("threshold counts not recorded"),
+            "{}",
+            f.reason
+        );
         assert!(f.reason.contains("throttled"), "{}", f.reason);
-        assert_eq!(r.metrics.get("StateStoreErrors"), 1.0);
+        assert_eq!(r.metrics.get("StateStoreErrors"), 2.0, "hits and ledger");
 
-        // Lambda re-delivers from it; the store is back: the burst fires.
+        // Lambda re-delivers from it; the store is back: both act.
         store.set_failure(None);
-        let r = p.process(batch_at(1, &refs[1..]), &inv()).await;
-        assert_eq!(sign_outs(&r).len(), 1);
-        assert_eq!(r.plan.actions[0].rules, ["brute-force"]);
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 2, "{:?}", sign_outs(&r));
         assert!(r.failure.is_none());
     }
 
     fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
         v.iter().map(Vec::as_slice).collect()
+    }
+
+    /// Issue 11 item 3: the same batch delivered twice: the second delivery
+    /// executes nothing (the threshold firing is replayed, the deny-list
+    /// matches again, both already in the ledger); a new burst later acts
+    /// again. Without the ledger both actions ran twice.
+    #[tokio::test]
+    async fn a_redelivered_batch_does_not_repeat_its_actions() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        let mut data: Vec<Vec<u8>> = vec![sign_in("mallory").into_bytes()];
+        data.extend((0..6).map(|i| failed("bob", i)));
+        let r1 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r1.executed.len(), 2, "{:?}", sign_outs(&r1));
+        assert!(r1.executed.iter().all(|r| r.outcome == Outcome::Done));
+
+        let r2 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r2.executed.is_empty(), "repeated: {:?}", sign_outs(&r2));
+        assert!(r2.plan.actions.is_empty());
+        assert_eq!(
+            r2.metrics
+                .get_by("ActionsAlreadyDone", "Action", "SignOutUser"),
+            2.0
+        );
+        assert!(r2.failure.is_none());
+
+        // A new burst by bob, a minute later: a new cause, acts again.
+        let later: Vec<Vec<u8>> = (0..6)
+            .map(|i| {
+                json!({"eventType": "SignInFailed", "userName": "bob",
+                       "time": format!("2026-11-23T12:01:{i:02}Z")})
+                .to_string()
+                .into_bytes()
+            })
+            .collect();
+        let r3 = p.process(batch_at(7, &refs(&later)), &inv()).await;
+        assert_eq!(sign_outs(&r3).len(), 1, "{:?}", sign_outs(&r3));
+        assert_eq!(r3.executed.len(), 1);
+    }
+
+    /// An action that failed is not recorded: its re-delivery runs it.
+    /// A ledger that cannot be read: nothing runs, batch item failure.
+    #[tokio::test]
+    async fn the_ledger_keeps_failed_actions_retryable_and_fails_closed() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        let data = vec![sign_in("mallory").into_bytes()];
+        store.set_failure(Some(StateError::Unreachable {
+            store: "memory".into(),
+            operation: "ledger_contains".into(),
+            message: "connection refused".into(),
+        }));
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r.executed.is_empty(), "no action on an unknown ledger");
+        let f = r.failure.expect("a batch item failure");
+        assert_eq!(f.index, 0);
+        assert!(
+            f.reason.contains("action ledger not readable"),
+            "{}",
+            f.reason
+        );
+        store.set_failure(None);
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 1, "the re-delivery acts");
+        assert!(r.failure.is_none());
     }
 
     fn processor_with(policy: &str) -> StreamProcessor<StubRunner, MemorySink> {
