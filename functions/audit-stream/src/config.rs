@@ -13,7 +13,48 @@ use warden_core::state::{DynamoStateStore, MemoryStateStore, StateStore};
 pub use warden_core::overrides::{apply_caps, CapOverride};
 pub use warden_core::shell::PolicySource;
 
-use crate::processor::ProcessorConfig;
+use crate::processor::{Budget, ProcessorConfig};
+
+/// The variable of the budgets.
+pub const BUDGETS_VAR: &str = "WARDEN_BUDGETS";
+
+/// Parses `WARDEN_BUDGETS`: `kind=MAX/PERIOD`, comma-separated
+/// (`sign-out-user=10/1h,revoke-domain=2/1h`); the period is a duration
+/// (`30m`, `1h`, `1d`).
+pub fn parse_budgets(value: &str) -> Result<Vec<Budget>, EnvError> {
+    let mut out: Vec<Budget> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |why: String| invalid(BUDGETS_VAR, value, format!("`{item}`: {why}"));
+        let (kind, rest) = item
+            .split_once('=')
+            .ok_or_else(|| bad("expected kind=MAX/PERIOD (e.g. sign-out-user=10/1h)".into()))?;
+        let kind = ActionKind::from_name(kind.trim()).ok_or_else(|| {
+            let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+            bad(format!(
+                "`{}` is not an action kind; use one of {}",
+                kind.trim(),
+                names.join(", ")
+            ))
+        })?;
+        let (max, per) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected MAX/PERIOD after `=` (e.g. 10/1h)".into()))?;
+        let max: u32 = max
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("`{}` is not a whole number", max.trim())))?;
+        let per = warden_core::time::parse_duration(per.trim())
+            .map_err(|e| bad(format!("period: {e}")))?;
+        if !per.is_positive() {
+            return Err(bad("the period must be positive".into()));
+        }
+        if out.iter().any(|b| b.kind == kind) {
+            return Err(bad(format!("{} has two budgets", kind.name())));
+        }
+        out.push(Budget { kind, max, per });
+    }
+    Ok(out)
+}
 use crate::record::{Limits, MAX_EVENTS_PER_RECORD, MAX_INFLATED_BYTES_PER_BATCH};
 
 /// The variable of the state table.
@@ -129,6 +170,9 @@ pub struct Config {
     /// `WARDEN_STATE_TABLE` (unset: only a policy without threshold rules
     /// may run, see [`Config::load_policy`]).
     pub state_table: Option<StateTable>,
+    /// `WARDEN_BUDGETS`: budgets per action kind across invocations
+    /// (`sign-out-user=10/1h,revoke-domain=2/1h`); need the state table.
+    pub budgets: Vec<Budget>,
     /// `WARDEN_MAX_EVENTS_PER_RECORD` (default 10,000) and
     /// `WARDEN_MAX_INFLATED_BYTES_PER_BATCH` (default 64 MiB).
     pub limits: Limits,
@@ -201,6 +245,10 @@ impl Config {
                 None => None,
                 Some(v) => Some(StateTable::parse(&v)?),
             },
+            budgets: match env.get(BUDGETS_VAR) {
+                None => Vec::new(),
+                Some(v) => parse_budgets(&v)?,
+            },
             limits: Limits {
                 max_events_per_record: env.range_or(
                     MAX_EVENTS_VAR,
@@ -224,6 +272,15 @@ impl Config {
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
         let mut policy = self.policy.load()?;
         apply_caps(&mut policy, &self.caps);
+        if self.state_table.is_none() && !self.budgets.is_empty() {
+            return Err(EnvError::Missing {
+                name: STATE_TABLE_VAR.into(),
+                expected: format!(
+                    "the DynamoDB state table, or `memory:` for a local run; {BUDGETS_VAR} counts across invocations"
+                ),
+            }
+            .into());
+        }
         if self.state_table.is_none() {
             let rules: Vec<&str> = policy
                 .rules
@@ -253,6 +310,7 @@ impl Config {
             default_fleet_arn: self.default_fleet_arn.clone(),
             dry_run: self.dry_run,
             limits: self.limits,
+            budgets: self.budgets.clone(),
         }
     }
 }
@@ -316,8 +374,24 @@ mod tests {
             ("WARDEN_MAX_EVENTS_PER_RECORD", "500"),
             ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "32MiB"),
             ("WARDEN_STATE_TABLE", "euc-warden-StateTable-1A2B3C"),
+            ("WARDEN_BUDGETS", "sign-out-user=10/1h, revoke-domain=2/30m"),
         ]))
         .unwrap();
+        assert_eq!(
+            c.processor_config().budgets,
+            vec![
+                Budget {
+                    kind: ActionKind::SignOutUser,
+                    max: 10,
+                    per: jiff::SignedDuration::from_hours(1)
+                },
+                Budget {
+                    kind: ActionKind::RevokeDomain,
+                    max: 2,
+                    per: jiff::SignedDuration::from_mins(30)
+                },
+            ]
+        );
         assert_eq!(
             c.state_table,
             Some(StateTable::Dynamo("euc-warden-StateTable-1A2B3C".into()))
@@ -431,6 +505,20 @@ mod tests {
             (
                 &[
                     ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_BUDGETS", "sign-out-user=10"),
+                ],
+                "`sign-out-user=10`: expected MAX/PERIOD",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_BUDGETS", "sign-out=10/1h"),
+                ],
+                "`sign-out` is not an action kind",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
                     ("WARDEN_STATE_TABLE", "#poison#"),
                 ],
                 "WARDEN_STATE_TABLE=\"#poison#\" is invalid: expected a DynamoDB table name",
@@ -476,6 +564,16 @@ mod tests {
         ]))
         .unwrap();
         c.load_policy().unwrap();
+        // Budgets need it too.
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", file.to_str().unwrap()),
+            ("WARDEN_BUDGETS", "sign-out-user=10/1h"),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(err.contains("WARDEN_STATE_TABLE is required"), "{err}");
+        assert!(err.contains("WARDEN_BUDGETS"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -32,10 +32,10 @@ use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
 use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
-use warden_core::policy::Policy;
+use warden_core::policy::{ActionKind, Policy};
 use warden_core::state::{
-    normalise_key, EventId, Hit, HitOutcome, LedgerEntry, LedgerKey, StateStore, ThresholdSpec,
-    WindowHits, WindowKey, WindowOutcome,
+    normalise_key, BudgetRequest, EventId, Hit, HitOutcome, LedgerEntry, LedgerKey, StateStore,
+    ThresholdSpec, WindowHits, WindowKey, WindowOutcome,
 };
 use warden_core::AuditEvent;
 
@@ -102,6 +102,20 @@ pub struct ProcessorConfig {
     /// Decoding limits: events per record, inflated bytes per record and
     /// per batch.
     pub limits: Limits,
+    /// Budgets per action kind across invocations (`WARDEN_BUDGETS`), taken
+    /// from the state store before executing.
+    pub budgets: Vec<Budget>,
+}
+
+/// At most `max` actions of `kind` per `per`, across every invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The action kind.
+    pub kind: ActionKind,
+    /// Actions allowed per period.
+    pub max: u32,
+    /// The period (fixed, aligned on the Unix epoch).
+    pub per: SignedDuration,
 }
 
 impl Default for ProcessorConfig {
@@ -110,6 +124,7 @@ impl Default for ProcessorConfig {
             default_fleet_arn: None,
             dry_run: true,
             limits: Limits::default(),
+            budgets: Vec::new(),
         }
     }
 }
@@ -284,6 +299,14 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let mut planned = planned;
         if let Some(store) = self.state() {
             self.skip_done(
+                store.as_ref(),
+                &decoded,
+                &mut planned,
+                inv.now,
+                &mut metrics,
+            )
+            .await;
+            self.take_budgets(
                 store.as_ref(),
                 &decoded,
                 &mut planned,
@@ -653,6 +676,109 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                 metrics.count("StateStoreErrors", 1);
                 planned.plan.actions.retain(|a| a.dry_run);
                 let why = format!("action ledger not readable: {e}");
+                planned.state_failure = match planned.state_failure.take() {
+                    Some((at, w)) if at <= lowest => Some((at, w)),
+                    _ => Some((lowest, why)),
+                };
+            }
+        }
+    }
+
+    /// Budgets, after the ledger and before executing: ONE `take_budget`
+    /// call for the live actions of every kind that has a budget; the first
+    /// `granted` of a kind (plan order) run, the rest are refused: logged at
+    /// error and counted (`BudgetRefused` by `Action`), not retried (like a
+    /// cap). When the store fails, no action of a budgeted kind runs and the
+    /// lowest record among their causes is a batch item failure.
+    pub async fn take_budgets(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        planned: &mut Planned,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) {
+        let budgets = &self.config.budgets;
+        let mut requests: Vec<BudgetRequest> = Vec::new();
+        for b in budgets {
+            let want = planned
+                .plan
+                .actions
+                .iter()
+                .filter(|a| !a.dry_run && a.kind == b.kind)
+                .count() as u32;
+            if want > 0 {
+                requests.push(BudgetRequest {
+                    kind: b.kind.name().to_owned(),
+                    want,
+                    max: b.max,
+                    per: b.per,
+                });
+            }
+        }
+        if requests.is_empty() {
+            return;
+        }
+        match store.take_budget(&requests, now).await {
+            Ok(grants) => {
+                let mut left: HashMap<&str, u32> = grants
+                    .iter()
+                    .map(|g| (g.kind.as_str(), g.granted))
+                    .collect();
+                let ends: HashMap<&str, (u32, u32, Timestamp)> = grants
+                    .iter()
+                    .map(|g| (g.kind.as_str(), (g.used, g.max, g.period_end)))
+                    .collect();
+                planned.plan.actions.retain(|a| {
+                    if a.dry_run {
+                        return true;
+                    }
+                    let Some(n) = left.get_mut(a.kind.name()) else {
+                        return true;
+                    };
+                    if *n > 0 {
+                        *n -= 1;
+                        return true;
+                    }
+                    let (used, max, until) = ends[a.kind.name()];
+                    tracing::error!(
+                        target: "warden::finding",
+                        rule = %a.rules.join(","),
+                        action = a.kind.name(),
+                        target_desc = %a.target,
+                        events = %cause_ids(&a.causes),
+                        budget_used = used,
+                        budget_max = max,
+                        refused_until = %until,
+                        "action refused: over the budget"
+                    );
+                    metrics.count_by("BudgetRefused", "Action", operation_name(a.kind), 1);
+                    false
+                });
+            }
+            Err(e) => {
+                let index = event_index(decoded);
+                let kinds: Vec<ActionKind> = budgets.iter().map(|b| b.kind).collect();
+                let lowest = planned
+                    .plan
+                    .actions
+                    .iter()
+                    .filter(|a| !a.dry_run && kinds.contains(&a.kind))
+                    .filter_map(|a| lowest_cause(a, &index))
+                    .min()
+                    .unwrap_or(0);
+                tracing::error!(
+                    target: "warden::state",
+                    error = %e,
+                    "state store failed: budgets cannot be taken; no action of a budgeted kind runs, \
+                     the records are reported as batch item failures"
+                );
+                metrics.count("StateStoreErrors", 1);
+                planned
+                    .plan
+                    .actions
+                    .retain(|a| a.dry_run || !kinds.contains(&a.kind));
+                let why = format!("budget not taken: {e}");
                 planned.state_failure = match planned.state_failure.take() {
                     Some((at, w)) if at <= lowest => Some((at, w)),
                     _ => Some((lowest, why)),
@@ -1097,7 +1223,6 @@ mod tests {
     use base64::Engine as _;
     use serde_json::json;
     use warden_core::aws::deadline::CallFailure;
-    use warden_core::policy::ActionKind;
     use warden_core::state::{MemoryStateStore, StateError};
 
     const POLICY: &str = r#"
@@ -1466,6 +1591,47 @@ rules:
         let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
         assert_eq!(r.executed.len(), 1, "the re-delivery acts");
         assert!(r.failure.is_none());
+    }
+
+    /// Issue 11 item 2: a rule matching 40 users over 10 batches of 4, with
+    /// a budget of 10 sign-outs per hour: exactly 10 sign-outs, the other 30
+    /// refused and counted. (Per-batch caps alone allowed all 40.)
+    #[tokio::test]
+    async fn a_budget_holds_across_invocations() {
+        let store = Arc::new(MemoryStateStore::new());
+        let policy = Policy::from_yaml_str(
+            "rules:\n  - name: everyone\n    on: audit-event\n    where: { event_type: SignIn }\n    actions: [sign-out-user]\n",
+            "inline.yaml",
+        )
+        .unwrap();
+        let p = StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                budgets: vec![Budget {
+                    kind: ActionKind::SignOutUser,
+                    max: 10,
+                    per: SignedDuration::from_hours(1),
+                }],
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store);
+        let (mut executed, mut refused) = (0, 0.0);
+        for b in 0..10 {
+            let data: Vec<Vec<u8>> = (0..4)
+                .map(|i| sign_in(&format!("user{}", b * 4 + i)).into_bytes())
+                .collect();
+            let r = p.process(batch_at(b * 4, &refs(&data)), &inv()).await;
+            assert!(r.failure.is_none());
+            executed += r.executed.len();
+            refused += r.metrics.get_by("BudgetRefused", "Action", "SignOutUser");
+        }
+        assert_eq!(executed, 10);
+        assert_eq!(refused, 30.0);
     }
 
     fn processor_with(policy: &str) -> StreamProcessor<StubRunner, MemorySink> {
