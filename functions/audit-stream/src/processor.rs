@@ -31,11 +31,11 @@ use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
-use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
+use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason, Target};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::state::{
-    normalise_key, BudgetRequest, EventId, Hit, HitOutcome, LedgerEntry, LedgerKey, StateStore,
-    ThresholdSpec, WindowHits, WindowKey, WindowOutcome,
+    normalise_domain, normalise_key, BudgetRequest, EventId, Hit, HitOutcome, LedgerEntry,
+    LedgerKey, Revocation, StateStore, ThresholdSpec, WindowHits, WindowKey, WindowOutcome,
 };
 use warden_core::AuditEvent;
 
@@ -320,7 +320,26 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
             .await;
         if let Some(store) = self.state() {
-            record_done(store.as_ref(), &executed, inv.now).await;
+            let unrecorded = record_revocations(store.as_ref(), &executed, inv.now).await;
+            if let Some(e) = &unrecorded {
+                // Reported at the lowest record of those revokes and kept out
+                // of the ledger: the re-delivery revokes again ("already
+                // INACTIVE") and records it then.
+                let index = event_index(&decoded);
+                let lowest = executed
+                    .iter()
+                    .filter(|r| is_recorded_revoke(r))
+                    .filter_map(|r| lowest_cause(&r.action, &index))
+                    .min()
+                    .unwrap_or(0);
+                metrics.count("StateStoreErrors", 1);
+                let why = format!("revocation not recorded: {e}");
+                planned.state_failure = match planned.state_failure.take() {
+                    Some((at, w)) if at <= lowest => Some((at, w)),
+                    _ => Some((lowest, why)),
+                };
+            }
+            record_done(store.as_ref(), &executed, inv.now, unrecorded.is_some()).await;
         }
         let timings = StageTimes {
             decode_ms: decoded_at.as_millis() as u64,
@@ -1071,10 +1090,16 @@ fn handled(outcome: &Outcome) -> bool {
 /// never dry-run) in the ledger, one key per cause. A failure is
 /// logged: those actions may be repeated by a re-delivery (they are
 /// idempotent), never lost.
-async fn record_done(store: &dyn StateStore, executed: &[ActionRecord], now: Timestamp) {
+async fn record_done(
+    store: &dyn StateStore,
+    executed: &[ActionRecord],
+    now: Timestamp,
+    skip_revokes: bool,
+) {
     let entries: Vec<LedgerEntry> = executed
         .iter()
         .filter(|r| !r.action.dry_run && handled(&r.outcome))
+        .filter(|r| !(skip_revokes && is_recorded_revoke(r)))
         .flat_map(|r| {
             let rule = r.action.rules.first().cloned().unwrap_or_default();
             ledger_keys(&r.action).map(move |key| LedgerEntry {
@@ -1096,6 +1121,64 @@ async fn record_done(store: &dyn StateStore, executed: &[ActionRecord], now: Tim
             entries = entries.len(),
             "state store failed: executed actions not recorded in the ledger; a re-delivery may repeat them"
         );
+    }
+}
+
+/// A revoke that took effect (done, or the domain already INACTIVE): its
+/// provenance is recorded.
+fn is_recorded_revoke(r: &ActionRecord) -> bool {
+    r.action.kind == ActionKind::RevokeDomain
+        && !r.action.dry_run
+        && matches!(r.outcome, Outcome::Done | Outcome::Already { .. })
+}
+
+/// Issue 11 item 4: records warden's revokes (rule, time, first cause) so
+/// fleet-sweep's restore rules leave them alone until released (no hold:
+/// `hold_until` is `None`). One `record_revocations` call. Returns the
+/// store's error, if any (logged here).
+async fn record_revocations(
+    store: &dyn StateStore,
+    executed: &[ActionRecord],
+    now: Timestamp,
+) -> Option<warden_core::state::StateError> {
+    let revocations: Vec<Revocation> = executed
+        .iter()
+        .filter(|r| is_recorded_revoke(r))
+        .filter_map(|r| match &r.action.target {
+            Target::FleetDomain { fleet_arn, domain } => Some(Revocation {
+                fleet: fleet_arn.clone(),
+                domain: normalise_domain(domain),
+                rule: r.action.rules.first().cloned().unwrap_or_default(),
+                at: now,
+                cause: r
+                    .action
+                    .causes
+                    .first()
+                    .map(|c| match c {
+                        Cause::Event { source_id, .. } => source_id.clone(),
+                        Cause::Resource { id } => id.clone(),
+                    })
+                    .unwrap_or_default(),
+                hold_until: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    if revocations.is_empty() {
+        return None;
+    }
+    match store.record_revocations(&revocations).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(
+                target: "warden::state",
+                error = %e,
+                revocations = revocations.len(),
+                "state store failed: revocations not recorded (a restore rule could undo them); \
+                 reported as batch item failures"
+            );
+            Some(e)
+        }
     }
 }
 
@@ -1632,6 +1715,47 @@ rules:
         }
         assert_eq!(executed, 10);
         assert_eq!(refused, 30.0);
+    }
+
+    /// Issue 11 item 4: a revoke done by the stream is recorded with its
+    /// rule and cause (no hold: until released), for fleet-sweep (the
+    /// domain normalised). Without the recording nothing is on record.
+    #[tokio::test]
+    async fn revokes_are_recorded_for_fleet_sweep() {
+        let store = Arc::new(MemoryStateStore::new());
+        let policy = Policy::from_yaml_str(
+            "rules:\n  - name: hr-scrape\n    on: audit-event\n    where: { event_type: VisitPage, host: { exists: true } }\n    actions: [revoke-domain]\n",
+            "inline.yaml",
+        )
+        .unwrap();
+        let p = StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store.clone());
+        let visit = json!({"eventType": "VisitPage", "userName": "eve",
+                           "details": {"url": "https://HR.corp.example.com/export"}})
+        .to_string()
+        .into_bytes();
+        let data = vec![sign_in("bob").into_bytes(), visit];
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 1);
+        assert!(r.failure.is_none());
+        let got = store
+            .revocations(&[(FLEET.into(), "hr.corp.example.com".into())])
+            .await
+            .unwrap();
+        let rev = got[0].as_ref().expect("the revoke is on record");
+        assert_eq!(rev.rule, "hr-scrape");
+        assert_eq!(rev.cause, format!("shardId-000000000000:{}", seq(1)));
+        assert_eq!(rev.hold_until, None);
+        assert!(rev.blocks_restore(inv().now));
     }
 
     fn processor_with(policy: &str) -> StreamProcessor<StubRunner, MemorySink> {
