@@ -137,16 +137,13 @@ fn run_batch(
 ) {
     let fields = policy.field_map();
     let mut events = Vec::with_capacity(batch.len());
+    let mut budget = audit_stream::record::BatchBudget::new(Default::default());
     for rec in batch.drain(..) {
         out.records += 1;
         let before = events.len();
-        if let Err(reason) = audit_stream::decode_record_into(
-            &rec.data,
-            &rec.id,
-            fields,
-            audit_stream::record::MAX_INFLATED_BYTES,
-            &mut events,
-        ) {
+        if let Err(reason) =
+            audit_stream::decode_record_into(&rec.data, &rec.id, fields, &mut budget, &mut events)
+        {
             out.malformed.push(MalformedRecord {
                 record: rec.id,
                 reason: reason.to_string(),

@@ -366,6 +366,8 @@ async fn run_audit_stream(args: RunArgs) -> anyhow::Result<ExitCode> {
             ("WARDEN_DRY_RUN".into(), dry_run.to_string()),
             ("WARDEN_CONCURRENCY".into(), common.concurrency.to_string()),
             ("WARDEN_FAILURE_QUEUE_URL".into(), url.clone()),
+            // Thresholds count in the function's process, as in-process.
+            ("WARDEN_STATE_TABLE".into(), "memory:".into()),
         ];
         if let Some(p) = &args.policy {
             let abs = std::fs::canonicalize(p).with_context(|| p.display().to_string())?;

@@ -818,10 +818,10 @@ const SAMPLE_RESOURCES: [(&str, &str); 3] = [
     ("StateTable", "euc-warden-StateTable-1A2B3C"),
 ];
 
-/// Variables the template sets that no function reads yet: the state table
-/// is built (warden_core::state) but audit-stream and fleet-sweep are wired
-/// to it separately (issue 11). Remove an entry when its function reads it.
-const NOT_YET_READ: [&str; 1] = ["WARDEN_STATE_TABLE"];
+/// Variables the template sets that a function does not read yet, as
+/// (binary, variable): fleet-sweep is wired to the state table separately
+/// (issue 11). Remove an entry when its function reads it.
+const NOT_YET_READ: [(&str, &str); 1] = [("fleet-sweep", "WARDEN_STATE_TABLE")];
 
 const POISON: &str = "#poison#";
 
@@ -874,7 +874,10 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
 
         // 2. Each variable poisoned in turn: the function refuses to start
         //    and says which, so the template sets nothing the code ignores.
-        for name in vars.keys().filter(|n| !NOT_YET_READ.contains(&n.as_str())) {
+        for name in vars
+            .keys()
+            .filter(|n| !NOT_YET_READ.contains(&(bin, n.as_str())))
+        {
             let mut p = lambda_process(binary, bin, &base(Some((name, POISON)))).await;
             match p.init(timeout).await {
                 Init::Failed(detail) => {

@@ -101,6 +101,21 @@ impl ThresholdStore for MemoryStore {
     }
 }
 
+/// An event that passed a threshold rule's conditions
+/// ([`Policy::evaluate_events_deferred`]): whether the rule matches it
+/// depends on a count kept elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThresholdCandidate {
+    /// Index of the rule in `Policy::rules`.
+    pub rule: u32,
+    /// The rule's `by` value for the event, as written.
+    pub key: String,
+    /// The event's time (the evaluation's `now` when it has none).
+    pub at: Timestamp,
+    /// Index of the event in the input slice.
+    pub subject: u32,
+}
+
 /// One (rule, subject) match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Match {
@@ -134,6 +149,15 @@ impl Evaluation {
         self.matches.clear();
         self.pending.clear();
         self.examined = 0;
+    }
+
+    /// Adds matches decided outside the engine (the threshold windows that
+    /// fired in a durable store) and restores the order (by subject, then
+    /// rule; duplicates removed).
+    pub fn add_matches(&mut self, matches: impl IntoIterator<Item = Match>) {
+        self.matches.extend(matches);
+        self.matches.sort_unstable();
+        self.matches.dedup();
     }
 
     /// Keep only the matches of one rule (used by rule test cases).
@@ -206,6 +230,58 @@ impl Policy {
         store: &mut dyn ThresholdStore,
         out: &mut Evaluation,
     ) {
+        self.evaluate_conditions_into(events, ctx, out);
+        if !out.pending.is_empty() {
+            self.apply_thresholds(events, ctx, store, out);
+        }
+        out.matches.sort_unstable();
+    }
+
+    /// Evaluates the batch like [`Policy::evaluate_events`], but leaves the
+    /// threshold rules to the caller: `out` holds the matches of the other
+    /// rules (sorted), and the events that passed a threshold rule's
+    /// conditions are returned as candidates, with the rule's `by` value as
+    /// written (not normalised), sorted by rule, key, time and event. The
+    /// caller counts them in a durable store and adds the matches of the
+    /// windows that fire with [`Evaluation::add_matches`]. Candidates
+    /// without a `by` value are dropped, as [`Policy::evaluate_events`] does.
+    pub fn evaluate_events_deferred(
+        &self,
+        events: &[AuditEvent],
+        ctx: &Context,
+        out: &mut Evaluation,
+    ) -> Vec<ThresholdCandidate> {
+        self.evaluate_conditions_into(events, ctx, out);
+        let env = self.env(ctx);
+        let mut cands = Vec::with_capacity(out.pending.len());
+        for &Match {
+            rule: r,
+            subject: i,
+        } in &out.pending
+        {
+            let Some(th) = self.rules[r as usize].threshold.as_ref() else {
+                continue;
+            };
+            let ev = &events[i as usize];
+            let Some(key) = key_of(th.by_field.get(Subject::Event(ev), &env)) else {
+                continue;
+            };
+            cands.push(ThresholdCandidate {
+                rule: r,
+                key: key.into_owned(),
+                at: ev.time.unwrap_or(ctx.now),
+                subject: i,
+            });
+        }
+        out.pending.clear();
+        out.matches.sort_unstable();
+        cands.sort_unstable_by(|a, b| {
+            (a.rule, &a.key, a.at, a.subject).cmp(&(b.rule, &b.key, b.at, b.subject))
+        });
+        cands
+    }
+
+    fn evaluate_conditions_into(&self, events: &[AuditEvent], ctx: &Context, out: &mut Evaluation) {
         out.clear();
         out.examined = events.len();
         let env = self.env(ctx);
@@ -274,10 +350,6 @@ impl Policy {
             }
             start = end;
         }
-        if !out.pending.is_empty() {
-            self.apply_thresholds(events, ctx, store, out);
-        }
-        out.matches.sort_unstable();
     }
 
     fn apply_thresholds(

@@ -83,7 +83,8 @@ pub mod yaml;
 pub use jiff;
 
 pub use engine::{
-    Context, Evaluation, Explanation, Match, MemoryStore, RuleExplanation, ThresholdStore,
+    Context, Evaluation, Explanation, Match, MemoryStore, RuleExplanation, ThresholdCandidate,
+    ThresholdStore,
 };
 pub use error::{EventError, Location, PolicyError, PolicyErrors};
 pub use event::{AuditEvent, CoreField, FieldMap, JsonPath};

@@ -746,3 +746,66 @@ fn default_policy_loads_and_its_tests_pass() {
         assert!(o.passed, "{} :: {}: {:?}", o.rule, o.case, o.failures);
     }
 }
+
+#[test]
+fn deferred_evaluation_leaves_thresholds_to_the_caller() {
+    let p = policy(
+        r#"
+rules:
+  - name: deny
+    on: audit-event
+    where: { user: { in: [mallory] } }
+    actions: [sign-out-user]
+  - name: burst
+    on: audit-event
+    where: { event_type: SignInFailed }
+    threshold: count 2 within 10m by user
+    actions: [sign-out-user]
+"#,
+    );
+    let ctx = Context::new(now()).with_default_fleet(DEFAULT_FLEET);
+    let events = vec![
+        ev(
+            &p,
+            0,
+            r#"{"eventType":"SignInFailed","userName":"Bob","time":"2026-11-23T10:01:00Z"}"#,
+        ),
+        ev(&p, 1, r#"{"eventType":"SignIn","userName":"mallory"}"#),
+        ev(
+            &p,
+            2,
+            r#"{"eventType":"SignInFailed","userName":"alice","time":"2026-11-23T10:00:00Z"}"#,
+        ),
+        ev(&p, 3, r#"{"eventType":"SignInFailed"}"#),
+    ];
+    let mut eval = warden_core::Evaluation::new();
+    let cands = p.evaluate_events_deferred(&events, &ctx, &mut eval);
+    // Only the non-threshold rule's match; the threshold rule's events are
+    // candidates (sorted by rule, key as written, time), the one without a
+    // user dropped.
+    assert_eq!(
+        eval.matches,
+        [warden_core::Match {
+            subject: 1,
+            rule: 0
+        }]
+    );
+    let got: Vec<(u32, &str, u32)> = cands
+        .iter()
+        .map(|c| (c.rule, c.key.as_str(), c.subject))
+        .collect();
+    assert_eq!(got, [(1, "Bob", 0), (1, "alice", 2)]);
+    assert_eq!(cands[1].at, "2026-11-23T10:00:00Z".parse().unwrap());
+    // The caller's verdict joins the matches, in order.
+    eval.add_matches([warden_core::Match {
+        subject: 0,
+        rule: 1,
+    }]);
+    assert_eq!(
+        eval.matches
+            .iter()
+            .map(|m| (m.subject, m.rule))
+            .collect::<Vec<_>>(),
+        [(0, 1), (1, 0)]
+    );
+}

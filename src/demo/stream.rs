@@ -116,13 +116,14 @@ fn story(
 ) -> anyhow::Result<()> {
     // The batch's events again, to say what each cause was.
     let mut events = Vec::new();
+    let mut budget = audit_stream::record::BatchBudget::new(Default::default());
     for r in &event.records {
         let id = r.event_id.clone().unwrap_or_default();
         let _ = decode_record_into(
             &r.kinesis.data,
             &id,
             policy.field_map(),
-            audit_stream::record::MAX_INFLATED_BYTES,
+            &mut budget,
             &mut events,
         );
     }

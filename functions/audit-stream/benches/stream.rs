@@ -255,6 +255,7 @@ fn main() {
                     "WARDEN_FAILURE_QUEUE_URL",
                     "http://127.0.0.1:9/123456789012/none",
                 )
+                .env("WARDEN_STATE_TABLE", "memory:")
                 .env("WARDEN_LOG_LEVEL", "error")
                 .env(
                     "AWS_LAMBDA_LOG_LEVEL",

@@ -1,17 +1,148 @@
 //! audit-stream's configuration: the environment, read and validated once at
 //! cold start (errors name the variable), and the `WARDEN_CAPS` overrides.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::aws::executor::REPORT_RESERVE;
 use warden_core::env::{Env, EnvError};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::shell::{CommonSettings, PolicyLoadError};
+use warden_core::state::{DynamoStateStore, MemoryStateStore, StateStore};
 
 pub use warden_core::overrides::{apply_caps, CapOverride};
 pub use warden_core::shell::PolicySource;
 
-use crate::processor::ProcessorConfig;
+use crate::processor::{Budget, ProcessorConfig};
+
+/// The variable of the budgets.
+pub const BUDGETS_VAR: &str = "WARDEN_BUDGETS";
+
+/// Parses `WARDEN_BUDGETS`: `kind=MAX/PERIOD`, comma-separated
+/// (`sign-out-user=10/1h,revoke-domain=2/1h`); the period is a duration
+/// (`30m`, `1h`, `1d`).
+pub fn parse_budgets(value: &str) -> Result<Vec<Budget>, EnvError> {
+    let mut out: Vec<Budget> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |why: String| invalid(BUDGETS_VAR, value, format!("`{item}`: {why}"));
+        let (kind, rest) = item
+            .split_once('=')
+            .ok_or_else(|| bad("expected kind=MAX/PERIOD (e.g. sign-out-user=10/1h)".into()))?;
+        let kind = ActionKind::from_name(kind.trim()).ok_or_else(|| {
+            let names: Vec<_> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+            bad(format!(
+                "`{}` is not an action kind; use one of {}",
+                kind.trim(),
+                names.join(", ")
+            ))
+        })?;
+        let (max, per) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected MAX/PERIOD after `=` (e.g. 10/1h)".into()))?;
+        let max: u32 = max
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("`{}` is not a whole number", max.trim())))?;
+        let per = warden_core::time::parse_duration(per.trim())
+            .map_err(|e| bad(format!("period: {e}")))?;
+        if !per.is_positive() {
+            return Err(bad("the period must be positive".into()));
+        }
+        if out.iter().any(|b| b.kind == kind) {
+            return Err(bad(format!("{} has two budgets", kind.name())));
+        }
+        out.push(Budget { kind, max, per });
+    }
+    Ok(out)
+}
+use crate::record::{Limits, MAX_EVENTS_PER_RECORD, MAX_INFLATED_BYTES_PER_BATCH};
+
+/// The variable of the state table.
+pub const STATE_TABLE_VAR: &str = "WARDEN_STATE_TABLE";
+
+/// Where the durable state lives (`WARDEN_STATE_TABLE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateTable {
+    /// A DynamoDB table, by name.
+    Dynamo(String),
+    /// `memory:`: a [`MemoryStateStore`] in the process (local runs, the
+    /// demo, benchmarks): lost at cold start, not shared between concurrent
+    /// instances. A warning is logged at start.
+    Memory,
+}
+
+impl StateTable {
+    /// Parses the variable: `memory:` or a DynamoDB table name (3-255
+    /// characters of `A-Z a-z 0-9 _ - .`).
+    pub fn parse(value: &str) -> Result<StateTable, EnvError> {
+        let v = value.trim();
+        if v == "memory:" {
+            return Ok(StateTable::Memory);
+        }
+        let valid_chars = v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !(3..=255).contains(&v.len()) || !valid_chars {
+            return Err(invalid(
+                STATE_TABLE_VAR,
+                value,
+                "expected a DynamoDB table name (3-255 characters: letters, digits, `_`, `-`, `.`) or `memory:`",
+            ));
+        }
+        Ok(StateTable::Dynamo(v.to_owned()))
+    }
+
+    /// Builds the store (no network call).
+    pub fn store(&self, sdk: &aws_config::SdkConfig) -> Arc<dyn StateStore> {
+        match self {
+            StateTable::Dynamo(table) => Arc::new(DynamoStateStore::from_config(sdk, table)),
+            StateTable::Memory => Arc::new(MemoryStateStore::new()),
+        }
+    }
+}
+
+/// The variable of the per-record event limit.
+pub const MAX_EVENTS_VAR: &str = "WARDEN_MAX_EVENTS_PER_RECORD";
+/// The variable of the per-batch inflated-bytes limit.
+pub const MAX_INFLATED_BATCH_VAR: &str = "WARDEN_MAX_INFLATED_BYTES_PER_BATCH";
+
+/// Parses a byte size: a whole number of bytes, or with a `KiB`, `MiB` or
+/// `GiB` suffix (`64MiB`), between 1 MiB and 1 GiB.
+fn parse_size(name: &str, value: &str) -> Result<usize, EnvError> {
+    let v = value.trim();
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        None => (v, 1u64),
+        Some(at) => {
+            let unit = match v[at..].trim() {
+                "KiB" => 1u64 << 10,
+                "MiB" => 1 << 20,
+                "GiB" => 1 << 30,
+                other => {
+                    return Err(invalid(
+                        name,
+                        value,
+                        format!(
+                        "unknown unit `{other}`: expected bytes, or a number with KiB, MiB or GiB"
+                    ),
+                    ))
+                }
+            };
+            (&v[..at], unit)
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        invalid(
+            name,
+            value,
+            "expected a whole number of bytes, or with KiB, MiB or GiB (e.g. 64MiB)",
+        )
+    })?;
+    let bytes = n.saturating_mul(unit);
+    if !(1 << 20..=1 << 30).contains(&bytes) {
+        return Err(invalid(name, value, "expected between 1MiB and 1GiB"));
+    }
+    Ok(bytes as usize)
+}
 
 /// The variable of the cap overrides.
 pub const CAPS_VAR: &str = "WARDEN_CAPS";
@@ -36,6 +167,15 @@ pub struct Config {
     /// `WARDEN_MAX_ATTEMPTS` (default 5; the deprecated `AWS_MAX_ATTEMPTS`
     /// still works, with a warning), the SDK's attempts per call.
     pub max_attempts: u32,
+    /// `WARDEN_STATE_TABLE` (unset: only a policy without threshold rules
+    /// may run, see [`Config::load_policy`]).
+    pub state_table: Option<StateTable>,
+    /// `WARDEN_BUDGETS`: budgets per action kind across invocations
+    /// (`sign-out-user=10/1h,revoke-domain=2/1h`); need the state table.
+    pub budgets: Vec<Budget>,
+    /// `WARDEN_MAX_EVENTS_PER_RECORD` (default 10,000) and
+    /// `WARDEN_MAX_INFLATED_BYTES_PER_BATCH` (default 64 MiB).
+    pub limits: Limits,
 }
 
 /// Why the function cannot start.
@@ -101,13 +241,66 @@ impl Config {
             failure_queue_url,
             deadline_reserve: env.duration_or("WARDEN_DEADLINE_RESERVE", REPORT_RESERVE)?,
             max_attempts: common.max_attempts,
+            state_table: match env.get(STATE_TABLE_VAR) {
+                None => None,
+                Some(v) => Some(StateTable::parse(&v)?),
+            },
+            budgets: match env.get(BUDGETS_VAR) {
+                None => Vec::new(),
+                Some(v) => parse_budgets(&v)?,
+            },
+            limits: Limits {
+                max_events_per_record: env.range_or(
+                    MAX_EVENTS_VAR,
+                    MAX_EVENTS_PER_RECORD as u64,
+                    1,
+                    1_000_000,
+                )? as usize,
+                max_inflated_per_batch: match env.get(MAX_INFLATED_BATCH_VAR) {
+                    None => MAX_INFLATED_BYTES_PER_BATCH,
+                    Some(v) => parse_size(MAX_INFLATED_BATCH_VAR, &v)?,
+                },
+                ..Limits::default()
+            },
         })
     }
 
-    /// Loads and compiles the policy, then applies the `WARDEN_CAPS` overrides.
+    /// Loads and compiles the policy, then applies the `WARDEN_CAPS`
+    /// overrides. A policy with a threshold rule needs `WARDEN_STATE_TABLE`
+    /// (windows are counted across invocations in the state store): without
+    /// it this refuses, naming the variable and the rules.
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
         let mut policy = self.policy.load()?;
         apply_caps(&mut policy, &self.caps);
+        if self.state_table.is_none() && !self.budgets.is_empty() {
+            return Err(EnvError::Missing {
+                name: STATE_TABLE_VAR.into(),
+                expected: format!(
+                    "the DynamoDB state table, or `memory:` for a local run; {BUDGETS_VAR} counts across invocations"
+                ),
+            }
+            .into());
+        }
+        if self.state_table.is_none() {
+            let rules: Vec<&str> = policy
+                .rules
+                .iter()
+                .filter(|r| r.threshold.is_some())
+                .map(|r| r.name.as_str())
+                .collect();
+            if !rules.is_empty() {
+                return Err(EnvError::Missing {
+                    name: STATE_TABLE_VAR.into(),
+                    expected: format!(
+                        "the DynamoDB state table, or `memory:` for a local run; \
+                         the threshold rule(s) {} of {} count across invocations",
+                        rules.join(", "),
+                        policy.source
+                    ),
+                }
+                .into());
+            }
+        }
         Ok(policy)
     }
 
@@ -116,7 +309,8 @@ impl Config {
         ProcessorConfig {
             default_fleet_arn: self.default_fleet_arn.clone(),
             dry_run: self.dry_run,
-            ..ProcessorConfig::default()
+            limits: self.limits,
+            budgets: self.budgets.clone(),
         }
     }
 }
@@ -132,13 +326,22 @@ mod tests {
 
     #[test]
     fn defaults_are_safe() {
-        let c = Config::from_env(&env(&[("WARDEN_FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_STATE_TABLE", "memory:"),
+        ]))
+        .unwrap();
+        assert_eq!(c.state_table, Some(StateTable::Memory));
         assert_eq!(c.policy, PolicySource::Embedded);
         assert!(c.dry_run, "dry-run unless told otherwise");
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.deadline_reserve, REPORT_RESERVE);
         assert_eq!(c.max_attempts, 5);
         assert!(c.caps.is_empty());
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits.max_events_per_record, 10_000);
+        assert_eq!(c.limits.max_inflated_per_batch, 64 << 20);
+        assert_eq!(c.processor_config().limits, c.limits);
         let policy = c.load_policy().unwrap();
         assert!(policy.rule("repeated-failed-sign-ins").is_some());
     }
@@ -161,8 +364,34 @@ mod tests {
             ),
             ("WARDEN_DEADLINE_RESERVE", "2s"),
             ("AWS_MAX_ATTEMPTS", "3"),
+            ("WARDEN_MAX_EVENTS_PER_RECORD", "500"),
+            ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "32MiB"),
+            ("WARDEN_STATE_TABLE", "euc-warden-StateTable-1A2B3C"),
+            ("WARDEN_BUDGETS", "sign-out-user=10/1h, revoke-domain=2/30m"),
         ]))
         .unwrap();
+        assert_eq!(
+            c.processor_config().budgets,
+            vec![
+                Budget {
+                    kind: ActionKind::SignOutUser,
+                    max: 10,
+                    per: jiff::SignedDuration::from_hours(1)
+                },
+                Budget {
+                    kind: ActionKind::RevokeDomain,
+                    max: 2,
+                    per: jiff::SignedDuration::from_mins(30)
+                },
+            ]
+        );
+        assert_eq!(
+            c.state_table,
+            Some(StateTable::Dynamo("euc-warden-StateTable-1A2B3C".into()))
+        );
+        assert_eq!(c.limits.max_events_per_record, 500);
+        assert_eq!(c.limits.max_inflated_per_batch, 32 << 20);
+        assert_eq!(c.processor_config().limits.max_events_per_record, 500);
         assert_eq!(c.policy, PolicySource::File("/var/task/policy.yaml".into()));
         assert!(!c.dry_run);
         assert_eq!(c.concurrency, 16);
@@ -245,11 +474,100 @@ mod tests {
                 ],
                 "between 0 and 100",
             ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_MAX_EVENTS_PER_RECORD", "0"),
+                ],
+                "WARDEN_MAX_EVENTS_PER_RECORD=\"0\"",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "64MB"),
+                ],
+                "unknown unit `MB`",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_MAX_INFLATED_BYTES_PER_BATCH", "1024"),
+                ],
+                "between 1MiB and 1GiB",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_BUDGETS", "sign-out-user=10"),
+                ],
+                "`sign-out-user=10`: expected MAX/PERIOD",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_BUDGETS", "sign-out=10/1h"),
+                ],
+                "`sign-out` is not an action kind",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_STATE_TABLE", "#poison#"),
+                ],
+                "WARDEN_STATE_TABLE=\"#poison#\" is invalid: expected a DynamoDB table name",
+            ),
+            (
+                &[
+                    ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+                    ("WARDEN_STATE_TABLE", "memory:x"),
+                ],
+                "or `memory:`",
+            ),
         ];
         for (vars, expected) in cases {
             let err = Config::from_env(&env(vars)).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
+    }
+
+    #[test]
+    fn threshold_rules_need_the_state_table() {
+        // The default policy has threshold rules: unset refuses, naming the
+        // variable and the rules.
+        let c = Config::from_env(&env(&[("WARDEN_FAILURE_QUEUE_URL", QUEUE)])).unwrap();
+        assert_eq!(c.state_table, None);
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(
+            err.starts_with("environment variable WARDEN_STATE_TABLE is required"),
+            "{err}"
+        );
+        assert!(err.contains("repeated-failed-sign-ins"), "{err}");
+        // A policy without threshold rules needs no state.
+        let dir = std::env::temp_dir().join(format!("audit-stream-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plain.yaml");
+        std::fs::write(
+            &file,
+            "rules:\n  - name: deny\n    on: audit-event\n    where: { user: { in: [mallory] } }\n    actions: [sign-out-user]\n",
+        )
+        .unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", file.to_str().unwrap()),
+        ]))
+        .unwrap();
+        c.load_policy().unwrap();
+        // Budgets need it too.
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", file.to_str().unwrap()),
+            ("WARDEN_BUDGETS", "sign-out-user=10/1h"),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(err.contains("WARDEN_STATE_TABLE is required"), "{err}");
+        assert!(err.contains("WARDEN_BUDGETS"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

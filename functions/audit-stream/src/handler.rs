@@ -9,7 +9,7 @@ use warden_core::aws::deadline::Deadline;
 use warden_core::aws::executor::Executor;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StateTable};
 use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
 use crate::sink::{FailureSink, SqsSink};
 use crate::{KinesisEvent, KinesisEventResponse};
@@ -33,7 +33,19 @@ pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
         max_attempts: config.max_attempts,
         ..AwsSettings::default()
     };
-    let clients = Clients::new(&load_sdk_config(&settings).await);
+    let sdk = load_sdk_config(&settings).await;
+    let clients = Clients::new(&sdk);
+    let state = config.state_table.as_ref().map(|t| t.store(&sdk));
+    match &config.state_table {
+        Some(StateTable::Memory) => tracing::warn!(
+            state_table = "memory:",
+            "WARDEN_STATE_TABLE=memory: the state (threshold windows) lives in this process only: \
+             lost at every cold start and not shared between concurrent instances; \
+             use a DynamoDB table in production"
+        ),
+        Some(StateTable::Dynamo(table)) => tracing::info!(state_table = %table, "state table"),
+        None => tracing::info!("no state table: the policy has no threshold rule"),
+    }
     let executor = Executor::new(&clients, config.concurrency);
     let sink = SqsSink::new(
         clients.sqs.clone(),
@@ -49,10 +61,12 @@ pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
         failure_queue_url = %config.failure_queue_url,
         "audit-stream ready"
     );
-    Ok(Handler::new(
-        StreamProcessor::new(Arc::new(policy), executor, sink, config.processor_config()),
-        config.deadline_reserve,
-    ))
+    let mut processor =
+        StreamProcessor::new(Arc::new(policy), executor, sink, config.processor_config());
+    if let Some(state) = state {
+        processor = processor.with_state(state);
+    }
+    Ok(Handler::new(processor, config.deadline_reserve))
 }
 
 impl<R: ActionRunner, S: FailureSink> Handler<R, S> {

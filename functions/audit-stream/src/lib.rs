@@ -37,8 +37,8 @@ pub use esm::{
 pub use handler::{build, Handler, LambdaHandler};
 pub use processor::FUNCTION_NAME as FUNCTION;
 pub use processor::{
-    ActionRunner, BatchFailure, BatchReport, Decoded, InvocationInfo, MalformedRecord, Planned,
-    ProcessorConfig, StageTimes, StreamProcessor, StubRunner,
+    ActionRunner, BatchFailure, BatchReport, Budget, Decoded, InvocationInfo, MalformedRecord,
+    Planned, ProcessorConfig, StageTimes, StreamProcessor, StubRunner,
 };
 pub use record::{decode_record_into, Malformed};
 pub use sink::{Condition, FailureContext, FailureMessage, FailureSink, MemorySink, SqsSink};

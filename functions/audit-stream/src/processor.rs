@@ -22,17 +22,21 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
-use crate::record::{decode_record_into, Malformed, MAX_INFLATED_BYTES};
+use crate::record::{decode_record_into, BatchBudget, Limits, Malformed};
 use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
 use crate::wire::RecordInfo;
 use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
-use warden_core::engine::{Context, MemoryStore};
-use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason};
-use warden_core::policy::Policy;
+use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
+use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason, Target};
+use warden_core::policy::{ActionKind, Policy};
+use warden_core::state::{
+    normalise_domain, normalise_key, BudgetRequest, EventId, Hit, HitOutcome, LedgerEntry,
+    LedgerKey, Revocation, StateStore, ThresholdSpec, WindowHits, WindowKey, WindowOutcome,
+};
 use warden_core::AuditEvent;
 
 /// The function name used in metrics.
@@ -95,8 +99,23 @@ pub struct ProcessorConfig {
     pub default_fleet_arn: Option<String>,
     /// Plan every action as dry-run (logged, not executed).
     pub dry_run: bool,
-    /// Gzip data may inflate to at most this many bytes.
-    pub max_inflated_bytes: usize,
+    /// Decoding limits: events per record, inflated bytes per record and
+    /// per batch.
+    pub limits: Limits,
+    /// Budgets per action kind across invocations (`WARDEN_BUDGETS`), taken
+    /// from the state store before executing.
+    pub budgets: Vec<Budget>,
+}
+
+/// At most `max` actions of `kind` per `per`, across every invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The action kind.
+    pub kind: ActionKind,
+    /// Actions allowed per period.
+    pub max: u32,
+    /// The period (fixed, aligned on the Unix epoch).
+    pub per: SignedDuration,
 }
 
 impl Default for ProcessorConfig {
@@ -104,7 +123,8 @@ impl Default for ProcessorConfig {
         ProcessorConfig {
             default_fleet_arn: None,
             dry_run: true,
-            max_inflated_bytes: MAX_INFLATED_BYTES,
+            limits: Limits::default(),
+            budgets: Vec::new(),
         }
     }
 }
@@ -180,6 +200,17 @@ pub struct StreamProcessor<R, S> {
     runner: R,
     sink: S,
     config: ProcessorConfig,
+    state: Option<State>,
+}
+
+/// The durable state store, when there is one.
+#[derive(Clone)]
+struct State(Arc<dyn StateStore>);
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateStore")
+    }
 }
 
 /// Lambda's `eventID` for a record, or `<shard?>:<sequence>` without one.
@@ -216,7 +247,20 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             runner,
             sink,
             config,
+            state: None,
         }
+    }
+
+    /// The durable state store (`WARDEN_STATE_TABLE`): threshold windows
+    /// count across invocations in it.
+    pub fn with_state(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = Some(State(store));
+        self
+    }
+
+    /// The state store, if any.
+    pub fn state(&self) -> Option<&Arc<dyn StateStore>> {
+        self.state.as_ref().map(|s| &s.0)
     }
 
     /// The policy.
@@ -245,11 +289,58 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let mut metrics = Metrics::new(FUNCTION_NAME);
         let decoded = self.decode(event, inv, &mut metrics);
         let decoded_at = started.elapsed();
-        let planned = self.plan(&decoded, inv.now, &mut metrics);
+        let planned = match self.state() {
+            Some(store) => {
+                self.plan_with_state(store.as_ref(), &decoded, inv.now, &mut metrics)
+                    .await
+            }
+            None => self.plan(&decoded, inv.now, &mut metrics),
+        };
+        let mut planned = planned;
+        if let Some(store) = self.state() {
+            self.skip_done(
+                store.as_ref(),
+                &decoded,
+                &mut planned,
+                inv.now,
+                &mut metrics,
+            )
+            .await;
+            self.take_budgets(
+                store.as_ref(),
+                &decoded,
+                &mut planned,
+                inv.now,
+                &mut metrics,
+            )
+            .await;
+        }
         let planned_at = started.elapsed();
         let (executed, sunk) = self
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
             .await;
+        if let Some(store) = self.state() {
+            let unrecorded = record_revocations(store.as_ref(), &executed, inv.now).await;
+            if let Some(e) = &unrecorded {
+                // Reported at the lowest record of those revokes and kept out
+                // of the ledger: the re-delivery revokes again ("already
+                // INACTIVE") and records it then.
+                let index = event_index(&decoded);
+                let lowest = executed
+                    .iter()
+                    .filter(|r| is_recorded_revoke(r))
+                    .filter_map(|r| lowest_cause(&r.action, &index))
+                    .min()
+                    .unwrap_or(0);
+                metrics.count("StateStoreErrors", 1);
+                let why = format!("revocation not recorded: {e}");
+                planned.state_failure = match planned.state_failure.take() {
+                    Some((at, w)) if at <= lowest => Some((at, w)),
+                    _ => Some((lowest, why)),
+                };
+            }
+            record_done(store.as_ref(), &executed, inv.now, unrecorded.is_some()).await;
+        }
         let timings = StageTimes {
             decode_ms: decoded_at.as_millis() as u64,
             evaluate_plan_ms: (planned_at - decoded_at).as_millis() as u64,
@@ -291,19 +382,15 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             messages: Vec::new(),
         };
         let mut records = event.records;
+        let mut budget = BatchBudget::new(self.config.limits);
         let mut i = 0usize;
         while !records.is_empty() {
             // Consumed in chunks, the records' buffer shrinking as it goes.
             let take = records.len().min(1024);
             for mut rec in records.drain(..take) {
                 let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
-                match decode_record_into(
-                    &rec.kinesis.data,
-                    &id,
-                    fields,
-                    self.config.max_inflated_bytes,
-                    &mut d.events,
-                ) {
+                match decode_record_into(&rec.kinesis.data, &id, fields, &mut budget, &mut d.events)
+                {
                     Ok(k) => d.event_record.extend(std::iter::repeat_n(i as u32, k)),
                     Err(reason) => {
                         tracing::warn!(
@@ -363,17 +450,159 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     /// works across it (one sign-out per fleet + user). Refusals and
     /// actions that could not be formed are logged as findings.
     pub fn plan(&self, decoded: &Decoded, now: Timestamp, metrics: &mut Metrics) -> Planned {
-        let ctx = Context {
-            now,
-            default_fleet_arn: self.config.default_fleet_arn.clone(),
-            // set-audit-stream is a fleet action: never planned from events.
-            audit_stream_arn: None,
-        };
-        let opts = PlanOptions::default().with_dry_run(self.config.dry_run);
+        let ctx = self.context(now);
         let mut store = MemoryStore::new();
         let eval = self
             .policy
             .evaluate_events(&decoded.events, &ctx, &mut store);
+        self.plan_evaluated(eval, decoded, &ctx, None, metrics)
+    }
+
+    fn context(&self, now: Timestamp) -> Context {
+        Context {
+            now,
+            default_fleet_arn: self.config.default_fleet_arn.clone(),
+            // set-audit-stream is a fleet action: never planned from events.
+            audit_stream_arn: None,
+        }
+    }
+
+    /// Stage 2 with the durable state store: the threshold rules' candidates
+    /// of the whole batch are counted in ONE `record_hits` call (grouped per
+    /// rule and normalised key, each hit identified by shard, sequence
+    /// number and position in its record, so a re-delivery counts once), and
+    /// the windows that fire decide the threshold matches. The matches of a
+    /// firing are its completing event and the batch's other events of that
+    /// window, so a failed action is reported at the lowest record of the
+    /// window and its re-delivery replays the firing.
+    ///
+    /// When the store fails, no threshold rule matches (no action on an
+    /// unknown count) and the lowest record holding a candidate becomes a
+    /// batch item failure ([`Planned::state_failure`]), logged with why.
+    pub async fn plan_with_state(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) -> Planned {
+        let ctx = self.context(now);
+        let mut eval = Evaluation::new();
+        let cands = self
+            .policy
+            .evaluate_events_deferred(&decoded.events, &ctx, &mut eval);
+        let mut state_failure = None;
+        if !cands.is_empty() {
+            let (windows, members) = self.window_hits(decoded, &cands);
+            match store.record_hits(&windows, now).await {
+                Ok(outcomes) => {
+                    let matches = firing_matches(&windows, &members, &outcomes);
+                    metrics.count("ThresholdsFired", matches.1 as u64);
+                    eval.add_matches(matches.0);
+                }
+                Err(e) => {
+                    let lowest = cands
+                        .iter()
+                        .map(|c| decoded.event_record[c.subject as usize] as usize)
+                        .min()
+                        .unwrap_or(0);
+                    tracing::error!(
+                        target: "warden::state",
+                        error = %e,
+                        retryable = e.is_retryable(),
+                        windows = windows.len(),
+                        hits = cands.len(),
+                        "state store failed: threshold rules not evaluated (no action on an unknown count); \
+                         their records are reported as batch item failures"
+                    );
+                    metrics.count("StateStoreErrors", 1);
+                    state_failure = Some((lowest, format!("threshold counts not recorded: {e}")));
+                }
+            }
+        }
+        self.plan_evaluated(eval, decoded, &ctx, state_failure, metrics)
+    }
+
+    /// The batch's threshold candidates as one [`WindowHits`] per (rule,
+    /// normalised key), hits in time order, and for each window the event
+    /// index and time of each hit.
+    fn window_hits(
+        &self,
+        decoded: &Decoded,
+        cands: &[ThresholdCandidate],
+    ) -> (Vec<WindowHits>, Vec<Members>) {
+        // The position of each event within its record (1-based).
+        let mut position = Vec::with_capacity(decoded.events.len());
+        let mut prev = None;
+        let mut n = 0u32;
+        for r in &decoded.event_record {
+            n = if prev == Some(*r) { n + 1 } else { 1 };
+            prev = Some(*r);
+            position.push(n);
+        }
+        let mut index: HashMap<(u32, String), usize> = HashMap::new();
+        let mut windows: Vec<WindowHits> = Vec::new();
+        let mut members: Vec<Members> = Vec::new();
+        for c in cands {
+            let rule = &self.policy.rules[c.rule as usize];
+            let Some(th) = rule.threshold.as_ref() else {
+                continue;
+            };
+            let key = normalise_key(&c.key).into_owned();
+            let w = *index.entry((c.rule, key.clone())).or_insert_with(|| {
+                windows.push(WindowHits {
+                    window: WindowKey {
+                        rule: rule.name.clone(),
+                        key,
+                    },
+                    spec: ThresholdSpec {
+                        count: th.count,
+                        within: th.within,
+                    },
+                    hits: Vec::new(),
+                });
+                members.push(Members {
+                    rule: c.rule,
+                    events: Vec::new(),
+                });
+                windows.len() - 1
+            });
+            let rec = decoded.event_record[c.subject as usize] as usize;
+            let (shard, seq) = &decoded.seqs[rec];
+            windows[w].hits.push(Hit {
+                id: EventId::new(
+                    decoded.shards[*shard as usize].clone(),
+                    seq.clone(),
+                    position[c.subject as usize],
+                ),
+                at: c.at,
+            });
+            members[w].events.push((c.subject, c.at));
+        }
+        // Keys that normalise alike were written apart: time order again.
+        for (w, m) in windows.iter_mut().zip(members.iter_mut()) {
+            let mut both: Vec<_> = std::mem::take(&mut w.hits)
+                .into_iter()
+                .zip(m.events.drain(..))
+                .collect();
+            both.sort_by(|a, b| (a.0.at, &a.0.id).cmp(&(b.0.at, &b.0.id)));
+            for (h, mm) in both {
+                w.hits.push(h);
+                m.events.push(mm);
+            }
+        }
+        (windows, members)
+    }
+
+    fn plan_evaluated(
+        &self,
+        eval: Evaluation,
+        decoded: &Decoded,
+        ctx: &Context,
+        state_failure: Option<(usize, String)>,
+        metrics: &mut Metrics,
+    ) -> Planned {
+        let opts = PlanOptions::default().with_dry_run(self.config.dry_run);
         let mut events_matched = 0usize;
         let mut last = None;
         for m in &eval.matches {
@@ -383,13 +612,197 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             }
         }
         metrics.count("EventsMatched", events_matched as u64);
-        let plan = self.policy.plan_events(&eval, &decoded.events, &ctx, &opts);
+        let plan = self.policy.plan_events(&eval, &decoded.events, ctx, &opts);
         drop(eval);
         count_plan(&plan, metrics);
         log_plan_findings(&plan);
         Planned {
             plan,
             events_matched,
+            state_failure,
+        }
+    }
+
+    /// The action ledger, before executing: one `ledger_contains` call for
+    /// every (kind, target, cause event) of the plan's live actions; an
+    /// action all of whose causes are already recorded as done (a
+    /// re-delivered batch, a replayed firing) is dropped from the plan,
+    /// logged and counted (`ActionsAlreadyDone`). A new cause (a new burst,
+    /// a new event) acts again. Dry-run actions are not looked up. When the
+    /// store fails, no live action runs (it may have run already) and the
+    /// lowest record among their causes is a batch item failure.
+    pub async fn skip_done(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        planned: &mut Planned,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) {
+        let live: Vec<usize> = (0..planned.plan.actions.len())
+            .filter(|&i| !planned.plan.actions[i].dry_run)
+            .collect();
+        let mut keys = Vec::new();
+        let mut spans = Vec::with_capacity(live.len());
+        for &i in &live {
+            let start = keys.len();
+            keys.extend(ledger_keys(&planned.plan.actions[i]));
+            spans.push(start..keys.len());
+        }
+        if keys.is_empty() {
+            return;
+        }
+        match store.ledger_contains(&keys, now).await {
+            Ok(done) => {
+                let mut drop = vec![false; planned.plan.actions.len()];
+                for (&i, span) in live.iter().zip(&spans) {
+                    if !span.is_empty() && done[span.clone()].iter().all(|d| *d) {
+                        drop[i] = true;
+                    }
+                }
+                let mut i = 0;
+                planned.plan.actions.retain(|a| {
+                    let keep = !drop[i];
+                    i += 1;
+                    if !keep {
+                        tracing::info!(
+                            target: "warden::ledger",
+                            rule = %a.rules.join(","),
+                            action = a.kind.name(),
+                            target_desc = %a.target,
+                            events = %cause_ids(&a.causes),
+                            "action already done for these causes: not repeated"
+                        );
+                        metrics.count_by("ActionsAlreadyDone", "Action", operation_name(a.kind), 1);
+                    }
+                    keep
+                });
+            }
+            Err(e) => {
+                let index = event_index(decoded);
+                let lowest = live
+                    .iter()
+                    .filter_map(|&i| lowest_cause(&planned.plan.actions[i], &index))
+                    .min()
+                    .unwrap_or(0);
+                tracing::error!(
+                    target: "warden::state",
+                    error = %e,
+                    actions = live.len(),
+                    "state store failed: the action ledger cannot say what was done; \
+                     no action runs, the records are reported as batch item failures"
+                );
+                metrics.count("StateStoreErrors", 1);
+                planned.plan.actions.retain(|a| a.dry_run);
+                let why = format!("action ledger not readable: {e}");
+                planned.state_failure = match planned.state_failure.take() {
+                    Some((at, w)) if at <= lowest => Some((at, w)),
+                    _ => Some((lowest, why)),
+                };
+            }
+        }
+    }
+
+    /// Budgets, after the ledger and before executing: ONE `take_budget`
+    /// call for the live actions of every kind that has a budget; the first
+    /// `granted` of a kind (plan order) run, the rest are refused: logged at
+    /// error and counted (`BudgetRefused` by `Action`), not retried (like a
+    /// cap). When the store fails, no action of a budgeted kind runs and the
+    /// lowest record among their causes is a batch item failure.
+    pub async fn take_budgets(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        planned: &mut Planned,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) {
+        let budgets = &self.config.budgets;
+        let mut requests: Vec<BudgetRequest> = Vec::new();
+        for b in budgets {
+            let want = planned
+                .plan
+                .actions
+                .iter()
+                .filter(|a| !a.dry_run && a.kind == b.kind)
+                .count() as u32;
+            if want > 0 {
+                requests.push(BudgetRequest {
+                    kind: b.kind.name().to_owned(),
+                    want,
+                    max: b.max,
+                    per: b.per,
+                });
+            }
+        }
+        if requests.is_empty() {
+            return;
+        }
+        match store.take_budget(&requests, now).await {
+            Ok(grants) => {
+                let mut left: HashMap<&str, u32> = grants
+                    .iter()
+                    .map(|g| (g.kind.as_str(), g.granted))
+                    .collect();
+                let ends: HashMap<&str, (u32, u32, Timestamp)> = grants
+                    .iter()
+                    .map(|g| (g.kind.as_str(), (g.used, g.max, g.period_end)))
+                    .collect();
+                planned.plan.actions.retain(|a| {
+                    if a.dry_run {
+                        return true;
+                    }
+                    let Some(n) = left.get_mut(a.kind.name()) else {
+                        return true;
+                    };
+                    if *n > 0 {
+                        *n -= 1;
+                        return true;
+                    }
+                    let (used, max, until) = ends[a.kind.name()];
+                    tracing::error!(
+                        target: "warden::finding",
+                        rule = %a.rules.join(","),
+                        action = a.kind.name(),
+                        target_desc = %a.target,
+                        events = %cause_ids(&a.causes),
+                        budget_used = used,
+                        budget_max = max,
+                        refused_until = %until,
+                        "action refused: over the budget"
+                    );
+                    metrics.count_by("BudgetRefused", "Action", operation_name(a.kind), 1);
+                    false
+                });
+            }
+            Err(e) => {
+                let index = event_index(decoded);
+                let kinds: Vec<ActionKind> = budgets.iter().map(|b| b.kind).collect();
+                let lowest = planned
+                    .plan
+                    .actions
+                    .iter()
+                    .filter(|a| !a.dry_run && kinds.contains(&a.kind))
+                    .filter_map(|a| lowest_cause(a, &index))
+                    .min()
+                    .unwrap_or(0);
+                tracing::error!(
+                    target: "warden::state",
+                    error = %e,
+                    "state store failed: budgets cannot be taken; no action of a budgeted kind runs, \
+                     the records are reported as batch item failures"
+                );
+                metrics.count("StateStoreErrors", 1);
+                planned
+                    .plan
+                    .actions
+                    .retain(|a| a.dry_run || !kinds.contains(&a.kind));
+                let why = format!("budget not taken: {e}");
+                planned.state_failure = match planned.state_failure.take() {
+                    Some((at, w)) if at <= lowest => Some((at, w)),
+                    _ => Some((lowest, why)),
+                };
+            }
         }
     }
 
@@ -436,6 +849,9 @@ pub struct Planned {
     pub plan: Plan,
     /// Events that matched at least one rule.
     pub events_matched: usize,
+    /// The state store failed: the record to report as a batch item
+    /// failure (the lowest holding a threshold candidate) and why.
+    pub state_failure: Option<(usize, String)>,
 }
 
 /// How long the stages took, for the `batch processed` log line.
@@ -475,6 +891,7 @@ pub fn report(
     let Planned {
         plan,
         events_matched,
+        state_failure,
     } = planned;
     let mut lowest: Option<(usize, String)> = None;
     let mut fail_at = |index: usize, why: String| {
@@ -482,6 +899,9 @@ pub fn report(
             lowest = Some((index, why));
         }
     };
+    if let Some((index, why)) = state_failure {
+        fail_at(index, why);
+    }
     let mut sink_ok = 0u64;
     for (m, result) in malformed.iter_mut().zip(sunk) {
         match result {
@@ -612,6 +1032,200 @@ pub fn report(
     }
 }
 
+/// How long the ledger remembers an executed action: past Kinesis'
+/// default retention (24 h) and a retry storm's re-deliveries.
+pub const LEDGER_KEEP: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+/// The ledger keys of an action: one per cause event (the event ids are
+/// stable across re-deliveries). Only the listed causes (at most
+/// `MAX_CAUSES`) count.
+fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
+    let kind = a.kind.name().to_owned();
+    let target = a.target.to_string();
+    a.causes.iter().filter_map(move |c| match c {
+        Cause::Event { source_id, .. } => Some(LedgerKey {
+            kind: kind.clone(),
+            target: target.clone(),
+            cause: source_id.clone(),
+        }),
+        Cause::Resource { .. } => None,
+    })
+}
+
+/// Event source id -> record position.
+fn event_index(decoded: &Decoded) -> HashMap<&str, u32> {
+    decoded
+        .events
+        .iter()
+        .zip(&decoded.event_record)
+        .map(|(e, r)| (e.source_id.as_str(), *r))
+        .collect()
+}
+
+/// The lowest record among an action's causes.
+fn lowest_cause(a: &PlannedAction, index: &HashMap<&str, u32>) -> Option<usize> {
+    a.causes
+        .iter()
+        .filter_map(|c| match c {
+            Cause::Event { source_id, .. } => index.get(source_id.as_str()),
+            Cause::Resource { .. } => None,
+        })
+        .min()
+        .map(|r| *r as usize)
+}
+
+/// Whether an outcome is final for its cause: done, already in that state,
+/// or a permanent failure (a finding, never retried: a re-delivery would
+/// only make the same failing call again). Transient failures and actions
+/// not started are not: their re-delivery must run them.
+fn handled(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Done | Outcome::Already { .. } => true,
+        Outcome::Failed(f) => f.kind == FailureKind::Permanent,
+        Outcome::DryRun | Outcome::NotStarted => false,
+    }
+}
+
+/// After executing: records the actions handled for good ([`handled`];
+/// never dry-run) in the ledger, one key per cause. A failure is
+/// logged: those actions may be repeated by a re-delivery (they are
+/// idempotent), never lost.
+async fn record_done(
+    store: &dyn StateStore,
+    executed: &[ActionRecord],
+    now: Timestamp,
+    skip_revokes: bool,
+) {
+    let entries: Vec<LedgerEntry> = executed
+        .iter()
+        .filter(|r| !r.action.dry_run && handled(&r.outcome))
+        .filter(|r| !(skip_revokes && is_recorded_revoke(r)))
+        .flat_map(|r| {
+            let rule = r.action.rules.first().cloned().unwrap_or_default();
+            ledger_keys(&r.action).map(move |key| LedgerEntry {
+                key,
+                rule: rule.clone(),
+                at: now,
+                keep: LEDGER_KEEP,
+                dry_run: false,
+            })
+        })
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    if let Err(e) = store.ledger_record(&entries).await {
+        tracing::error!(
+            target: "warden::state",
+            error = %e,
+            entries = entries.len(),
+            "state store failed: executed actions not recorded in the ledger; a re-delivery may repeat them"
+        );
+    }
+}
+
+/// A revoke that took effect (done, or the domain already INACTIVE): its
+/// provenance is recorded.
+fn is_recorded_revoke(r: &ActionRecord) -> bool {
+    r.action.kind == ActionKind::RevokeDomain
+        && !r.action.dry_run
+        && matches!(r.outcome, Outcome::Done | Outcome::Already { .. })
+}
+
+/// Issue 11 item 4: records warden's revokes (rule, time, first cause) so
+/// fleet-sweep's restore rules leave them alone until released (no hold:
+/// `hold_until` is `None`). One `record_revocations` call. Returns the
+/// store's error, if any (logged here).
+async fn record_revocations(
+    store: &dyn StateStore,
+    executed: &[ActionRecord],
+    now: Timestamp,
+) -> Option<warden_core::state::StateError> {
+    let revocations: Vec<Revocation> = executed
+        .iter()
+        .filter(|r| is_recorded_revoke(r))
+        .filter_map(|r| match &r.action.target {
+            Target::FleetDomain { fleet_arn, domain } => Some(Revocation {
+                fleet: fleet_arn.clone(),
+                domain: normalise_domain(domain),
+                rule: r.action.rules.first().cloned().unwrap_or_default(),
+                at: now,
+                cause: r
+                    .action
+                    .causes
+                    .first()
+                    .map(|c| match c {
+                        Cause::Event { source_id, .. } => source_id.clone(),
+                        Cause::Resource { id } => id.clone(),
+                    })
+                    .unwrap_or_default(),
+                hold_until: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    if revocations.is_empty() {
+        return None;
+    }
+    match store.record_revocations(&revocations).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(
+                target: "warden::state",
+                error = %e,
+                revocations = revocations.len(),
+                "state store failed: revocations not recorded (a restore rule could undo them); \
+                 reported as batch item failures"
+            );
+            Some(e)
+        }
+    }
+}
+
+/// The batch's events of one threshold window, in the order of its hits.
+#[derive(Debug)]
+struct Members {
+    /// The rule's index in the policy.
+    rule: u32,
+    /// (event index, time) per hit.
+    events: Vec<(u32, Timestamp)>,
+}
+
+/// The matches of the windows that fired: per firing, the batch's events of
+/// that window (from its start to the completing hit) not already given to
+/// an earlier firing. Also returns how many firings there were.
+fn firing_matches(
+    windows: &[WindowHits],
+    members: &[Members],
+    outcomes: &[WindowOutcome],
+) -> (Vec<Match>, usize) {
+    let mut out = Vec::new();
+    let mut firings = 0;
+    for ((w, m), o) in windows.iter().zip(members).zip(outcomes) {
+        debug_assert_eq!(w.hits.len(), o.hits.len());
+        let mut emitted = 0usize;
+        for (j, (_, outcome)) in o.hits.iter().enumerate() {
+            let HitOutcome::Fired(f) = outcome else {
+                continue;
+            };
+            firings += 1;
+            let Some(events) = m.events.get(emitted..=j) else {
+                continue;
+            };
+            for (subject, at) in events {
+                if *at >= f.window_start {
+                    out.push(Match {
+                        subject: *subject,
+                        rule: m.rule,
+                    });
+                }
+            }
+            emitted = j + 1;
+        }
+    }
+    (out, firings)
+}
+
 fn count_plan(plan: &Plan, metrics: &mut Metrics) {
     for a in &plan.actions {
         metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
@@ -692,7 +1306,7 @@ mod tests {
     use base64::Engine as _;
     use serde_json::json;
     use warden_core::aws::deadline::CallFailure;
-    use warden_core::policy::ActionKind;
+    use warden_core::state::{MemoryStateStore, StateError};
 
     const POLICY: &str = r#"
 rules:
@@ -723,9 +1337,28 @@ rules:
 
     /// A batch of one shard, one record per data item.
     fn batch(data: &[&str]) -> KinesisEvent {
+        let data: Vec<&[u8]> = data.iter().map(|d| d.as_bytes()).collect();
+        batch_bytes(&data)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// [`batch`] with binary data.
+    fn batch_bytes(data: &[&[u8]]) -> KinesisEvent {
+        batch_at(0, data)
+    }
+
+    /// [`batch_bytes`] whose first record is the `first`-th of the shard.
+    fn batch_at(first: usize, data: &[&[u8]]) -> KinesisEvent {
         let records: Vec<serde_json::Value> = data
             .iter()
             .enumerate()
+            .map(|(i, d)| (first + i, d))
             .map(|(i, d)| {
                 json!({
                     "kinesis": {
@@ -803,6 +1436,340 @@ rules:
         assert_eq!(d.messages.len(), 1);
         assert_eq!(metrics.get("RecordsMalformed"), 1.0);
         assert_eq!(metrics.get("EventsDecoded"), 2.0);
+    }
+
+    /// Issue 11 item 6: 15 KB of gzip holding 5 million `{}` events (15 MB
+    /// inflated, under the per-record inflate limit) used to become 5
+    /// million events (2.4 GiB peak RSS in the release binary). Decoding now
+    /// stops at the per-record event limit: the record is malformed, the
+    /// others are decoded as usual. Peak RSS of this test's process:
+    /// measured in the commit that added it (`/usr/bin/time -v`).
+    #[test]
+    fn a_record_of_millions_of_tiny_events_is_malformed_not_decoded() {
+        let bomb = gzip(&b"{}\n".repeat(5_000_000));
+        assert!(bomb.len() < 64 * 1024, "{} bytes of gzip", bomb.len());
+        let p = processor();
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let d = p.decode(
+            batch_bytes(&[
+                sign_in("alice").as_bytes(),
+                &bomb,
+                sign_in("mallory").as_bytes(),
+            ]),
+            &inv(),
+            &mut metrics,
+        );
+        assert_eq!(d.events.len(), 2, "only alice and mallory");
+        assert_eq!(d.event_record, [0, 2]);
+        assert_eq!(d.malformed.len(), 1);
+        let m = &d.malformed[0];
+        assert_eq!(m.index, 1);
+        assert_eq!(m.reason.code(), "too-many-events");
+        assert!(
+            m.reason.to_string().contains("more than 10000 events"),
+            "{}",
+            m.reason
+        );
+        assert_eq!(d.messages.len(), 1, "to the failure sink");
+        assert_eq!(metrics.get("RecordsMalformed"), 1.0);
+    }
+
+    #[test]
+    fn the_batch_inflate_budget_comes_from_the_config() {
+        let policy = Policy::from_yaml_str(POLICY, "inline.yaml").unwrap();
+        let p = StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                limits: Limits {
+                    max_inflated_per_batch: 1 << 20,
+                    ..Limits::default()
+                },
+                ..ProcessorConfig::default()
+            },
+        );
+        // Two records of 600 KiB inflated each: the second is over the batch.
+        let mut data = sign_in("alice").into_bytes();
+        data.resize(600 << 10, b' ');
+        let record = gzip(&data);
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let d = p.decode(batch_bytes(&[&record, &record]), &inv(), &mut metrics);
+        assert_eq!(d.events.len(), 1);
+        assert_eq!(d.malformed.len(), 1);
+        assert_eq!(d.malformed[0].index, 1);
+        assert_eq!(d.malformed[0].reason.code(), "batch-inflated-limit");
+    }
+
+    const THRESHOLD_POLICY: &str = r#"
+rules:
+  - name: deny-list
+    on: audit-event
+    where: { user: { in: [mallory] } }
+    actions: [sign-out-user]
+  - name: brute-force
+    on: audit-event
+    where: { event_type: SignInFailed }
+    threshold: count 6 within 2m by user
+    actions: [sign-out-user]
+"#;
+
+    fn stateful(store: Arc<MemoryStateStore>) -> StreamProcessor<StubRunner, MemorySink> {
+        let policy = Policy::from_yaml_str(THRESHOLD_POLICY, "inline.yaml").unwrap();
+        StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store)
+    }
+
+    /// A failed sign-in of `user` at 12:00:`sec`.
+    fn failed(user: &str, sec: u32) -> Vec<u8> {
+        json!({"eventType": "SignInFailed", "userName": user,
+               "time": format!("2026-11-23T12:00:{sec:02}Z")})
+        .to_string()
+        .into_bytes()
+    }
+
+    fn sign_outs(r: &BatchReport) -> Vec<String> {
+        r.plan
+            .actions
+            .iter()
+            .map(|a| format!("{} {}", a.kind, a.target))
+            .collect()
+    }
+
+    /// Issue 11 item 1: 3 + 3 failed sign-ins of one user (spelt two ways)
+    /// in two invocations: one sign-out, in the second. With the per-batch
+    /// count (no state store) neither batch fires.
+    #[tokio::test]
+    async fn thresholds_count_across_invocations() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        let first: Vec<Vec<u8>> = (0..3).map(|i| failed("Alice", i)).collect();
+        let second: Vec<Vec<u8>> = (3..6).map(|i| failed(" alice", i)).collect();
+        let calls = store.calls();
+        let r1 = p.process(batch_at(0, &refs(&first)), &inv()).await;
+        assert_eq!(store.calls() - calls, 1, "one record_hits call per batch");
+        assert!(r1.plan.actions.is_empty(), "{:?}", sign_outs(&r1));
+        let r2 = p.process(batch_at(3, &refs(&second)), &inv()).await;
+        assert_eq!(sign_outs(&r2).len(), 1, "{:?}", sign_outs(&r2));
+        assert_eq!(r2.plan.actions[0].kind, ActionKind::SignOutUser);
+        assert!(r2.failure.is_none());
+        assert_eq!(r2.metrics.get("ThresholdsFired"), 1.0);
+
+        // The same batches without the store: nothing fires.
+        let stateless = processor_with(THRESHOLD_POLICY);
+        for (at, data) in [(0, &first), (3, &second)] {
+            let r = stateless.process(batch_at(at, &refs(data)), &inv()).await;
+            assert!(r.plan.actions.is_empty());
+        }
+    }
+
+    /// Issue 11 item 7: a throttled store is never a zero count: no
+    /// threshold action, the lowest record holding a candidate is the batch
+    /// item failure, and (the ledger being unreadable too) no other action
+    /// runs either; the re-delivery, with the store back, acts.
+    #[tokio::test]
+    async fn a_failing_store_makes_batch_item_failures_and_no_action() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        store.set_failure(Some(StateError::Throttled {
+            store: "memory".into(),
+            operation: "record_hits".into(),
+            message: "ProvisionedThroughputExceededException".into(),
+        }));
+        let mut data: Vec<Vec<u8>> = (0..6).map(|i| failed("bob", i)).collect();
+        data.push(sign_in("mallory").into_bytes());
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r.executed.is_empty(), "{:?}", sign_outs(&r));
+        let f = r.failure.expect("a batch item failure");
+        assert_eq!(f.index, 0, "bob's first failed sign-in");
+        assert_eq!(f.sequence_number, seq(0));
+        assert!(
+            f.reason.contains("threshold counts not recorded"),
+            "{}",
+            f.reason
+        );
+        assert!(f.reason.contains("throttled"), "{}", f.reason);
+        assert_eq!(r.metrics.get("StateStoreErrors"), 2.0, "hits and ledger");
+
+        // Lambda re-delivers from it; the store is back: both act.
+        store.set_failure(None);
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 2, "{:?}", sign_outs(&r));
+        assert!(r.failure.is_none());
+    }
+
+    fn refs(v: &[Vec<u8>]) -> Vec<&[u8]> {
+        v.iter().map(Vec::as_slice).collect()
+    }
+
+    /// Issue 11 item 3: the same batch delivered twice: the second delivery
+    /// executes nothing (the threshold firing is replayed, the deny-list
+    /// matches again, both already in the ledger); a new burst later acts
+    /// again. Without the ledger both actions ran twice.
+    #[tokio::test]
+    async fn a_redelivered_batch_does_not_repeat_its_actions() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        let mut data: Vec<Vec<u8>> = vec![sign_in("mallory").into_bytes()];
+        data.extend((0..6).map(|i| failed("bob", i)));
+        let r1 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r1.executed.len(), 2, "{:?}", sign_outs(&r1));
+        assert!(r1.executed.iter().all(|r| r.outcome == Outcome::Done));
+
+        let r2 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r2.executed.is_empty(), "repeated: {:?}", sign_outs(&r2));
+        assert!(r2.plan.actions.is_empty());
+        assert_eq!(
+            r2.metrics
+                .get_by("ActionsAlreadyDone", "Action", "SignOutUser"),
+            2.0
+        );
+        assert!(r2.failure.is_none());
+
+        // A new burst by bob, a minute later: a new cause, acts again.
+        let later: Vec<Vec<u8>> = (0..6)
+            .map(|i| {
+                json!({"eventType": "SignInFailed", "userName": "bob",
+                       "time": format!("2026-11-23T12:01:{i:02}Z")})
+                .to_string()
+                .into_bytes()
+            })
+            .collect();
+        let r3 = p.process(batch_at(7, &refs(&later)), &inv()).await;
+        assert_eq!(sign_outs(&r3).len(), 1, "{:?}", sign_outs(&r3));
+        assert_eq!(r3.executed.len(), 1);
+    }
+
+    /// An action that failed is not recorded: its re-delivery runs it.
+    /// A ledger that cannot be read: nothing runs, batch item failure.
+    #[tokio::test]
+    async fn the_ledger_keeps_failed_actions_retryable_and_fails_closed() {
+        let store = Arc::new(MemoryStateStore::new());
+        let p = stateful(store.clone());
+        let data = vec![sign_in("mallory").into_bytes()];
+        store.set_failure(Some(StateError::Unreachable {
+            store: "memory".into(),
+            operation: "ledger_contains".into(),
+            message: "connection refused".into(),
+        }));
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r.executed.is_empty(), "no action on an unknown ledger");
+        let f = r.failure.expect("a batch item failure");
+        assert_eq!(f.index, 0);
+        assert!(
+            f.reason.contains("action ledger not readable"),
+            "{}",
+            f.reason
+        );
+        store.set_failure(None);
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 1, "the re-delivery acts");
+        assert!(r.failure.is_none());
+    }
+
+    /// Issue 11 item 2: a rule matching 40 users over 10 batches of 4, with
+    /// a budget of 10 sign-outs per hour: exactly 10 sign-outs, the other 30
+    /// refused and counted. (Per-batch caps alone allowed all 40.)
+    #[tokio::test]
+    async fn a_budget_holds_across_invocations() {
+        let store = Arc::new(MemoryStateStore::new());
+        let policy = Policy::from_yaml_str(
+            "rules:\n  - name: everyone\n    on: audit-event\n    where: { event_type: SignIn }\n    actions: [sign-out-user]\n",
+            "inline.yaml",
+        )
+        .unwrap();
+        let p = StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                budgets: vec![Budget {
+                    kind: ActionKind::SignOutUser,
+                    max: 10,
+                    per: SignedDuration::from_hours(1),
+                }],
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store);
+        let (mut executed, mut refused) = (0, 0.0);
+        for b in 0..10 {
+            let data: Vec<Vec<u8>> = (0..4)
+                .map(|i| sign_in(&format!("user{}", b * 4 + i)).into_bytes())
+                .collect();
+            let r = p.process(batch_at(b * 4, &refs(&data)), &inv()).await;
+            assert!(r.failure.is_none());
+            executed += r.executed.len();
+            refused += r.metrics.get_by("BudgetRefused", "Action", "SignOutUser");
+        }
+        assert_eq!(executed, 10);
+        assert_eq!(refused, 30.0);
+    }
+
+    /// Issue 11 item 4: a revoke done by the stream is recorded with its
+    /// rule and cause (no hold: until released), for fleet-sweep (the
+    /// domain normalised). Without the recording nothing is on record.
+    #[tokio::test]
+    async fn revokes_are_recorded_for_fleet_sweep() {
+        let store = Arc::new(MemoryStateStore::new());
+        let policy = Policy::from_yaml_str(
+            "rules:\n  - name: hr-scrape\n    on: audit-event\n    where: { event_type: VisitPage, host: { exists: true } }\n    actions: [revoke-domain]\n",
+            "inline.yaml",
+        )
+        .unwrap();
+        let p = StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store.clone());
+        let visit = json!({"eventType": "VisitPage", "userName": "eve",
+                           "details": {"url": "https://HR.corp.example.com/export"}})
+        .to_string()
+        .into_bytes();
+        let data = vec![sign_in("bob").into_bytes(), visit];
+        let r = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 1);
+        assert!(r.failure.is_none());
+        let got = store
+            .revocations(&[(FLEET.into(), "hr.corp.example.com".into())])
+            .await
+            .unwrap();
+        let rev = got[0].as_ref().expect("the revoke is on record");
+        assert_eq!(rev.rule, "hr-scrape");
+        assert_eq!(rev.cause, format!("shardId-000000000000:{}", seq(1)));
+        assert_eq!(rev.hold_until, None);
+        assert!(rev.blocks_restore(inv().now));
+    }
+
+    fn processor_with(policy: &str) -> StreamProcessor<StubRunner, MemorySink> {
+        let policy = Policy::from_yaml_str(policy, "inline.yaml").unwrap();
+        StreamProcessor::new(
+            Arc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        )
     }
 
     #[test]

@@ -25,6 +25,67 @@ pub const MAX_RECORD_BYTES: usize = warden_core::event::MAX_RECORD_BYTES;
 /// decompression bombs: 1 MiB of gzip can hold gigabytes of zeros).
 pub const MAX_INFLATED_BYTES: usize = 16 * 1024 * 1024;
 
+/// Default limit on the events of one record (`WARDEN_MAX_EVENTS_PER_RECORD`).
+/// A producer writes a handful per record; 10,000 tiny events are ~20 KB of
+/// gzip, so a record over it is a bomb, not a log batch.
+pub const MAX_EVENTS_PER_RECORD: usize = 10_000;
+
+/// Default limit on the bytes inflated from the gzip records of one batch
+/// (`WARDEN_MAX_INFLATED_BYTES_PER_BATCH`): with the per-record limit it
+/// bounds the decoded text a batch holds, whatever the records compress to.
+pub const MAX_INFLATED_BYTES_PER_BATCH: usize = 64 * 1024 * 1024;
+
+/// The decoding limits, per record and per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Events per record.
+    pub max_events_per_record: usize,
+    /// Bytes one gzip record may inflate to.
+    pub max_inflated_per_record: usize,
+    /// Bytes all gzip records of a batch may inflate to together.
+    pub max_inflated_per_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_events_per_record: MAX_EVENTS_PER_RECORD,
+            max_inflated_per_record: MAX_INFLATED_BYTES,
+            max_inflated_per_batch: MAX_INFLATED_BYTES_PER_BATCH,
+        }
+    }
+}
+
+/// One batch's decoding budget: the [`Limits`] and what the batch's records
+/// have inflated so far. Make one per batch and pass it to every
+/// [`decode_record_into`] of the batch.
+#[derive(Debug, Clone)]
+pub struct BatchBudget {
+    limits: Limits,
+    inflated: usize,
+}
+
+impl BatchBudget {
+    /// A fresh budget.
+    pub fn new(limits: Limits) -> Self {
+        BatchBudget {
+            limits,
+            inflated: 0,
+        }
+    }
+
+    /// Bytes inflated by the batch's records so far (a malformed record's
+    /// inflated bytes count too: the work was done).
+    pub fn inflated(&self) -> usize {
+        self.inflated
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
 /// The first two bytes of every gzip member (RFC 1952).
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -47,6 +108,23 @@ pub enum Malformed {
     BadGzip {
         /// The inflater's message.
         reason: String,
+    },
+    /// More events in the record than the per-record limit.
+    #[error("record holds more than {limit} events (the per-record limit); decoding stopped at event {index}")]
+    TooManyEvents {
+        /// The limit.
+        limit: usize,
+        /// The 1-based position of the event over the limit.
+        index: usize,
+    },
+    /// The batch's gzip records inflated past the per-batch limit: this
+    /// record was not decoded (or not completely).
+    #[error("the batch's gzip records inflate to more than {limit} bytes (the per-batch limit; {used} bytes before this record)")]
+    BatchInflatedLimit {
+        /// The limit.
+        limit: usize,
+        /// Bytes inflated by the earlier records of the batch.
+        used: usize,
     },
     /// Not UTF-8.
     #[error("{what} is not valid UTF-8 (first invalid byte at offset {offset})")]
@@ -81,11 +159,14 @@ pub enum Malformed {
 }
 
 impl Malformed {
-    /// A stable short code (`too-large`, `bad-gzip`, `not-utf8`, `empty`,
-    /// `not-json`, `not-object`) for metrics and sink consumers.
+    /// A stable short code (`too-large`, `too-many-events`,
+    /// `batch-inflated-limit`, `bad-gzip`, `not-utf8`, `empty`, `not-json`,
+    /// `not-object`) for metrics and sink consumers.
     pub fn code(&self) -> &'static str {
         match self {
             Malformed::TooLarge { .. } => "too-large",
+            Malformed::TooManyEvents { .. } => "too-many-events",
+            Malformed::BatchInflatedLimit { .. } => "batch-inflated-limit",
             Malformed::BadGzip { .. } => "bad-gzip",
             Malformed::NotUtf8 { .. } => "not-utf8",
             Malformed::Empty { .. } => "empty",
@@ -123,11 +204,16 @@ fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, Malformed> {
 /// many were appended. `source_id` names the record (the Lambda `eventID`,
 /// `shardId-...:sequence`); a record holding several events gives them the
 /// ids `source_id#1`, `source_id#2`, ... On error nothing is appended.
+///
+/// `budget` is the batch's: a gzip record inflates to at most the smaller of
+/// the per-record limit and what is left of the per-batch one, and decoding
+/// stops at the first event over the per-record event limit, so the work
+/// (and memory) per record and per batch is bounded whatever the data.
 pub fn decode_record_into(
     data: &[u8],
     source_id: &str,
     fields: &FieldMap,
-    max_inflated: usize,
+    budget: &mut BatchBudget,
     out: &mut Vec<AuditEvent>,
 ) -> Result<usize, Malformed> {
     if data.len() > MAX_RECORD_BYTES {
@@ -138,7 +224,33 @@ pub fn decode_record_into(
         });
     }
     let (bytes, what): (Cow<'_, [u8]>, &'static str) = if is_gzip(data) {
-        (Cow::Owned(inflate(data, max_inflated)?), "inflated data")
+        let limits = budget.limits;
+        let used = budget.inflated;
+        let left = limits.max_inflated_per_batch.saturating_sub(used);
+        if left == 0 {
+            return Err(Malformed::BatchInflatedLimit {
+                limit: limits.max_inflated_per_batch,
+                used,
+            });
+        }
+        let limit = limits.max_inflated_per_record.min(left);
+        let inflated = inflate(data, limit);
+        budget.inflated = match &inflated {
+            Ok(bytes) => used + bytes.len(),
+            // Over the limit: the batch spent all of it.
+            Err(Malformed::TooLarge { .. }) => used + limit,
+            Err(_) => used,
+        };
+        match inflated {
+            Ok(bytes) => (Cow::Owned(bytes), "inflated data"),
+            Err(Malformed::TooLarge { .. }) if limit < limits.max_inflated_per_record => {
+                return Err(Malformed::BatchInflatedLimit {
+                    limit: limits.max_inflated_per_batch,
+                    used,
+                })
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         (Cow::Borrowed(data), "record data")
     };
@@ -147,7 +259,8 @@ pub fn decode_record_into(
         offset: e.valid_up_to(),
     })?;
     let start = out.len();
-    let result = decode_text(text, source_id, fields, what, out);
+    let max_events = budget.limits.max_events_per_record;
+    let result = decode_text(text, source_id, fields, what, max_events, out);
     if result.is_err() {
         out.truncate(start);
     }
@@ -159,6 +272,7 @@ fn decode_text(
     source_id: &str,
     fields: &FieldMap,
     what: &'static str,
+    max_events: usize,
     out: &mut Vec<AuditEvent>,
 ) -> Result<usize, Malformed> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
@@ -169,6 +283,12 @@ fn decode_text(
         let next = stream.next();
         let Some(item) = next else { break };
         index += 1;
+        if index > max_events {
+            return Err(Malformed::TooManyEvents {
+                limit: max_events,
+                index,
+            });
+        }
         let value = item.map_err(|e| Malformed::NotJson {
             index,
             reason: e.to_string(),
@@ -245,7 +365,7 @@ mod tests {
             data,
             "shardId-000000000000:42",
             &FieldMap::default(),
-            MAX_INFLATED_BYTES,
+            &mut BatchBudget::new(Limits::default()),
             &mut out,
         )?;
         assert_eq!(n, out.len());
@@ -344,9 +464,23 @@ mod tests {
     fn nothing_is_appended_from_a_malformed_record() {
         let mut out = Vec::new();
         let fields = FieldMap::default();
-        decode_record_into(b"{\"userName\":\"x\"}", "s:1", &fields, 1024, &mut out).unwrap();
-        let err = decode_record_into(b"{\"a\":1}\n{\"b\":2}\n[3]", "s:2", &fields, 1024, &mut out)
-            .unwrap_err();
+        let mut budget = BatchBudget::new(Limits::default());
+        decode_record_into(
+            b"{\"userName\":\"x\"}",
+            "s:1",
+            &fields,
+            &mut budget,
+            &mut out,
+        )
+        .unwrap();
+        let err = decode_record_into(
+            b"{\"a\":1}\n{\"b\":2}\n[3]",
+            "s:2",
+            &fields,
+            &mut budget,
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "not-object");
         assert_eq!(out.len(), 1, "the good events of a bad record are not kept");
     }
@@ -360,11 +494,81 @@ mod tests {
             &gzip(&data),
             "s:1",
             &FieldMap::default(),
-            32 * 1024,
+            &mut BatchBudget::new(Limits {
+                max_inflated_per_record: 32 * 1024,
+                ..Limits::default()
+            }),
             &mut Vec::new(),
         )
         .unwrap_err();
         assert_eq!(err.code(), "too-large");
         assert!(err.to_string().contains("inflated data"), "{err}");
+    }
+
+    #[test]
+    fn events_per_record_are_limited() {
+        let limits = Limits {
+            max_events_per_record: 3,
+            ..Limits::default()
+        };
+        let fields = FieldMap::default();
+        let mut out = Vec::new();
+        let n = decode_record_into(
+            b"{}\n{}\n{}\n",
+            "s:1",
+            &fields,
+            &mut BatchBudget::new(limits),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n, 3, "exactly the limit is fine");
+        for data in [b"{}\n{}\n{}\n{}".to_vec(), gzip(b"{}\n{}\n{}\n{}\n{}")] {
+            let err = decode_record_into(
+                &data,
+                "s:2",
+                &fields,
+                &mut BatchBudget::new(limits),
+                &mut out,
+            )
+            .unwrap_err();
+            assert_eq!(err.code(), "too-many-events", "{err}");
+            assert_eq!(
+                err.to_string(),
+                "record holds more than 3 events (the per-record limit); \
+                 decoding stopped at event 4"
+            );
+        }
+        assert_eq!(out.len(), 3, "nothing kept from the records over the limit");
+    }
+
+    #[test]
+    fn inflated_bytes_per_batch_are_limited() {
+        // Each record inflates to 1,000 bytes; the batch may inflate 2,500.
+        let mut data = b"{\"a\":1}".to_vec();
+        data.resize(1000, b' ');
+        let record = gzip(&data);
+        let mut budget = BatchBudget::new(Limits {
+            max_inflated_per_batch: 2500,
+            ..Limits::default()
+        });
+        let fields = FieldMap::default();
+        let mut out = Vec::new();
+        for id in ["s:1", "s:2"] {
+            decode_record_into(&record, id, &fields, &mut budget, &mut out).unwrap();
+        }
+        assert_eq!(budget.inflated(), 2000);
+        // The third would take the batch to 3,000: refused, the budget spent.
+        let err = decode_record_into(&record, "s:3", &fields, &mut budget, &mut out).unwrap_err();
+        assert_eq!(err.code(), "batch-inflated-limit", "{err}");
+        assert!(
+            err.to_string().contains("2000 bytes before this record"),
+            "{err}"
+        );
+        assert_eq!(budget.inflated(), 2500);
+        let err = decode_record_into(&record, "s:4", &fields, &mut budget, &mut out).unwrap_err();
+        assert_eq!(err.code(), "batch-inflated-limit", "{err}");
+        // Plain records do not inflate and are not limited by it.
+        decode_record_into(&data, "s:5", &fields, &mut budget, &mut out).unwrap();
+        assert_eq!(out.len(), 3);
     }
 }

@@ -24,6 +24,8 @@ fn base_env(emu_url: &str) -> Vec<(&'static str, String)> {
             format!("{emu_url}/123456789012/no-such-queue"),
         ),
         ("AWS_MAX_ATTEMPTS", "2".into()),
+        // The default policy's thresholds count in the process.
+        ("WARDEN_STATE_TABLE", "memory:".into()),
     ]
 }
 
@@ -187,6 +189,17 @@ async fn configuration_errors_are_reported_at_init() {
             "WARDEN_FAILURE_QUEUE_URL",
             "",
             "WARDEN_FAILURE_QUEUE_URL is required",
+        ),
+        (
+            // The default policy has threshold rules.
+            "WARDEN_STATE_TABLE",
+            "",
+            "WARDEN_STATE_TABLE is required",
+        ),
+        (
+            "WARDEN_STATE_TABLE",
+            "not a table",
+            "WARDEN_STATE_TABLE=\"not a table\" is invalid",
         ),
     ] {
         let mut vars = base_env(&emu.endpoint_url());

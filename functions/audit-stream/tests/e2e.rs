@@ -145,6 +145,7 @@ async fn run_once(
         ("WARDEN_DRY_RUN", "false".to_string()),
         ("WARDEN_DEFAULT_FLEET_ARN", FLEET.to_string()),
         ("WARDEN_FAILURE_QUEUE_URL", queue_url.clone()),
+        ("WARDEN_STATE_TABLE", "memory:".into()),
         ("WARDEN_CAPS", "sign-out-user=100,revoke-domain=10".into()),
         ("WARDEN_CONCURRENCY", "8".into()),
         ("AWS_MAX_ATTEMPTS", sdk_attempts.to_string()),

@@ -439,3 +439,32 @@ async fn large_batches_map_outcomes_to_the_right_records() {
         Some("12100")
     );
 }
+
+/// Issue 11 item 3: with the state store, the same batch delivered twice
+/// makes no write call the second time (every action is in the ledger);
+/// without it (the test above) every delivery signs out again.
+#[tokio::test]
+async fn a_redelivered_batch_makes_no_write_call() {
+    let emu = demo_emulator().await;
+    let store = std::sync::Arc::new(warden_core::state::MemoryStateStore::new());
+    let h = stateful_handler(&emu, store).await;
+    let (_, first) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
+    let writes = |emu: &RunningEmulator| {
+        calls(emu)
+            .into_iter()
+            .filter(|(op, _)| op == "SignOutUser" || op == "RevokeDomainAccess")
+            .count()
+    };
+    let after_first = writes(&emu);
+    assert!(after_first > 0, "the batch acts: {:?}", calls(&emu));
+    assert!(failure_ids(&first).is_empty());
+    let (_, second) = process(&h, "kinesis-audit-batch.json", MINUTE).await;
+    assert_eq!(
+        writes(&emu),
+        after_first,
+        "re-delivery wrote again: {:?}",
+        calls(&emu)
+    );
+    assert!(second.executed.is_empty(), "{:?}", second.executed);
+    assert!(failure_ids(&second).is_empty());
+}

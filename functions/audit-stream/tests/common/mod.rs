@@ -77,6 +77,27 @@ pub async fn handler_with(
     (Handler::new(processor, Duration::from_millis(500)), sink)
 }
 
+/// [`handler`] with a durable state store (thresholds across invocations,
+/// the action ledger).
+pub async fn stateful_handler(
+    emu: &RunningEmulator,
+    store: Arc<dyn warden_core::state::StateStore>,
+) -> TestHandler {
+    let clients = clients(&emu.endpoint_url(), 3).await;
+    let processor = StreamProcessor::new(
+        Arc::new(default_policy()),
+        Executor::new(&clients, 8),
+        Arc::new(MemorySink::new()),
+        ProcessorConfig {
+            default_fleet_arn: Some(CORP.into()),
+            dry_run: false,
+            ..ProcessorConfig::default()
+        },
+    )
+    .with_state(store);
+    Handler::new(processor, Duration::from_millis(500))
+}
+
 /// A Lambda event with a context whose deadline is `left` from now.
 pub fn lambda_event(payload: KinesisEvent, left: Duration) -> LambdaEvent<KinesisEvent> {
     let mut ctx = Context::default();
