@@ -151,7 +151,7 @@ pub struct MalformedRecord {
     pub event_id: String,
     /// Sequence number.
     pub sequence_number: String,
-    /// Why.
+    /// Why it does not decode (the failure sink's reason).
     pub reason: Malformed,
     /// `None` once the sink accepted it; else why it did not (the record is
     /// then a batch item failure).
@@ -857,7 +857,7 @@ pub struct Planned {
 /// How long the stages took, for the `batch processed` log line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageTimes {
-    /// Decoding.
+    /// Milliseconds spent decoding the records into events.
     pub decode_ms: u64,
     /// Evaluating and planning.
     pub evaluate_plan_ms: u64,

@@ -404,7 +404,7 @@ pub struct Revocation {
     pub domain: String,
     /// The rule that revoked it.
     pub rule: String,
-    /// When.
+    /// When the revoke was executed.
     pub at: Timestamp,
     /// The cause (a [`Firing::cause`] or an event id).
     pub cause: String,
@@ -451,7 +451,7 @@ pub struct BudgetView {
     pub kind: String,
     /// Units used.
     pub used: u32,
-    /// Budget.
+    /// The most the period allows (`max` of `max per period`).
     pub max: u32,
     /// Period start.
     pub period_start: Timestamp,
@@ -477,9 +477,9 @@ pub struct WindowView {
 pub struct LeaseView {
     /// Lease name.
     pub name: String,
-    /// Holder.
+    /// Who holds the lease (the run that took it).
     pub owner: String,
-    /// Expiry.
+    /// When the lease lapses if its holder never releases it.
     pub expires: Timestamp,
 }
 
