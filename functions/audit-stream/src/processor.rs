@@ -334,10 +334,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     .unwrap_or(0);
                 metrics.count("StateStoreErrors", 1);
                 let why = format!("revocation not recorded: {e}");
-                planned.state_failure = match planned.state_failure.take() {
-                    Some((at, w)) if at <= lowest => Some((at, w)),
-                    _ => Some((lowest, why)),
-                };
+                planned.fail_at(lowest, why);
             }
             record_done(store.as_ref(), &executed, inv.now, unrecorded.is_some()).await;
         }
@@ -695,10 +692,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                 metrics.count("StateStoreErrors", 1);
                 planned.plan.actions.retain(|a| a.dry_run);
                 let why = format!("action ledger not readable: {e}");
-                planned.state_failure = match planned.state_failure.take() {
-                    Some((at, w)) if at <= lowest => Some((at, w)),
-                    _ => Some((lowest, why)),
-                };
+                planned.fail_at(lowest, why);
             }
         }
     }
@@ -798,10 +792,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     .actions
                     .retain(|a| a.dry_run || !kinds.contains(&a.kind));
                 let why = format!("budget not taken: {e}");
-                planned.state_failure = match planned.state_failure.take() {
-                    Some((at, w)) if at <= lowest => Some((at, w)),
-                    _ => Some((lowest, why)),
-                };
+                planned.fail_at(lowest, why);
             }
         }
     }
@@ -852,6 +843,20 @@ pub struct Planned {
     /// The state store failed: the record to report as a batch item
     /// failure (the lowest holding a threshold candidate) and why.
     pub state_failure: Option<(usize, String)>,
+}
+
+impl Planned {
+    /// Reports record `index` as the batch item failure for `why`, unless
+    /// a lower record already is (Lambda re-delivers from the lowest).
+    pub fn fail_at(&mut self, index: usize, why: String) {
+        if self
+            .state_failure
+            .as_ref()
+            .is_none_or(|(at, _)| index < *at)
+        {
+            self.state_failure = Some((index, why));
+        }
+    }
 }
 
 /// How long the stages took, for the `batch processed` log line.
