@@ -27,17 +27,28 @@ use crate::event::{AuditEvent, FieldMap};
 pub use crate::resource::OnKind;
 use crate::resource::Resource;
 
-/// `count N within D by FIELD`: the rule fires for a key once N matching
-/// events with that key fall within a window of length D.
+/// `count N within D by FIELD[, FIELD...]`: the rule fires for a key once
+/// N matching events with that key fall within a window of length D. With
+/// several fields (`by user, source_ip`) the key is the combination of
+/// their values: the window is counted per user AND source address.
 #[derive(Debug, Clone)]
 pub struct Threshold {
     /// How many matching events make the threshold (`count N`).
     pub count: u32,
     /// The sliding window they must fall in (`within D`).
     pub within: SignedDuration,
-    /// The grouping field's name, as written.
+    /// The grouping fields' names, as written, joined by `, `
+    /// (`user` or `user, source_ip`).
     pub by: String,
-    pub(crate) by_field: field::Field,
+    /// The grouping fields, in key order (one, or more for a composite key).
+    pub(crate) by_fields: Vec<field::Field>,
+}
+
+impl Threshold {
+    /// Whether the key combines several fields (`by user, source_ip`).
+    pub fn is_composite(&self) -> bool {
+        self.by_fields.len() > 1
+    }
 }
 
 /// Users, domains and instances a policy (or one rule) never touches.
