@@ -36,6 +36,10 @@ pub struct Context {
     /// `WARDEN_AUDIT_STREAM_ARN`), the target of a `set-audit-stream` that
     /// names no `stream-arn`.
     pub audit_stream_arn: Option<String>,
+    /// How many targets of each kind the run's actions could reach, where
+    /// the function knows it: the base of `max-percent` caps (unknown: the
+    /// targets examined).
+    pub population: crate::plan::Population,
 }
 
 impl Context {
@@ -45,7 +49,14 @@ impl Context {
             now,
             default_fleet_arn: None,
             audit_stream_arn: None,
+            population: crate::plan::Population::default(),
         }
+    }
+
+    /// Set the population of the run's targets (the base of `max-percent`).
+    pub fn with_population(mut self, population: crate::plan::Population) -> Context {
+        self.population = population;
+        self
     }
 
     /// Set the function's default fleet ARN.

@@ -176,7 +176,7 @@ const RULE_KEYS: &[&str] = &[
     "tests",
 ];
 const ALLOW_KEYS: &[&str] = &["users", "domains", "instance-ids", "instance-tags"];
-const CAP_KEYS: &[&str] = &["max", "max-percent"];
+const CAP_KEYS: &[&str] = &["max", "max-percent", "min-population"];
 const TEST_KEYS: &[&str] = &[
     "name",
     "now",
@@ -422,6 +422,7 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
         let mut cap = Cap {
             max: None,
             max_percent: None,
+            min_population: None,
         };
         if let Some(m) = get(fields, "max") {
             match m.kind {
@@ -448,6 +449,25 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
                     &format!("{p}.max-percent"),
                     "expected a percentage from 0 to 100",
                 ),
+            }
+        }
+        if let Some(m) = get(fields, "min-population") {
+            match m.kind {
+                NodeKind::Int(i) if (0..=i64::from(u32::MAX)).contains(&i) => {
+                    cap.min_population = Some(i as u32)
+                }
+                _ => dec.err(
+                    m.loc,
+                    &format!("{p}.min-population"),
+                    "expected a whole number of targets, 0 or more",
+                ),
+            }
+            if cap.max_percent.is_none() {
+                dec.err(
+                    m.loc,
+                    &format!("{p}.min-population"),
+                    "`min-population` only applies with `max-percent`",
+                );
             }
         }
         if cap.max.is_none() && cap.max_percent.is_none() {

@@ -107,8 +107,12 @@ impl AllowList {
 pub struct Cap {
     /// At most this many actions of the kind per run.
     pub max: Option<u32>,
-    /// At most this percentage of the targets examined (see `docs/policy.md`).
+    /// At most this percentage of the targets' population, as the
+    /// function knows it, else of the targets examined (see `docs/policy.md`).
     pub max_percent: Option<f64>,
+    /// Under this population `max_percent` does not apply, only `max`
+    /// (`None`: [`crate::plan::DEFAULT_MIN_POPULATION`]).
+    pub min_population: Option<u32>,
 }
 
 /// The cap used for an action kind when the policy sets none for it and no
@@ -116,6 +120,7 @@ pub struct Cap {
 pub const BUILTIN_DEFAULT_CAP: Cap = Cap {
     max: Some(10),
     max_percent: None,
+    min_population: None,
 };
 
 /// Policy-wide settings.
