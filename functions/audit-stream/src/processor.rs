@@ -320,7 +320,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
             .await;
         if let Some(store) = self.state() {
-            let unrecorded = record_revocations(store.as_ref(), &executed, inv.now).await;
+            let unrecorded =
+                record_revocations(store.as_ref(), &self.policy, &executed, inv.now).await;
             if let Some(e) = &unrecorded {
                 // Reported at the lowest record of those revokes and kept out
                 // of the ledger: the re-delivery revokes again ("already
@@ -1138,11 +1139,12 @@ fn is_recorded_revoke(r: &ActionRecord) -> bool {
 }
 
 /// Issue 11 item 4: records warden's revokes (rule, time, first cause) so
-/// fleet-sweep's restore rules leave them alone until released (no hold:
-/// `hold_until` is `None`). One `record_revocations` call. Returns the
+/// fleet-sweep's restore rules leave them alone until released, or until
+/// the rules' `revoke-domain: { hold: D }` has passed. One `record_revocations` call. Returns the
 /// store's error, if any (logged here).
 async fn record_revocations(
     store: &dyn StateStore,
+    policy: &Policy,
     executed: &[ActionRecord],
     now: Timestamp,
 ) -> Option<warden_core::state::StateError> {
@@ -1164,7 +1166,8 @@ async fn record_revocations(
                         Cause::Resource { id } => id.clone(),
                     })
                     .unwrap_or_default(),
-                hold_until: None,
+                hold_until: warden_core::state::revoke_hold(policy, &r.action.rules)
+                    .and_then(|h| now.checked_add(h).ok()),
             }),
             _ => None,
         })

@@ -30,6 +30,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 mod memory;
+mod table;
 mod window;
 
 #[cfg(feature = "aws")]
@@ -38,6 +39,7 @@ mod dynamo;
 #[cfg(feature = "aws")]
 pub use dynamo::{item_bytes, DynamoSettings, DynamoStateStore, StoreStats, PK, SK, TTL};
 pub use memory::MemoryStateStore;
+pub use table::{StateTable, STATE_TABLE_VAR};
 pub use window::{WindowState, WindowStep};
 
 /// The future every [`StateStore`] method returns: boxed, so the trait is
@@ -420,6 +422,25 @@ impl Revocation {
     }
 }
 
+/// The hold of a revoke planned by `rules` (the rules' `revoke-domain: {
+/// hold: D }`): `None` (until released) when any of them sets none, else
+/// the longest. Rules not in `policy` count as setting none.
+pub fn revoke_hold(policy: &crate::policy::Policy, rules: &[String]) -> Option<SignedDuration> {
+    let mut longest: Option<SignedDuration> = None;
+    for name in rules {
+        let rule = policy.rules.iter().find(|r| &r.name == name)?;
+        for spec in rule
+            .actions
+            .iter()
+            .filter(|a| a.kind == crate::action::ActionKind::RevokeDomain)
+        {
+            let h = spec.hold?;
+            longest = Some(longest.map_or(h, |l| l.max(h)));
+        }
+    }
+    longest
+}
+
 /// A domain name as the revocation records key it: trimmed, lower case,
 /// without a final dot.
 pub fn normalise_domain(domain: &str) -> String {
@@ -706,6 +727,26 @@ mod tests {
             id.digest(),
             EventId::new("shardId-000000000001", "4960", 3).digest()
         );
+    }
+
+    #[test]
+    fn a_revoke_is_held_for_its_rules_longest_hold_or_until_released() {
+        let p = crate::policy::Policy::from_yaml_str(
+            "rules:\n  - name: a\n    on: domain\n    where: { status: ACTIVE }\n    actions:\n      - revoke-domain: { hold: 24h }\n  - name: b\n    on: domain\n    where: { status: ACTIVE }\n    actions:\n      - revoke-domain: { hold: 2h }\n  - name: c\n    on: domain\n    where: { status: ACTIVE }\n    actions: [revoke-domain]\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let rules = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            revoke_hold(&p, &rules(&["a", "b"])),
+            Some(SignedDuration::from_hours(24))
+        );
+        assert_eq!(
+            revoke_hold(&p, &rules(&["b"])),
+            Some(SignedDuration::from_hours(2))
+        );
+        assert_eq!(revoke_hold(&p, &rules(&["a", "c"])), None);
+        assert_eq!(revoke_hold(&p, &rules(&["gone"])), None);
     }
 
     #[test]
