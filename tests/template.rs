@@ -695,6 +695,22 @@ fn operability_log_retention_and_alarms() {
         assert!(has("Throttles", &reference(id)), "{id} Throttles alarm");
     }
     assert!(has("IteratorAge", &reference("AuditStreamFunction")));
+    // Issue 11: actions refused over a budget (the EMF metric the function
+    // writes, per function).
+    let budget: Vec<&&Value> = alarms
+        .iter()
+        .filter(|a| a["Properties"]["MetricName"] == "BudgetRefused")
+        .collect();
+    assert_eq!(budget.len(), 1, "one BudgetRefused alarm");
+    let p = &budget[0]["Properties"];
+    assert_eq!(p["Namespace"], warden_core::aws::emf::NAMESPACE);
+    assert_eq!(
+        p["Dimensions"],
+        json!([{"Name": "Function", "Value": audit_stream::FUNCTION}])
+    );
+    assert_eq!(p["Statistic"], "Sum");
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(p["Threshold"], 0);
     for q in ["FailureQueue", "ScheduleFailureQueue"] {
         assert!(
             has(

@@ -257,6 +257,13 @@ impl Config {
                 .into());
             }
         }
+        if self.state_table.is_none() && !policy.settings.budgets.is_empty() {
+            return Err(StateTable::missing(format!(
+                "the `budgets:` of {} count across invocations",
+                policy.source
+            ))
+            .into());
+        }
         Ok(policy)
     }
 
@@ -523,6 +530,23 @@ mod tests {
         let err = c.load_policy().unwrap_err().to_string();
         assert!(err.contains("WARDEN_STATE_TABLE is required"), "{err}");
         assert!(err.contains("WARDEN_BUDGETS"), "{err}");
+        // And the policy's own `budgets:`.
+        let budgeted = dir.join("budgeted.yaml");
+        std::fs::write(
+            &budgeted,
+            "budgets:\n  sign-out-user: { max: 5, per: 1h }\nrules:\n  - name: deny\n    on: audit-event\n    where: { user: { in: [mallory] } }\n    actions: [sign-out-user]\n",
+        )
+        .unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", budgeted.to_str().unwrap()),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(
+            err.contains("WARDEN_STATE_TABLE is required") && err.contains("`budgets:`"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -118,6 +118,25 @@ pub struct Budget {
     pub per: SignedDuration,
 }
 
+/// The policy's `budgets:`, each kind replaced by the override's when the
+/// override names it, in action-kind order.
+pub fn effective_budgets(policy: &Policy, overrides: &[Budget]) -> Vec<Budget> {
+    let mut out: Vec<Budget> = policy
+        .settings
+        .budgets
+        .iter()
+        .filter(|(k, _)| !overrides.iter().any(|o| o.kind == **k))
+        .map(|(k, b)| Budget {
+            kind: *k,
+            max: b.max,
+            per: b.per,
+        })
+        .collect();
+    out.extend_from_slice(overrides);
+    out.sort_by_key(|b| b.kind);
+    out
+}
+
 impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
@@ -240,8 +259,11 @@ pub fn record_info<'a>(rec: &'a KinesisEventRecord, event_id: &'a str) -> Record
 }
 
 impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
-    /// A processor over a compiled policy.
-    pub fn new(policy: Arc<Policy>, runner: R, sink: S, config: ProcessorConfig) -> Self {
+    /// A processor over a compiled policy. The budgets in force are the
+    /// policy's `budgets:`, each kind replaced by the configuration's
+    /// (`WARDEN_BUDGETS`) when it names that kind.
+    pub fn new(policy: Arc<Policy>, runner: R, sink: S, mut config: ProcessorConfig) -> Self {
+        config.budgets = effective_budgets(&policy, &config.budgets);
         StreamProcessor {
             policy,
             runner,
@@ -767,6 +789,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         "action refused: over the budget"
                     );
                     metrics.count_by("BudgetRefused", "Action", operation_name(a.kind), 1);
+                    // Per function too: the template's alarm watches it.
+                    metrics.count("BudgetRefused", 1);
                     false
                 });
             }
