@@ -108,7 +108,8 @@ impl ThresholdStore for MemoryStore {
 pub struct ThresholdCandidate {
     /// Index of the rule in `Policy::rules`.
     pub rule: u32,
-    /// The rule's `by` value for the event, as written.
+    /// The rule's `by` value for the event, normalised as the rule's
+    /// threshold says (default: trimmed and case-folded).
     pub key: String,
     /// The event's time (the evaluation's `now` when it has none).
     pub at: Timestamp,
@@ -266,6 +267,10 @@ impl Policy {
             let Some(key) = key_of(th.by_field.get(Subject::Event(ev), &env)) else {
                 continue;
             };
+            let key = th.normalize.apply(&key);
+            if key.is_empty() {
+                continue;
+            }
             cands.push(ThresholdCandidate {
                 rule: r,
                 key: key.into_owned(),
@@ -375,6 +380,14 @@ impl Policy {
             let Some(key) = key_of(th.by_field.get(Subject::Event(ev), &env)) else {
                 continue;
             };
+            let changed = match th.normalize.apply(&key) {
+                Cow::Borrowed(b) if b.len() == key.len() => None,
+                other => Some(other.into_owned()),
+            };
+            let key = changed.map_or(key, Cow::Owned);
+            if key.is_empty() {
+                continue;
+            }
             groups
                 .entry((r, key))
                 .or_default()

@@ -568,7 +568,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let Some(th) = rule.threshold.as_ref() else {
                 continue;
             };
-            let key = normalise_key(&c.key).into_owned();
+            // Normalised by the engine, as the rule's `normalize` says.
+            let key = c.key.clone();
             let w = *index.entry((c.rule, key.clone())).or_insert_with(|| {
                 windows.push(WindowHits {
                     window: WindowKey {
@@ -1071,7 +1072,15 @@ pub const LEDGER_KEEP: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// `MAX_CAUSES`) count.
 fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
     let kind = a.kind.name().to_owned();
-    let target = a.target.to_string();
+    // User names trimmed and case-folded: `Alice` and `alice ` are one.
+    let target = match &a.target {
+        Target::FleetUser { fleet_arn, user } => Target::FleetUser {
+            fleet_arn: fleet_arn.clone(),
+            user: normalise_key(user).into_owned(),
+        }
+        .to_string(),
+        t => t.to_string(),
+    };
     a.causes.iter().filter_map(move |c| match c {
         Cause::Event { source_id, .. } => Some(LedgerKey {
             kind: kind.clone(),

@@ -693,6 +693,7 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
         );
         return None;
     }
+    let mut normalize = crate::state::KeyNormalisation::default();
     let (count, within, by) = match &node.kind {
         NodeKind::Str(s) => {
             let words: Vec<&str> = s.split_whitespace().collect();
@@ -714,9 +715,26 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             let entries = dec.keys(
                 node,
                 "threshold",
-                &["count", "within", "by"],
+                &["count", "within", "by", "normalize"],
                 "threshold key",
             )?;
+            if let Some(v) = get(entries, "normalize") {
+                let text = v.scalar_text().unwrap_or_default();
+                normalize = match crate::state::KeyNormalisation::from_name(&text) {
+                    Some(n) => n,
+                    None => {
+                        dec.err(
+                            v.loc,
+                            "threshold.normalize",
+                            format!(
+                                "`{text}` is not a key normalisation; use one of {}",
+                                crate::state::KeyNormalisation::NAMES.join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                };
+            }
             let count = match get(entries, "count").map(|v| (&v.kind, v.loc)) {
                 Some((NodeKind::Int(i), _)) => *i,
                 Some((_, l)) => {
@@ -795,6 +813,7 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
         within,
         by,
         by_field,
+        normalize,
     })
 }
 

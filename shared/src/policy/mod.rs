@@ -38,6 +38,10 @@ pub struct Threshold {
     /// The grouping field's name, as written.
     pub by: String,
     pub(crate) by_field: field::Field,
+    /// How the `by` value is normalised before counting (`normalize:`;
+    /// default: trimmed and case-folded, so `Alice` and `alice ` are one
+    /// user).
+    pub normalize: crate::state::KeyNormalisation,
 }
 
 /// Users, domains and instances a policy (or one rule) never touches.

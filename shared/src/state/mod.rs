@@ -161,6 +161,22 @@ impl KeyNormalisation {
         case_fold: false,
     };
 
+    /// The names a policy writes (`threshold: { normalize: NAME }`), the
+    /// default first.
+    pub const NAMES: [&'static str; 4] = ["trim-case-fold", "trim", "case-fold", "none"];
+
+    /// The normalisation called `name` (see [`KeyNormalisation::NAMES`]).
+    pub fn from_name(name: &str) -> Option<KeyNormalisation> {
+        let (trim, case_fold) = match name.trim() {
+            "trim-case-fold" => (true, true),
+            "trim" => (true, false),
+            "case-fold" => (false, true),
+            "none" => (false, false),
+            _ => return None,
+        };
+        Some(KeyNormalisation { trim, case_fold })
+    }
+
     /// `key` normalised: borrowed when already normal.
     pub fn apply<'a>(&self, key: &'a str) -> Cow<'a, str> {
         let k = if self.trim { key.trim() } else { key };
@@ -698,6 +714,18 @@ mod tests {
             case_fold: false,
         };
         assert_eq!(trim_only.apply(" Alice "), "Alice");
+        for name in KeyNormalisation::NAMES {
+            assert!(KeyNormalisation::from_name(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            KeyNormalisation::from_name("trim-case-fold"),
+            Some(KeyNormalisation::default())
+        );
+        assert_eq!(
+            KeyNormalisation::from_name("none"),
+            Some(KeyNormalisation::EXACT)
+        );
+        assert_eq!(KeyNormalisation::from_name("lower"), None);
     }
 
     #[test]
