@@ -111,7 +111,7 @@ pub const ACTIONS: &[ActionDescriptor] = &[
     ActionDescriptor {
         kind: ActionKind::RevokeDomain,
         name: "revoke-domain",
-        params: &["fleet", "domain"],
+        params: &["fleet", "domain", "hold"],
         target: TargetKind::FleetDomain,
         fits: &[OnKind::AuditEvent, OnKind::Domain],
         operation: "RevokeDomainAccess",
@@ -270,6 +270,10 @@ pub struct ActionSpec {
     /// (fleet-sweep's `WARDEN_AUDIT_STREAM_ARN`), so a policy need not
     /// repeat a deployment's value.
     pub stream_arn: Option<String>,
+    /// `revoke-domain`: how long a restore rule must leave the domain
+    /// alone after warden revoked it (recorded with the revocation in the
+    /// state store); `None`: until released (`warden state release`).
+    pub hold: Option<SignedDuration>,
 }
 
 impl ActionSpec {
@@ -283,6 +287,7 @@ impl ActionSpec {
             keys: Vec::new(),
             grace: DEFAULT_GRACE,
             stream_arn: None,
+            hold: None,
         }
     }
 

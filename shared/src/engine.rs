@@ -119,8 +119,10 @@ impl ThresholdStore for MemoryStore {
 pub struct ThresholdCandidate {
     /// Index of the rule in `Policy::rules`.
     pub rule: u32,
-    /// The rule's `by` value for the event, as written; for a composite
-    /// `by` the fields' values (each trimmed) joined by [`KEY_SEPARATOR`].
+    /// The rule's `by` value for the event (for a composite `by` the
+    /// fields' values, each trimmed, joined by [`KEY_SEPARATOR`]),
+    /// normalised as the rule's threshold says (default: trimmed and
+    /// case-folded).
     pub key: String,
     /// The event's time (the evaluation's `now` when it has none).
     pub at: Timestamp,
@@ -317,6 +319,10 @@ impl Policy {
             let Some(key) = threshold_key(th, Subject::Event(ev), &env) else {
                 continue;
             };
+            let key = th.normalize.apply(&key);
+            if key.is_empty() {
+                continue;
+            }
             cands.push(ThresholdCandidate {
                 rule: r,
                 key: key.into_owned(),
@@ -426,6 +432,14 @@ impl Policy {
             let Some(key) = threshold_key(th, Subject::Event(ev), &env) else {
                 continue;
             };
+            let changed = match th.normalize.apply(&key) {
+                Cow::Borrowed(b) if b.len() == key.len() => None,
+                other => Some(other.into_owned()),
+            };
+            let key = changed.map_or(key, Cow::Owned);
+            if key.is_empty() {
+                continue;
+            }
             groups
                 .entry((r, key))
                 .or_default()

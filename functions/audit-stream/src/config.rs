@@ -1,14 +1,12 @@
 //! audit-stream's configuration: the environment, read and validated once at
 //! cold start (errors name the variable), and the `WARDEN_CAPS` overrides.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::aws::executor::REPORT_RESERVE;
 use warden_core::env::{Env, EnvError};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::shell::{CommonSettings, PolicyLoadError};
-use warden_core::state::{DynamoStateStore, MemoryStateStore, StateStore};
 
 pub use warden_core::overrides::{apply_caps, CapOverride};
 pub use warden_core::shell::PolicySource;
@@ -57,49 +55,7 @@ pub fn parse_budgets(value: &str) -> Result<Vec<Budget>, EnvError> {
 }
 use crate::record::{Limits, MAX_EVENTS_PER_RECORD, MAX_INFLATED_BYTES_PER_BATCH};
 
-/// The variable of the state table.
-pub const STATE_TABLE_VAR: &str = "WARDEN_STATE_TABLE";
-
-/// Where the durable state lives (`WARDEN_STATE_TABLE`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateTable {
-    /// A DynamoDB table, by name.
-    Dynamo(String),
-    /// `memory:`: a [`MemoryStateStore`] in the process (local runs, the
-    /// demo, benchmarks): lost at cold start, not shared between concurrent
-    /// instances. A warning is logged at start.
-    Memory,
-}
-
-impl StateTable {
-    /// Parses the variable: `memory:` or a DynamoDB table name (3-255
-    /// characters of `A-Z a-z 0-9 _ - .`).
-    pub fn parse(value: &str) -> Result<StateTable, EnvError> {
-        let v = value.trim();
-        if v == "memory:" {
-            return Ok(StateTable::Memory);
-        }
-        let valid_chars = v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !(3..=255).contains(&v.len()) || !valid_chars {
-            return Err(invalid(
-                STATE_TABLE_VAR,
-                value,
-                "expected a DynamoDB table name (3-255 characters: letters, digits, `_`, `-`, `.`) or `memory:`",
-            ));
-        }
-        Ok(StateTable::Dynamo(v.to_owned()))
-    }
-
-    /// Builds the store (no network call).
-    pub fn store(&self, sdk: &aws_config::SdkConfig) -> Arc<dyn StateStore> {
-        match self {
-            StateTable::Dynamo(table) => Arc::new(DynamoStateStore::from_config(sdk, table)),
-            StateTable::Memory => Arc::new(MemoryStateStore::new()),
-        }
-    }
-}
+pub use warden_core::state::{StateTable, STATE_TABLE_VAR};
 
 /// The variable of the per-record event limit.
 pub const MAX_EVENTS_VAR: &str = "WARDEN_MAX_EVENTS_PER_RECORD";
@@ -300,6 +256,13 @@ impl Config {
                 }
                 .into());
             }
+        }
+        if self.state_table.is_none() && !policy.settings.budgets.is_empty() {
+            return Err(StateTable::missing(format!(
+                "the `budgets:` of {} count across invocations",
+                policy.source
+            ))
+            .into());
         }
         Ok(policy)
     }
@@ -567,6 +530,23 @@ mod tests {
         let err = c.load_policy().unwrap_err().to_string();
         assert!(err.contains("WARDEN_STATE_TABLE is required"), "{err}");
         assert!(err.contains("WARDEN_BUDGETS"), "{err}");
+        // And the policy's own `budgets:`.
+        let budgeted = dir.join("budgeted.yaml");
+        std::fs::write(
+            &budgeted,
+            "budgets:\n  sign-out-user: { max: 5, per: 1h }\nrules:\n  - name: deny\n    on: audit-event\n    where: { user: { in: [mallory] } }\n    actions: [sign-out-user]\n",
+        )
+        .unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", budgeted.to_str().unwrap()),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(
+            err.contains("WARDEN_STATE_TABLE is required") && err.contains("`budgets:`"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -118,6 +118,25 @@ pub struct Budget {
     pub per: SignedDuration,
 }
 
+/// The policy's `budgets:`, each kind replaced by the override's when the
+/// override names it, in action-kind order.
+pub fn effective_budgets(policy: &Policy, overrides: &[Budget]) -> Vec<Budget> {
+    let mut out: Vec<Budget> = policy
+        .settings
+        .budgets
+        .iter()
+        .filter(|(k, _)| !overrides.iter().any(|o| o.kind == **k))
+        .map(|(k, b)| Budget {
+            kind: *k,
+            max: b.max,
+            per: b.per,
+        })
+        .collect();
+    out.extend_from_slice(overrides);
+    out.sort_by_key(|b| b.kind);
+    out
+}
+
 impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
@@ -240,8 +259,11 @@ pub fn record_info<'a>(rec: &'a KinesisEventRecord, event_id: &'a str) -> Record
 }
 
 impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
-    /// A processor over a compiled policy.
-    pub fn new(policy: Arc<Policy>, runner: R, sink: S, config: ProcessorConfig) -> Self {
+    /// A processor over a compiled policy. The budgets in force are the
+    /// policy's `budgets:`, each kind replaced by the configuration's
+    /// (`WARDEN_BUDGETS`) when it names that kind.
+    pub fn new(policy: Arc<Policy>, runner: R, sink: S, mut config: ProcessorConfig) -> Self {
+        config.budgets = effective_budgets(&policy, &config.budgets);
         let s = &policy.settings;
         if s.default_cap.max_percent.is_some() || s.caps.values().any(|c| c.max_percent.is_some()) {
             // The population of `max-percent` (docs/audit-stream.md).
@@ -328,7 +350,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
             .await;
         if let Some(store) = self.state() {
-            let unrecorded = record_revocations(store.as_ref(), &executed, inv.now).await;
+            let unrecorded =
+                record_revocations(store.as_ref(), &self.policy, &executed, inv.now).await;
             if let Some(e) = &unrecorded {
                 // Reported at the lowest record of those revokes and kept out
                 // of the ledger: the re-delivery revokes again ("already
@@ -556,7 +579,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let Some(th) = rule.threshold.as_ref() else {
                 continue;
             };
-            let key = normalise_key(&c.key).into_owned();
+            // Normalised by the engine, as the rule's `normalize` says.
+            let key = c.key.clone();
             let w = *index.entry((c.rule, key.clone())).or_insert_with(|| {
                 windows.push(WindowHits {
                     window: WindowKey {
@@ -777,6 +801,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         "action refused: over the budget"
                     );
                     metrics.count_by("BudgetRefused", "Action", operation_name(a.kind), 1);
+                    // Per function too: the template's alarm watches it.
+                    metrics.count("BudgetRefused", 1);
                     false
                 });
             }
@@ -1057,7 +1083,15 @@ pub const LEDGER_KEEP: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// `MAX_CAUSES`) count.
 fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
     let kind = a.kind.name().to_owned();
-    let target = a.target.to_string();
+    // User names trimmed and case-folded: `Alice` and `alice ` are one.
+    let target = match &a.target {
+        Target::FleetUser { fleet_arn, user } => Target::FleetUser {
+            fleet_arn: fleet_arn.clone(),
+            user: normalise_key(user).into_owned(),
+        }
+        .to_string(),
+        t => t.to_string(),
+    };
     a.causes.iter().filter_map(move |c| match c {
         Cause::Event { source_id, .. } => Some(LedgerKey {
             kind: kind.clone(),
@@ -1149,11 +1183,12 @@ fn is_recorded_revoke(r: &ActionRecord) -> bool {
 }
 
 /// Issue 11 item 4: records warden's revokes (rule, time, first cause) so
-/// fleet-sweep's restore rules leave them alone until released (no hold:
-/// `hold_until` is `None`). One `record_revocations` call. Returns the
+/// fleet-sweep's restore rules leave them alone until released, or until
+/// the rules' `revoke-domain: { hold: D }` has passed. One `record_revocations` call. Returns the
 /// store's error, if any (logged here).
 async fn record_revocations(
     store: &dyn StateStore,
+    policy: &Policy,
     executed: &[ActionRecord],
     now: Timestamp,
 ) -> Option<warden_core::state::StateError> {
@@ -1175,7 +1210,8 @@ async fn record_revocations(
                         Cause::Resource { id } => id.clone(),
                     })
                     .unwrap_or_default(),
-                hold_until: None,
+                hold_until: warden_core::state::revoke_hold(policy, &r.action.rules)
+                    .and_then(|h| now.checked_add(h).ok()),
             }),
             _ => None,
         })

@@ -162,6 +162,7 @@ const TOP_KEYS: &[&str] = &[
     "fields",
     "allow",
     "caps",
+    "budgets",
     "rules",
 ];
 const RULE_KEYS: &[&str] = &[
@@ -177,6 +178,7 @@ const RULE_KEYS: &[&str] = &[
 ];
 const ALLOW_KEYS: &[&str] = &["users", "domains", "instance-ids", "instance-tags"];
 const CAP_KEYS: &[&str] = &["max", "max-percent", "min-population"];
+const BUDGET_KEYS: &[&str] = &["max", "per"];
 const TEST_KEYS: &[&str] = &[
     "name",
     "now",
@@ -261,6 +263,9 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
     let (caps, default_cap) = get(top, "caps")
         .map(|v| caps(&mut dec, v))
         .unwrap_or((BTreeMap::new(), BUILTIN_DEFAULT_CAP));
+    let budgets = get(top, "budgets")
+        .map(|v| budgets(&mut dec, v))
+        .unwrap_or_default();
 
     let mut rules = Vec::new();
     match get(top, "rules") {
@@ -309,6 +314,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
             default_cap,
             cleanup_tag,
             timezone: tz_name,
+            budgets,
         },
         rules,
         fields,
@@ -404,6 +410,71 @@ pub(crate) fn allow_list(dec: &mut Dec<'_>, node: &Node, path: &str) -> AllowLis
         }
     }
     out
+}
+
+/// `budgets: { sign-out-user: { max: 50, per: 1h } }`.
+fn budgets(dec: &mut Dec<'_>, node: &Node) -> BTreeMap<ActionKind, super::Budget> {
+    let names: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+    let mut map = BTreeMap::new();
+    let Some(entries) = dec.keys(node, "budgets", &names, "budget (an action name)") else {
+        return map;
+    };
+    for (k, v, _) in entries {
+        let p = format!("budgets.{k}");
+        let Some(fields) = dec.keys(v, &p, BUDGET_KEYS, "budget setting") else {
+            continue;
+        };
+        let max = match get(fields, "max").map(|m| (m, &m.kind)) {
+            Some((_, NodeKind::Int(i))) if (0..=i64::from(u32::MAX)).contains(i) => Some(*i as u32),
+            Some((m, _)) => {
+                dec.err(
+                    m.loc,
+                    &format!("{p}.max"),
+                    "expected a whole number of actions, 0 or more",
+                );
+                None
+            }
+            None => {
+                dec.err(
+                    v.loc,
+                    &p,
+                    "a budget needs `max` and `per` (e.g. `{ max: 50, per: 1h }`)",
+                );
+                None
+            }
+        };
+        let per = match get(fields, "per") {
+            Some(d) => match d.scalar_text().map(|t| crate::time::parse_duration(&t)) {
+                Some(Ok(per)) if per.is_positive() => Some(per),
+                Some(Err(e)) => {
+                    dec.err(d.loc, &format!("{p}.per"), e);
+                    None
+                }
+                _ => {
+                    dec.err(
+                        d.loc,
+                        &format!("{p}.per"),
+                        "expected a positive duration such as `1h`",
+                    );
+                    None
+                }
+            },
+            None => {
+                if max.is_some() {
+                    dec.err(
+                        v.loc,
+                        &p,
+                        "a budget needs `max` and `per` (e.g. `{ max: 50, per: 1h }`)",
+                    );
+                }
+                None
+            }
+        };
+        if let (Some(max), Some(per), Some(kind)) = (max, per, ActionKind::from_name(k)) {
+            map.insert(kind, super::Budget { max, per });
+        }
+    }
+    map
 }
 
 fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
@@ -642,6 +713,7 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
         );
         return None;
     }
+    let mut normalize = crate::state::KeyNormalisation::default();
     let (count, within, by) = match &node.kind {
         NodeKind::Str(s) => {
             let words: Vec<&str> = s.split_whitespace().collect();
@@ -665,9 +737,26 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             let entries = dec.keys(
                 node,
                 "threshold",
-                &["count", "within", "by"],
+                &["count", "within", "by", "normalize"],
                 "threshold key",
             )?;
+            if let Some(v) = get(entries, "normalize") {
+                let text = v.scalar_text().unwrap_or_default();
+                normalize = match crate::state::KeyNormalisation::from_name(&text) {
+                    Some(n) => n,
+                    None => {
+                        dec.err(
+                            v.loc,
+                            "threshold.normalize",
+                            format!(
+                                "`{text}` is not a key normalisation; use one of {}",
+                                crate::state::KeyNormalisation::NAMES.join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                };
+            }
             let count = match get(entries, "count").map(|v| (&v.kind, v.loc)) {
                 Some((NodeKind::Int(i), _)) => *i,
                 Some((_, l)) => {
@@ -780,6 +869,7 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
         within,
         by: by.join(", "),
         by_fields,
+        normalize,
     })
 }
 

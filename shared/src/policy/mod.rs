@@ -42,6 +42,10 @@ pub struct Threshold {
     pub by: String,
     /// The grouping fields, in key order (one, or more for a composite key).
     pub(crate) by_fields: Vec<field::Field>,
+    /// How the `by` value is normalised before counting (`normalize:`;
+    /// default: trimmed and case-folded, so `Alice` and `alice ` are one
+    /// user).
+    pub normalize: crate::state::KeyNormalisation,
 }
 
 impl Threshold {
@@ -138,6 +142,20 @@ pub struct Settings {
     pub cleanup_tag: String,
     /// Default time zone for `weekday` / `between`.
     pub timezone: String,
+    /// `budgets:` per action kind: at most `max` per `per` across every
+    /// invocation (kept in the state store; `WARDEN_BUDGETS` overrides a
+    /// kind's). Empty: no budget.
+    pub budgets: BTreeMap<ActionKind, Budget>,
+}
+
+/// A budget: at most `max` actions of a kind per `per`, across every
+/// invocation (fixed periods aligned on the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Budget {
+    /// Actions allowed per period.
+    pub max: u32,
+    /// The period.
+    pub per: jiff::SignedDuration,
 }
 
 impl Settings {
