@@ -386,9 +386,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let take = records.len().min(1024);
             for mut rec in records.drain(..take) {
                 let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
+                let first = d.events.len();
                 match decode_record_into(&rec.kinesis.data, &id, fields, &mut budget, &mut d.events)
                 {
-                    Ok(k) => d.event_record.extend(std::iter::repeat_n(i as u32, k)),
+                    Ok(k) => {
+                        let k = k - set_aside_validation(&mut d.events, first, metrics);
+                        d.event_record.extend(std::iter::repeat_n(i as u32, k))
+                    }
                     Err(reason) => {
                         tracing::warn!(
                             target: "warden::record",
@@ -1055,6 +1059,44 @@ fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
         }),
         Cause::Resource { .. } => None,
     })
+}
+
+/// The event type WorkSpaces Secure Browser writes to its access log stream
+/// when logging settings are associated with it ("the event is successfully
+/// put to the Kinesis data stream").
+pub const VALIDATION_EVENT: &str = "Validation";
+
+/// Removes the `Validation` events among `events[first..]` (one record's),
+/// returning how many. They name no portal and no user: recognised, logged
+/// and counted (`ValidationEvents`), never evaluated, so no rule acts on
+/// them whatever it says. The other events keep their source ids.
+fn set_aside_validation(
+    events: &mut Vec<AuditEvent>,
+    first: usize,
+    metrics: &mut Metrics,
+) -> usize {
+    let before = events.len();
+    let mut i = first;
+    while i < events.len() {
+        if events[i].event_type.as_deref() == Some(VALIDATION_EVENT) {
+            let e = events.remove(i);
+            let detail = |k: &str| e.raw["details"][k].as_str().unwrap_or_default().to_owned();
+            tracing::info!(
+                target: "warden::record",
+                event_id = %e.source_id,
+                operation = %detail("operation"),
+                settings = %detail("userAccessLoggingSettingsArn"),
+                "Secure Browser access log validation event: recognised, not evaluated"
+            );
+        } else {
+            i += 1;
+        }
+    }
+    let removed = before - events.len();
+    if removed > 0 {
+        metrics.count("ValidationEvents", removed as u64);
+    }
+    removed
 }
 
 /// Event source id -> record position.
