@@ -97,6 +97,8 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
             ("worklink:DescribeDomain", false),
             ("worklink:SignOutUser", true),
             ("worklink:RevokeDomainAccess", true),
+            ("workspaces-web:ListSessions", false),
+            ("workspaces-web:ExpireSession", true),
             ("dynamodb:BatchGetItem", false),
             ("dynamodb:BatchWriteItem", false),
             ("dynamodb:GetItem", false),
@@ -292,6 +294,54 @@ fn the_stream_parameter_only_accepts_worklink_audit_streams() {
     }
 }
 
+/// audit-stream's Secure Browser calls (expire-sessions): ListSessions
+/// always, ExpireSession only with DryRun=false, both on PortalArns only.
+#[test]
+fn audit_stream_ends_sessions_only_on_the_configured_portals() {
+    let t = load_template();
+    assert_eq!(t["Parameters"]["PortalArns"]["Type"], "CommaDelimitedList");
+    let pattern = t["Parameters"]["PortalArns"]["AllowedPattern"]
+        .as_str()
+        .expect("PortalArns: an AllowedPattern");
+    let portal = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+    for p in SAMPLE_PORTALS.split(',') {
+        assert!(portal.is_match(p), "{p}");
+        warden_core::arn::PortalArn::parse(p).unwrap();
+    }
+    for bad in [
+        "arn:aws:worklink::123456789012:fleet/corp",
+        "arn:aws:workspaces-web:us-east-1:123456789012:userAccessLoggingSettings/x",
+        "",
+    ] {
+        assert!(!portal.is_match(bad), "{bad} must be refused");
+    }
+    let web: Vec<(Option<String>, String, Value)> = statements(&t, "AuditStreamRole")
+        .into_iter()
+        .flat_map(|(c, s)| {
+            actions(&s)
+                .into_iter()
+                .filter(|a| a.starts_with("workspaces-web:"))
+                .map(|a| (c.clone(), a, s["Resource"].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        web,
+        [
+            (
+                None,
+                "workspaces-web:ListSessions".into(),
+                reference("PortalArns")
+            ),
+            (
+                Some("ActionsEnabled".into()),
+                "workspaces-web:ExpireSession".into(),
+                reference("PortalArns")
+            ),
+        ]
+    );
+}
+
 #[test]
 fn dry_run_is_on_until_deliberately_turned_off() {
     let t = load_template();
@@ -417,6 +467,7 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
             for a in actions(&s) {
                 let want = match a.split(':').next().unwrap() {
                     "worklink" if a != "worklink:ListFleets" => fleets.clone(),
+                    "workspaces-web" => reference("PortalArns"),
                     "kinesis" => reference("AuditStreamArn"),
                     "kms" if cond.as_deref() == Some("HasKmsKey") => reference("KmsKeyArn"),
                     "kms" => reference("AuditStreamKmsKeyArn"),
@@ -761,6 +812,7 @@ fn policies_ship_in_a_layer_with_the_embedded_copy_as_fallback() {
         &[
             ("FleetArns", SAMPLE_FLEETS),
             ("AuditStreamArn", SAMPLE_STREAM),
+            ("PortalArns", SAMPLE_PORTALS),
             ("PolicyFile", ""),
         ],
         &[("StateTable", "s-1")],
