@@ -349,15 +349,19 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             record_done(store.as_ref(), &executed, inv.now, unrecorded.is_some()).await;
         }
         if let Some(notifier) = &self.notifier {
-            let origin = Origin::new(FUNCTION_NAME, inv.request_id);
-            let mut notices = notifier.notices(&self.policy, origin);
+            let mut notices = notifier.notices(&self.policy);
             notices.executed(&executed);
             notices.refusals(&planned.plan.refusals);
             for (a, why) in &planned.over_budget {
                 notices.over_budget(a, why);
             }
             notifier
-                .send(&notices.notices, inv.deadline, &mut metrics)
+                .send(
+                    &notices.notices,
+                    &Origin::new(FUNCTION_NAME, inv.request_id),
+                    inv.deadline,
+                    &mut metrics,
+                )
                 .await;
         }
         let timings = StageTimes {

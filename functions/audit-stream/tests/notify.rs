@@ -16,7 +16,7 @@ use serde_json::Value;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{Executor, Outcome};
-use warden_core::aws::notify::{is_destructive, Notice, NoticeKind, Notifier, Sent};
+use warden_core::aws::notify::{is_destructive, Notice, NoticeKind, Notifier, Origin, Sent};
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::policy::Policy;
 use warden_core::ActionKind;
@@ -287,6 +287,10 @@ async fn a_rule_with_notify_false_is_not_announced() {
     assert_eq!(announced, expected);
 }
 
+fn origin() -> Origin {
+    Origin::new("test", "req-1")
+}
+
 fn notice(i: usize) -> Notice {
     Notice {
         kind: NoticeKind::Executed,
@@ -304,7 +308,7 @@ async fn batches_of_ten_and_failures_counted_never_raised() {
     let mut m = Metrics::new("test");
     let sent = topic
         .notifier()
-        .send(&notices, Deadline::none(), &mut m)
+        .send(&notices, &origin(), Deadline::none(), &mut m)
         .await;
     assert_eq!(
         sent,
@@ -324,7 +328,9 @@ async fn batches_of_ten_and_failures_counted_never_raised() {
     // A topic that does not exist: every message counted as failed.
     let gone = Notifier::new(topic.sns.clone(), format!("{}-gone", topic.arn));
     let mut m = Metrics::new("test");
-    let sent = gone.send(&notices[..12], Deadline::none(), &mut m).await;
+    let sent = gone
+        .send(&notices[..12], &origin(), Deadline::none(), &mut m)
+        .await;
     assert_eq!(
         sent,
         Sent {

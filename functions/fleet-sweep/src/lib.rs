@@ -41,6 +41,7 @@ use gather::CallStats;
 use warden_core::aws::deadline::{run_bounded, Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::notify::{Notice, Notifier, Origin, Sent};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
 use warden_core::plan::PlanOptions;
@@ -86,6 +87,8 @@ pub enum SweepError {
 pub struct SweepOutcome {
     pub report: SweepReport,
     pub metrics: Metrics,
+    /// What to announce on the notification topic (empty without one).
+    pub notices: Vec<Notice>,
 }
 
 /// Everything a sweep needs, built once at cold start.
@@ -96,6 +99,7 @@ pub struct Sweeper {
     executor: Executor,
     config: SweepConfig,
     expected_stream: Option<String>,
+    notifier: Option<Notifier>,
 }
 
 impl Sweeper {
@@ -151,7 +155,32 @@ impl Sweeper {
             policy,
             config,
             expected_stream,
+            notifier: None,
         })
+    }
+
+    /// Announces executed actions and cap refusals on the deployment's SNS
+    /// topic (`WARDEN_NOTIFY_TOPIC_ARN`); see [`Sweeper::notify`].
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Sends a sweep's notices (none without a notifier); failures are
+    /// logged and counted in `metrics`, never an error.
+    pub async fn notify(
+        &self,
+        outcome: &mut SweepOutcome,
+        request_id: &str,
+        deadline: Deadline,
+    ) -> Option<Sent> {
+        let notifier = self.notifier.as_ref()?;
+        let origin = Origin::new(FUNCTION, request_id);
+        Some(
+            notifier
+                .send(&outcome.notices, &origin, deadline, &mut outcome.metrics)
+                .await,
+        )
     }
 
     /// The configuration in force.
@@ -197,7 +226,11 @@ impl Sweeper {
                 });
                 finish_totals(&mut report);
                 count_metrics(&report, &stats, &mut metrics);
-                return SweepOutcome { report, metrics };
+                return SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                };
             }
         };
         report.fleets_listed = summaries.len();
@@ -262,6 +295,10 @@ impl Sweeper {
         let ctx = Context::new(now).with_audit_stream(self.config.expected_audit_stream.as_deref());
         let opts = PlanOptions::default().with_dry_run(dry_run);
         let plan = self.policy.run_resources(&resources, &ctx, &opts);
+        let mut notices = self.notifier.as_ref().map(|n| n.notices(&self.policy));
+        if let Some(n) = &mut notices {
+            n.refusals(&plan.refusals);
+        }
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
         }
@@ -303,6 +340,10 @@ impl Sweeper {
 
         // 4. Execute, then retry what is still transiently failing.
         let records = self.execute(&actions, deadline).await;
+        if let Some(n) = &mut notices {
+            n.executed(&records);
+        }
+        let notices = notices.map(|n| n.notices).unwrap_or_default();
         for rec in &records {
             let name = match &rec.outcome {
                 Outcome::Done | Outcome::Already { .. } => "ActionsExecuted",
@@ -339,7 +380,11 @@ impl Sweeper {
             refusals = t.refusals, failures = t.failures,
             "sweep done"
         );
-        SweepOutcome { report, metrics }
+        SweepOutcome {
+            report,
+            metrics,
+            notices,
+        }
     }
 
     /// Runs the actions; those failing transiently (still throttled after the

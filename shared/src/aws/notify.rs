@@ -87,8 +87,29 @@ pub struct Notice {
     pub action: ActionKind,
     /// One line, at most 100 ASCII characters (the SNS subject).
     pub subject: String,
-    /// The body: a few short lines.
+    /// The body: a few short lines (what, rule, why, causes); [`render`]
+    /// adds where it comes from.
+    ///
+    /// [`render`]: Notice::render
     pub message: String,
+}
+
+impl Notice {
+    /// The message as sent: the body, then the invocation and the Logs
+    /// Insights query for its log lines.
+    pub fn render(&self, origin: &Origin) -> String {
+        let group = origin
+            .log_group
+            .clone()
+            .unwrap_or_else(|| format!("the {} log group", origin.function));
+        format!(
+            "{}\nby: {} request {}\nlogs: {group}: {}",
+            self.message,
+            origin.function,
+            origin.request_id,
+            origin.log_query()
+        )
+    }
 }
 
 /// Settings read at cold start.
@@ -160,7 +181,6 @@ impl Origin {
 #[derive(Debug)]
 pub struct Notices<'p> {
     policy: &'p Policy,
-    origin: Origin,
     include_dry_run: bool,
     /// The notices so far, in the order they were added.
     pub notices: Vec<Notice>,
@@ -170,10 +190,9 @@ pub struct Notices<'p> {
 
 impl<'p> Notices<'p> {
     /// Empty; `include_dry_run` announces dry-run actions too.
-    pub fn new(policy: &'p Policy, origin: Origin, include_dry_run: bool) -> Self {
+    pub fn new(policy: &'p Policy, include_dry_run: bool) -> Self {
         Notices {
             policy,
-            origin,
             include_dry_run,
             notices: Vec::new(),
             silenced: 0,
@@ -263,18 +282,7 @@ impl<'p> Notices<'p> {
         let _ = writeln!(m, "{} {}: {} [{}]", a.kind, outcome, a.target, kind.label());
         let _ = writeln!(m, "rule: {rules}");
         let _ = writeln!(m, "why: {why}");
-        let _ = writeln!(m, "causes ({}): {}", a.cause_count, causes(&a.causes));
-        let _ = writeln!(
-            m,
-            "by: {} request {}",
-            self.origin.function, self.origin.request_id
-        );
-        let group = self
-            .origin
-            .log_group
-            .clone()
-            .unwrap_or_else(|| format!("the {} log group", self.origin.function));
-        let _ = write!(m, "logs: {group}: {}", self.origin.log_query());
+        let _ = write!(m, "causes ({}): {}", a.cause_count, causes(&a.causes));
         self.notices.push(Notice {
             kind,
             action: a.kind,
@@ -379,17 +387,19 @@ impl Notifier {
     }
 
     /// An empty collection for one invocation.
-    pub fn notices<'p>(&self, policy: &'p Policy, origin: Origin) -> Notices<'p> {
-        Notices::new(policy, origin, self.include_dry_run)
+    pub fn notices<'p>(&self, policy: &'p Policy) -> Notices<'p> {
+        Notices::new(policy, self.include_dry_run)
     }
 
-    /// Publishes `notices`, [`MAX_BATCH`] per `PublishBatch` call, while
-    /// `deadline` allows. Never fails: every message not accepted is logged
-    /// at error and counted in `NotificationsFailed`; accepted ones in
+    /// Publishes `notices` ([`Notice::render`]ed for `origin`),
+    /// [`MAX_BATCH`] per `PublishBatch` call, while `deadline` allows.
+    /// Never fails: every message not accepted is logged at error and
+    /// counted in `NotificationsFailed`; accepted ones in
     /// `NotificationsSent`.
     pub async fn send(
         &self,
         notices: &[Notice],
+        origin: &Origin,
         deadline: Deadline,
         metrics: &mut Metrics,
     ) -> Sent {
@@ -398,7 +408,7 @@ impl Notifier {
             let entries: Vec<PublishBatchRequestEntry> = chunk
                 .iter()
                 .enumerate()
-                .filter_map(|(i, n)| entry(i, n))
+                .filter_map(|(i, n)| entry(i, n, origin))
                 .collect();
             let built = entries.len();
             if built < chunk.len() {
@@ -461,7 +471,7 @@ impl Notifier {
     }
 }
 
-fn entry(i: usize, n: &Notice) -> Option<PublishBatchRequestEntry> {
+fn entry(i: usize, n: &Notice, origin: &Origin) -> Option<PublishBatchRequestEntry> {
     let attr = |v: &str| {
         MessageAttributeValue::builder()
             .data_type("String")
@@ -472,7 +482,7 @@ fn entry(i: usize, n: &Notice) -> Option<PublishBatchRequestEntry> {
     PublishBatchRequestEntry::builder()
         .id(format!("n{i}"))
         .subject(&n.subject)
-        .message(&n.message)
+        .message(n.render(origin))
         .set_message_attributes(Some(
             [
                 ("warden_event", attr(n.kind.label())?),
@@ -571,7 +581,7 @@ rules:
     #[test]
     fn one_notice_per_executed_action_with_rule_why_causes_and_query() {
         let p = policy();
-        let mut n = Notices::new(&p, origin(), false);
+        let mut n = Notices::new(&p, false);
         n.executed(&[
             rec(action("mallory", &["loud"], 7), Outcome::Done),
             rec(action("eve", &["quiet"], 1), Outcome::Done),
@@ -608,19 +618,24 @@ rules:
             "{}",
             m.message
         );
+        let text = m.render(&origin());
+        assert!(text.starts_with(&m.message), "{text}");
         assert!(
-            m.message.contains(
-                "/aws/lambda/warden-audit-stream: fields @timestamp, level, message, rule, action, outcome | filter requestId = \"req-1\""
+            text.contains("\nby: audit-stream request req-1\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "\nlogs: /aws/lambda/warden-audit-stream: fields @timestamp, level, message, rule, action, outcome | filter requestId = \"req-1\" | sort @timestamp asc"
             ),
-            "{}",
-            m.message
+            "{text}"
         );
     }
 
     #[test]
     fn dry_run_only_when_asked_and_a_shared_action_is_silenced_only_by_all_its_rules() {
         let p = policy();
-        let mut n = Notices::new(&p, origin(), true);
+        let mut n = Notices::new(&p, true);
         n.executed(&[
             rec(action("bob", &["loud"], 1), Outcome::DryRun),
             rec(action("eve", &["quiet", "loud"], 1), Outcome::Done),
@@ -641,7 +656,7 @@ rules:
     #[test]
     fn caps_and_budgets_are_announced_allow_lists_are_not() {
         let p = policy();
-        let mut n = Notices::new(&p, origin(), false);
+        let mut n = Notices::new(&p, false);
         let cap = crate::policy::Cap {
             max: Some(2),
             max_percent: None,
