@@ -171,7 +171,7 @@ impl Origin {
     /// The Logs Insights query for the invocation's lines.
     pub fn log_query(&self) -> String {
         format!(
-            "fields @timestamp, level, message, rule, action, outcome | filter requestId = \"{}\" | sort @timestamp asc",
+            "fields timestamp, level, message, rule, action, outcome | filter requestId = \"{}\" | sort timestamp asc",
             self.request_id
         )
     }
@@ -626,7 +626,7 @@ rules:
         );
         assert!(
             text.ends_with(
-                "\nlogs: /aws/lambda/warden-audit-stream: fields @timestamp, level, message, rule, action, outcome | filter requestId = \"req-1\" | sort @timestamp asc"
+                "\nlogs: /aws/lambda/warden-audit-stream: fields timestamp, level, message, rule, action, outcome | filter requestId = \"req-1\" | sort timestamp asc"
             ),
             "{text}"
         );
