@@ -100,7 +100,21 @@ pub struct Sweeper {
     config: SweepConfig,
     expected_stream: Option<String>,
     notifier: Option<Notifier>,
+    on_fleet: Option<OnFleet>,
 }
+
+#[derive(Clone)]
+struct OnFleet(FleetProgress);
+
+impl std::fmt::Debug for OnFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FleetProgress")
+    }
+}
+
+/// Called as each fleet is gathered, with how many fleets the sweep covers
+/// (the CLI's progress line: fleets and devices).
+pub type FleetProgress = std::sync::Arc<dyn Fn(&FleetReport, usize) + Send + Sync>;
 
 impl Sweeper {
     /// Checks the policy against the configuration: every `set-audit-stream`
@@ -156,7 +170,14 @@ impl Sweeper {
             config,
             expected_stream,
             notifier: None,
+            on_fleet: None,
         })
+    }
+
+    /// Calls `f` as each fleet is gathered (progress of a local sweep).
+    pub fn with_fleet_progress(mut self, f: FleetProgress) -> Self {
+        self.on_fleet = Some(OnFleet(f));
+        self
     }
 
     /// Announces executed actions and cap refusals on the deployment's SNS
@@ -256,11 +277,19 @@ impl Sweeper {
         }
 
         // 2. Gather, fleets at once (bounded).
+        let total = selected.len();
+        let stats_ref = &stats;
         let gathered = run_bounded(
             selected.clone(),
             self.config.fleet_concurrency,
             deadline,
-            |s| self.gather_fleet(s, now, deadline, &stats),
+            |s| async move {
+                let g = self.gather_fleet(s, now, deadline, stats_ref).await;
+                if let Some(OnFleet(f)) = &self.on_fleet {
+                    f(&g.report, total);
+                }
+                g
+            },
         )
         .await;
         let mut resources = Vec::new();
