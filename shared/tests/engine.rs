@@ -616,7 +616,7 @@ rules:
 fn delete_cap_counts_instances_examined() {
     let p = policy(
         r#"
-caps: { delete-instance: { max: 50, max-percent: 50 } }
+caps: { delete-instance: { max: 50, max-percent: 50, min-population: 0 } }
 rules:
   - name: nuke
     on: instance

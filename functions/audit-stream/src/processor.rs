@@ -244,6 +244,14 @@ pub fn record_info<'a>(rec: &'a KinesisEventRecord, event_id: &'a str) -> Record
 impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     /// A processor over a compiled policy.
     pub fn new(policy: Arc<Policy>, runner: R, sink: S, config: ProcessorConfig) -> Self {
+        let s = &policy.settings;
+        if s.default_cap.max_percent.is_some() || s.caps.values().any(|c| c.max_percent.is_some()) {
+            // The population of `max-percent` (docs/audit-stream.md).
+            tracing::info!(
+                "max-percent caps: the population is each batch's distinct users (sign-outs) \
+                 and hosts (domain actions); no population is kept across batches"
+            );
+        }
         StreamProcessor {
             policy,
             runner,
@@ -487,6 +495,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             default_fleet_arn: self.config.default_fleet_arn.clone(),
             // set-audit-stream is a fleet action: never planned from events.
             audit_stream_arn: None,
+            // Unknown: `max-percent` is of the batch's distinct users and
+            // hosts (logged once in `new`).
+            population: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@
 mod config;
 mod gather;
 pub mod handler;
+mod population;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -321,7 +322,9 @@ impl Sweeper {
         report.fleets_swept = report.fleets.len();
 
         // 3. Evaluate and plan (pure).
-        let ctx = Context::new(now).with_audit_stream(self.config.expected_audit_stream.as_deref());
+        let ctx = Context::new(now)
+            .with_audit_stream(self.config.expected_audit_stream.as_deref())
+            .with_population(population::of(&resources, &report.fleets));
         let opts = PlanOptions::default().with_dry_run(dry_run);
         let plan = self.policy.run_resources(&resources, &ctx, &opts);
         let mut notices = self.notifier.as_ref().map(|n| n.notices(&self.policy));

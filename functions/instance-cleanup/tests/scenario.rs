@@ -150,6 +150,7 @@ fn policy(delete_cap: u32) -> Policy {
             Cap {
                 max: Some(max),
                 max_percent: None,
+                min_population: None,
             },
         );
     }
@@ -747,6 +748,7 @@ async fn a_recovery_ends_the_marks_episode_even_when_the_untag_is_capped() {
         Cap {
             max: Some(10),
             max_percent: None,
+            min_population: None,
         },
     );
     let c = cleaner(&emu, p).await;
@@ -877,6 +879,105 @@ async fn when_time_runs_short_work_is_left_for_the_next_run() {
     assert!(r2.listing_complete && r2.left_for_next_run.ids.is_empty());
     assert_eq!(marked_at_t0(&emu, &f).len(), 40);
 }
+
+/// The scenario's policy with `delete-instance: { max: MAX, max-percent: P }`.
+fn percent_policy(max: u32, percent: f64) -> Policy {
+    let mut p = policy(max);
+    p.settings.caps.insert(
+        ActionKind::DeleteInstance,
+        Cap {
+            max: Some(max),
+            max_percent: Some(percent),
+            min_population: None,
+        },
+    );
+    p
+}
+
+/// ListWorkspaceInstances calls without a ProvisionStates filter (the
+/// count of every instance) since call `seq`.
+fn count_pages_since(emu: &RunningEmulator, seq: u64) -> usize {
+    emu.shared()
+        .calls
+        .of("ListWorkspaceInstances")
+        .into_iter()
+        .filter(|c| c.seq > seq && c.params.get("ProvisionStates").is_none())
+        .count()
+}
+
+#[tokio::test]
+async fn a_percentage_delete_cap_is_of_every_instance() {
+    let f = fleet();
+    let emu = start(&f).await;
+    // 30 deletions: 3 % of the 1,000 instances, but well over 5 % of the
+    // ~50 instances a run examines (the errored and remembered ones).
+    let c = cleaner(&emu, percent_policy(100, 5.0)).await;
+    let r1 = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r1.instances_population, Some(1000));
+    // The extra listing: every instance, 25 a page.
+    assert_eq!(count_pages_since(&emu, 0), 1000 / 25);
+    let seq = last_seq(&emu);
+    let r2 = run(&c, past_grace(&emu), Overrides::default()).await;
+    assert!(r2.caps_exceeded.is_empty(), "{:?}", r2.caps_exceeded);
+    assert_eq!(set(&r2.deleted.ids), f.to_delete);
+    assert_eq!(count_pages_since(&emu, seq), 1000 / 25);
+}
+
+#[tokio::test]
+async fn a_percentage_delete_cap_over_the_population_deletes_nothing() {
+    let f = fleet();
+    let emu = start(&f).await;
+    // 2 % of 1,000 is 20: 30 planned, all refused.
+    let c = cleaner(&emu, percent_policy(100, 2.0)).await;
+    run(&c, t0(), Overrides::default()).await;
+    let r = run(&c, past_grace(&emu), Overrides::default()).await;
+    assert!(r.deleted.ids.is_empty());
+    assert_eq!(r.caps_exceeded.len(), 1);
+    assert_eq!(
+        (r.caps_exceeded[0].planned, r.caps_exceeded[0].limit),
+        (30, 20)
+    );
+    assert_eq!(r.instances_population, Some(1000));
+    assert_no_deletes(&emu, "2 % of 1,000 instances, 30 planned");
+}
+
+#[tokio::test]
+async fn no_percentage_no_extra_listing() {
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    let r = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r.instances_population, None);
+    assert_eq!(count_pages_since(&emu, 0), 0);
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json.get("instances_population").is_none(), "{json}");
+}
+
+#[tokio::test]
+async fn a_tiny_fleet_under_min_population_uses_the_absolute_cap() {
+    // 4 instances, 2 of them errored: 25 % of 4 is 1, which would refuse
+    // both deletions; under min-population (20) only `max: 2` applies.
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let mut f = Fleet::default();
+    for n in 1..=4usize {
+        let i = id(n);
+        let state = if n <= 2 {
+            f.errored.insert(i.clone());
+            ProvisionState::ErrorAllocating
+        } else {
+            ProvisionState::Allocated
+        };
+        let inst = Instance::new(&i, state, created).with_workspace_error("EC2_LAUNCH_FAILED", "x");
+        f.state.instances.insert(i, inst);
+    }
+    let emu = start(&f).await;
+    let c = cleaner(&emu, percent_policy(2, 25.0)).await;
+    let r1 = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r1.instances_population, Some(4));
+    assert_eq!(set(&r1.marked.ids), f.errored);
+    let r2 = run(&c, past_grace(&emu), Overrides::default()).await;
+    assert!(r2.caps_exceeded.is_empty(), "{:?}", r2.caps_exceeded);
+    assert_eq!(set(&r2.deleted.ids), f.errored);
 
 /// Issue 14 item 7: with a notifier (moto's SNS, read back from a subscribed
 /// SQS queue), every deletion is announced once and every deletion a cap

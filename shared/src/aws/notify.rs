@@ -660,6 +660,7 @@ rules:
         let cap = crate::policy::Cap {
             max: Some(2),
             max_percent: None,
+            min_population: None,
         };
         n.refusals(&[
             Refusal {
@@ -669,6 +670,8 @@ rules:
                     limit: 2,
                     cap,
                     examined: 3,
+                    population: None,
+                    percent_applied: false,
                 },
             },
             Refusal {
@@ -686,6 +689,8 @@ rules:
                     limit: 2,
                     cap,
                     examined: 3,
+                    population: None,
+                    percent_applied: false,
                 },
             },
         ]);

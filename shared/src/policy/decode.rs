@@ -177,7 +177,7 @@ const RULE_KEYS: &[&str] = &[
     "notify",
 ];
 const ALLOW_KEYS: &[&str] = &["users", "domains", "instance-ids", "instance-tags"];
-const CAP_KEYS: &[&str] = &["max", "max-percent"];
+const CAP_KEYS: &[&str] = &["max", "max-percent", "min-population"];
 const TEST_KEYS: &[&str] = &[
     "name",
     "now",
@@ -423,6 +423,7 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
         let mut cap = Cap {
             max: None,
             max_percent: None,
+            min_population: None,
         };
         if let Some(m) = get(fields, "max") {
             match m.kind {
@@ -449,6 +450,25 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
                     &format!("{p}.max-percent"),
                     "expected a percentage from 0 to 100",
                 ),
+            }
+        }
+        if let Some(m) = get(fields, "min-population") {
+            match m.kind {
+                NodeKind::Int(i) if (0..=i64::from(u32::MAX)).contains(&i) => {
+                    cap.min_population = Some(i as u32)
+                }
+                _ => dec.err(
+                    m.loc,
+                    &format!("{p}.min-population"),
+                    "expected a whole number of targets, 0 or more",
+                ),
+            }
+            if cap.max_percent.is_none() {
+                dec.err(
+                    m.loc,
+                    &format!("{p}.min-population"),
+                    "`min-population` only applies with `max-percent`",
+                );
             }
         }
         if cap.max.is_none() && cap.max_percent.is_none() {
@@ -631,15 +651,17 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
         NodeKind::Str(s) => {
             let words: Vec<&str> = s.split_whitespace().collect();
             match words.as_slice() {
-                ["count", n, "within", d, "by", f] => match n.parse::<i64>() {
-                    Ok(n) => (n, d.to_string(), f.to_string()),
-                    Err(_) => {
-                        dec.err(node.loc, "threshold", format!("`{n}` is not a count"));
-                        return None;
+                ["count", n, "within", d, "by", f @ ..] if !f.is_empty() => {
+                    match n.parse::<i64>() {
+                        Ok(n) => (n, d.to_string(), split_by(&f.join(" "))),
+                        Err(_) => {
+                            dec.err(node.loc, "threshold", format!("`{n}` is not a count"));
+                            return None;
+                        }
                     }
-                },
+                }
                 _ => {
-                    dec.err(node.loc, "threshold", "expected `count N within DURATION by FIELD`, e.g. `count 5 within 10m by user`");
+                    dec.err(node.loc, "threshold", "expected `count N within DURATION by FIELD[, FIELD...]`, e.g. `count 5 within 10m by user` or `... by user, source_ip`");
                     return None;
                 }
             }
@@ -674,7 +696,10 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
                 }
             };
             let by = match get(entries, "by") {
-                Some(v) => dec.string(v, "threshold.by")?,
+                Some(v) => match &v.kind {
+                    NodeKind::Str(s) => split_by(s),
+                    _ => dec.string_list(v, "threshold.by")?,
+                },
                 None => {
                     dec.err(node.loc, "threshold.by", "missing `by` (e.g. `user`)");
                     return None;
@@ -717,19 +742,59 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             return None;
         }
     };
-    let by_field = match super::field::resolve(on, &by) {
-        Ok((f, _)) => f,
-        Err((msg, sugg)) => {
-            dec.err_sugg(node.loc, "threshold.by", msg, sugg);
+    let by: Vec<String> = by.iter().map(|f| f.trim().to_owned()).collect();
+    if by.is_empty() || by.iter().any(String::is_empty) {
+        dec.err(
+            node.loc,
+            "threshold.by",
+            "expected one field or a comma-separated list of fields (e.g. `user` or `user, source_ip`), with no empty entry",
+        );
+        return None;
+    }
+    if by.len() > MAX_BY_FIELDS {
+        dec.err(
+            node.loc,
+            "threshold.by",
+            format!(
+                "at most {MAX_BY_FIELDS} fields in a composite key, found {}",
+                by.len()
+            ),
+        );
+        return None;
+    }
+    let mut by_fields = Vec::with_capacity(by.len());
+    for (i, name) in by.iter().enumerate() {
+        if by[..i].contains(name) {
+            dec.err(
+                node.loc,
+                "threshold.by",
+                format!("`{name}` is listed twice in the key"),
+            );
             return None;
         }
-    };
+        match super::field::resolve(on, name) {
+            Ok((f, _)) => by_fields.push(f),
+            Err((msg, sugg)) => {
+                dec.err_sugg(node.loc, "threshold.by", msg, sugg);
+                return None;
+            }
+        }
+    }
     Some(Threshold {
         count: count as u32,
         within,
-        by,
-        by_field,
+        by: by.join(", "),
+        by_fields,
     })
+}
+
+/// The most fields a threshold's composite `by` key may combine.
+const MAX_BY_FIELDS: usize = 4;
+
+/// `user, source_ip` -> `[user, source_ip]` (entries trimmed; empty entries
+/// kept so that the caller can refuse them).
+fn split_by(text: &str) -> Vec<String> {
+    text.split(',').map(|f| f.trim().to_owned()).collect()
 }
 
 fn test_case(

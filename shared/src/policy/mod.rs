@@ -27,17 +27,28 @@ use crate::event::{AuditEvent, FieldMap};
 pub use crate::resource::OnKind;
 use crate::resource::Resource;
 
-/// `count N within D by FIELD`: the rule fires for a key once N matching
-/// events with that key fall within a window of length D.
+/// `count N within D by FIELD[, FIELD...]`: the rule fires for a key once
+/// N matching events with that key fall within a window of length D. With
+/// several fields (`by user, source_ip`) the key is the combination of
+/// their values: the window is counted per user AND source address.
 #[derive(Debug, Clone)]
 pub struct Threshold {
     /// How many matching events make the threshold (`count N`).
     pub count: u32,
     /// The sliding window they must fall in (`within D`).
     pub within: SignedDuration,
-    /// The grouping field's name, as written.
+    /// The grouping fields' names, as written, joined by `, `
+    /// (`user` or `user, source_ip`).
     pub by: String,
-    pub(crate) by_field: field::Field,
+    /// The grouping fields, in key order (one, or more for a composite key).
+    pub(crate) by_fields: Vec<field::Field>,
+}
+
+impl Threshold {
+    /// Whether the key combines several fields (`by user, source_ip`).
+    pub fn is_composite(&self) -> bool {
+        self.by_fields.len() > 1
+    }
 }
 
 /// Users, domains and instances a policy (or one rule) never touches.
@@ -96,8 +107,12 @@ impl AllowList {
 pub struct Cap {
     /// At most this many actions of the kind per run.
     pub max: Option<u32>,
-    /// At most this percentage of the targets examined (see `docs/policy.md`).
+    /// At most this percentage of the targets' population, as the
+    /// function knows it, else of the targets examined (see `docs/policy.md`).
     pub max_percent: Option<f64>,
+    /// Under this population `max_percent` does not apply, only `max`
+    /// (`None`: [`crate::plan::DEFAULT_MIN_POPULATION`]).
+    pub min_population: Option<u32>,
 }
 
 /// The cap used for an action kind when the policy sets none for it and no
@@ -105,6 +120,7 @@ pub struct Cap {
 pub const BUILTIN_DEFAULT_CAP: Cap = Cap {
     max: Some(10),
     max_percent: None,
+    min_population: None,
 };
 
 /// Policy-wide settings.
