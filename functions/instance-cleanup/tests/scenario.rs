@@ -978,6 +978,7 @@ async fn a_tiny_fleet_under_min_population_uses_the_absolute_cap() {
     let r2 = run(&c, past_grace(&emu), Overrides::default()).await;
     assert!(r2.caps_exceeded.is_empty(), "{:?}", r2.caps_exceeded);
     assert_eq!(set(&r2.deleted.ids), f.errored);
+}
 
 /// Issue 14 item 7: with a notifier (moto's SNS, read back from a subscribed
 /// SQS queue), every deletion is announced once and every deletion a cap
