@@ -350,3 +350,49 @@ async fn batches_of_ten_and_failures_counted_never_raised() {
     assert_eq!(report.metrics.get("NotificationsFailed"), done.len() as f64);
     assert_eq!(topic.drain().await.len(), 0);
 }
+
+/// Over a budget (WARDEN_BUDGETS, one sign-out per hour): the sign-outs the
+/// budget refuses are announced once each as over-budget, next to the one
+/// it allowed.
+#[tokio::test]
+async fn actions_over_the_budget_are_announced() {
+    let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
+    let topic = Topic::new(&moto, "warden-budget").await;
+    let emu = demo_emulator().await;
+    let clients = clients(&emu.endpoint_url(), 3).await;
+    let processor = StreamProcessor::new(
+        Arc::new(default_policy()),
+        Executor::new(&clients, 8),
+        Arc::new(MemorySink::new()),
+        ProcessorConfig {
+            default_fleet_arn: Some(CORP.into()),
+            dry_run: false,
+            budgets: vec![audit_stream::Budget {
+                kind: ActionKind::SignOutUser,
+                max: 1,
+                per: warden_core::jiff::SignedDuration::from_hours(1),
+            }],
+            ..ProcessorConfig::default()
+        },
+    )
+    .with_state(Arc::new(warden_core::state::MemoryStateStore::new()))
+    .with_notifier(topic.notifier());
+    let h = Handler::new(processor, Duration::from_millis(500));
+    let report = audit_batch(&h).await;
+    let refused = report
+        .metrics
+        .get_by("BudgetRefused", "Action", "SignOutUser");
+    assert!(refused >= 2.0, "the budget refuses sign-outs: {refused}");
+    let msgs = topic.drain().await;
+    let kind = |m: &Value| m["MessageAttributes"]["warden_event"]["Value"].clone();
+    let over: Vec<&Value> = msgs.iter().filter(|m| kind(m) == "over-budget").collect();
+    assert_eq!(over.len() as f64, refused, "{msgs:#?}");
+    for m in &over {
+        let body = m["Message"].as_str().unwrap();
+        assert!(body.starts_with("sign-out-user refused: user "), "{body}");
+        assert!(body.contains("why: over the budget: 1 of 1 used"), "{body}");
+    }
+    let executed = msgs.iter().filter(|m| kind(m) == "executed").count();
+    assert_eq!(executed, done_targets(&report).len());
+    assert_eq!(msgs.len(), over.len() + executed);
+}
