@@ -85,6 +85,8 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
         ("kms:GenerateDataKey", false),
         ("xray:PutTraceSegments", false),
         ("xray:PutTelemetryRecords", false),
+        // Notifications (NotifyTopicArn), when a topic is given.
+        ("sns:Publish", false),
     ];
     let own: &[(&str, bool)] = match function {
         "AuditStreamFunction" => &[
@@ -475,6 +477,7 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
                     "dynamodb" => get_att("StateTable", "Arn"),
                     "sqs" if id == "AuditStreamFunction" => get_att("FailureQueue", "Arn"),
                     "sqs" => get_att("ScheduleFailureQueue", "Arn"),
+                    "sns" => reference("NotifyTopicArn"),
                     "logs" => {
                         let log_group = function_prop(&t, id, "LoggingConfig")["LogGroup"]["Ref"]
                             .as_str()
@@ -958,4 +961,63 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
         "template and code disagree:\n{}",
         problems.join("\n")
     );
+}
+
+/// Issue 14 item 7: the notification topic is optional; when given, every
+/// function may publish to that topic only, and reads it (and whether
+/// dry-run actions are announced) from its environment.
+#[test]
+fn notifications_are_optional_and_scoped_to_the_topic() {
+    let t = load_template();
+    let p = &t["Parameters"]["NotifyTopicArn"];
+    assert_eq!(p["Type"], "String");
+    assert_eq!(p["Default"], "", "no notifications unless asked");
+    let pattern = regex::Regex::new(p["AllowedPattern"].as_str().unwrap()).unwrap();
+    assert!(pattern.is_match(""));
+    assert!(pattern.is_match("arn:aws:sns:eu-west-1:123456789012:warden-actions"));
+    assert!(!pattern.is_match("arn:aws:sqs:eu-west-1:123456789012:warden-actions"));
+    assert!(!pattern.is_match("warden-actions"));
+    assert_eq!(t["Parameters"]["NotifyDryRun"]["Default"], "false");
+    assert_eq!(
+        t["Conditions"]["HasNotifyTopic"],
+        json!({"Fn::Not": [{"Fn::Equals": [reference("NotifyTopicArn"), ""]}]})
+    );
+    let r = Resolver::sample(&t, &SAMPLE_RESOURCES);
+    assert_eq!(r.condition("HasNotifyTopic"), Ok(false));
+    for (id, _) in FUNCTIONS {
+        let env = env_of(&t, id);
+        assert_eq!(
+            env["WARDEN_NOTIFY_TOPIC_ARN"],
+            reference("NotifyTopicArn"),
+            "{id}"
+        );
+        assert_eq!(
+            env["WARDEN_NOTIFY_DRY_RUN"],
+            reference("NotifyDryRun"),
+            "{id}"
+        );
+        let role = role_of(&t, id);
+        let publish: Vec<(Option<String>, Value)> = statements(&t, &role)
+            .into_iter()
+            .filter(|(_, s)| actions(s).iter().any(|a| a.starts_with("sns:")))
+            .collect();
+        assert_eq!(publish.len(), 1, "{role}: one sns statement");
+        let (cond, s) = &publish[0];
+        assert_eq!(
+            cond.as_deref(),
+            Some("HasNotifyTopic"),
+            "{role}: only when a topic is given"
+        );
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(
+            actions(s),
+            ["sns:Publish"],
+            "{role}: PublishBatch is sns:Publish"
+        );
+        assert_eq!(
+            s["Resource"],
+            reference("NotifyTopicArn"),
+            "{role}: that topic only"
+        );
+    }
 }

@@ -58,6 +58,8 @@ pub struct Population {
     pub fleets: Option<usize>,
     /// WorkSpaces Instances (`mark-for-cleanup`, `delete-instance`, ...).
     pub instances: Option<usize>,
+    /// Distinct portal + user pairs (`expire-sessions`).
+    pub portal_users: Option<usize>,
 }
 
 impl Population {
@@ -68,6 +70,7 @@ impl Population {
             TargetKind::FleetDomain => self.fleet_domains,
             TargetKind::Fleet => self.fleets,
             TargetKind::Instance => self.instances,
+            TargetKind::PortalUser => self.portal_users,
         }
     }
 

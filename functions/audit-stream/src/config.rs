@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use warden_core::aws::executor::REPORT_RESERVE;
+use warden_core::aws::notify::NotifySettings;
 use warden_core::env::{Env, EnvError};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::shell::{CommonSettings, PolicyLoadError};
@@ -129,6 +130,9 @@ pub struct Config {
     /// `WARDEN_BUDGETS`: budgets per action kind across invocations
     /// (`sign-out-user=10/1h,revoke-domain=2/1h`); need the state table.
     pub budgets: Vec<Budget>,
+    /// `WARDEN_NOTIFY_TOPIC_ARN` / `WARDEN_NOTIFY_DRY_RUN`: the optional
+    /// SNS topic announcing executed actions and refusals.
+    pub notify: NotifySettings,
     /// `WARDEN_MAX_EVENTS_PER_RECORD` (default 10,000) and
     /// `WARDEN_MAX_INFLATED_BYTES_PER_BATCH` (default 64 MiB).
     pub limits: Limits,
@@ -205,6 +209,7 @@ impl Config {
                 None => Vec::new(),
                 Some(v) => parse_budgets(&v)?,
             },
+            notify: NotifySettings::from_env(env)?,
             limits: Limits {
                 max_events_per_record: env.range_or(
                     MAX_EVENTS_VAR,

@@ -30,6 +30,7 @@ use crate::wire::RecordInfo;
 use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::notify::{Notifier, Origin};
 use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
 use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason, Target};
 use warden_core::policy::{ActionKind, Policy};
@@ -220,6 +221,7 @@ pub struct StreamProcessor<R, S> {
     sink: S,
     config: ProcessorConfig,
     state: Option<State>,
+    notifier: Option<Notifier>,
 }
 
 /// The durable state store, when there is one.
@@ -278,7 +280,15 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             sink,
             config,
             state: None,
+            notifier: None,
         }
+    }
+
+    /// Announces executed actions, cap refusals and over-budget refusals
+    /// on the deployment's SNS topic (`WARDEN_NOTIFY_TOPIC_ARN`).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The durable state store (`WARDEN_STATE_TABLE`): threshold windows
@@ -368,6 +378,22 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                 planned.fail_at(lowest, why);
             }
             record_done(store.as_ref(), &executed, inv.now, unrecorded.is_some()).await;
+        }
+        if let Some(notifier) = &self.notifier {
+            let mut notices = notifier.notices(&self.policy);
+            notices.executed(&executed);
+            notices.refusals(&planned.plan.refusals);
+            for (a, why) in &planned.over_budget {
+                notices.over_budget(a, why);
+            }
+            notifier
+                .send(
+                    &notices.notices,
+                    &Origin::new(FUNCTION_NAME, inv.request_id),
+                    inv.deadline,
+                    &mut metrics,
+                )
+                .await;
         }
         let timings = StageTimes {
             decode_ms: decoded_at.as_millis() as u64,
@@ -656,6 +682,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             plan,
             events_matched,
             state_failure,
+            over_budget: Vec::new(),
         }
     }
 
@@ -807,6 +834,10 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     metrics.count_by("BudgetRefused", "Action", operation_name(a.kind), 1);
                     // Per function too: the template's alarm watches it.
                     metrics.count("BudgetRefused", 1);
+                    planned.over_budget.push((
+                        a.clone(),
+                        format!("over the budget: {used} of {max} used, refused until {until}"),
+                    ));
                     false
                 });
             }
@@ -884,6 +915,9 @@ pub struct Planned {
     /// The state store failed: the record to report as a batch item
     /// failure (the lowest holding a threshold candidate) and why.
     pub state_failure: Option<(usize, String)>,
+    /// Actions refused over their budget, and the budget's state (for the
+    /// notifications).
+    pub over_budget: Vec<(PlannedAction, String)>,
 }
 
 impl Planned {
@@ -938,6 +972,7 @@ pub fn report(
         plan,
         events_matched,
         state_failure,
+        ..
     } = planned;
     let mut lowest: Option<(usize, String)> = None;
     let mut fail_at = |index: usize, why: String| {

@@ -43,6 +43,7 @@ use gather::CallStats;
 use warden_core::aws::deadline::{run_bounded, Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::notify::{Notice, Notifier, Origin, Sent};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
 use warden_core::plan::PlanOptions;
@@ -122,6 +123,8 @@ pub enum SweepError {
 pub struct SweepOutcome {
     pub report: SweepReport,
     pub metrics: Metrics,
+    /// What to announce on the notification topic (empty without one).
+    pub notices: Vec<Notice>,
 }
 
 /// Everything a sweep needs, built once at cold start.
@@ -133,7 +136,22 @@ pub struct Sweeper {
     config: SweepConfig,
     expected_stream: Option<String>,
     state: Option<State>,
+    notifier: Option<Notifier>,
+    on_fleet: Option<OnFleet>,
 }
+
+#[derive(Clone)]
+struct OnFleet(FleetProgress);
+
+impl std::fmt::Debug for OnFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FleetProgress")
+    }
+}
+
+/// Called as each fleet is gathered, with how many fleets the sweep covers
+/// (the CLI's progress line: fleets and devices).
+pub type FleetProgress = std::sync::Arc<dyn Fn(&FleetReport, usize) + Send + Sync>;
 
 impl Sweeper {
     /// Checks the policy against the configuration: every `set-audit-stream`
@@ -189,6 +207,8 @@ impl Sweeper {
             config,
             expected_stream,
             state: None,
+            notifier: None,
+            on_fleet: None,
         })
     }
 
@@ -203,6 +223,36 @@ impl Sweeper {
     /// The state store, if any.
     pub fn state(&self) -> Option<&Arc<dyn StateStore>> {
         self.state.as_ref().map(|s| &s.0)
+    }
+
+    /// Calls `f` as each fleet is gathered (progress of a local sweep).
+    pub fn with_fleet_progress(mut self, f: FleetProgress) -> Self {
+        self.on_fleet = Some(OnFleet(f));
+        self
+    }
+
+    /// Announces executed actions and cap refusals on the deployment's SNS
+    /// topic (`WARDEN_NOTIFY_TOPIC_ARN`); see [`Sweeper::notify`].
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Sends a sweep's notices (none without a notifier); failures are
+    /// logged and counted in `metrics`, never an error.
+    pub async fn notify(
+        &self,
+        outcome: &mut SweepOutcome,
+        request_id: &str,
+        deadline: Deadline,
+    ) -> Option<Sent> {
+        let notifier = self.notifier.as_ref()?;
+        let origin = Origin::new(FUNCTION, request_id);
+        Some(
+            notifier
+                .send(&outcome.notices, &origin, deadline, &mut outcome.metrics)
+                .await,
+        )
     }
 
     /// The configuration in force.
@@ -271,7 +321,11 @@ impl Sweeper {
                 );
                 tracing::info!(target: "warden::sweep", holder = %holder, expires = %expires, "another sweep is in progress: nothing done");
                 report.not_run = Some(why);
-                SweepOutcome { report, metrics }
+                SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                }
             }
             Err(e) => {
                 let mut metrics = Metrics::new(FUNCTION);
@@ -290,7 +344,11 @@ impl Sweeper {
                     message: e.to_string(),
                 });
                 finish_totals(&mut report);
-                SweepOutcome { report, metrics }
+                SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                }
             }
         }
     }
@@ -327,7 +385,11 @@ impl Sweeper {
                 });
                 finish_totals(&mut report);
                 count_metrics(&report, &stats, &mut metrics);
-                return SweepOutcome { report, metrics };
+                return SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                };
             }
         };
         report.fleets_listed = summaries.len();
@@ -353,11 +415,19 @@ impl Sweeper {
         }
 
         // 2. Gather, fleets at once (bounded).
+        let total = selected.len();
+        let stats_ref = &stats;
         let gathered = run_bounded(
             selected.clone(),
             self.config.fleet_concurrency,
             deadline,
-            |s| self.gather_fleet(s, now, deadline, &stats),
+            |s| async move {
+                let g = self.gather_fleet(s, now, deadline, stats_ref).await;
+                if let Some(OnFleet(f)) = &self.on_fleet {
+                    f(&g.report, total);
+                }
+                g
+            },
         )
         .await;
         let mut resources = Vec::new();
@@ -394,6 +464,10 @@ impl Sweeper {
             .with_population(population::of(&resources, &report.fleets));
         let opts = PlanOptions::default().with_dry_run(dry_run);
         let plan = self.policy.run_resources(&resources, &ctx, &opts);
+        let mut notices = self.notifier.as_ref().map(|n| n.notices(&self.policy));
+        if let Some(n) = &mut notices {
+            n.refusals(&plan.refusals);
+        }
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
         }
@@ -441,6 +515,10 @@ impl Sweeper {
 
         // 4. Execute, then retry what is still transiently failing.
         let records = self.execute(&actions, deadline).await;
+        if let Some(n) = &mut notices {
+            n.executed(&records);
+        }
+        let notices = notices.map(|n| n.notices).unwrap_or_default();
         for rec in &records {
             let name = match &rec.outcome {
                 Outcome::Done | Outcome::Already { .. } => "ActionsExecuted",
@@ -482,7 +560,11 @@ impl Sweeper {
             refusals = t.refusals, failures = t.failures,
             "sweep done"
         );
-        SweepOutcome { report, metrics }
+        SweepOutcome {
+            report,
+            metrics,
+            notices,
+        }
     }
 
     /// Drops the restores of domains warden revoked (one `revocations`

@@ -39,6 +39,7 @@ pub fn of(resources: &[Resource], fleets: &[FleetReport]) -> Population {
         fleet_domains: (domains_listed > 0).then_some(domains_listed),
         fleets: Some(fleets.len()),
         instances: None,
+        portal_users: None,
     };
     tracing::info!(
         users = ?population.fleet_users,

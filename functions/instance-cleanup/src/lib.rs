@@ -38,6 +38,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use warden_core::aws::executor::Executor;
+use warden_core::aws::notify::Notifier;
 
 use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind};
 use warden_core::aws::Clients;
@@ -459,6 +460,7 @@ pub struct Cleaner<S> {
     executor: Executor,
     store: S,
     config: CleanupConfig,
+    notifier: Option<Notifier>,
 }
 
 impl<S: MarkStore> Cleaner<S> {
@@ -473,7 +475,15 @@ impl<S: MarkStore> Cleaner<S> {
             executor: Executor::new(clients, config.concurrency),
             store,
             config,
+            notifier: None,
         }
+    }
+
+    /// Announces deletions and cap refusals on the deployment's SNS topic
+    /// (`WARDEN_NOTIFY_TOPIC_ARN`), from [`Cleaner::run_invocation`].
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The store.

@@ -22,6 +22,7 @@ use warden_core::action::TargetKind;
 use warden_core::aws::deadline::{Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Outcome};
+use warden_core::aws::notify::Origin;
 use warden_core::overrides::{apply_caps, lower_cap};
 use warden_core::plan::{ActionParams, Plan, PlannedAction, Refusal, RefusalReason};
 use warden_core::policy::{ActionKind, Policy};
@@ -141,6 +142,21 @@ impl<S: MarkStore> Cleaner<S> {
         deadline: Deadline,
         metrics: &mut Metrics,
     ) -> Result<Report, CleanupError> {
+        self.run_invocation("local", now, overrides, deadline, metrics)
+            .await
+    }
+
+    /// [`run`](Self::run) as Lambda invocation `request_id`: with a
+    /// notifier, its deletions and cap refusals are announced, naming the
+    /// request id to find its log lines by.
+    pub async fn run_invocation(
+        &self,
+        request_id: &str,
+        now: Timestamp,
+        overrides: &Overrides,
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> Result<Report, CleanupError> {
         let started = Instant::now();
         let mut timings = Timings::default();
         let gathered = self.gather(deadline, &mut timings).await?;
@@ -151,6 +167,15 @@ impl<S: MarkStore> Cleaner<S> {
         let executed = self
             .execute(now, &gathered, &mut adjusted, deadline, metrics)
             .await;
+        if let Some(notifier) = &self.notifier {
+            let mut notices = notifier.notices(&self.policy);
+            notices.refusals(&adjusted.plan.refusals);
+            notices.executed(&executed.records);
+            let origin = Origin::new(crate::FUNCTION, request_id);
+            notifier
+                .send(&notices.notices, &origin, deadline, metrics)
+                .await;
+        }
         timings.execute = ms(lap.elapsed());
         timings.total = ms(started.elapsed());
         Ok(report(

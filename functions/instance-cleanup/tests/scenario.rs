@@ -979,3 +979,155 @@ async fn a_tiny_fleet_under_min_population_uses_the_absolute_cap() {
     assert!(r2.caps_exceeded.is_empty(), "{:?}", r2.caps_exceeded);
     assert_eq!(set(&r2.deleted.ids), f.errored);
 }
+
+/// Issue 14 item 7: with a notifier (moto's SNS, read back from a subscribed
+/// SQS queue), every deletion is announced once and every deletion a cap
+/// refused once; marking and unmarking only label instances and are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_cap_refusals_are_announced_marks_are_not() {
+    use warden_core::aws::notify::Notifier;
+    use warden_core::aws::{load_sdk_config, AwsSettings};
+
+    let moto = warden_emulator::moto::MotoServer::start()
+        .expect("moto starts (scripts/tools.sh installs it)");
+    let sdk = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
+    let (sns, sqs) = (
+        aws_sdk_sns::Client::new(&sdk),
+        aws_sdk_sqs::Client::new(&sdk),
+    );
+    let topic = sns.create_topic().name("cleanup").send().await.unwrap();
+    let topic = topic.topic_arn.unwrap();
+    let url = sqs.create_queue().queue_name("cleanup-inbox").send().await;
+    let url = url.unwrap().queue_url.unwrap();
+    let qarn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(qarn.clone())
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs.attributes.unwrap()[&qarn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    let notifier = Notifier::new(sns, &topic);
+    let drain = || async {
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(5))
+        .await
+        .with_notifier(notifier.clone());
+    let mut m = Metrics::new("test");
+    let r = c
+        .run_invocation(
+            "req-mark",
+            t0(),
+            &Overrides::default(),
+            Deadline::none(),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert!(!r.marked.ids.is_empty());
+    assert!(drain().await.is_empty(), "marks are not announced");
+
+    // Past the grace period, the cap (5) refuses all 30 deletions.
+    let now2 = past_grace(&emu);
+    let r = c
+        .run_invocation(
+            "req-capped",
+            now2,
+            &Overrides::default(),
+            Deadline::none(),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert_eq!(set(&r.skipped_by_cap.ids), f.to_delete);
+    assert!(
+        !r.unmarked.ids.is_empty(),
+        "unmarks ran and are not announced"
+    );
+    let msgs = drain().await;
+    assert_eq!(msgs.len(), f.to_delete.len(), "one per refused deletion");
+    for msg in &msgs {
+        assert_eq!(
+            msg["MessageAttributes"]["warden_event"]["Value"],
+            "refused-by-cap"
+        );
+        let body = msg["Message"].as_str().unwrap();
+        assert!(
+            body.contains("why: cap exceeded: 30 planned, limit 5"),
+            "{body}"
+        );
+        assert!(body.contains("request req-capped"), "{body}");
+    }
+
+    // A cap that allows them: each deletion announced once.
+    let c2 = cleaner(&emu, policy(100)).await.with_notifier(notifier);
+    let kept: Vec<instance_cleanup::MarkRecord> = stored(&c)
+        .await
+        .into_iter()
+        .map(|i| instance_cleanup::MarkRecord {
+            instance_id: i,
+            marked_at: Some(t0()),
+            reason: String::new(),
+        })
+        .collect();
+    c2.store().put(&kept).await.unwrap();
+    let r = c2
+        .run_invocation(
+            "req-delete",
+            now2,
+            &Overrides::default(),
+            Deadline::none(),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert_eq!(set(&r.deleted.ids), f.to_delete);
+    let msgs = drain().await;
+    let announced: BTreeSet<String> = msgs
+        .iter()
+        .map(|msg| {
+            let body = msg["Message"].as_str().unwrap();
+            let first = body.lines().next().unwrap();
+            let rest = first
+                .strip_prefix("delete-instance done: instance ")
+                .expect(first);
+            rest.split(' ').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(msgs.len(), f.to_delete.len());
+    assert_eq!(announced, f.to_delete);
+    assert_eq!(m.get("NotificationsFailed"), 0.0);
+}

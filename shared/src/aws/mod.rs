@@ -150,3 +150,4 @@ pub mod deadline;
 pub mod emf;
 pub mod executor;
 pub mod logline;
+pub mod notify;

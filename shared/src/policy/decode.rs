@@ -175,6 +175,7 @@ const RULE_KEYS: &[&str] = &[
     "dry-run",
     "allow",
     "tests",
+    "notify",
 ];
 const ALLOW_KEYS: &[&str] = &["users", "domains", "instance-ids", "instance-tags"];
 const CAP_KEYS: &[&str] = &["max", "max-percent", "min-population"];
@@ -670,6 +671,9 @@ fn rule(
     let allow = get(entries, "allow")
         .map(|v| allow_list(dec, v, "allow"))
         .unwrap_or_default();
+    let notify = get(entries, "notify")
+        .and_then(|v| dec.bool(v, "notify"))
+        .unwrap_or(true);
     let mut tests = Vec::new();
     if let Some(v) = get(entries, "tests") {
         match &v.kind {
@@ -699,6 +703,7 @@ fn rule(
         dry_run,
         allow,
         tests,
+        notify,
     })
 }
 

@@ -221,6 +221,10 @@ pub struct Rule {
     pub allow: AllowList,
     /// Its test cases.
     pub tests: Vec<TestCase>,
+    /// Announce its executed actions, refusals by a cap and over-budget
+    /// events on the deployment's notification topic (`notify: false`
+    /// silences it; default true).
+    pub notify: bool,
 }
 
 /// A loaded, compiled policy. Cheap to share (`&Policy`) across invocations;
