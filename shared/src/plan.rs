@@ -284,7 +284,9 @@ impl<'a> Subj<'a> {
             Subj::Resource(Resource::Device(d)) => Some(d.fleet_arn.as_str()),
             Subj::Resource(Resource::Domain(d)) => Some(d.fleet_arn.as_str()),
             Subj::Resource(Resource::Fleet(f)) => Some(f.fleet_arn.as_str()),
-            Subj::Resource(Resource::Instance(_)) => None,
+            Subj::Resource(Resource::Instance(_))
+            | Subj::Resource(Resource::Portal(_))
+            | Subj::Resource(Resource::Session(_)) => None,
         };
         f.filter(|s| !s.is_empty())
     }
@@ -321,6 +323,7 @@ impl<'a> Subj<'a> {
         match self {
             Subj::Event(e) => e.user.as_deref(),
             Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
+            Subj::Resource(Resource::Session(s)) => s.user.as_deref(),
             _ => None,
         }
     }
