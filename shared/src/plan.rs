@@ -284,9 +284,11 @@ impl<'a> Subj<'a> {
             Subj::Resource(Resource::Device(d)) => Some(d.fleet_arn.as_str()),
             Subj::Resource(Resource::Domain(d)) => Some(d.fleet_arn.as_str()),
             Subj::Resource(Resource::Fleet(f)) => Some(f.fleet_arn.as_str()),
-            Subj::Resource(Resource::Instance(_))
-            | Subj::Resource(Resource::Portal(_))
-            | Subj::Resource(Resource::Session(_)) => None,
+            // A portal's scope is its ARN (what `expire-sessions` and
+            // `set-access-logging` resolve their portal from).
+            Subj::Resource(Resource::Portal(p)) => Some(p.portal_arn.as_str()),
+            Subj::Resource(Resource::Session(s)) => Some(s.portal_arn.as_str()),
+            Subj::Resource(Resource::Instance(_)) => None,
         };
         f.filter(|s| !s.is_empty())
     }
