@@ -36,6 +36,10 @@ pub struct Context {
     /// `WARDEN_AUDIT_STREAM_ARN`), the target of a `set-audit-stream` that
     /// names no `stream-arn`.
     pub audit_stream_arn: Option<String>,
+    /// The function's configured Secure Browser user access log stream
+    /// (portal-sweep's `WARDEN_ACCESS_LOG_STREAM_ARN`), the target of
+    /// `set-access-logging`.
+    pub access_log_stream_arn: Option<String>,
 }
 
 impl Context {
@@ -45,6 +49,7 @@ impl Context {
             now,
             default_fleet_arn: None,
             audit_stream_arn: None,
+            access_log_stream_arn: None,
         }
     }
 
@@ -57,6 +62,12 @@ impl Context {
     /// Set the function's configured audit stream.
     pub fn with_audit_stream(mut self, arn: Option<impl Into<String>>) -> Context {
         self.audit_stream_arn = arn.map(Into::into);
+        self
+    }
+
+    /// Set the function's configured Secure Browser access log stream.
+    pub fn with_access_log_stream(mut self, arn: Option<impl Into<String>>) -> Context {
+        self.access_log_stream_arn = arn.map(Into::into);
         self
     }
 }

@@ -258,6 +258,7 @@ fn render_params(p: &ActionParams) -> String {
         ),
         ActionParams::TagKeys { keys } => format!(" keys [{}]", keys.join(", ")),
         ActionParams::AuditStream { stream_arn } => format!(" stream {stream_arn}"),
+        ActionParams::AccessLogStream { stream_arn } => format!(" stream {stream_arn}"),
     }
 }
 
@@ -317,6 +318,16 @@ impl<'a> Subj<'a> {
                 Subj::Resource(Resource::Fleet(f)) => Some(f.audit_stream_arn.as_deref()),
                 _ => None,
             },
+            configured_access_log_stream: ctx.access_log_stream_arn.as_deref(),
+            portal_log_stream: match self {
+                // Logging counts only with settings attached.
+                Subj::Resource(Resource::Portal(p)) => Some(
+                    p.access_logging_settings_arn
+                        .as_ref()
+                        .and(p.access_log_stream_arn.as_deref()),
+                ),
+                _ => None,
+            },
         }
     }
 
@@ -351,7 +362,7 @@ fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'stati
                 ..Instance::default()
             }),
         },
-        Target::Fleet { .. } => None,
+        Target::Fleet { .. } | Target::Portal { .. } => None,
     }
 }
 
@@ -374,6 +385,10 @@ fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
             .filter(|s| matches!(s, Subj::Resource(Resource::Fleet(_))))
             .count(),
         TargetKind::Instance => subjects.iter().filter(|s| s.instance().is_some()).count(),
+        TargetKind::Portal => subjects
+            .iter()
+            .filter(|s| matches!(s, Subj::Resource(Resource::Portal(_))))
+            .count(),
     }
 }
 

@@ -405,6 +405,7 @@ pub fn log_action(rec: &ActionRecord) {
         }
         Target::Fleet { fleet_arn } => (Some(fleet_arn.as_str()), None, None, None),
         Target::Instance { instance_id } => (None, None, None, Some(instance_id.as_str())),
+        Target::Portal { .. } => (None, None, None, None),
     };
     let rules = a.rules.join(",");
     let (code, message) = match &rec.outcome {

@@ -195,7 +195,7 @@ const TEST_KEYS: &[&str] = &[
     "refused",
     "repeat",
 ];
-const EXPECT_FIELDS: &[&str] = &["fleet", "user", "domain", "instance"];
+const EXPECT_FIELDS: &[&str] = &["fleet", "user", "domain", "instance", "portal"];
 
 /// Default `now` of a test case without events' times.
 pub(crate) const TEST_DEFAULT_NOW: &str = "2026-01-01T00:00:00Z";
