@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use crate::arn::PortalArn;
 use crate::resource::{Instance, OnKind};
 
 /// The kinds of action a rule can take. Caps and dedup work per kind.
@@ -40,6 +41,9 @@ pub enum ActionKind {
     DeleteInstance,
     /// WorkLink UpdateAuditStreamConfiguration.
     SetAuditStream,
+    /// WorkSpaces Secure Browser: ListSessions (the user's active sessions
+    /// on a portal, every page), then ExpireSession for each.
+    ExpireSessions,
     /// WorkSpaces Secure Browser: List (or Create) UserAccessLoggingSettings
     /// for the configured stream, then AssociateUserAccessLoggingSettings.
     SetAccessLogging,
@@ -56,6 +60,8 @@ pub enum TargetKind {
     Instance,
     /// [`Target::Fleet`].
     Fleet,
+    /// [`Target::PortalUser`].
+    PortalUser,
     /// [`Target::Portal`].
     Portal,
 }
@@ -73,6 +79,9 @@ pub enum Already {
     /// `ConflictException`, GetWorkspaceInstance shows it `DEALLOCATING` /
     /// `DEALLOCATED` (any other conflict is transient).
     InstanceGone,
+    /// ListSessions shows the user no active session on the portal (or a
+    /// listed session is gone by the time it is expired): nothing to end.
+    NoActiveSession,
 }
 
 /// One action kind, described once.
@@ -191,6 +200,18 @@ pub const ACTIONS: &[ActionDescriptor] = &[
         resolve: resolve_set_audit_stream,
     },
     ActionDescriptor {
+        kind: ActionKind::ExpireSessions,
+        name: "expire-sessions",
+        params: &["portal"],
+        target: TargetKind::PortalUser,
+        // Sessions: portal-sweep (a session's portal is its scope).
+        fits: &[OnKind::AuditEvent, OnKind::Session],
+        operation: "ExpireSession",
+        already: Already::NoActiveSession,
+        conflicts_with: None,
+        resolve: resolve_expire_sessions,
+    },
+    ActionDescriptor {
         kind: ActionKind::SetAccessLogging,
         name: "set-access-logging",
         params: &[],
@@ -286,6 +307,9 @@ pub struct ActionSpec {
     /// (fleet-sweep's `WARDEN_AUDIT_STREAM_ARN`), so a policy need not
     /// repeat a deployment's value.
     pub stream_arn: Option<String>,
+    /// `expire-sessions`: a Secure Browser portal ARN; `None`: the
+    /// subject's (the access log event's `portalArn`).
+    pub portal: Option<String>,
 }
 
 impl ActionSpec {
@@ -299,6 +323,7 @@ impl ActionSpec {
             keys: Vec::new(),
             grace: DEFAULT_GRACE,
             stream_arn: None,
+            portal: None,
         }
     }
 
@@ -336,6 +361,14 @@ pub enum Target {
         /// Fleet ARN.
         fleet_arn: String,
     },
+    /// A user of a WorkSpaces Secure Browser portal (ListSessions +
+    /// ExpireSession).
+    PortalUser {
+        /// Portal ARN (`arn:aws:workspaces-web:<region>:<account>:portal/<id>`).
+        portal_arn: String,
+        /// User name, as the portal's sessions carry it.
+        user: String,
+    },
     /// A WorkSpaces Secure Browser portal (AssociateUserAccessLoggingSettings).
     Portal {
         /// Portal ARN.
@@ -351,6 +384,7 @@ impl Target {
             Target::FleetDomain { .. } => TargetKind::FleetDomain,
             Target::Instance { .. } => TargetKind::Instance,
             Target::Fleet { .. } => TargetKind::Fleet,
+            Target::PortalUser { .. } => TargetKind::PortalUser,
             Target::Portal { .. } => TargetKind::Portal,
         }
     }
@@ -365,6 +399,7 @@ impl std::fmt::Display for Target {
             }
             Target::Instance { instance_id } => write!(f, "instance {instance_id}"),
             Target::Fleet { fleet_arn } => write!(f, "fleet {fleet_arn}"),
+            Target::PortalUser { portal_arn, user } => write!(f, "user {user} on {portal_arn}"),
             Target::Portal { portal_arn } => write!(f, "portal {portal_arn}"),
         }
     }
@@ -580,6 +615,31 @@ fn resolve_set_audit_stream(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved
     ))
 }
 
+/// The action's portal, else the subject's when it is a Secure Browser
+/// portal ARN (an access log event's `portalArn` reads as its fleet): no
+/// configured portal list is needed to act.
+fn resolve_expire_sessions(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved, String> {
+    let user = f
+        .user
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| "no user name in the event/session".to_owned())?;
+    let portal = spec
+        .portal
+        .as_deref()
+        .or(f.fleet.filter(|a| PortalArn::parse(a).is_ok()))
+        .ok_or_else(|| {
+            "no portal ARN: not in the action, and the event/resource names no Secure Browser portal (portalArn)".to_owned()
+        })?;
+    Ok(Resolved::Act(
+        spec.kind,
+        Target::PortalUser {
+            portal_arn: portal.to_owned(),
+            user: user.to_owned(),
+        },
+        ActionParams::None,
+    ))
+}
+
 /// The configured stream; nothing when the portal already logs there.
 /// Only a portal resource is a subject (its ARN is the target).
 fn resolve_set_access_logging(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved, String> {
@@ -594,8 +654,8 @@ fn resolve_set_access_logging(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolv
     }
     let portal_arn = f
         .fleet
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| "no portal ARN".to_owned())?;
+        .filter(|a| PortalArn::parse(a).is_ok())
+        .ok_or_else(|| "no Secure Browser portal ARN in the resource".to_owned())?;
     Ok(Resolved::Act(
         spec.kind,
         Target::Portal {
@@ -623,7 +683,8 @@ mod tests {
             ActionKind::MarkForCleanup => 5,
             ActionKind::DeleteInstance => 6,
             ActionKind::SetAuditStream => 7,
-            ActionKind::SetAccessLogging => 8,
+            ActionKind::ExpireSessions => 8,
+            ActionKind::SetAccessLogging => 9,
         }
     }
 
@@ -654,6 +715,43 @@ mod tests {
         }
     }
 
+    const PORTAL: &str =
+        "arn:aws:workspaces-web:us-east-1:123456789012:portal/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+    /// The portal is the action's, else the event's `portalArn`; a WorkLink
+    /// fleet is no portal.
+    #[test]
+    fn expire_sessions_takes_the_events_portal() {
+        let spec = ActionSpec::new(ActionKind::ExpireSessions);
+        let on_portal = Facts {
+            fleet: Some(PORTAL),
+            ..facts(None)
+        };
+        assert_eq!(
+            resolve_expire_sessions(&spec, &on_portal),
+            Ok(Resolved::Act(
+                ActionKind::ExpireSessions,
+                Target::PortalUser {
+                    portal_arn: PORTAL.into(),
+                    user: "alice".into()
+                },
+                ActionParams::None
+            ))
+        );
+        // A WorkLink event: its fleet is not a portal, the default fleet
+        // neither.
+        let e = resolve_expire_sessions(&spec, &facts(None)).unwrap_err();
+        assert!(e.contains("no portal ARN"), "{e}");
+        let mut explicit = spec.clone();
+        explicit.portal = Some(PORTAL.replace("0b1c", "ffff"));
+        let Ok(Resolved::Act(_, Target::PortalUser { portal_arn, .. }, _)) =
+            resolve_expire_sessions(&explicit, &on_portal)
+        else {
+            panic!("no portal target");
+        };
+        assert!(portal_arn.ends_with("portal/ffff2d3e-4f50-6172-8394-a5b6c7d8e9f0"));
+    }
+
     fn facts(instance: Option<&Instance>) -> Facts<'_> {
         Facts {
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
@@ -682,7 +780,15 @@ mod tests {
         for d in ACTIONS {
             let mut spec = ActionSpec::new(d.kind);
             spec.keys = vec!["k".into()];
-            let f = facts(Some(&inst));
+            spec.portal = Some(PORTAL.into());
+            let f = match d.kind {
+                // A portal resource's scope is its ARN.
+                ActionKind::SetAccessLogging => Facts {
+                    fleet: Some(PORTAL),
+                    ..facts(Some(&inst))
+                },
+                _ => facts(Some(&inst)),
+            };
             match (d.resolve)(&spec, &f) {
                 Ok(Resolved::Act(_, target, _)) => {
                     assert_eq!(target.kind(), d.target, "{}", d.name)
@@ -709,12 +815,21 @@ mod tests {
         assert!(reason(ActionKind::RevokeDomain).contains("no domain"));
         assert!(reason(ActionKind::DeleteInstance).contains("no instance id"));
         assert!(reason(ActionKind::SetAuditStream).contains("no stream ARN"));
+        assert!(reason(ActionKind::ExpireSessions).contains("no user name"));
+        let user_only = Facts {
+            user: Some("alice"),
+            ..none
+        };
+        let e = resolve_expire_sessions(&ActionSpec::new(ActionKind::ExpireSessions), &user_only)
+            .unwrap_err();
+        assert!(e.contains("no portal ARN"), "{e}");
         let no_stream = Facts {
             configured_access_log_stream: None,
             ..none
         };
-        let e = resolve_set_access_logging(&ActionSpec::new(ActionKind::SetAccessLogging), &no_stream)
-            .unwrap_err();
+        let e =
+            resolve_set_access_logging(&ActionSpec::new(ActionKind::SetAccessLogging), &no_stream)
+                .unwrap_err();
         assert!(e.contains("WARDEN_ACCESS_LOG_STREAM_ARN"), "{e}");
         let mut spec = ActionSpec::new(ActionKind::RevokeDomain);
         spec.domain = Some("wiki.example.com".into());
@@ -752,7 +867,10 @@ mod tests {
             ..facts(None)
         };
         let stream = base.configured_access_log_stream;
-        for current in [None, Some("arn:aws:kinesis:us-east-1:1:stream/amazon-workspaces-web-old")] {
+        for current in [
+            None,
+            Some("arn:aws:kinesis:us-east-1:1:stream/amazon-workspaces-web-old"),
+        ] {
             let f = Facts {
                 portal_log_stream: Some(current),
                 ..base

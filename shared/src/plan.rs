@@ -353,7 +353,9 @@ impl<'a> Subj<'a> {
 
 fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'static str, String)> {
     match target {
-        Target::FleetUser { user, .. } => allow.user(user).map(|e| ("users", e)),
+        Target::FleetUser { user, .. } | Target::PortalUser { user, .. } => {
+            allow.user(user).map(|e| ("users", e))
+        }
         Target::FleetDomain { domain, .. } => allow.domain(domain).map(|e| ("domains", e)),
         Target::Instance { instance_id } => match s.instance() {
             Some(i) => allow.instance(i),
@@ -370,7 +372,7 @@ fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'stati
 /// `max-percent`), counted by the kind of target it acts on.
 fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
     match kind.descriptor().target {
-        TargetKind::FleetUser => subjects
+        TargetKind::FleetUser | TargetKind::PortalUser => subjects
             .iter()
             .filter_map(|s| s.user())
             .collect::<HashSet<_>>()

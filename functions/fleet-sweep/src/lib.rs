@@ -405,7 +405,7 @@ fn fleet_of(t: &Target) -> Option<&str> {
         Target::FleetUser { fleet_arn, .. }
         | Target::FleetDomain { fleet_arn, .. }
         | Target::Fleet { fleet_arn } => Some(fleet_arn),
-        Target::Instance { .. } => None,
+        Target::Instance { .. } | Target::PortalUser { .. } => None,
     }
 }
 
@@ -413,7 +413,7 @@ fn fleet_of(t: &Target) -> Option<&str> {
 /// `x.example.com`, `fleet`.
 fn bare(t: &Target) -> String {
     match t {
-        Target::FleetUser { user, .. } => user.clone(),
+        Target::FleetUser { user, .. } | Target::PortalUser { user, .. } => user.clone(),
         Target::FleetDomain { domain, .. } => domain.clone(),
         Target::Fleet { .. } => "fleet".into(),
         Target::Instance { instance_id } => instance_id.clone(),
@@ -423,7 +423,7 @@ fn bare(t: &Target) -> String {
 /// The target within its fleet: `user bob`, `domain x`, `fleet`.
 fn subject(t: &Target) -> String {
     match t {
-        Target::FleetUser { user, .. } => format!("user {user}"),
+        Target::FleetUser { user, .. } | Target::PortalUser { user, .. } => format!("user {user}"),
         Target::FleetDomain { domain, .. } => format!("domain {domain}"),
         Target::Fleet { .. } => "fleet".into(),
         Target::Instance { instance_id } => format!("instance {instance_id}"),

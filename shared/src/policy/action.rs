@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 
 use super::decode::Dec;
 use crate::action::{ActionKind, ActionSpec};
-use crate::arn::{FleetArn, StreamArn};
+use crate::arn::{FleetArn, PortalArn, StreamArn};
 use crate::resource::OnKind;
 use crate::yaml::{Node, NodeKind};
 
@@ -72,6 +72,11 @@ const PARAMS: &[Param] = &[
         name: "stream-arn",
         required: None,
         read: read_stream_arn,
+    },
+    Param {
+        name: "portal",
+        required: None,
+        read: read_portal,
     },
 ];
 
@@ -193,6 +198,19 @@ fn read_stream_arn(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) 
         return false;
     }
     spec.stream_arn = Some(s);
+    true
+}
+
+/// Absent: the event's portal (`portalArn`).
+fn read_portal(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(s) = dec.string(v, p) else {
+        return false;
+    };
+    if let Err(e) = PortalArn::parse(&s) {
+        dec.err(v.loc, p, e);
+        return false;
+    }
+    spec.portal = Some(s);
     true
 }
 

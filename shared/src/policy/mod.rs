@@ -156,7 +156,8 @@ pub struct TestCase {
 pub struct ExpectedAction {
     /// The action kind.
     pub kind: ActionKind,
-    /// Target fields that must match (`user`, `domain`, `fleet`, `instance`).
+    /// Target fields that must match (`user`, `domain`, `fleet`, `instance`,
+    /// `portal`).
     pub fields: BTreeMap<String, String>,
 }
 
