@@ -135,6 +135,17 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
             ("dynamodb:UpdateItem", false),
             ("dynamodb:DeleteItem", false),
         ],
+        "PortalSweepFunction" => &[
+            ("workspaces-web:GetPortal", false),
+            ("workspaces-web:GetUserAccessLoggingSettings", false),
+            ("workspaces-web:ListSessions", false),
+            ("workspaces-web:GetSession", false),
+            ("workspaces-web:ExpireSession", true),
+            ("workspaces-web:ListUserAccessLoggingSettings", true),
+            ("workspaces-web:CreateUserAccessLoggingSettings", true),
+            ("workspaces-web:AssociateUserAccessLoggingSettings", true),
+            ("sqs:SendMessage", false),
+        ],
         other => panic!("unknown function {other}"),
     };
     common.iter().chain(own).copied().collect()
@@ -292,6 +303,43 @@ fn the_stream_parameter_only_accepts_worklink_audit_streams() {
 }
 
 #[test]
+fn the_portal_parameters_only_accept_portals_and_secure_browser_streams() {
+    let t = load_template();
+    let whole = |param: &str| {
+        let pattern = t["Parameters"][param]["AllowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{param}: no AllowedPattern"));
+        regex::Regex::new(&format!("^(?:{pattern})$")).unwrap()
+    };
+    let stream = whole("AccessLogStreamArn");
+    assert!(stream.is_match(SAMPLE_ACCESS_LOG_STREAM));
+    for bad in [
+        SAMPLE_STREAM,
+        "arn:aws:kinesis:us-east-1:123456789012:stream/Amazon-Workspaces-Web-x",
+        "arn:aws:kinesis:us-east-1:123456789012:stream/amazon-workspaces-web-",
+        "",
+    ] {
+        assert!(!stream.is_match(bad), "{bad} must be refused");
+    }
+    // A CommaDelimitedList's pattern applies to each element.
+    assert_eq!(t["Parameters"]["PortalArns"]["Type"], "CommaDelimitedList");
+    let portal = whole("PortalArns");
+    for p in SAMPLE_PORTALS.split(',') {
+        assert!(portal.is_match(p), "{p}");
+        // Each is one portal-sweep accepts.
+        portal_sweep::check_portal_arn(p).unwrap();
+    }
+    portal_sweep::check_access_log_stream_arn(SAMPLE_ACCESS_LOG_STREAM).unwrap();
+    for bad in [
+        "arn:aws:worklink::123456789012:fleet/corp",
+        "arn:aws:workspaces-web:us-east-1:123456789012:userAccessLoggingSettings/x",
+        "",
+    ] {
+        assert!(!portal.is_match(bad), "{bad} must be refused");
+    }
+}
+
+#[test]
 fn dry_run_is_on_until_deliberately_turned_off() {
     let t = load_template();
     let p = &t["Parameters"]["DryRun"];
@@ -407,6 +455,9 @@ fn each_role_grants_exactly_what_its_function_calls() {
 fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
     let t = load_template();
     let fleets = reference("FleetArns");
+    let logging_settings = json!({
+        "Fn::Sub": "arn:${AWS::Partition}:workspaces-web:${AWS::Region}:${AWS::AccountId}:userAccessLoggingSettings/*"
+    });
     for (id, _) in FUNCTIONS {
         let role = role_of(&t, id);
         for (cond, s) in statements(&t, &role) {
@@ -416,6 +467,19 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
             for a in actions(&s) {
                 let want = match a.split(':').next().unwrap() {
                     "worklink" if a != "worklink:ListFleets" => fleets.clone(),
+                    "workspaces-web" => match a.as_str() {
+                        // No resource type.
+                        "workspaces-web:ListUserAccessLoggingSettings"
+                        | "workspaces-web:CreateUserAccessLoggingSettings" => json!("*"),
+                        "workspaces-web:GetUserAccessLoggingSettings" => logging_settings.clone(),
+                        "workspaces-web:AssociateUserAccessLoggingSettings" => json!({
+                            "Fn::Split": [",", {"Fn::Join": [",", [
+                                {"Fn::Join": [",", reference("PortalArns")]},
+                                logging_settings.clone()
+                            ]]}]
+                        }),
+                        _ => reference("PortalArns"),
+                    },
                     "kinesis" => reference("AuditStreamArn"),
                     "kms" if cond.as_deref() == Some("HasKmsKey") => reference("KmsKeyArn"),
                     "kms" => reference("AuditStreamKmsKeyArn"),
@@ -490,6 +554,12 @@ fn scheduled_functions_have_a_parameter_schedule_and_a_switch() {
             "SweepSchedule",
             "SweepScheduleEnabled",
             "SweepScheduleOn",
+        ),
+        (
+            "PortalSweepFunction",
+            "PortalSweepSchedule",
+            "PortalSweepScheduleEnabled",
+            "PortalSweepScheduleOn",
         ),
     ] {
         let events = resource(&t, id)["Properties"]["Events"]
