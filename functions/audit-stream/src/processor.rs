@@ -461,6 +461,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             default_fleet_arn: self.config.default_fleet_arn.clone(),
             // set-audit-stream is a fleet action: never planned from events.
             audit_stream_arn: None,
+            // set-access-logging is a portal action: never planned from events.
+            access_log_stream_arn: None,
         }
     }
 
