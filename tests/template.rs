@@ -391,6 +391,8 @@ fn no_star_actions_no_managed_policies_and_only_explicit_roles() {
     let resource_star_ok = [
         "worklink:ListFleets",
         "workspaces-instances:ListWorkspaceInstances",
+        "workspaces-web:ListUserAccessLoggingSettings",
+        "workspaces-web:CreateUserAccessLoggingSettings",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     ];
@@ -814,6 +816,8 @@ fn policies_ship_in_a_layer_with_the_embedded_copy_as_fallback() {
         &[
             ("FleetArns", SAMPLE_FLEETS),
             ("AuditStreamArn", SAMPLE_STREAM),
+            ("PortalArns", SAMPLE_PORTALS),
+            ("AccessLogStreamArn", SAMPLE_ACCESS_LOG_STREAM),
             ("PolicyFile", ""),
         ],
         &[("StateTable", "s-1")],
@@ -852,7 +856,7 @@ fn the_state_table_is_on_demand_with_ttl_and_recovery_and_named_to_its_users() {
     );
     for (id, _) in FUNCTIONS {
         let var = &env_of(&t, id)["WARDEN_STATE_TABLE"];
-        if id == "InstanceCleanupFunction" {
+        if id == "InstanceCleanupFunction" || id == "PortalSweepFunction" {
             assert!(var.is_null(), "{id} keeps no state in the state table");
         } else {
             assert_eq!(*var, reference("StateTable"), "{id}");
