@@ -249,8 +249,8 @@ async fn sweeps_three_portals_with_exactly_the_expected_calls_and_a_second_run_c
         1,
         "{ops:?}"
     );
-    for p in 0..2 {
-        let n = before[p].len();
+    for (p, active) in before.iter().enumerate().take(2) {
+        let n = active.len();
         let pages = n.div_ceil(PAGE as usize);
         assert_eq!(
             count(&log, "ListSessions", |c| param(c, "portalId")
@@ -340,9 +340,9 @@ async fn sweeps_three_portals_with_exactly_the_expected_calls_and_a_second_run_c
     assert!(ops.keys().all(|o| known.contains(&o.as_str())), "{ops:?}");
 
     // The emulator's state: exactly those sessions ended; portal 2 untouched.
-    for p in 0..3 {
+    for (p, was_active) in before.iter().enumerate() {
         let now_active = active_ids(&shared, p);
-        let ended: BTreeSet<String> = before[p].difference(&now_active).cloned().collect();
+        let ended: BTreeSet<String> = was_active.difference(&now_active).cloned().collect();
         let want: BTreeSet<String> = expected_expired
             .iter()
             .filter(|(pid, _)| *pid == portal_id(p))
@@ -472,16 +472,17 @@ async fn logging_settings_are_created_when_none_send_to_the_stream_and_dry_run_c
         .collect();
     assert_eq!(created.len(), 1);
     assert_eq!(param(created[0], "kinesisStreamArn"), STREAM);
-    let web = shared.web();
-    assert_eq!(web.user_access_logging_settings.len(), 1);
-    let made = web.user_access_logging_settings[0].arn.clone();
-    assert_eq!(
-        web.portal(&portal_arn(1))
-            .unwrap()
-            .user_access_logging_settings_arn,
-        Some(made)
-    );
-    drop(web);
+    {
+        let web = shared.web();
+        assert_eq!(web.user_access_logging_settings.len(), 1);
+        let made = web.user_access_logging_settings[0].arn.clone();
+        assert_eq!(
+            web.portal(&portal_arn(1))
+                .unwrap()
+                .user_access_logging_settings_arn,
+            Some(made)
+        );
+    }
     assert_eq!(
         report
             .portal(&portal_arn(1))
