@@ -282,7 +282,10 @@ fn demo_sweeps_secure_browser_portals() {
     .unwrap();
     let portals = fixture["workspaces_web"]["portals"].as_array().unwrap();
     assert!(
-        section.contains(&format!("portals: {} swept, 0 with failures", portals.len())),
+        section.contains(&format!(
+            "portals: {} swept, 0 with failures",
+            portals.len()
+        )),
         "{section}"
     );
     for p in portals {
@@ -305,5 +308,8 @@ fn demo_sweeps_secure_browser_portals() {
     ] {
         assert!(section.contains(line), "{line:?} in:\n{section}");
     }
-    assert!(!section.contains("expire-sessions amy@example.com"), "{section}");
+    assert!(
+        !section.contains("expire-sessions amy@example.com"),
+        "{section}"
+    );
 }

@@ -807,10 +807,12 @@ fn test_case(
                     }
                 }
             }
-            "device" | "domain" | "fleet" | "instance" | "portal" | "session" => match resource(dec, k, v, &p, on) {
-                Some(r) => resources.push(r),
-                None => ok = false,
-            },
+            "device" | "domain" | "fleet" | "instance" | "portal" | "session" => {
+                match resource(dec, k, v, &p, on) {
+                    Some(r) => resources.push(r),
+                    None => ok = false,
+                }
+            }
             "resources" => {
                 let NodeKind::Seq(items) = &v.kind else {
                     dec.err(

@@ -362,7 +362,10 @@ impl<'a> Val<'a> {
             Val::JsonList(a) => serde_json::to_string(a).unwrap_or_default(),
             Val::IpList(a) => format!(
                 "[{}]",
-                a.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ")
+                a.iter()
+                    .map(|ip| ip.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Val::JsonObject => "an object".into(),
         }

@@ -329,9 +329,9 @@ impl Policy {
     /// it only when needed: portal-sweep calls GetSession per session only
     /// for `client_ips`).
     pub fn reads_field(&self, on: OnKind, field: &str) -> bool {
-        self.rules.iter().any(|r| {
-            r.on == on && r.condition.as_ref().is_some_and(|c| c.reads(field))
-        })
+        self.rules
+            .iter()
+            .any(|r| r.on == on && r.condition.as_ref().is_some_and(|c| c.reads(field)))
     }
 }
 
