@@ -97,6 +97,8 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
             ("worklink:DescribeDomain", false),
             ("worklink:SignOutUser", true),
             ("worklink:RevokeDomainAccess", true),
+            ("workspaces-web:ListSessions", false),
+            ("workspaces-web:ExpireSession", true),
             ("dynamodb:BatchGetItem", false),
             ("dynamodb:BatchWriteItem", false),
             ("dynamodb:GetItem", false),
@@ -300,6 +302,54 @@ fn the_stream_parameter_only_accepts_worklink_audit_streams() {
     ] {
         assert!(!re.is_match(bad), "{bad} must be refused");
     }
+}
+
+/// audit-stream's Secure Browser calls (expire-sessions): ListSessions
+/// always, ExpireSession only with DryRun=false, both on PortalArns only.
+#[test]
+fn audit_stream_ends_sessions_only_on_the_configured_portals() {
+    let t = load_template();
+    assert_eq!(t["Parameters"]["PortalArns"]["Type"], "CommaDelimitedList");
+    let pattern = t["Parameters"]["PortalArns"]["AllowedPattern"]
+        .as_str()
+        .expect("PortalArns: an AllowedPattern");
+    let portal = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+    for p in SAMPLE_PORTALS.split(',') {
+        assert!(portal.is_match(p), "{p}");
+        warden_core::arn::PortalArn::parse(p).unwrap();
+    }
+    for bad in [
+        "arn:aws:worklink::123456789012:fleet/corp",
+        "arn:aws:workspaces-web:us-east-1:123456789012:userAccessLoggingSettings/x",
+        "",
+    ] {
+        assert!(!portal.is_match(bad), "{bad} must be refused");
+    }
+    let web: Vec<(Option<String>, String, Value)> = statements(&t, "AuditStreamRole")
+        .into_iter()
+        .flat_map(|(c, s)| {
+            actions(&s)
+                .into_iter()
+                .filter(|a| a.starts_with("workspaces-web:"))
+                .map(|a| (c.clone(), a, s["Resource"].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        web,
+        [
+            (
+                None,
+                "workspaces-web:ListSessions".into(),
+                reference("PortalArns")
+            ),
+            (
+                Some("ActionsEnabled".into()),
+                "workspaces-web:ExpireSession".into(),
+                reference("PortalArns")
+            ),
+        ]
+    );
 }
 
 #[test]

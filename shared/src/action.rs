@@ -474,8 +474,16 @@ pub(crate) enum Resolved {
 }
 
 impl<'a> Facts<'a> {
-    /// The action's fleet, else the subject's, else the function's.
+    /// The action's fleet, else the subject's, else the function's. A
+    /// subject on a Secure Browser portal has no WorkLink fleet: a WorkLink
+    /// action on it (say `sign-out-user` on an access log event) is not
+    /// formed, and never falls back to the default fleet.
     fn fleet(&self, explicit: &'a Option<String>) -> Result<String, String> {
+        if let (None, Some(portal)) = (explicit, self.fleet.filter(|a| PortalArn::is_portal(a))) {
+            return Err(format!(
+                "{portal} is a WorkSpaces Secure Browser portal, not a WorkLink fleet (use expire-sessions)"
+            ));
+        }
         explicit
             .as_deref()
             .or(self.fleet)
@@ -626,7 +634,7 @@ fn resolve_expire_sessions(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved,
     let portal = spec
         .portal
         .as_deref()
-        .or(f.fleet.filter(|a| PortalArn::parse(a).is_ok()))
+        .or(f.fleet.filter(|a| PortalArn::is_portal(a)))
         .ok_or_else(|| {
             "no portal ARN: not in the action, and the event/resource names no Secure Browser portal (portalArn)".to_owned()
         })?;
@@ -742,6 +750,10 @@ mod tests {
         // neither.
         let e = resolve_expire_sessions(&spec, &facts(None)).unwrap_err();
         assert!(e.contains("no portal ARN"), "{e}");
+        // ... and a portal is no WorkLink fleet, default fleet or not.
+        let e =
+            resolve_sign_out(&ActionSpec::new(ActionKind::SignOutUser), &on_portal).unwrap_err();
+        assert!(e.contains("not a WorkLink fleet"), "{e}");
         let mut explicit = spec.clone();
         explicit.portal = Some(PORTAL.replace("0b1c", "ffff"));
         let Ok(Resolved::Act(_, Target::PortalUser { portal_arn, .. }, _)) =

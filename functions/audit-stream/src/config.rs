@@ -424,6 +424,32 @@ mod tests {
         );
     }
 
+    /// expire-sessions (Secure Browser) takes caps and budgets by its
+    /// name like every kind; the default policy caps it itself.
+    #[test]
+    fn expire_sessions_has_caps_and_budgets() {
+        assert_eq!(
+            parse_budgets("expire-sessions=5/1h").unwrap(),
+            vec![Budget {
+                kind: ActionKind::ExpireSessions,
+                max: 5,
+                per: jiff::SignedDuration::from_hours(1)
+            }]
+        );
+        let caps = parse_caps("expire-sessions=3").unwrap();
+        assert_eq!(
+            caps,
+            vec![(Some(ActionKind::ExpireSessions), CapOverride::Max(3))]
+        );
+        let mut policy = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
+        assert_eq!(
+            policy.settings.cap(ActionKind::ExpireSessions).max,
+            Some(25)
+        );
+        apply_caps(&mut policy, &caps);
+        assert_eq!(policy.settings.cap(ActionKind::ExpireSessions).max, Some(3));
+    }
+
     #[test]
     fn errors_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[

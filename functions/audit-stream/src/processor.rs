@@ -386,9 +386,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let take = records.len().min(1024);
             for mut rec in records.drain(..take) {
                 let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
+                let first = d.events.len();
                 match decode_record_into(&rec.kinesis.data, &id, fields, &mut budget, &mut d.events)
                 {
-                    Ok(k) => d.event_record.extend(std::iter::repeat_n(i as u32, k)),
+                    Ok(k) => {
+                        let k = k - set_aside_validation(&mut d.events, first, metrics);
+                        d.event_record.extend(std::iter::repeat_n(i as u32, k))
+                    }
                     Err(reason) => {
                         tracing::warn!(
                             target: "warden::record",
@@ -1057,6 +1061,44 @@ fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
         }),
         Cause::Resource { .. } => None,
     })
+}
+
+/// The event type WorkSpaces Secure Browser writes to its access log stream
+/// when logging settings are associated with it ("the event is successfully
+/// put to the Kinesis data stream").
+pub const VALIDATION_EVENT: &str = "Validation";
+
+/// Removes the `Validation` events among `events[first..]` (one record's),
+/// returning how many. They name no portal and no user: recognised, logged
+/// and counted (`ValidationEvents`), never evaluated, so no rule acts on
+/// them whatever it says. The other events keep their source ids.
+fn set_aside_validation(
+    events: &mut Vec<AuditEvent>,
+    first: usize,
+    metrics: &mut Metrics,
+) -> usize {
+    let before = events.len();
+    let mut i = first;
+    while i < events.len() {
+        if events[i].event_type.as_deref() == Some(VALIDATION_EVENT) {
+            let e = events.remove(i);
+            let detail = |k: &str| e.raw["details"][k].as_str().unwrap_or_default().to_owned();
+            tracing::info!(
+                target: "warden::record",
+                event_id = %e.source_id,
+                operation = %detail("operation"),
+                settings = %detail("userAccessLoggingSettingsArn"),
+                "Secure Browser access log validation event: recognised, not evaluated"
+            );
+        } else {
+            i += 1;
+        }
+    }
+    let removed = before - events.len();
+    if removed > 0 {
+        metrics.count("ValidationEvents", removed as u64);
+    }
+    removed
 }
 
 /// Event source id -> record position.
@@ -1890,5 +1932,111 @@ rules:
         assert!(r.failure.is_none());
         assert!(r.response.batch_item_failures.is_empty());
         assert_eq!(r.metrics.get("BatchItemFailures"), 0.0);
+    }
+
+    /// Issue 12: `expire-sessions` passes the guards of `sign-out-user`:
+    /// the Validation event is set aside (never evaluated), the allow-list
+    /// refuses, the budget holds, the ledger stops a re-delivery, dry-run
+    /// only logs.
+    #[tokio::test]
+    async fn expire_sessions_has_the_guards_of_sign_out_user() {
+        const P1: &str =
+            "arn:aws:workspaces-web:us-east-1:123456789012:portal/11111111-1111-4111-8111-111111111111";
+        const P2: &str =
+            "arn:aws:workspaces-web:us-east-1:123456789012:portal/22222222-2222-4222-8222-222222222222";
+        let policy = || {
+            Arc::new(
+                Policy::from_yaml_str(
+                    "allow: { users: [breakglass-*] }\nrules:\n  - name: sb\n    on: audit-event\n    where: { service: workspaces-web, event_type: { in: [StartSession, Validation] } }\n    actions: [expire-sessions]\n",
+                    "inline.yaml",
+                )
+                .unwrap(),
+            )
+        };
+        let start = |user: &str, portal: &str| {
+            json!({"timestamp": "1795433401000", "eventType": "StartSession", "details": {},
+                   "portalArn": portal, "userName": user})
+            .to_string()
+            .into_bytes()
+        };
+        let validation = json!({"timestamp": "1795433400000", "eventType": "Validation",
+            "details": {"operation": "AssociateUserAccessLoggingSettings"}})
+        .to_string()
+        .into_bytes();
+        let data = vec![
+            validation,
+            start("alice", P1),
+            start("bob", P1),
+            start("carol", P2),
+            start("breakglass-1", P1),
+        ];
+        let store = Arc::new(MemoryStateStore::new());
+        let p = StreamProcessor::new(
+            policy(),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                dry_run: false,
+                budgets: vec![Budget {
+                    kind: ActionKind::ExpireSessions,
+                    max: 2,
+                    per: SignedDuration::from_hours(1),
+                }],
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store);
+        let targets = |r: &BatchReport| -> Vec<String> {
+            r.executed
+                .iter()
+                .map(|a| a.action.target.to_string())
+                .collect()
+        };
+
+        let r1 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r1.events, 4, "the Validation event is not evaluated");
+        assert_eq!(r1.metrics.get("ValidationEvents"), 1.0);
+        assert_eq!(
+            targets(&r1),
+            [format!("user alice on {P1}"), format!("user bob on {P1}")]
+        );
+        assert_eq!(
+            r1.metrics
+                .get_by("BudgetRefused", "Action", "ExpireSession"),
+            1.0,
+            "carol: over the budget"
+        );
+        let allow = &r1.plan.refusals;
+        assert_eq!(allow.len(), 1, "{allow:?}");
+        assert!(matches!(
+            &allow[0].reason,
+            RefusalReason::AllowListed { entry, .. } if entry == "breakglass-*"
+        ));
+        assert!(r1.failure.is_none());
+
+        // Re-delivered: the ledger knows alice and bob, the budget is spent.
+        let r2 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r2.executed.is_empty(), "{:?}", targets(&r2));
+        assert_eq!(
+            r2.metrics
+                .get_by("ActionsAlreadyDone", "Action", "ExpireSession"),
+            2.0
+        );
+        assert_eq!(
+            r2.metrics
+                .get_by("BudgetRefused", "Action", "ExpireSession"),
+            1.0
+        );
+
+        // Dry-run: planned and logged, not executed.
+        let dry = StreamProcessor::new(
+            policy(),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig::default(),
+        );
+        let r = dry.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 3);
+        assert!(r.executed.iter().all(|a| a.outcome == Outcome::DryRun));
     }
 }

@@ -60,6 +60,8 @@ pub(crate) enum FieldId {
     EvHost,
     EvUserAgent,
     EvAge,
+    EvPortalArn,
+    EvService,
     DevFleetArn,
     DevDeviceId,
     DevStatus,
@@ -133,6 +135,8 @@ const EVENT_FIELDS: &[(&str, FieldId, FieldType)] = &[
     ("domain", F::EvHost, T::Str),
     ("user_agent", F::EvUserAgent, T::Str),
     ("age", F::EvAge, T::Duration),
+    ("portal_arn", F::EvPortalArn, T::Str),
+    ("service", F::EvService, T::Str),
 ];
 const DEVICE_FIELDS: &[(&str, FieldId, FieldType)] = &[
     ("fleet_arn", F::DevFleetArn, T::Str),
@@ -428,6 +432,15 @@ fn session_field<'a>(id: FieldId, s: &'a Session, env: &Env<'_>) -> Val<'a> {
     }
 }
 
+/// The event's portal when it comes from a WorkSpaces Secure Browser access
+/// log (its `portalArn`, read into the fleet ARN, names a `workspaces-web`
+/// portal).
+fn secure_browser_portal(e: &AuditEvent) -> Option<&str> {
+    e.fleet_arn
+        .as_deref()
+        .filter(|a| crate::arn::PortalArn::is_portal(a))
+}
+
 impl Field {
     /// Read the field. Never allocates.
     #[inline]
@@ -445,6 +458,15 @@ impl Field {
                 F::EvHost => Val::opt_str(&e.host),
                 F::EvUserAgent => Val::opt_str(&e.user_agent),
                 F::EvAge => Val::age(env.now, e.time),
+                F::EvPortalArn => match secure_browser_portal(e) {
+                    Some(p) => Val::Str(p),
+                    None => Val::Missing,
+                },
+                F::EvService => Val::Str(if secure_browser_portal(e).is_some() {
+                    "workspaces-web"
+                } else {
+                    "worklink"
+                }),
                 _ => Val::Missing,
             },
             (Field::Raw(path), Subject::Event(e)) => Val::from_json(path.get(&e.raw)),
