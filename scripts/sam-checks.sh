@@ -2,7 +2,7 @@
 # The checks that keep template.yaml deployable, with the pinned tools
 # (scripts/tools.sh): cfn-lint with the serverless rules, checkov (0 failed
 # checks; each skip carries its reason in the template), then `sam build`
-# for x86_64 (this machine's architecture), which compiles the three release
+# for x86_64 (this machine's architecture), which compiles the release
 # binaries with cargo-lambda into .aws-sam/build/<Function>/bootstrap.
 # Prints the directory of the built artifacts on stdout (scripts/test.sh
 # hands it to tests/template.rs as WARDEN_BOOTSTRAP_DIR). Nothing here calls
@@ -34,7 +34,7 @@ step "sam build (x86_64, release, cargo-lambda)"
 # cargo-lambda comes from the venv; the build uses the shared target dir when
 # CARGO_TARGET_DIR is set.
 PATH="$bin:$PATH" "$bin/sam" build --parameter-overrides Architecture=x86_64 >&2
-for f in AuditStreamFunction InstanceCleanupFunction FleetSweepFunction; do
+for f in AuditStreamFunction InstanceCleanupFunction FleetSweepFunction PortalSweepFunction; do
   b=".aws-sam/build/$f/bootstrap"
   [ -x "$b" ] || { echo "sam build left no $b" >&2; exit 1; }
   head -c 4 "$b" | grep -q "ELF" || { echo "$b is not an ELF binary" >&2; exit 1; }

@@ -35,6 +35,10 @@ pub enum RunCmd {
     /// the emulator, report on stdout; fleets and devices as progress on a
     /// terminal.
     FleetSweep(SweepArgs),
+    /// Run one portal-sweep (WorkSpaces Secure Browser) in this process, as
+    /// the scheduled function does, and print its report. Dry-run unless
+    /// --execute.
+    PortalSweep(PortalSweepArgs),
 }
 
 /// `warden run fleet-sweep`.
@@ -62,6 +66,35 @@ pub struct SweepArgs {
     #[arg(long)]
     execute: bool,
     /// `text` or `json` (the function's report).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+/// `warden run portal-sweep`.
+#[derive(Debug, clap::Args)]
+pub struct PortalSweepArgs {
+    /// A Secure Browser portal ARN to sweep (repeatable; the function's
+    /// WARDEN_PORTAL_ARNS).
+    #[arg(long = "portal", value_name = "ARN", required = true)]
+    portals: Vec<String>,
+    /// The user access log stream every portal should log to
+    /// (amazon-workspaces-web-*; the function's WARDEN_ACCESS_LOG_STREAM_ARN).
+    #[arg(long)]
+    access_log_stream: Option<String>,
+    /// Endpoint of WorkSpaces Secure Browser (the emulator, e.g.
+    /// http://127.0.0.1:4566). Default: the AWS environment.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// The region (never looked up from instance metadata).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// The policy file. Default: the embedded policies/default.yaml.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Act for real: expire sessions, attach logging settings.
+    #[arg(long)]
+    execute: bool,
+    /// `text` or `json` (the function's response).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
 }
@@ -177,7 +210,52 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         RunCmd::AuditStream(args) => runtime()?.block_on(run_audit_stream(args)),
         RunCmd::FleetSweep(args) => runtime()?.block_on(run_fleet_sweep(args)),
+        RunCmd::PortalSweep(args) => runtime()?.block_on(run_portal_sweep(args)),
     }
+}
+
+/// One sweep of the given portals; exit 1 when a portal failed.
+async fn run_portal_sweep(args: PortalSweepArgs) -> anyhow::Result<ExitCode> {
+    for arn in &args.portals {
+        portal_sweep::check_portal_arn(arn).map_err(|e| anyhow::anyhow!("--portal: {e}"))?;
+    }
+    if let Some(s) = &args.access_log_stream {
+        portal_sweep::check_access_log_stream_arn(s)
+            .map_err(|e| anyhow::anyhow!("--access-log-stream: {e}"))?;
+    }
+    let policy = load_policy(args.policy.as_ref(), None)?;
+    let sdk = load_sdk_config(&AwsSettings {
+        region: Some(args.region.clone()),
+        endpoint_url: args.endpoint_url.clone(),
+        ..AwsSettings::default()
+    })
+    .await;
+    let config = portal_sweep::SweepConfig {
+        dry_run: !args.execute,
+        portal_arns: args.portals.clone(),
+        access_log_stream: args.access_log_stream.clone(),
+        ..portal_sweep::SweepConfig::default()
+    };
+    let sweeper = portal_sweep::Sweeper::new(policy, &Clients::new(&sdk), config)?;
+    let now = warden_core::jiff::Timestamp::now();
+    let outcome = sweeper
+        .run(
+            &portal_sweep::SweepRequest::default(),
+            now,
+            Deadline::none(),
+        )
+        .await;
+    let report = outcome.report;
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(if report.portals_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {

@@ -254,3 +254,62 @@ fn demo_output_is_the_report_alone_unless_verbose() {
     );
     assert!(!verbose_out.contains('\u{1b}'));
 }
+
+/// The Secure Browser section: portal-sweep over its fixture with the
+/// default policy; the portal without logging gets it, the stale, deny-listed
+/// and outside sessions end, the allow-listed user is refused; a second run
+/// changes nothing.
+#[test]
+fn demo_sweeps_secure_browser_portals() {
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("demo")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run warden demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}");
+    let section = stdout
+        .split_once("WorkSpaces Secure Browser (portal-sweep)")
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no Secure Browser section:\n{stdout}"));
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/emulator/demo-secure-browser.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let portals = fixture["workspaces_web"]["portals"].as_array().unwrap();
+    assert!(
+        section.contains(&format!(
+            "portals: {} swept, 0 with failures",
+            portals.len()
+        )),
+        "{section}"
+    );
+    for p in portals {
+        let header = format!(
+            "- {} [Active] {}",
+            p["display_name"].as_str().unwrap(),
+            p["arn"].as_str().unwrap()
+        );
+        assert!(section.contains(&header), "{header:?} in:\n{section}");
+    }
+    for line in [
+        "done: set-access-logging portal",
+        "finding: no user access logging",
+        "finding: no IP access settings",
+        "done: expire-sessions ben@example.com",
+        "done: expire-sessions departed-dave@example.com",
+        "done: expire-sessions eve@partner.example",
+        "REFUSED expire-sessions user breakglass-ops",
+        "second run: 0 state-changing calls",
+    ] {
+        assert!(section.contains(line), "{line:?} in:\n{section}");
+    }
+    assert!(
+        !section.contains("expire-sessions amy@example.com"),
+        "{section}"
+    );
+}

@@ -140,6 +140,17 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
             ("dynamodb:PutItem", false),
             ("dynamodb:DeleteItem", false),
         ],
+        "PortalSweepFunction" => &[
+            ("workspaces-web:GetPortal", false),
+            ("workspaces-web:GetUserAccessLoggingSettings", false),
+            ("workspaces-web:ListSessions", false),
+            ("workspaces-web:GetSession", false),
+            ("workspaces-web:ExpireSession", true),
+            ("workspaces-web:ListUserAccessLoggingSettings", true),
+            ("workspaces-web:CreateUserAccessLoggingSettings", true),
+            ("workspaces-web:AssociateUserAccessLoggingSettings", true),
+            ("sqs:SendMessage", false),
+        ],
         other => panic!("unknown function {other}"),
     };
     common.iter().chain(own).copied().collect()
@@ -345,6 +356,43 @@ fn audit_stream_ends_sessions_only_on_the_configured_portals() {
 }
 
 #[test]
+fn the_portal_parameters_only_accept_portals_and_secure_browser_streams() {
+    let t = load_template();
+    let whole = |param: &str| {
+        let pattern = t["Parameters"][param]["AllowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{param}: no AllowedPattern"));
+        regex::Regex::new(&format!("^(?:{pattern})$")).unwrap()
+    };
+    let stream = whole("AccessLogStreamArn");
+    assert!(stream.is_match(SAMPLE_ACCESS_LOG_STREAM));
+    for bad in [
+        SAMPLE_STREAM,
+        "arn:aws:kinesis:us-east-1:123456789012:stream/Amazon-Workspaces-Web-x",
+        "arn:aws:kinesis:us-east-1:123456789012:stream/amazon-workspaces-web-",
+        "",
+    ] {
+        assert!(!stream.is_match(bad), "{bad} must be refused");
+    }
+    // A CommaDelimitedList's pattern applies to each element.
+    assert_eq!(t["Parameters"]["PortalArns"]["Type"], "CommaDelimitedList");
+    let portal = whole("PortalArns");
+    for p in SAMPLE_PORTALS.split(',') {
+        assert!(portal.is_match(p), "{p}");
+        // Each is one portal-sweep accepts.
+        portal_sweep::check_portal_arn(p).unwrap();
+    }
+    portal_sweep::check_access_log_stream_arn(SAMPLE_ACCESS_LOG_STREAM).unwrap();
+    for bad in [
+        "arn:aws:worklink::123456789012:fleet/corp",
+        "arn:aws:workspaces-web:us-east-1:123456789012:userAccessLoggingSettings/x",
+        "",
+    ] {
+        assert!(!portal.is_match(bad), "{bad} must be refused");
+    }
+}
+
+#[test]
 fn dry_run_is_on_until_deliberately_turned_off() {
     let t = load_template();
     let p = &t["Parameters"]["DryRun"];
@@ -396,6 +444,8 @@ fn no_star_actions_no_managed_policies_and_only_explicit_roles() {
     let resource_star_ok = [
         "worklink:ListFleets",
         "workspaces-instances:ListWorkspaceInstances",
+        "workspaces-web:ListUserAccessLoggingSettings",
+        "workspaces-web:CreateUserAccessLoggingSettings",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     ];
@@ -460,6 +510,9 @@ fn each_role_grants_exactly_what_its_function_calls() {
 fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
     let t = load_template();
     let fleets = reference("FleetArns");
+    let logging_settings = json!({
+        "Fn::Sub": "arn:${AWS::Partition}:workspaces-web:${AWS::Region}:${AWS::AccountId}:userAccessLoggingSettings/*"
+    });
     for (id, _) in FUNCTIONS {
         let role = role_of(&t, id);
         for (cond, s) in statements(&t, &role) {
@@ -469,7 +522,19 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
             for a in actions(&s) {
                 let want = match a.split(':').next().unwrap() {
                     "worklink" if a != "worklink:ListFleets" => fleets.clone(),
-                    "workspaces-web" => reference("PortalArns"),
+                    "workspaces-web" => match a.as_str() {
+                        // No resource type.
+                        "workspaces-web:ListUserAccessLoggingSettings"
+                        | "workspaces-web:CreateUserAccessLoggingSettings" => json!("*"),
+                        "workspaces-web:GetUserAccessLoggingSettings" => logging_settings.clone(),
+                        "workspaces-web:AssociateUserAccessLoggingSettings" => json!({
+                            "Fn::Split": [",", {"Fn::Join": [",", [
+                                {"Fn::Join": [",", reference("PortalArns")]},
+                                logging_settings.clone()
+                            ]]}]
+                        }),
+                        _ => reference("PortalArns"),
+                    },
                     "kinesis" => reference("AuditStreamArn"),
                     "kms" if cond.as_deref() == Some("HasKmsKey") => reference("KmsKeyArn"),
                     "kms" => reference("AuditStreamKmsKeyArn"),
@@ -545,6 +610,12 @@ fn scheduled_functions_have_a_parameter_schedule_and_a_switch() {
             "SweepSchedule",
             "SweepScheduleEnabled",
             "SweepScheduleOn",
+        ),
+        (
+            "PortalSweepFunction",
+            "PortalSweepSchedule",
+            "PortalSweepScheduleEnabled",
+            "PortalSweepScheduleOn",
         ),
     ] {
         let events = resource(&t, id)["Properties"]["Events"]
@@ -816,6 +887,7 @@ fn policies_ship_in_a_layer_with_the_embedded_copy_as_fallback() {
             ("FleetArns", SAMPLE_FLEETS),
             ("AuditStreamArn", SAMPLE_STREAM),
             ("PortalArns", SAMPLE_PORTALS),
+            ("AccessLogStreamArn", SAMPLE_ACCESS_LOG_STREAM),
             ("PolicyFile", ""),
         ],
         &[("StateTable", "s-1")],
@@ -854,7 +926,7 @@ fn the_state_table_is_on_demand_with_ttl_and_recovery_and_named_to_its_users() {
     );
     for (id, _) in FUNCTIONS {
         let var = &env_of(&t, id)["WARDEN_STATE_TABLE"];
-        if id == "InstanceCleanupFunction" {
+        if id == "InstanceCleanupFunction" || id == "PortalSweepFunction" {
             assert!(var.is_null(), "{id} keeps no state in the state table");
         } else {
             assert_eq!(*var, reference("StateTable"), "{id}");

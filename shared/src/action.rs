@@ -44,6 +44,9 @@ pub enum ActionKind {
     /// WorkSpaces Secure Browser: ListSessions (the user's active sessions
     /// on a portal, every page), then ExpireSession for each.
     ExpireSessions,
+    /// WorkSpaces Secure Browser: List (or Create) UserAccessLoggingSettings
+    /// for the configured stream, then AssociateUserAccessLoggingSettings.
+    SetAccessLogging,
 }
 
 /// The kinds of [`Target`], one per variant.
@@ -59,6 +62,8 @@ pub enum TargetKind {
     Fleet,
     /// [`Target::PortalUser`].
     PortalUser,
+    /// [`Target::Portal`].
+    Portal,
 }
 
 /// The state in which a refused call still counts as done (actions are
@@ -199,11 +204,23 @@ pub const ACTIONS: &[ActionDescriptor] = &[
         name: "expire-sessions",
         params: &["portal"],
         target: TargetKind::PortalUser,
-        fits: &[OnKind::AuditEvent],
+        // Sessions: portal-sweep (a session's portal is its scope).
+        fits: &[OnKind::AuditEvent, OnKind::Session],
         operation: "ExpireSession",
         already: Already::NoActiveSession,
         conflicts_with: None,
         resolve: resolve_expire_sessions,
+    },
+    ActionDescriptor {
+        kind: ActionKind::SetAccessLogging,
+        name: "set-access-logging",
+        params: &[],
+        target: TargetKind::Portal,
+        fits: &[OnKind::Portal],
+        operation: "AssociateUserAccessLoggingSettings",
+        already: Already::Never,
+        conflicts_with: None,
+        resolve: resolve_set_access_logging,
     },
 ];
 
@@ -357,6 +374,11 @@ pub enum Target {
         /// User name, as the portal's sessions carry it.
         user: String,
     },
+    /// A WorkSpaces Secure Browser portal (AssociateUserAccessLoggingSettings).
+    Portal {
+        /// Portal ARN.
+        portal_arn: String,
+    },
 }
 
 impl Target {
@@ -368,6 +390,7 @@ impl Target {
             Target::Instance { .. } => TargetKind::Instance,
             Target::Fleet { .. } => TargetKind::Fleet,
             Target::PortalUser { .. } => TargetKind::PortalUser,
+            Target::Portal { .. } => TargetKind::Portal,
         }
     }
 }
@@ -382,6 +405,7 @@ impl std::fmt::Display for Target {
             Target::Instance { instance_id } => write!(f, "instance {instance_id}"),
             Target::Fleet { fleet_arn } => write!(f, "fleet {fleet_arn}"),
             Target::PortalUser { portal_arn, user } => write!(f, "user {user} on {portal_arn}"),
+            Target::Portal { portal_arn } => write!(f, "portal {portal_arn}"),
         }
     }
 }
@@ -405,6 +429,11 @@ pub enum ActionParams {
     /// The audit stream to set (set-audit-stream).
     AuditStream {
         /// Kinesis stream ARN.
+        stream_arn: String,
+    },
+    /// The user access log stream to attach (set-access-logging).
+    AccessLogStream {
+        /// Kinesis stream ARN (name beginning with `amazon-workspaces-web-`).
         stream_arn: String,
     },
 }
@@ -431,6 +460,11 @@ pub(crate) struct Facts<'a> {
     pub instance: Option<&'a Instance>,
     /// When the subject is a fleet resource: its current audit stream.
     pub fleet_stream: Option<Option<&'a str>>,
+    /// The function's configured Secure Browser access log stream.
+    pub configured_access_log_stream: Option<&'a str>,
+    /// When the subject is a portal resource: the stream its user access
+    /// logging settings send to (None inside: no logging).
+    pub portal_log_stream: Option<Option<&'a str>>,
 }
 
 /// The planner's step for one action and one subject.
@@ -619,6 +653,33 @@ fn resolve_expire_sessions(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved,
     ))
 }
 
+/// The configured stream; nothing when the portal already logs there.
+/// Only a portal resource is a subject (its ARN is the target).
+fn resolve_set_access_logging(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved, String> {
+    let stream_arn = f.configured_access_log_stream.ok_or_else(|| {
+        "no access log stream configured (portal-sweep's WARDEN_ACCESS_LOG_STREAM_ARN)".to_owned()
+    })?;
+    let Some(current) = f.portal_log_stream else {
+        return Err("set-access-logging acts on a portal resource only".to_owned());
+    };
+    if current == Some(stream_arn) {
+        return Ok(Resolved::Nothing);
+    }
+    let portal_arn = f
+        .fleet
+        .filter(|a| PortalArn::parse(a).is_ok())
+        .ok_or_else(|| "no Secure Browser portal ARN in the resource".to_owned())?;
+    Ok(Resolved::Act(
+        spec.kind,
+        Target::Portal {
+            portal_arn: portal_arn.to_owned(),
+        },
+        ActionParams::AccessLogStream {
+            stream_arn: stream_arn.to_owned(),
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,6 +697,7 @@ mod tests {
             ActionKind::DeleteInstance => 6,
             ActionKind::SetAuditStream => 7,
             ActionKind::ExpireSessions => 8,
+            ActionKind::SetAccessLogging => 9,
         }
     }
 
@@ -718,6 +780,10 @@ mod tests {
             domain: Some("Wiki.Example.com"),
             instance,
             fleet_stream: None,
+            configured_access_log_stream: Some(
+                "arn:aws:kinesis:us-east-1:1:stream/amazon-workspaces-web-a",
+            ),
+            portal_log_stream: Some(None),
         }
     }
 
@@ -732,7 +798,14 @@ mod tests {
             let mut spec = ActionSpec::new(d.kind);
             spec.keys = vec!["k".into()];
             spec.portal = Some(PORTAL.into());
-            let f = facts(Some(&inst));
+            let f = match d.kind {
+                // A portal resource's scope is its ARN.
+                ActionKind::SetAccessLogging => Facts {
+                    fleet: Some(PORTAL),
+                    ..facts(Some(&inst))
+                },
+                _ => facts(Some(&inst)),
+            };
             match (d.resolve)(&spec, &f) {
                 Ok(Resolved::Act(_, target, _)) => {
                     assert_eq!(target.kind(), d.target, "{}", d.name)
@@ -767,6 +840,14 @@ mod tests {
         let e = resolve_expire_sessions(&ActionSpec::new(ActionKind::ExpireSessions), &user_only)
             .unwrap_err();
         assert!(e.contains("no portal ARN"), "{e}");
+        let no_stream = Facts {
+            configured_access_log_stream: None,
+            ..none
+        };
+        let e =
+            resolve_set_access_logging(&ActionSpec::new(ActionKind::SetAccessLogging), &no_stream)
+                .unwrap_err();
+        assert!(e.contains("WARDEN_ACCESS_LOG_STREAM_ARN"), "{e}");
         let mut spec = ActionSpec::new(ActionKind::RevokeDomain);
         spec.domain = Some("wiki.example.com".into());
         let e = (resolve_domain)(&spec, &none).unwrap_err();
@@ -793,5 +874,49 @@ mod tests {
             resolve_set_audit_stream(&spec, &on_stream),
             Ok(Resolved::Nothing)
         );
+    }
+
+    #[test]
+    fn a_portal_logging_to_the_configured_stream_needs_nothing() {
+        let spec = ActionSpec::new(ActionKind::SetAccessLogging);
+        let base = Facts {
+            fleet: Some("arn:aws:workspaces-web:us-east-1:1:portal/p"),
+            ..facts(None)
+        };
+        let stream = base.configured_access_log_stream;
+        for current in [
+            None,
+            Some("arn:aws:kinesis:us-east-1:1:stream/amazon-workspaces-web-old"),
+        ] {
+            let f = Facts {
+                portal_log_stream: Some(current),
+                ..base
+            };
+            assert_eq!(
+                resolve_set_access_logging(&spec, &f),
+                Ok(Resolved::Act(
+                    ActionKind::SetAccessLogging,
+                    Target::Portal {
+                        portal_arn: "arn:aws:workspaces-web:us-east-1:1:portal/p".into()
+                    },
+                    ActionParams::AccessLogStream {
+                        stream_arn: stream.unwrap().into()
+                    }
+                ))
+            );
+        }
+        let on_stream = Facts {
+            portal_log_stream: Some(stream),
+            ..base
+        };
+        assert_eq!(
+            resolve_set_access_logging(&spec, &on_stream),
+            Ok(Resolved::Nothing)
+        );
+        let not_a_portal = Facts {
+            portal_log_stream: None,
+            ..base
+        };
+        assert!(resolve_set_access_logging(&spec, &not_a_portal).is_err());
     }
 }

@@ -40,6 +40,10 @@ pub struct Context {
     /// the function knows it: the base of `max-percent` caps (unknown: the
     /// targets examined).
     pub population: crate::plan::Population,
+    /// The function's configured Secure Browser user access log stream
+    /// (portal-sweep's `WARDEN_ACCESS_LOG_STREAM_ARN`), the target of
+    /// `set-access-logging`.
+    pub access_log_stream_arn: Option<String>,
 }
 
 impl Context {
@@ -50,6 +54,7 @@ impl Context {
             default_fleet_arn: None,
             audit_stream_arn: None,
             population: crate::plan::Population::default(),
+            access_log_stream_arn: None,
         }
     }
 
@@ -68,6 +73,12 @@ impl Context {
     /// Set the function's configured audit stream.
     pub fn with_audit_stream(mut self, arn: Option<impl Into<String>>) -> Context {
         self.audit_stream_arn = arn.map(Into::into);
+        self
+    }
+
+    /// Set the function's configured Secure Browser access log stream.
+    pub fn with_access_log_stream(mut self, arn: Option<impl Into<String>>) -> Context {
+        self.access_log_stream_arn = arn.map(Into::into);
         self
     }
 }

@@ -60,6 +60,8 @@ pub struct Population {
     pub instances: Option<usize>,
     /// Distinct portal + user pairs (`expire-sessions`).
     pub portal_users: Option<usize>,
+    /// Secure Browser portals (`set-access-logging`).
+    pub portals: Option<usize>,
 }
 
 impl Population {
@@ -71,6 +73,7 @@ impl Population {
             TargetKind::Fleet => self.fleets,
             TargetKind::Instance => self.instances,
             TargetKind::PortalUser => self.portal_users,
+            TargetKind::Portal => self.portals,
         }
     }
 
@@ -351,6 +354,7 @@ fn render_params(p: &ActionParams) -> String {
         ),
         ActionParams::TagKeys { keys } => format!(" keys [{}]", keys.join(", ")),
         ActionParams::AuditStream { stream_arn } => format!(" stream {stream_arn}"),
+        ActionParams::AccessLogStream { stream_arn } => format!(" stream {stream_arn}"),
     }
 }
 
@@ -377,6 +381,10 @@ impl<'a> Subj<'a> {
             Subj::Resource(Resource::Device(d)) => Some(d.fleet_arn.as_str()),
             Subj::Resource(Resource::Domain(d)) => Some(d.fleet_arn.as_str()),
             Subj::Resource(Resource::Fleet(f)) => Some(f.fleet_arn.as_str()),
+            // A portal's scope is its ARN (what `expire-sessions` and
+            // `set-access-logging` resolve their portal from).
+            Subj::Resource(Resource::Portal(p)) => Some(p.portal_arn.as_str()),
+            Subj::Resource(Resource::Session(s)) => Some(s.portal_arn.as_str()),
             Subj::Resource(Resource::Instance(_)) => None,
         };
         f.filter(|s| !s.is_empty())
@@ -406,6 +414,16 @@ impl<'a> Subj<'a> {
                 Subj::Resource(Resource::Fleet(f)) => Some(f.audit_stream_arn.as_deref()),
                 _ => None,
             },
+            configured_access_log_stream: ctx.access_log_stream_arn.as_deref(),
+            portal_log_stream: match self {
+                // Logging counts only with settings attached.
+                Subj::Resource(Resource::Portal(p)) => Some(
+                    p.access_logging_settings_arn
+                        .as_ref()
+                        .and(p.access_log_stream_arn.as_deref()),
+                ),
+                _ => None,
+            },
         }
     }
 
@@ -414,6 +432,7 @@ impl<'a> Subj<'a> {
         match self {
             Subj::Event(e) => e.user.as_deref(),
             Subj::Resource(Resource::Device(d)) => d.user.as_deref(),
+            Subj::Resource(Resource::Session(s)) => s.user.as_deref(),
             _ => None,
         }
     }
@@ -441,7 +460,7 @@ fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'stati
                 ..Instance::default()
             }),
         },
-        Target::Fleet { .. } => None,
+        Target::Fleet { .. } | Target::Portal { .. } => None,
     }
 }
 
@@ -464,6 +483,10 @@ fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
             .filter(|s| matches!(s, Subj::Resource(Resource::Fleet(_))))
             .count(),
         TargetKind::Instance => subjects.iter().filter(|s| s.instance().is_some()).count(),
+        TargetKind::Portal => subjects
+            .iter()
+            .filter(|s| matches!(s, Subj::Resource(Resource::Portal(_))))
+            .count(),
     }
 }
 

@@ -2,10 +2,13 @@
 //! the functions fill from SDK responses (WorkLink ListDevices +
 //! DescribeDevice, ListDomains, ListFleets + DescribeAuditStreamConfiguration;
 //! WorkSpaces Instances ListWorkspacesInstances + GetWorkspaceInstance +
-//! ListTagsForResource). Field names are the names rules use. They also
+//! ListTagsForResource; WorkSpaces Secure Browser GetPortal +
+//! GetUserAccessLoggingSettings, ListSessions + GetSession). Field names are
+//! the names rules use. They also
 //! deserialize (snake_case, unknown keys refused) for policy test cases.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -30,16 +33,22 @@ pub enum OnKind {
     Fleet,
     /// WorkSpaces Instances (instance-cleanup).
     Instance,
+    /// WorkSpaces Secure Browser portals (portal-sweep).
+    Portal,
+    /// WorkSpaces Secure Browser sessions (portal-sweep).
+    Session,
 }
 
 impl OnKind {
     /// All kinds.
-    pub const ALL: [OnKind; 5] = [
+    pub const ALL: [OnKind; 7] = [
         OnKind::AuditEvent,
         OnKind::Device,
         OnKind::Domain,
         OnKind::Fleet,
         OnKind::Instance,
+        OnKind::Portal,
+        OnKind::Session,
     ];
 
     /// The name used in policy files.
@@ -50,6 +59,8 @@ impl OnKind {
             OnKind::Domain => "domain",
             OnKind::Fleet => "fleet",
             OnKind::Instance => "instance",
+            OnKind::Portal => "portal",
+            OnKind::Session => "session",
         }
     }
 
@@ -165,6 +176,65 @@ impl Instance {
     }
 }
 
+/// A WorkSpaces Secure Browser portal (GetPortal, with the Kinesis stream of
+/// its user access logging settings from GetUserAccessLoggingSettings).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Portal {
+    /// `arn:aws:workspaces-web:<region>:<account>:portal/<id>`, the scope of
+    /// every action on it (`portalArn`).
+    pub portal_arn: String,
+    /// The name shown to administrators (`displayName`).
+    pub display_name: Option<String>,
+    /// `portalStatus`: `Incomplete` | `Pending` | `Active`.
+    pub status: Option<String>,
+    /// `authenticationType`: `Standard` | `IAM_Identity_Center`.
+    pub authentication_type: Option<String>,
+    /// When it was created (`creationDate`).
+    pub created: Option<Timestamp>,
+    /// `userAccessLoggingSettingsArn` (None: no user access logging).
+    pub access_logging_settings_arn: Option<String>,
+    /// The Kinesis stream those settings send to (None when there are none).
+    pub access_log_stream_arn: Option<String>,
+    /// `ipAccessSettingsArn` (None: reachable from any address).
+    pub ip_access_settings_arn: Option<String>,
+}
+
+impl Portal {
+    /// The portal id: the last part of its ARN (what the session calls take).
+    pub fn portal_id(&self) -> &str {
+        portal_id(&self.portal_arn)
+    }
+}
+
+/// The id part of a portal ARN (`.../portal/<id>` -> `<id>`); the whole text
+/// when it has no `/`.
+pub fn portal_id(portal_arn: &str) -> &str {
+    portal_arn.rsplit('/').next().unwrap_or(portal_arn)
+}
+
+/// A WorkSpaces Secure Browser session (ListSessions, and GetSession for its
+/// client addresses when a rule reads them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Session {
+    /// The portal it runs on.
+    pub portal_arn: String,
+    /// `sessionId` (36 characters).
+    pub session_id: String,
+    /// `username`.
+    pub user: Option<String>,
+    /// `status`: `Active` | `Terminated`.
+    pub status: Option<String>,
+    /// `startTime`.
+    pub start_time: Option<Timestamp>,
+    /// `endTime` (ended sessions only).
+    pub end_time: Option<Timestamp>,
+    /// `clientIpAddresses` from GetSession; empty when not fetched (no rule
+    /// reads them) or none reported.
+    pub client_ips: Vec<IpAddr>,
+}
+
 /// The resource kinds scheduled rules run `on`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -177,6 +247,10 @@ pub enum Resource {
     Fleet(Fleet),
     /// A WorkSpaces Instance.
     Instance(Instance),
+    /// A WorkSpaces Secure Browser portal.
+    Portal(Portal),
+    /// A WorkSpaces Secure Browser session.
+    Session(Session),
 }
 
 impl Resource {
@@ -187,6 +261,8 @@ impl Resource {
             Resource::Domain(d) => format!("domain {} in {}", d.domain, d.fleet_arn),
             Resource::Fleet(f) => format!("fleet {}", f.fleet_arn),
             Resource::Instance(i) => format!("instance {}", i.instance_id),
+            Resource::Portal(p) => format!("portal {}", p.portal_arn),
+            Resource::Session(s) => format!("session {} in {}", s.session_id, s.portal_arn),
         }
     }
 
@@ -197,6 +273,8 @@ impl Resource {
             Resource::Domain(_) => OnKind::Domain,
             Resource::Fleet(_) => OnKind::Fleet,
             Resource::Instance(_) => OnKind::Instance,
+            Resource::Portal(_) => OnKind::Portal,
+            Resource::Session(_) => OnKind::Session,
         }
     }
 }

@@ -23,6 +23,11 @@ pub const TEST_DEFAULT_FLEET: &str = "arn:aws:worklink::123456789012:fleet/test-
 pub const TEST_AUDIT_STREAM: &str =
     "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-test-default";
 
+/// The configured Secure Browser access log stream in rule test cases (the
+/// target of `set-access-logging`).
+pub const TEST_ACCESS_LOG_STREAM: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/amazon-workspaces-web-test-default";
+
 /// The outcome of one test case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseOutcome {
@@ -47,6 +52,7 @@ fn target_fields(t: &Target) -> Vec<(&'static str, &str)> {
         Target::Instance { instance_id } => vec![("instance", instance_id)],
         Target::Fleet { fleet_arn } => vec![("fleet", fleet_arn)],
         Target::PortalUser { portal_arn, user } => vec![("portal", portal_arn), ("user", user)],
+        Target::Portal { portal_arn } => vec![("portal", portal_arn)],
     }
 }
 
@@ -113,7 +119,8 @@ fn case_now(case: &TestCase) -> Timestamp {
 pub fn run_case(policy: &Policy, rule_index: usize, rule: &Rule, case: &TestCase) -> CaseOutcome {
     let ctx = Context::new(case_now(case))
         .with_default_fleet(TEST_DEFAULT_FLEET)
-        .with_audit_stream(Some(TEST_AUDIT_STREAM));
+        .with_audit_stream(Some(TEST_AUDIT_STREAM))
+        .with_access_log_stream(Some(TEST_ACCESS_LOG_STREAM));
     let opts = PlanOptions {
         enforce_caps: false,
         ..PlanOptions::default()

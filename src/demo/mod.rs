@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 mod cleanup;
+mod portals;
 pub mod stream;
 mod sweep;
 
@@ -34,6 +35,7 @@ pub async fn run() -> anyhow::Result<String> {
     out.push_str(&cleanup::run(&emulator, &clients).await?);
     emulator.shutdown().await;
     out.push_str(&sweep::report().await?);
+    out.push_str(&portals::report().await?);
     out.push_str(&stream::run().await?);
     Ok(out)
 }

@@ -33,10 +33,11 @@ pub fn repo() -> PathBuf {
 }
 
 /// The three functions: template logical id, cargo binary, sample trigger.
-pub const FUNCTIONS: [(&str, &str); 3] = [
+pub const FUNCTIONS: [(&str, &str); 4] = [
     ("AuditStreamFunction", "audit-stream"),
     ("InstanceCleanupFunction", "instance-cleanup"),
     ("FleetSweepFunction", "fleet-sweep"),
+    ("PortalSweepFunction", "portal-sweep"),
 ];
 
 // ------------------------------------------------------------------ YAML
@@ -168,6 +169,9 @@ pub const SAMPLE_STREAM: &str =
     "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
 /// Sample PortalArns: portal-sweep sweeps them.
 pub const SAMPLE_PORTALS: &str = "arn:aws:workspaces-web:us-east-1:123456789012:portal/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0,arn:aws:workspaces-web:us-east-1:123456789012:portal/1c2d3e4f-5061-7283-94a5-b6c7d8e9f0a1";
+/// A sample AccessLogStreamArn (portal-sweep's WARDEN_ACCESS_LOG_STREAM_ARN).
+pub const SAMPLE_ACCESS_LOG_STREAM: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/amazon-workspaces-web-warden";
 pub const STACK: &str = "euc-warden";
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -234,6 +238,7 @@ impl<'t> Resolver<'t> {
                 ("FleetArns", SAMPLE_FLEETS),
                 ("AuditStreamArn", SAMPLE_STREAM),
                 ("PortalArns", SAMPLE_PORTALS),
+                ("AccessLogStreamArn", SAMPLE_ACCESS_LOG_STREAM),
                 ("Architecture", "x86_64"),
             ],
             resources,

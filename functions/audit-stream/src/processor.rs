@@ -525,6 +525,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             // Unknown: `max-percent` is of the batch's distinct users and
             // hosts (logged once in `new`).
             population: Default::default(),
+            // set-access-logging is a portal action: never planned from events.
+            access_log_stream_arn: None,
         }
     }
 

@@ -782,7 +782,7 @@ fn fleet_of(t: &Target) -> Option<&str> {
         Target::FleetUser { fleet_arn, .. }
         | Target::FleetDomain { fleet_arn, .. }
         | Target::Fleet { fleet_arn } => Some(fleet_arn),
-        Target::Instance { .. } | Target::PortalUser { .. } => None,
+        Target::Instance { .. } | Target::PortalUser { .. } | Target::Portal { .. } => None,
     }
 }
 
@@ -794,6 +794,7 @@ fn bare(t: &Target) -> String {
         Target::FleetDomain { domain, .. } => domain.clone(),
         Target::Fleet { .. } => "fleet".into(),
         Target::Instance { instance_id } => instance_id.clone(),
+        Target::Portal { portal_arn } => portal_arn.clone(),
     }
 }
 
@@ -804,6 +805,7 @@ fn subject(t: &Target) -> String {
         Target::FleetDomain { domain, .. } => format!("domain {domain}"),
         Target::Fleet { .. } => "fleet".into(),
         Target::Instance { instance_id } => format!("instance {instance_id}"),
+        Target::Portal { portal_arn } => format!("portal {portal_arn}"),
     }
 }
 

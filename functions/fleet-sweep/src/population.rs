@@ -40,6 +40,7 @@ pub fn of(resources: &[Resource], fleets: &[FleetReport]) -> Population {
         fleets: Some(fleets.len()),
         instances: None,
         portal_users: None,
+        portals: None,
     };
     tracing::info!(
         users = ?population.fleet_users,

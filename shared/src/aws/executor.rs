@@ -314,8 +314,79 @@ impl Executor {
                     .send()
                     .await,
             ),
+            (
+                ActionKind::SetAccessLogging,
+                Target::Portal { portal_arn },
+                ActionParams::AccessLogStream { stream_arn },
+            ) => {
+                self.set_access_logging(portal_arn, stream_arn, counter)
+                    .await
+            }
             _ => return None,
         })
+    }
+
+    /// The arm of `set-access-logging`: user access logging settings that
+    /// already send to the stream (ListUserAccessLoggingSettings, every
+    /// page), else new ones (CreateUserAccessLoggingSettings; the SDK fills
+    /// in the idempotency token, so its own retries create one), then
+    /// AssociateUserAccessLoggingSettings with the portal (which replaces
+    /// earlier settings). A failure names the call it happened in.
+    async fn set_access_logging(
+        &self,
+        portal_arn: &str,
+        stream_arn: &str,
+        counter: &AttemptCounter,
+    ) -> Sent {
+        let mut found: Option<String> = None;
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_SESSION_PAGES {
+            let page = self
+                .web
+                .list_user_access_logging_settings()
+                .set_next_token(token.clone())
+                .customize()
+                .interceptor(counter.clone())
+                .send()
+                .await
+                .map_err(|e| in_call(classify(&e), "ListUserAccessLoggingSettings", portal_arn))?;
+            found = page
+                .user_access_logging_settings()
+                .iter()
+                .find(|s| s.kinesis_stream_arn() == Some(stream_arn))
+                .map(|s| s.user_access_logging_settings_arn().to_owned());
+            match page.next_token() {
+                _ if found.is_some() => break,
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => {
+                    token = Some(t.to_owned())
+                }
+                _ => break,
+            }
+        }
+        let settings = match found {
+            Some(arn) => arn,
+            None => self
+                .web
+                .create_user_access_logging_settings()
+                .kinesis_stream_arn(stream_arn)
+                .customize()
+                .interceptor(counter.clone())
+                .send()
+                .await
+                .map_err(|e| in_call(classify(&e), "CreateUserAccessLoggingSettings", stream_arn))?
+                .user_access_logging_settings_arn()
+                .to_owned(),
+        };
+        sent(
+            self.web
+                .associate_user_access_logging_settings()
+                .portal_arn(portal_arn)
+                .user_access_logging_settings_arn(settings)
+                .customize()
+                .interceptor(counter.clone())
+                .send()
+                .await,
+        )
     }
 
     /// The arm of `expire-sessions`: every page of ListSessions on the
@@ -520,7 +591,9 @@ fn bad_params(action: &PlannedAction) -> Outcome {
 pub fn log_action(rec: &ActionRecord) {
     let a = &rec.action;
     let portal = match &a.target {
-        Target::PortalUser { portal_arn, .. } => Some(portal_arn.as_str()),
+        Target::PortalUser { portal_arn, .. } | Target::Portal { portal_arn } => {
+            Some(portal_arn.as_str())
+        }
         _ => None,
     };
     let (fleet, user, domain, instance) = match &a.target {
@@ -533,6 +606,7 @@ pub fn log_action(rec: &ActionRecord) {
         Target::Fleet { fleet_arn } => (Some(fleet_arn.as_str()), None, None, None),
         Target::Instance { instance_id } => (None, None, None, Some(instance_id.as_str())),
         Target::PortalUser { user, .. } => (None, Some(user.as_str()), None, None),
+        Target::Portal { .. } => (None, None, None, None),
     };
     let rules = a.rules.join(",");
     let (code, message) = match &rec.outcome {

@@ -34,6 +34,17 @@ pub(crate) struct Group {
     order: Vec<u16>,
 }
 
+impl Cond {
+    /// Whether any test in the tree reads the field named `name`.
+    pub(crate) fn reads(&self, name: &str) -> bool {
+        match self {
+            Cond::All(g) | Cond::Any(g) => g.items.iter().any(|c| c.reads(name)),
+            Cond::Not(c) => c.reads(name),
+            Cond::Leaf(l) => l.field_name == name,
+        }
+    }
+}
+
 impl Group {
     pub(crate) fn new(items: Vec<Cond>) -> Group {
         let mut order: Vec<u16> = (0..items.len().min(u16::MAX as usize) as u16).collect();
@@ -398,6 +409,7 @@ impl Op {
             Val::JsonList(items) => items
                 .iter()
                 .any(|i| self.test_scalar(&Val::from_json(Some(i)))),
+            Val::IpList(ips) => ips.iter().any(|ip| self.test_scalar(&Val::Ip(*ip))),
             other => self.test_scalar(other),
         }
     }

@@ -14,7 +14,9 @@ use super::{
 use crate::action::ActionKind;
 use crate::error::{Location, PolicyError, PolicyErrors};
 use crate::event::{AuditEvent, CoreField, FieldMap, JsonPath};
-use crate::resource::{Device, Domain, Fleet, Instance, Resource, DEFAULT_CLEANUP_TAG};
+use crate::resource::{
+    Device, Domain, Fleet, Instance, Portal, Resource, Session, DEFAULT_CLEANUP_TAG,
+};
 use crate::yaml::{self, Node, NodeKind};
 
 type Entries = [(String, Node, Location)];
@@ -189,6 +191,8 @@ const TEST_KEYS: &[&str] = &[
     "domain",
     "fleet",
     "instance",
+    "portal",
+    "session",
     "resources",
     "expect",
     "refused",
@@ -963,16 +967,18 @@ fn test_case(
                     }
                 }
             }
-            "device" | "domain" | "fleet" | "instance" => match resource(dec, k, v, &p, on) {
-                Some(r) => resources.push(r),
-                None => ok = false,
-            },
+            "device" | "domain" | "fleet" | "instance" | "portal" | "session" => {
+                match resource(dec, k, v, &p, on) {
+                    Some(r) => resources.push(r),
+                    None => ok = false,
+                }
+            }
             "resources" => {
                 let NodeKind::Seq(items) = &v.kind else {
                     dec.err(
                         v.loc,
                         &p,
-                        "`resources` is a list of `{device|domain|fleet|instance: {...}}`",
+                        "`resources` is a list of `{device|domain|fleet|instance|portal|session: {...}}`",
                     );
                     ok = false;
                     continue;
@@ -1065,7 +1071,10 @@ fn test_case(
 
 fn resource(dec: &mut Dec<'_>, kind: &str, v: &Node, path: &str, on: OnKind) -> Option<Resource> {
     let Some(k) = OnKind::from_name(kind).filter(|k| *k != OnKind::AuditEvent) else {
-        let sugg = crate::suggest::nearest(kind, ["device", "domain", "fleet", "instance"]);
+        let sugg = crate::suggest::nearest(
+            kind,
+            ["device", "domain", "fleet", "instance", "portal", "session"],
+        );
         dec.err_sugg(v.loc, path, format!("unknown resource kind `{kind}`"), sugg);
         return None;
     };
@@ -1082,6 +1091,8 @@ fn resource(dec: &mut Dec<'_>, kind: &str, v: &Node, path: &str, on: OnKind) -> 
         OnKind::Device => serde_json::from_value::<Device>(json).map(Resource::Device),
         OnKind::Domain => serde_json::from_value::<Domain>(json).map(Resource::Domain),
         OnKind::Fleet => serde_json::from_value::<Fleet>(json).map(Resource::Fleet),
+        OnKind::Portal => serde_json::from_value::<Portal>(json).map(Resource::Portal),
+        OnKind::Session => serde_json::from_value::<Session>(json).map(Resource::Session),
         _ => serde_json::from_value::<Instance>(json).map(Resource::Instance),
     };
     match r {

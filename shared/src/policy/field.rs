@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::event::{AuditEvent, JsonPath};
 use crate::resource::OnKind;
-use crate::resource::{Instance, InstanceError, Resource};
+use crate::resource::{Instance, InstanceError, Portal, Resource, Session};
 
 /// What a field holds; decides which operators apply to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,24 @@ pub(crate) enum FieldId {
     InErrorCount,
     InMarked,
     InMarkAge,
+    PoPortalArn,
+    PoPortalId,
+    PoDisplayName,
+    PoStatus,
+    PoAuthenticationType,
+    PoCreated,
+    PoAge,
+    PoLoggingSettingsArn,
+    PoLogStreamArn,
+    PoIpAccessSettingsArn,
+    SePortalArn,
+    SeSessionId,
+    SeUser,
+    SeStatus,
+    SeStartTime,
+    SeEndTime,
+    SeAge,
+    SeClientIps,
 }
 
 use FieldId as F;
@@ -166,6 +184,36 @@ const INSTANCE_FIELDS: &[(&str, FieldId, FieldType)] = &[
     ("mark_age", F::InMarkAge, T::Duration),
 ];
 
+const PORTAL_FIELDS: &[(&str, FieldId, FieldType)] = &[
+    ("portal_arn", F::PoPortalArn, T::Str),
+    ("portal_id", F::PoPortalId, T::Str),
+    ("display_name", F::PoDisplayName, T::Str),
+    ("status", F::PoStatus, T::Str),
+    ("authentication_type", F::PoAuthenticationType, T::Str),
+    ("created", F::PoCreated, T::Time),
+    ("age", F::PoAge, T::Duration),
+    (
+        "access_logging_settings_arn",
+        F::PoLoggingSettingsArn,
+        T::Str,
+    ),
+    ("access_log_stream_arn", F::PoLogStreamArn, T::Str),
+    ("ip_access_settings_arn", F::PoIpAccessSettingsArn, T::Str),
+];
+/// `client_ips` is a list of addresses typed as an IP field: a test holds
+/// when it holds for any address (so `not-in-cidr` holds when none is in
+/// the networks).
+const SESSION_FIELDS: &[(&str, FieldId, FieldType)] = &[
+    ("portal_arn", F::SePortalArn, T::Str),
+    ("session_id", F::SeSessionId, T::Str),
+    ("user", F::SeUser, T::Str),
+    ("status", F::SeStatus, T::Str),
+    ("start_time", F::SeStartTime, T::Time),
+    ("end_time", F::SeEndTime, T::Time),
+    ("age", F::SeAge, T::Duration),
+    ("client_ips", F::SeClientIps, T::Ip),
+];
+
 fn table(on: OnKind) -> &'static [(&'static str, FieldId, FieldType)] {
     match on {
         OnKind::AuditEvent => EVENT_FIELDS,
@@ -173,6 +221,8 @@ fn table(on: OnKind) -> &'static [(&'static str, FieldId, FieldType)] {
         OnKind::Domain => DOMAIN_FIELDS,
         OnKind::Fleet => FLEET_FIELDS,
         OnKind::Instance => INSTANCE_FIELDS,
+        OnKind::Portal => PORTAL_FIELDS,
+        OnKind::Session => SESSION_FIELDS,
     }
 }
 
@@ -257,6 +307,9 @@ pub(crate) enum Val<'a> {
     ErrCodes(&'a [InstanceError]),
     ErrMsgs(&'a [InstanceError]),
     JsonList(&'a [Value]),
+    /// A list of addresses (a session's `client_ips`); an empty list is
+    /// [`Val::Missing`].
+    IpList(&'a [IpAddr]),
     /// A JSON object: only `exists` applies.
     JsonObject,
 }
@@ -311,6 +364,13 @@ impl<'a> Val<'a> {
                     .collect::<Vec<_>>()
             ),
             Val::JsonList(a) => serde_json::to_string(a).unwrap_or_default(),
+            Val::IpList(a) => format!(
+                "[{}]",
+                a.iter()
+                    .map(|ip| ip.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Val::JsonObject => "an object".into(),
         }
     }
@@ -337,6 +397,37 @@ fn instance_field<'a>(id: FieldId, i: &'a Instance, env: &Env<'_>) -> Val<'a> {
         F::InErrorCount => Val::Num(i.errors.len() as f64),
         F::InMarked => Val::Bool(i.cleanup_marked_at(env.cleanup_tag).is_some()),
         F::InMarkAge => Val::age(env.now, i.cleanup_marked_at(env.cleanup_tag)),
+        _ => Val::Missing,
+    }
+}
+
+fn portal_field<'a>(id: FieldId, p: &'a Portal, env: &Env<'_>) -> Val<'a> {
+    match id {
+        F::PoPortalArn => Val::Str(&p.portal_arn),
+        F::PoPortalId => Val::Str(p.portal_id()),
+        F::PoDisplayName => Val::opt_str(&p.display_name),
+        F::PoStatus => Val::opt_str(&p.status),
+        F::PoAuthenticationType => Val::opt_str(&p.authentication_type),
+        F::PoCreated => Val::opt_time(p.created),
+        F::PoAge => Val::age(env.now, p.created),
+        F::PoLoggingSettingsArn => Val::opt_str(&p.access_logging_settings_arn),
+        F::PoLogStreamArn => Val::opt_str(&p.access_log_stream_arn),
+        F::PoIpAccessSettingsArn => Val::opt_str(&p.ip_access_settings_arn),
+        _ => Val::Missing,
+    }
+}
+
+fn session_field<'a>(id: FieldId, s: &'a Session, env: &Env<'_>) -> Val<'a> {
+    match id {
+        F::SePortalArn => Val::Str(&s.portal_arn),
+        F::SeSessionId => Val::Str(&s.session_id),
+        F::SeUser => Val::opt_str(&s.user),
+        F::SeStatus => Val::opt_str(&s.status),
+        F::SeStartTime => Val::opt_time(s.start_time),
+        F::SeEndTime => Val::opt_time(s.end_time),
+        F::SeAge => Val::age(env.now, s.start_time),
+        F::SeClientIps if s.client_ips.is_empty() => Val::Missing,
+        F::SeClientIps => Val::IpList(&s.client_ips),
         _ => Val::Missing,
     }
 }
@@ -419,6 +510,8 @@ impl Field {
                     _ => Val::Missing,
                 },
                 Resource::Instance(i) => instance_field(*id, i, env),
+                Resource::Portal(p) => portal_field(*id, p, env),
+                Resource::Session(x) => session_field(*id, x, env),
             },
             (Field::Tag(key), Subject::Resource(Resource::Instance(i))) => {
                 i.tags.get(key).map_or(Val::Missing, |v| Val::Str(v))

@@ -362,6 +362,15 @@ impl Policy {
     pub fn has_rules_for(&self, on: OnKind) -> bool {
         self.index.by_kind.contains_key(&on)
     }
+
+    /// Whether a rule on `on` tests the field `field` (so a function fetches
+    /// it only when needed: portal-sweep calls GetSession per session only
+    /// for `client_ips`).
+    pub fn reads_field(&self, on: OnKind, field: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.on == on && r.condition.as_ref().is_some_and(|c| c.reads(field)))
+    }
 }
 
 /// The policy files (`*.yaml`, `*.yml`) in a directory, sorted, recursively;
