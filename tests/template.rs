@@ -215,72 +215,84 @@ fn audit_stream_consumes_the_stream_safely() {
     let f = resource(&t, "AuditStreamFunction");
     let events = f["Properties"]["Events"].as_object().expect("events");
     let kinesis: Vec<&Value> = events.values().filter(|e| e["Type"] == "Kinesis").collect();
-    assert_eq!(kinesis.len(), 1, "one Kinesis source");
-    let p = &kinesis[0]["Properties"];
-    assert_eq!(p["Stream"], reference("AuditStreamArn"));
-    assert_eq!(p["StartingPosition"], "LATEST");
-    assert_eq!(
-        p["FunctionResponseTypes"],
-        json!(["ReportBatchItemFailures"])
+    // WorkLink's audit stream and Secure Browser's user access log stream,
+    // each with the same safe mapping.
+    assert_eq!(kinesis.len(), 2, "two Kinesis sources");
+    let streams: Vec<&Value> = kinesis.iter().map(|k| &k["Properties"]["Stream"]).collect();
+    assert!(
+        streams.contains(&&reference("AuditStreamArn")),
+        "{streams:?}"
     );
-    assert_eq!(p["BisectBatchOnFunctionError"], true);
-    assert_eq!(p["Enabled"], true);
-    // The on-failure destination is the queue the function itself uses as
-    // its failure sink.
-    assert_eq!(
-        p["DestinationConfig"]["OnFailure"]["Destination"],
-        get_att("FailureQueue", "Arn")
+    assert!(
+        streams.contains(&&reference("AccessLogStreamArn")),
+        "{streams:?}"
     );
-    assert_eq!(resource(&t, "FailureQueue")["Type"], "AWS::SQS::Queue");
-    assert_eq!(
-        env_of(&t, "AuditStreamFunction")["WARDEN_FAILURE_QUEUE_URL"],
-        reference("FailureQueue")
-    );
-    // Tuning knobs are parameters; retries and record age are bounded (never
-    // -1, which means "forever" and would stall a shard on a poison record).
-    for (prop, param, min, max) in [
-        ("BatchSize", "StreamBatchSize", 1, 10_000),
-        (
-            "MaximumBatchingWindowInSeconds",
-            "StreamBatchWindowSeconds",
-            0,
-            300,
-        ),
-        (
-            "ParallelizationFactor",
-            "StreamParallelizationFactor",
-            1,
-            10,
-        ),
-        (
-            "MaximumRetryAttempts",
-            "StreamMaximumRetryAttempts",
-            0,
-            10_000,
-        ),
-        (
-            "MaximumRecordAgeInSeconds",
-            "StreamMaximumRecordAgeSeconds",
-            60,
-            604_800,
-        ),
-    ] {
-        assert_eq!(p[prop], reference(param), "{prop}");
-        let decl = &t["Parameters"][param];
-        let lo = decl["MinValue"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{param} MinValue"));
-        let hi = decl["MaxValue"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{param} MaxValue"));
-        assert!(
-            lo >= min && hi <= max && lo <= hi,
-            "{param}: {lo}..={hi} not within {min}..={max}"
+    for k in &kinesis {
+        let p = &k["Properties"];
+        assert_eq!(p["StartingPosition"], "LATEST");
+        assert_eq!(
+            p["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"])
         );
-        let default = decl["Default"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{param} Default"));
-        assert!((lo..=hi).contains(&default), "{param} default {default}");
+        assert_eq!(p["BisectBatchOnFunctionError"], true);
+        assert_eq!(p["Enabled"], true);
+        // The on-failure destination is the queue the function itself uses as
+        // its failure sink.
+        assert_eq!(
+            p["DestinationConfig"]["OnFailure"]["Destination"],
+            get_att("FailureQueue", "Arn")
+        );
+        assert_eq!(resource(&t, "FailureQueue")["Type"], "AWS::SQS::Queue");
+        assert_eq!(
+            env_of(&t, "AuditStreamFunction")["WARDEN_FAILURE_QUEUE_URL"],
+            reference("FailureQueue")
+        );
+        // Tuning knobs are parameters; retries and record age are bounded (never
+        // -1, which means "forever" and would stall a shard on a poison record).
+        for (prop, param, min, max) in [
+            ("BatchSize", "StreamBatchSize", 1, 10_000),
+            (
+                "MaximumBatchingWindowInSeconds",
+                "StreamBatchWindowSeconds",
+                0,
+                300,
+            ),
+            (
+                "ParallelizationFactor",
+                "StreamParallelizationFactor",
+                1,
+                10,
+            ),
+            (
+                "MaximumRetryAttempts",
+                "StreamMaximumRetryAttempts",
+                0,
+                10_000,
+            ),
+            (
+                "MaximumRecordAgeInSeconds",
+                "StreamMaximumRecordAgeSeconds",
+                60,
+                604_800,
+            ),
+        ] {
+            assert_eq!(p[prop], reference(param), "{prop}");
+            let decl = &t["Parameters"][param];
+            let lo = decl["MinValue"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{param} MinValue"));
+            let hi = decl["MaxValue"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{param} MaxValue"));
+            assert!(
+                lo >= min && hi <= max && lo <= hi,
+                "{param}: {lo}..={hi} not within {min}..={max}"
+            );
+            let default = decl["Default"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{param} Default"));
+            assert!((lo..=hi).contains(&default), "{param} default {default}");
+        }
     }
 }
 
@@ -535,7 +547,9 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
                         }),
                         _ => reference("PortalArns"),
                     },
-                    "kinesis" => reference("AuditStreamArn"),
+                    "kinesis" => {
+                        json!([reference("AuditStreamArn"), reference("AccessLogStreamArn")])
+                    }
                     "kms" if cond.as_deref() == Some("HasKmsKey") => reference("KmsKeyArn"),
                     "kms" => reference("AuditStreamKmsKeyArn"),
                     "dynamodb" if id == "InstanceCleanupFunction" => get_att("MarksTable", "Arn"),

@@ -8,6 +8,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::executor::REPORT_RESERVE;
+use warden_core::aws::notify::{Notifier, NotifySettings};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::shell::CommonSettings;
 
@@ -25,7 +26,12 @@ pub async fn init() -> Result<Sweeper, Error> {
         ..AwsSettings::default()
     })
     .await;
-    let sweeper = Sweeper::new(policy, &Clients::new(&sdk), config)?;
+    let notify = NotifySettings::from_env(&env)?;
+    let mut sweeper = Sweeper::new(policy, &Clients::new(&sdk), config)?;
+    if let Some(n) = Notifier::from_settings(&notify, &sdk) {
+        tracing::info!(target: "warden::init", topic = n.topic_arn(), dry_run = notify.dry_run, "notifications on");
+        sweeper = sweeper.with_notifier(n);
+    }
     let c = sweeper.config();
     tracing::info!(
         target: "warden::init",
@@ -48,7 +54,10 @@ pub async fn handle(sweeper: &Sweeper, event: LambdaEvent<Value>) -> Result<Valu
     sweeper.check_request(&request)?;
     let deadline = Deadline::at(event.context.deadline(), REPORT_RESERVE);
     let now = warden_core::jiff::Timestamp::now();
-    let outcome = sweeper.run(&request, now, deadline).await;
+    let mut outcome = sweeper.run(&request, now, deadline).await;
+    sweeper
+        .notify(&mut outcome, &event.context.request_id, deadline)
+        .await;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -40,6 +40,7 @@ use gather::CallStats;
 use warden_core::aws::deadline::{run_bounded, Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::notify::{Notice, Notifier, Origin, Sent};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
 use warden_core::plan::{ActionParams, Cause, PlanOptions, PlannedAction, Target};
@@ -66,6 +67,8 @@ pub enum SweepError {
 pub struct SweepOutcome {
     pub report: SweepReport,
     pub metrics: Metrics,
+    /// What to announce on the notification topic (empty without one).
+    pub notices: Vec<Notice>,
 }
 
 /// Everything a sweep needs, built once at cold start.
@@ -75,6 +78,7 @@ pub struct Sweeper {
     web: aws_sdk_workspacesweb::Client,
     executor: Executor,
     config: SweepConfig,
+    notifier: Option<Notifier>,
 }
 
 impl Sweeper {
@@ -101,7 +105,33 @@ impl Sweeper {
             web: clients.web.clone(),
             policy,
             config,
+            notifier: None,
         })
+    }
+
+    /// Announces expired sessions, attached logging settings and cap
+    /// refusals on the deployment's SNS topic (`WARDEN_NOTIFY_TOPIC_ARN`);
+    /// see [`Sweeper::notify`].
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Sends a sweep's notices (none without a notifier); failures are
+    /// logged and counted in `metrics`, never an error.
+    pub async fn notify(
+        &self,
+        outcome: &mut SweepOutcome,
+        request_id: &str,
+        deadline: Deadline,
+    ) -> Option<Sent> {
+        let notifier = self.notifier.as_ref()?;
+        let origin = Origin::new(FUNCTION, request_id);
+        Some(
+            notifier
+                .send(&outcome.notices, &origin, deadline, &mut outcome.metrics)
+                .await,
+        )
     }
 
     /// The configuration in force.
@@ -159,7 +189,11 @@ impl Sweeper {
             Err(e) => {
                 tracing::error!(target: "warden::sweep", reason = %e, "request refused: nothing swept");
                 finish_totals(&mut report);
-                return SweepOutcome { report, metrics };
+                return SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                };
             }
         };
 
@@ -199,6 +233,10 @@ impl Sweeper {
             Context::new(now).with_access_log_stream(self.config.access_log_stream.as_deref());
         let opts = PlanOptions::default().with_dry_run(dry_run);
         let plan = self.policy.run_resources(&resources, &ctx, &opts);
+        let mut notices = self.notifier.as_ref().map(|n| n.notices(&self.policy));
+        if let Some(n) = &mut notices {
+            n.refusals(&plan.refusals);
+        }
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
         }
@@ -240,6 +278,10 @@ impl Sweeper {
 
         // 3. Execute, then retry what is still transiently failing.
         let records = self.execute(&actions, deadline).await;
+        if let Some(n) = &mut notices {
+            n.executed(&records);
+        }
+        let notices = notices.map(|n| n.notices).unwrap_or_default();
         for rec in &records {
             let name = match &rec.outcome {
                 Outcome::Done | Outcome::Already { .. } => "ActionsExecuted",
@@ -273,7 +315,11 @@ impl Sweeper {
             refusals = t.refusals, failures = t.failures,
             "sweep done"
         );
-        SweepOutcome { report, metrics }
+        SweepOutcome {
+            report,
+            metrics,
+            notices,
+        }
     }
 
     /// Runs the actions; those failing transiently get up to `retry_rounds`
