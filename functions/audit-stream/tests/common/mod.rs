@@ -134,7 +134,11 @@ pub fn calls(emu: &RunningEmulator) -> Vec<(String, String)> {
 pub async fn start_function(
     vars: &[(&str, String)],
 ) -> Result<FunctionProcess, (warden_emulator::runtime_api::RuntimeApiError, Vec<String>)> {
-    let launch = Launch::new(env!("CARGO_BIN_EXE_audit-stream"), "audit-stream")
+    // WARDEN_AUDIT_STREAM_BIN runs the same tests against another build of
+    // the function (the release binary, or `sam build`'s bootstrap).
+    let binary = std::env::var("WARDEN_AUDIT_STREAM_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_audit-stream").to_owned());
+    let launch = Launch::new(binary, "audit-stream")
         .vars(vars.iter().map(|(k, v)| (*k, v.as_str())));
     FunctionProcess::start(&launch, Duration::from_secs(30)).await
 }
