@@ -142,9 +142,9 @@ async fn main() {
         );
         println!("{name:>12}: {}", b.display());
     }
-    // `WARDEN_BENCH_LOG_LEVEL=info` prints audit-stream's `batch processed`
-    // line (stage times) of the last invocation per size; logging costs
-    // time, so the figures of such a run are not the ones to quote.
+    // `WARDEN_BENCH_LOG_LEVEL=info`: audit-stream logs `batch processed`
+    // with its stage times, and their medians are printed; logging costs
+    // time, so the handler figures of such a run are not the ones to quote.
     let log_level = std::env::var("WARDEN_BENCH_LOG_LEVEL").unwrap_or_else(|_| "error".into());
     let launches: Vec<Launch> = bins
         .iter()
@@ -208,15 +208,28 @@ async fn main() {
         }
         println!();
         for (k, s) in sides.iter().enumerate() {
-            if let Some(line) = s
+            let stages: Vec<serde_json::Value> = s
                 .proc
                 .stdout
                 .lines()
                 .iter()
-                .rev()
-                .find(|l| l.contains("decode_ms"))
-            {
-                eprintln!("  {n} records: {}: {line}", names[k]);
+                .filter(|l| l.contains("\"batch processed\""))
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if stages.len() > runs {
+                let kept = &stages[stages.len() - runs..];
+                let med = |key: &str| {
+                    let mut v: Vec<u64> = kept.iter().filter_map(|j| j[key].as_u64()).collect();
+                    v.sort_unstable();
+                    v.get(v.len() / 2).copied().unwrap_or(0)
+                };
+                eprintln!(
+                    "  {n} records: {}: stage medians (ms, whole): decode {}, evaluate+plan {}, execute {}",
+                    names[k],
+                    med("decode_ms"),
+                    med("evaluate_plan_ms"),
+                    med("execute_ms")
+                );
             }
             eprintln!(
                 "  {n} records ({avg} B of JSON each): {}: idle RSS {:.1} MiB, fastest {:.2} ms",
