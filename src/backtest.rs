@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -20,6 +19,7 @@ use warden_core::plan::{Cause, PlanOptions, PlannedAction, Refusal};
 use warden_core::{Context, MemoryStore, Policy};
 
 use crate::archive::{self, ArchiveRecord};
+use crate::progress::Progress;
 
 /// What to replay and how.
 #[derive(Debug, Clone)]
@@ -70,8 +70,11 @@ pub struct Backtest {
 /// Replays every record of `inputs` through `policy`.
 pub fn run(policy: &Policy, inputs: &[PathBuf], opts: &Options) -> anyhow::Result<Backtest> {
     let files = archive::files(inputs)?;
-    let bar = progress_bar(opts.progress);
-    let started = Instant::now();
+    let progress = if opts.progress {
+        Progress::stderr("records")
+    } else {
+        Progress::hidden("records")
+    };
     let mut out = Backtest {
         files: files.clone(),
         ..Backtest::default()
@@ -79,52 +82,39 @@ pub fn run(policy: &Policy, inputs: &[PathBuf], opts: &Options) -> anyhow::Resul
     let mut store = MemoryStore::new();
     let mut batch: Vec<ArchiveRecord> = Vec::with_capacity(opts.batch_size);
     let mut latest: Option<Timestamp> = None;
-    for file in &files {
-        if let Some(b) = &bar {
-            b.set_prefix(file.display().to_string());
-        }
+    for (i, file) in files.iter().enumerate() {
+        progress.set_prefix(&format!(
+            "file {}/{} {}",
+            i + 1,
+            files.len(),
+            file.display()
+        ));
         for record in archive::read_file(file)? {
             batch.push(record);
             if batch.len() == opts.batch_size.max(1) {
+                let at = batch.last().map(|r| r.id.clone()).unwrap_or_default();
+                let n = batch.len() as u64;
                 run_batch(policy, &mut batch, opts, &mut store, &mut latest, &mut out);
-                tick(&bar, &out, started);
+                progress.advance(n, &position(&at, &out));
             }
         }
     }
     if !batch.is_empty() {
         run_batch(policy, &mut batch, opts, &mut store, &mut latest, &mut out);
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    progress.finish();
     Ok(out)
 }
 
-fn progress_bar(wanted: bool) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !wanted || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    Some(bar)
-}
-
-fn tick(bar: &Option<indicatif::ProgressBar>, out: &Backtest, started: Instant) {
-    if let Some(b) = bar {
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        b.set_message(format!(
-            "{} records, {} events, {} actions, {:.0} records/s",
-            out.records,
-            out.events,
-            out.actions.len(),
-            out.records as f64 / secs
-        ));
-        b.tick();
-    }
+/// Where a file replay is: the last record read (`file:line` or
+/// `file#sequence`) and what the policy did so far.
+fn position(record: &str, out: &Backtest) -> String {
+    let record = record.rsplit('/').next().unwrap_or(record);
+    format!(
+        "{record} ({} events, {} actions)",
+        out.events,
+        out.actions.len()
+    )
 }
 
 fn run_batch(

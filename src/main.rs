@@ -10,6 +10,7 @@ mod demo;
 mod emulator_cmd;
 mod esm;
 mod policy_cmd;
+mod progress;
 mod run_cmd;
 mod state_cmd;
 

@@ -21,6 +21,7 @@ use warden_core::plan::Cause;
 use warden_core::Policy;
 
 use crate::esm::{BinaryFunction, InProcessFunction};
+use crate::progress::Progress;
 
 /// `warden run <function>`.
 #[derive(Debug, clap::Subcommand)]
@@ -30,6 +31,39 @@ pub enum RunCmd {
     /// honoured, bisection on function errors, a failure sink. Follows the
     /// stream until Ctrl-C.
     AuditStream(RunArgs),
+    /// One fleet sweep (the fleet-sweep function's code) against WorkLink or
+    /// the emulator, report on stdout; fleets and devices as progress on a
+    /// terminal.
+    FleetSweep(SweepArgs),
+}
+
+/// `warden run fleet-sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The policy file. Default: the embedded policies/default.yaml.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Endpoint of WorkLink (the emulator, e.g. http://127.0.0.1:4566).
+    /// Default: the AWS environment.
+    #[arg(long)]
+    worklink_endpoint: Option<String>,
+    /// The region (never looked up from instance metadata).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Only these fleets (repeatable). Default: every fleet listed.
+    #[arg(long = "fleet", value_name = "ARN")]
+    fleets: Vec<String>,
+    /// The audit stream every active fleet should use (the function's
+    /// WARDEN_AUDIT_STREAM_ARN); the default policy's `ensure-audit-stream`
+    /// needs it.
+    #[arg(long, env = "WARDEN_AUDIT_STREAM_ARN")]
+    audit_stream_arn: Option<String>,
+    /// Act for real (default: dry-run, nothing changed).
+    #[arg(long)]
+    execute: bool,
+    /// `text` or `json` (the function's report).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 /// What `run` and `replay` share.
@@ -142,6 +176,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         RunCmd::AuditStream(args) => runtime()?.block_on(run_audit_stream(args)),
+        RunCmd::FleetSweep(args) => runtime()?.block_on(run_fleet_sweep(args)),
     }
 }
 
@@ -529,7 +564,9 @@ async fn replay_stream(args: ReplayArgs) -> anyhow::Result<String> {
         },
     );
     let policy_name = processor.policy().source.clone();
-    let function = InProcessFunction::new(processor, true);
+    let progress = Progress::stderr("records");
+    progress.set_prefix(&format!("replay {stream}"));
+    let function = InProcessFunction::new(processor, true).with_progress(progress);
     let esm = LocalEsm::new(
         stream_clients.kinesis.clone(),
         function,
@@ -537,7 +574,11 @@ async fn replay_stream(args: ReplayArgs) -> anyhow::Result<String> {
         config,
     );
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let report = esm.run(stop_rx).await?;
+    let report = esm.run(stop_rx).await;
+    if let Some(p) = esm.invoker().progress() {
+        p.finish();
+    }
+    let report = report?;
     let reports = esm.invoker().take_reports();
     Ok(replay_summary(
         stream,
@@ -657,4 +698,51 @@ fn replay_summary(
         }
     }
     out
+}
+
+/// `warden run fleet-sweep`: one sweep, the report on stdout.
+async fn run_fleet_sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let policy = load_policy(args.policy.as_ref(), None)?;
+    let clients = Clients::new(
+        &load_sdk_config(&settings(args.worklink_endpoint.as_deref(), &args.region)).await,
+    );
+    let config = fleet_sweep::SweepConfig {
+        dry_run: !args.execute,
+        expected_audit_stream: args.audit_stream_arn.clone(),
+        fleet_arns: args.fleets.clone(),
+        ..fleet_sweep::SweepConfig::default()
+    };
+    let progress = Arc::new(Progress::stderr("devices"));
+    progress.set_prefix("fleet-sweep");
+    let (p, swept) = (progress.clone(), AtomicUsize::new(0));
+    let sweeper = fleet_sweep::Sweeper::new(policy, &clients, config)?.with_fleet_progress(
+        Arc::new(move |fleet, total| {
+            let n = swept.fetch_add(1, Ordering::Relaxed) + 1;
+            let name = fleet.fleet_name.as_deref().unwrap_or(&fleet.fleet_arn);
+            p.advance(
+                fleet.devices_examined as u64,
+                &format!("fleet {n}/{total} ({name})"),
+            );
+        }),
+    );
+    let outcome = sweeper
+        .run(
+            &fleet_sweep::SweepRequest::default(),
+            warden_core::jiff::Timestamp::now(),
+            Deadline::none(),
+        )
+        .await;
+    progress.finish();
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+    } else {
+        print!("{}", outcome.report.render_text());
+    }
+    Ok(if outcome.report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -100,6 +100,13 @@ async fn replay_prints_what_the_policy_would_have_done() {
     .unwrap();
     assert!(ok, "replay failed: {err}\n{out}");
     assert!(out.contains("dry-run: nothing executed"), "{out}");
+    // Not a terminal: no progress line, no escape code, on either stream.
+    for text in [&out, &err] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r') && !text.contains("records/s"),
+            "progress written outside a terminal: {text:?}"
+        );
+    }
     assert!(
         out.contains("read 16 records over 2 shards in 1 batches: 63 events, 6 malformed"),
         "{out}"

@@ -95,6 +95,14 @@ fn replay_from_a_gzipped_archive_names_the_brute_force_only() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: Value = serde_json::from_str(&stdout).expect("one JSON document on stdout");
+    // Not a terminal: no progress line, no escape code, on either stream.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\r') && !text.contains("records/s"),
+            "progress written outside a terminal: {text:?}"
+        );
+    }
     let users = signed_out(&doc);
     assert_eq!(users.len(), 1, "{users:?}");
     assert!(users[0].contains("mallory"), "{users:?}");

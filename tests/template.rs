@@ -85,6 +85,8 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
         ("kms:GenerateDataKey", false),
         ("xray:PutTraceSegments", false),
         ("xray:PutTelemetryRecords", false),
+        // Notifications (NotifyTopicArn), when a topic is given.
+        ("sns:Publish", false),
     ];
     let own: &[(&str, bool)] = match function {
         "AuditStreamFunction" => &[
@@ -97,6 +99,8 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
             ("worklink:DescribeDomain", false),
             ("worklink:SignOutUser", true),
             ("worklink:RevokeDomainAccess", true),
+            ("workspaces-web:ListSessions", false),
+            ("workspaces-web:ExpireSession", true),
             ("dynamodb:BatchGetItem", false),
             ("dynamodb:BatchWriteItem", false),
             ("dynamodb:GetItem", false),
@@ -128,11 +132,12 @@ fn expected_actions(function: &str) -> BTreeMap<&'static str, bool> {
             ("worklink:RestoreDomainAccess", true),
             ("worklink:UpdateAuditStreamConfiguration", true),
             ("sqs:SendMessage", false),
+            // The run lease (PutItem, BatchGetItem to name a holder,
+            // DeleteItem of `l#*` only), warden's revocations (BatchGetItem,
+            // BatchWriteItem).
             ("dynamodb:BatchGetItem", false),
             ("dynamodb:BatchWriteItem", false),
-            ("dynamodb:GetItem", false),
             ("dynamodb:PutItem", false),
-            ("dynamodb:UpdateItem", false),
             ("dynamodb:DeleteItem", false),
         ],
         other => panic!("unknown function {other}"),
@@ -291,6 +296,54 @@ fn the_stream_parameter_only_accepts_worklink_audit_streams() {
     }
 }
 
+/// audit-stream's Secure Browser calls (expire-sessions): ListSessions
+/// always, ExpireSession only with DryRun=false, both on PortalArns only.
+#[test]
+fn audit_stream_ends_sessions_only_on_the_configured_portals() {
+    let t = load_template();
+    assert_eq!(t["Parameters"]["PortalArns"]["Type"], "CommaDelimitedList");
+    let pattern = t["Parameters"]["PortalArns"]["AllowedPattern"]
+        .as_str()
+        .expect("PortalArns: an AllowedPattern");
+    let portal = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+    for p in SAMPLE_PORTALS.split(',') {
+        assert!(portal.is_match(p), "{p}");
+        warden_core::arn::PortalArn::parse(p).unwrap();
+    }
+    for bad in [
+        "arn:aws:worklink::123456789012:fleet/corp",
+        "arn:aws:workspaces-web:us-east-1:123456789012:userAccessLoggingSettings/x",
+        "",
+    ] {
+        assert!(!portal.is_match(bad), "{bad} must be refused");
+    }
+    let web: Vec<(Option<String>, String, Value)> = statements(&t, "AuditStreamRole")
+        .into_iter()
+        .flat_map(|(c, s)| {
+            actions(&s)
+                .into_iter()
+                .filter(|a| a.starts_with("workspaces-web:"))
+                .map(|a| (c.clone(), a, s["Resource"].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        web,
+        [
+            (
+                None,
+                "workspaces-web:ListSessions".into(),
+                reference("PortalArns")
+            ),
+            (
+                Some("ActionsEnabled".into()),
+                "workspaces-web:ExpireSession".into(),
+                reference("PortalArns")
+            ),
+        ]
+    );
+}
+
 #[test]
 fn dry_run_is_on_until_deliberately_turned_off() {
     let t = load_template();
@@ -416,6 +469,7 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
             for a in actions(&s) {
                 let want = match a.split(':').next().unwrap() {
                     "worklink" if a != "worklink:ListFleets" => fleets.clone(),
+                    "workspaces-web" => reference("PortalArns"),
                     "kinesis" => reference("AuditStreamArn"),
                     "kms" if cond.as_deref() == Some("HasKmsKey") => reference("KmsKeyArn"),
                     "kms" => reference("AuditStreamKmsKeyArn"),
@@ -423,6 +477,7 @@ fn permissions_are_scoped_to_the_fleets_stream_queue_and_table() {
                     "dynamodb" => get_att("StateTable", "Arn"),
                     "sqs" if id == "AuditStreamFunction" => get_att("FailureQueue", "Arn"),
                     "sqs" => get_att("ScheduleFailureQueue", "Arn"),
+                    "sns" => reference("NotifyTopicArn"),
                     "logs" => {
                         let log_group = function_prop(&t, id, "LoggingConfig")["LogGroup"]["Ref"]
                             .as_str()
@@ -694,6 +749,22 @@ fn operability_log_retention_and_alarms() {
         assert!(has("Throttles", &reference(id)), "{id} Throttles alarm");
     }
     assert!(has("IteratorAge", &reference("AuditStreamFunction")));
+    // Issue 11: actions refused over a budget (the EMF metric the function
+    // writes, per function).
+    let budget: Vec<&&Value> = alarms
+        .iter()
+        .filter(|a| a["Properties"]["MetricName"] == "BudgetRefused")
+        .collect();
+    assert_eq!(budget.len(), 1, "one BudgetRefused alarm");
+    let p = &budget[0]["Properties"];
+    assert_eq!(p["Namespace"], warden_core::aws::emf::NAMESPACE);
+    assert_eq!(
+        p["Dimensions"],
+        json!([{"Name": "Function", "Value": audit_stream::FUNCTION}])
+    );
+    assert_eq!(p["Statistic"], "Sum");
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(p["Threshold"], 0);
     for q in ["FailureQueue", "ScheduleFailureQueue"] {
         assert!(
             has(
@@ -744,6 +815,7 @@ fn policies_ship_in_a_layer_with_the_embedded_copy_as_fallback() {
         &[
             ("FleetArns", SAMPLE_FLEETS),
             ("AuditStreamArn", SAMPLE_STREAM),
+            ("PortalArns", SAMPLE_PORTALS),
             ("PolicyFile", ""),
         ],
         &[("StateTable", "s-1")],
@@ -818,11 +890,6 @@ const SAMPLE_RESOURCES: [(&str, &str); 3] = [
     ("StateTable", "euc-warden-StateTable-1A2B3C"),
 ];
 
-/// Variables the template sets that a function does not read yet, as
-/// (binary, variable): fleet-sweep is wired to the state table separately
-/// (issue 11). Remove an entry when its function reads it.
-const NOT_YET_READ: [(&str, &str); 1] = [("fleet-sweep", "WARDEN_STATE_TABLE")];
-
 const POISON: &str = "#poison#";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -874,10 +941,7 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
 
         // 2. Each variable poisoned in turn: the function refuses to start
         //    and says which, so the template sets nothing the code ignores.
-        for name in vars
-            .keys()
-            .filter(|n| !NOT_YET_READ.contains(&(bin, n.as_str())))
-        {
+        for name in vars.keys() {
             let mut p = lambda_process(binary, bin, &base(Some((name, POISON)))).await;
             match p.init(timeout).await {
                 Init::Failed(detail) => {
@@ -897,4 +961,63 @@ async fn each_function_starts_on_the_template_env_and_reads_every_variable() {
         "template and code disagree:\n{}",
         problems.join("\n")
     );
+}
+
+/// Issue 14 item 7: the notification topic is optional; when given, every
+/// function may publish to that topic only, and reads it (and whether
+/// dry-run actions are announced) from its environment.
+#[test]
+fn notifications_are_optional_and_scoped_to_the_topic() {
+    let t = load_template();
+    let p = &t["Parameters"]["NotifyTopicArn"];
+    assert_eq!(p["Type"], "String");
+    assert_eq!(p["Default"], "", "no notifications unless asked");
+    let pattern = regex::Regex::new(p["AllowedPattern"].as_str().unwrap()).unwrap();
+    assert!(pattern.is_match(""));
+    assert!(pattern.is_match("arn:aws:sns:eu-west-1:123456789012:warden-actions"));
+    assert!(!pattern.is_match("arn:aws:sqs:eu-west-1:123456789012:warden-actions"));
+    assert!(!pattern.is_match("warden-actions"));
+    assert_eq!(t["Parameters"]["NotifyDryRun"]["Default"], "false");
+    assert_eq!(
+        t["Conditions"]["HasNotifyTopic"],
+        json!({"Fn::Not": [{"Fn::Equals": [reference("NotifyTopicArn"), ""]}]})
+    );
+    let r = Resolver::sample(&t, &SAMPLE_RESOURCES);
+    assert_eq!(r.condition("HasNotifyTopic"), Ok(false));
+    for (id, _) in FUNCTIONS {
+        let env = env_of(&t, id);
+        assert_eq!(
+            env["WARDEN_NOTIFY_TOPIC_ARN"],
+            reference("NotifyTopicArn"),
+            "{id}"
+        );
+        assert_eq!(
+            env["WARDEN_NOTIFY_DRY_RUN"],
+            reference("NotifyDryRun"),
+            "{id}"
+        );
+        let role = role_of(&t, id);
+        let publish: Vec<(Option<String>, Value)> = statements(&t, &role)
+            .into_iter()
+            .filter(|(_, s)| actions(s).iter().any(|a| a.starts_with("sns:")))
+            .collect();
+        assert_eq!(publish.len(), 1, "{role}: one sns statement");
+        let (cond, s) = &publish[0];
+        assert_eq!(
+            cond.as_deref(),
+            Some("HasNotifyTopic"),
+            "{role}: only when a topic is given"
+        );
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(
+            actions(s),
+            ["sns:Publish"],
+            "{role}: PublishBatch is sns:Publish"
+        );
+        assert_eq!(
+            s["Resource"],
+            reference("NotifyTopicArn"),
+            "{role}: that topic only"
+        );
+    }
 }

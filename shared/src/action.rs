@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use crate::arn::PortalArn;
 use crate::resource::{Instance, OnKind};
 
 /// The kinds of action a rule can take. Caps and dedup work per kind.
@@ -40,6 +41,9 @@ pub enum ActionKind {
     DeleteInstance,
     /// WorkLink UpdateAuditStreamConfiguration.
     SetAuditStream,
+    /// WorkSpaces Secure Browser: ListSessions (the user's active sessions
+    /// on a portal, every page), then ExpireSession for each.
+    ExpireSessions,
 }
 
 /// The kinds of [`Target`], one per variant.
@@ -53,6 +57,8 @@ pub enum TargetKind {
     Instance,
     /// [`Target::Fleet`].
     Fleet,
+    /// [`Target::PortalUser`].
+    PortalUser,
 }
 
 /// The state in which a refused call still counts as done (actions are
@@ -68,6 +74,9 @@ pub enum Already {
     /// `ConflictException`, GetWorkspaceInstance shows it `DEALLOCATING` /
     /// `DEALLOCATED` (any other conflict is transient).
     InstanceGone,
+    /// ListSessions shows the user no active session on the portal (or a
+    /// listed session is gone by the time it is expired): nothing to end.
+    NoActiveSession,
 }
 
 /// One action kind, described once.
@@ -111,7 +120,7 @@ pub const ACTIONS: &[ActionDescriptor] = &[
     ActionDescriptor {
         kind: ActionKind::RevokeDomain,
         name: "revoke-domain",
-        params: &["fleet", "domain"],
+        params: &["fleet", "domain", "hold"],
         target: TargetKind::FleetDomain,
         fits: &[OnKind::AuditEvent, OnKind::Domain],
         operation: "RevokeDomainAccess",
@@ -184,6 +193,17 @@ pub const ACTIONS: &[ActionDescriptor] = &[
         already: Already::Never,
         conflicts_with: None,
         resolve: resolve_set_audit_stream,
+    },
+    ActionDescriptor {
+        kind: ActionKind::ExpireSessions,
+        name: "expire-sessions",
+        params: &["portal"],
+        target: TargetKind::PortalUser,
+        fits: &[OnKind::AuditEvent],
+        operation: "ExpireSession",
+        already: Already::NoActiveSession,
+        conflicts_with: None,
+        resolve: resolve_expire_sessions,
     },
 ];
 
@@ -270,6 +290,13 @@ pub struct ActionSpec {
     /// (fleet-sweep's `WARDEN_AUDIT_STREAM_ARN`), so a policy need not
     /// repeat a deployment's value.
     pub stream_arn: Option<String>,
+    /// `revoke-domain`: how long a restore rule must leave the domain
+    /// alone after warden revoked it (recorded with the revocation in the
+    /// state store); `None`: until released (`warden state release`).
+    pub hold: Option<SignedDuration>,
+    /// `expire-sessions`: a Secure Browser portal ARN; `None`: the
+    /// subject's (the access log event's `portalArn`).
+    pub portal: Option<String>,
 }
 
 impl ActionSpec {
@@ -283,6 +310,8 @@ impl ActionSpec {
             keys: Vec::new(),
             grace: DEFAULT_GRACE,
             stream_arn: None,
+            hold: None,
+            portal: None,
         }
     }
 
@@ -320,6 +349,14 @@ pub enum Target {
         /// Fleet ARN.
         fleet_arn: String,
     },
+    /// A user of a WorkSpaces Secure Browser portal (ListSessions +
+    /// ExpireSession).
+    PortalUser {
+        /// Portal ARN (`arn:aws:workspaces-web:<region>:<account>:portal/<id>`).
+        portal_arn: String,
+        /// User name, as the portal's sessions carry it.
+        user: String,
+    },
 }
 
 impl Target {
@@ -330,6 +367,7 @@ impl Target {
             Target::FleetDomain { .. } => TargetKind::FleetDomain,
             Target::Instance { .. } => TargetKind::Instance,
             Target::Fleet { .. } => TargetKind::Fleet,
+            Target::PortalUser { .. } => TargetKind::PortalUser,
         }
     }
 }
@@ -343,6 +381,7 @@ impl std::fmt::Display for Target {
             }
             Target::Instance { instance_id } => write!(f, "instance {instance_id}"),
             Target::Fleet { fleet_arn } => write!(f, "fleet {fleet_arn}"),
+            Target::PortalUser { portal_arn, user } => write!(f, "user {user} on {portal_arn}"),
         }
     }
 }
@@ -406,8 +445,16 @@ pub(crate) enum Resolved {
 }
 
 impl<'a> Facts<'a> {
-    /// The action's fleet, else the subject's, else the function's.
+    /// The action's fleet, else the subject's, else the function's. A
+    /// subject on a Secure Browser portal has no WorkLink fleet: a WorkLink
+    /// action on it (say `sign-out-user` on an access log event) is not
+    /// formed, and never falls back to the default fleet.
     fn fleet(&self, explicit: &'a Option<String>) -> Result<String, String> {
+        if let (None, Some(portal)) = (explicit, self.fleet.filter(|a| PortalArn::is_portal(a))) {
+            return Err(format!(
+                "{portal} is a WorkSpaces Secure Browser portal, not a WorkLink fleet (use expire-sessions)"
+            ));
+        }
         explicit
             .as_deref()
             .or(self.fleet)
@@ -547,6 +594,31 @@ fn resolve_set_audit_stream(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved
     ))
 }
 
+/// The action's portal, else the subject's when it is a Secure Browser
+/// portal ARN (an access log event's `portalArn` reads as its fleet): no
+/// configured portal list is needed to act.
+fn resolve_expire_sessions(spec: &ActionSpec, f: &Facts<'_>) -> Result<Resolved, String> {
+    let user = f
+        .user
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| "no user name in the event/session".to_owned())?;
+    let portal = spec
+        .portal
+        .as_deref()
+        .or(f.fleet.filter(|a| PortalArn::is_portal(a)))
+        .ok_or_else(|| {
+            "no portal ARN: not in the action, and the event/resource names no Secure Browser portal (portalArn)".to_owned()
+        })?;
+    Ok(Resolved::Act(
+        spec.kind,
+        Target::PortalUser {
+            portal_arn: portal.to_owned(),
+            user: user.to_owned(),
+        },
+        ActionParams::None,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,6 +635,7 @@ mod tests {
             ActionKind::MarkForCleanup => 5,
             ActionKind::DeleteInstance => 6,
             ActionKind::SetAuditStream => 7,
+            ActionKind::ExpireSessions => 8,
         }
     }
 
@@ -593,6 +666,47 @@ mod tests {
         }
     }
 
+    const PORTAL: &str =
+        "arn:aws:workspaces-web:us-east-1:123456789012:portal/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+    /// The portal is the action's, else the event's `portalArn`; a WorkLink
+    /// fleet is no portal.
+    #[test]
+    fn expire_sessions_takes_the_events_portal() {
+        let spec = ActionSpec::new(ActionKind::ExpireSessions);
+        let on_portal = Facts {
+            fleet: Some(PORTAL),
+            ..facts(None)
+        };
+        assert_eq!(
+            resolve_expire_sessions(&spec, &on_portal),
+            Ok(Resolved::Act(
+                ActionKind::ExpireSessions,
+                Target::PortalUser {
+                    portal_arn: PORTAL.into(),
+                    user: "alice".into()
+                },
+                ActionParams::None
+            ))
+        );
+        // A WorkLink event: its fleet is not a portal, the default fleet
+        // neither.
+        let e = resolve_expire_sessions(&spec, &facts(None)).unwrap_err();
+        assert!(e.contains("no portal ARN"), "{e}");
+        // ... and a portal is no WorkLink fleet, default fleet or not.
+        let e =
+            resolve_sign_out(&ActionSpec::new(ActionKind::SignOutUser), &on_portal).unwrap_err();
+        assert!(e.contains("not a WorkLink fleet"), "{e}");
+        let mut explicit = spec.clone();
+        explicit.portal = Some(PORTAL.replace("0b1c", "ffff"));
+        let Ok(Resolved::Act(_, Target::PortalUser { portal_arn, .. }, _)) =
+            resolve_expire_sessions(&explicit, &on_portal)
+        else {
+            panic!("no portal target");
+        };
+        assert!(portal_arn.ends_with("portal/ffff2d3e-4f50-6172-8394-a5b6c7d8e9f0"));
+    }
+
     fn facts(instance: Option<&Instance>) -> Facts<'_> {
         Facts {
             now: "2026-11-23T12:00:00Z".parse().unwrap(),
@@ -617,6 +731,7 @@ mod tests {
         for d in ACTIONS {
             let mut spec = ActionSpec::new(d.kind);
             spec.keys = vec!["k".into()];
+            spec.portal = Some(PORTAL.into());
             let f = facts(Some(&inst));
             match (d.resolve)(&spec, &f) {
                 Ok(Resolved::Act(_, target, _)) => {
@@ -644,6 +759,14 @@ mod tests {
         assert!(reason(ActionKind::RevokeDomain).contains("no domain"));
         assert!(reason(ActionKind::DeleteInstance).contains("no instance id"));
         assert!(reason(ActionKind::SetAuditStream).contains("no stream ARN"));
+        assert!(reason(ActionKind::ExpireSessions).contains("no user name"));
+        let user_only = Facts {
+            user: Some("alice"),
+            ..none
+        };
+        let e = resolve_expire_sessions(&ActionSpec::new(ActionKind::ExpireSessions), &user_only)
+            .unwrap_err();
+        assert!(e.contains("no portal ARN"), "{e}");
         let mut spec = ActionSpec::new(ActionKind::RevokeDomain);
         spec.domain = Some("wiki.example.com".into());
         let e = (resolve_domain)(&spec, &none).unwrap_err();

@@ -91,6 +91,18 @@ pub struct PortalArn<'a> {
 }
 
 impl<'a> PortalArn<'a> {
+    /// Whether `text` is a portal ARN, without building an error message
+    /// (for reading events, where most ARNs are WorkLink fleets).
+    pub fn is_portal(text: &str) -> bool {
+        Arn::parse(text).is_some_and(|a| {
+            a.service == "workspaces-web"
+                && a.resource
+                    .strip_prefix("portal/")
+                    .and_then(|r| r.rsplit('/').next())
+                    .is_some_and(|id| !id.is_empty())
+        })
+    }
+
     /// Parses a portal ARN: service `workspaces-web`, resource `portal/...`;
     /// the id is the resource's last `/` part and must not be empty.
     pub fn parse(text: &'a str) -> Result<PortalArn<'a>, String> {

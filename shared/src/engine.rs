@@ -36,6 +36,10 @@ pub struct Context {
     /// `WARDEN_AUDIT_STREAM_ARN`), the target of a `set-audit-stream` that
     /// names no `stream-arn`.
     pub audit_stream_arn: Option<String>,
+    /// How many targets of each kind the run's actions could reach, where
+    /// the function knows it: the base of `max-percent` caps (unknown: the
+    /// targets examined).
+    pub population: crate::plan::Population,
 }
 
 impl Context {
@@ -45,7 +49,14 @@ impl Context {
             now,
             default_fleet_arn: None,
             audit_stream_arn: None,
+            population: crate::plan::Population::default(),
         }
+    }
+
+    /// Set the population of the run's targets (the base of `max-percent`).
+    pub fn with_population(mut self, population: crate::plan::Population) -> Context {
+        self.population = population;
+        self
     }
 
     /// Set the function's default fleet ARN.
@@ -108,7 +119,10 @@ impl ThresholdStore for MemoryStore {
 pub struct ThresholdCandidate {
     /// Index of the rule in `Policy::rules`.
     pub rule: u32,
-    /// The rule's `by` value for the event, as written.
+    /// The rule's `by` value for the event (for a composite `by` the
+    /// fields' values, each trimmed, joined by [`KEY_SEPARATOR`]),
+    /// normalised as the rule's threshold says (default: trimmed and
+    /// case-folded).
     pub key: String,
     /// The event's time (the evaluation's `now` when it has none).
     pub at: Timestamp,
@@ -202,6 +216,45 @@ fn key_of<'a>(v: Val<'a>) -> Option<Cow<'a, str>> {
     }
 }
 
+/// Separates the values of a composite threshold key (`by user, source_ip`
+/// -> `alice|203.0.113.9`); a `|` or a backslash inside a value is escaped
+/// with a backslash, so two different combinations never make the same key.
+pub const KEY_SEPARATOR: char = '|';
+
+/// The threshold key of `subject`: the `by` field's value, or for a
+/// composite key the values of all its fields, each trimmed and escaped,
+/// joined by [`KEY_SEPARATOR`]; a field the event lacks is empty there
+/// (`alice|`). `None` when the event has none of the fields (not counted).
+fn threshold_key<'a>(
+    th: &crate::policy::Threshold,
+    subject: Subject<'a>,
+    env: &Env<'_>,
+) -> Option<Cow<'a, str>> {
+    match th.by_fields.as_slice() {
+        [one] => key_of(one.get(subject, env)),
+        fields => {
+            let mut out = String::new();
+            let mut any = false;
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(KEY_SEPARATOR);
+                }
+                let Some(v) = key_of(f.get(subject, env)) else {
+                    continue;
+                };
+                any = true;
+                for ch in v.trim().chars() {
+                    if ch == KEY_SEPARATOR || ch == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+            }
+            any.then_some(Cow::Owned(out))
+        }
+    }
+}
+
 impl Policy {
     fn env(&self, ctx: &Context) -> Env<'_> {
         Env {
@@ -263,9 +316,13 @@ impl Policy {
                 continue;
             };
             let ev = &events[i as usize];
-            let Some(key) = key_of(th.by_field.get(Subject::Event(ev), &env)) else {
+            let Some(key) = threshold_key(th, Subject::Event(ev), &env) else {
                 continue;
             };
+            let key = th.normalize.apply(&key);
+            if key.is_empty() {
+                continue;
+            }
             cands.push(ThresholdCandidate {
                 rule: r,
                 key: key.into_owned(),
@@ -372,9 +429,17 @@ impl Policy {
                 continue;
             };
             let ev = &events[i as usize];
-            let Some(key) = key_of(th.by_field.get(Subject::Event(ev), &env)) else {
+            let Some(key) = threshold_key(th, Subject::Event(ev), &env) else {
                 continue;
             };
+            let changed = match th.normalize.apply(&key) {
+                Cow::Borrowed(b) if b.len() == key.len() => None,
+                other => Some(other.into_owned()),
+            };
+            let key = changed.map_or(key, Cow::Owned);
+            if key.is_empty() {
+                continue;
+            }
             groups
                 .entry((r, key))
                 .or_default()

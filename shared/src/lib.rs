@@ -90,7 +90,8 @@ pub use error::{EventError, Location, PolicyError, PolicyErrors};
 pub use event::{AuditEvent, CoreField, FieldMap, JsonPath};
 pub use pipeline::Report;
 pub use plan::{
-    ActionParams, Cause, Plan, PlanOptions, PlannedAction, Refusal, RefusalReason, Skipped, Target,
+    ActionParams, Cause, Plan, PlanOptions, PlannedAction, Population, Refusal, RefusalReason,
+    Skipped, Target,
 };
 pub use policy::{ActionKind, ActionSpec, Cap, LoadError, Policy, Rule};
 pub use resource::{Device, Domain, Fleet, Instance, InstanceError, OnKind, Resource};

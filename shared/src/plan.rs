@@ -42,6 +42,74 @@ impl PlanOptions {
     }
 }
 
+/// How many targets of each kind a run's actions could reach, where the
+/// function knows it (fleet-sweep: the users and domains of the fleets it
+/// listed; instance-cleanup: every instance, counted only when a policy
+/// asks for a percentage). The base of `max-percent` caps: when a kind's
+/// population is unknown, the targets examined in the run are the base
+/// (`docs/policy.md`, "Caps").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Population {
+    /// Distinct fleet + user pairs (`sign-out-user`).
+    pub fleet_users: Option<usize>,
+    /// Distinct fleet + domain pairs (`revoke-domain`, `restore-domain`).
+    pub fleet_domains: Option<usize>,
+    /// Fleets (`set-audit-stream`).
+    pub fleets: Option<usize>,
+    /// WorkSpaces Instances (`mark-for-cleanup`, `delete-instance`, ...).
+    pub instances: Option<usize>,
+    /// Distinct portal + user pairs (`expire-sessions`).
+    pub portal_users: Option<usize>,
+}
+
+impl Population {
+    /// The population of the targets of `kind`, if known.
+    pub fn of(&self, kind: TargetKind) -> Option<usize> {
+        match kind {
+            TargetKind::FleetUser => self.fleet_users,
+            TargetKind::FleetDomain => self.fleet_domains,
+            TargetKind::Fleet => self.fleets,
+            TargetKind::Instance => self.instances,
+            TargetKind::PortalUser => self.portal_users,
+        }
+    }
+
+    /// Whether no population is known (every base is what was examined).
+    pub fn is_unknown(&self) -> bool {
+        *self == Population::default()
+    }
+}
+
+/// `min-population` when a cap does not set it: under 20 targets one
+/// action is 5 % or more, so a percentage of 10-25 % allows almost nothing
+/// and only the absolute `max` is meaningful.
+pub const DEFAULT_MIN_POPULATION: u32 = 20;
+
+/// The limit a cap sets for `planned` actions over a base of `base` targets
+/// (the population, or the targets examined): `max`, and `max-percent` of
+/// the base when the base is at least the cap's `min-population`. Under the
+/// floor a cap with a `max` uses it alone; a cap with only `max-percent`
+/// allows that percentage of the floor, so a small population never lifts
+/// the limit altogether. Returns the limit and whether the percentage of
+/// the base applied.
+pub fn cap_limit(cap: &Cap, base: usize) -> (usize, bool) {
+    let mut limit = cap.max.map_or(usize::MAX, |m| m as usize);
+    let Some(p) = cap.max_percent else {
+        return (limit, false);
+    };
+    let floor = cap.min_population.unwrap_or(DEFAULT_MIN_POPULATION) as usize;
+    let pct = |n: usize| (p / 100.0 * n as f64 + 1e-9).floor() as usize;
+    if base >= floor {
+        // Literal: planned * 100 <= p * base.
+        (limit.min(pct(base)), true)
+    } else {
+        if cap.max.is_none() {
+            limit = pct(floor);
+        }
+        (limit, false)
+    }
+}
+
 /// At most this many causes are listed per action (`cause_count` has all).
 pub const MAX_CAUSES: usize = 50;
 
@@ -103,8 +171,16 @@ pub enum RefusalReason {
         limit: usize,
         /// The cap.
         cap: Cap,
-        /// How many targets were examined (the base of `max-percent`).
+        /// How many targets were examined (the base of `max-percent` when
+        /// the population is unknown).
         examined: usize,
+        /// The population the function gave for the kind's targets (the
+        /// base of `max-percent`, at least `examined`), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        population: Option<usize>,
+        /// Whether `max-percent` applied (false: no percentage, or the
+        /// base is under the cap's `min-population`).
+        percent_applied: bool,
     },
     /// Contradictory actions on one target in one run (revoke and restore).
     Conflict {
@@ -124,6 +200,8 @@ impl std::fmt::Display for RefusalReason {
                 limit,
                 cap,
                 examined,
+                population,
+                percent_applied,
             } => {
                 write!(f, "cap exceeded: {planned} planned, limit {limit} (")?;
                 if let Some(m) = cap.max {
@@ -133,7 +211,22 @@ impl std::fmt::Display for RefusalReason {
                     if cap.max.is_some() {
                         write!(f, ", ")?;
                     }
-                    write!(f, "max-percent {p}% of {examined} examined")?;
+                    let base = match population {
+                        Some(n) => format!("a population of {}", (*n).max(*examined)),
+                        None => format!("{examined} examined"),
+                    };
+                    if *percent_applied {
+                        write!(f, "max-percent {p}% of {base}")?;
+                    } else {
+                        let floor = cap.min_population.unwrap_or(DEFAULT_MIN_POPULATION);
+                        write!(
+                            f,
+                            "max-percent {p}% not applied: {base}, under min-population {floor}"
+                        )?;
+                        if cap.max.is_none() {
+                            write!(f, "; {p}% of {floor} instead")?;
+                        }
+                    }
                 }
                 write!(f, "); the whole kind is refused")
             }
@@ -337,7 +430,9 @@ impl<'a> Subj<'a> {
 
 fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'static str, String)> {
     match target {
-        Target::FleetUser { user, .. } => allow.user(user).map(|e| ("users", e)),
+        Target::FleetUser { user, .. } | Target::PortalUser { user, .. } => {
+            allow.user(user).map(|e| ("users", e))
+        }
         Target::FleetDomain { domain, .. } => allow.domain(domain).map(|e| ("domains", e)),
         Target::Instance { instance_id } => match s.instance() {
             Some(i) => allow.instance(i),
@@ -354,7 +449,7 @@ fn protected(allow: &AllowList, target: &Target, s: Subj<'_>) -> Option<(&'stati
 /// `max-percent`), counted by the kind of target it acts on.
 fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
     match kind.descriptor().target {
-        TargetKind::FleetUser => subjects
+        TargetKind::FleetUser | TargetKind::PortalUser => subjects
             .iter()
             .filter_map(|s| s.user())
             .collect::<HashSet<_>>()
@@ -486,7 +581,7 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(mut self, opts: &PlanOptions, subjects: &[Subj<'_>]) -> Plan {
+    fn finish(mut self, opts: &PlanOptions, ctx: &Context, subjects: &[Subj<'_>]) -> Plan {
         let policy = self.policy;
         let mut actions: Vec<PlannedAction> = self.planned.into_values().map(|(a, _)| a).collect();
         self.plan
@@ -545,17 +640,19 @@ impl Builder<'_> {
             for (kind, planned) in counts {
                 let cap = policy.settings.cap(kind);
                 let n = examined(kind, subjects);
-                let mut limit = cap.max.map_or(usize::MAX, |m| m as usize);
-                if let Some(p) = cap.max_percent {
-                    // Literal: planned * 100 <= p * examined.
-                    limit = limit.min((p / 100.0 * n as f64 + 1e-9).floor() as usize);
-                }
+                // A population smaller than what was examined is stale:
+                // what was examined is a lower bound of it.
+                let population = ctx.population.of(kind.descriptor().target);
+                let base = population.map_or(n, |p| p.max(n));
+                let (limit, percent_applied) = cap_limit(&cap, base);
                 if planned > limit {
                     tracing::error!(
                         kind = %kind,
                         planned,
                         limit,
                         examined = n,
+                        population = ?population,
+                        percent_applied,
                         "CAP EXCEEDED: refusing every `{kind}` action of this run"
                     );
                     capped.push((
@@ -565,6 +662,8 @@ impl Builder<'_> {
                             limit,
                             cap,
                             examined: n,
+                            population,
+                            percent_applied,
                         },
                     ));
                 }
@@ -617,7 +716,7 @@ impl Policy {
             };
             b.add(rule, m.subject, *s, ctx);
         }
-        b.finish(opts, subjects)
+        b.finish(opts, ctx, subjects)
     }
 
     /// Plan from an evaluation of `events` (the same slice that was evaluated).

@@ -46,6 +46,7 @@ fn target_fields(t: &Target) -> Vec<(&'static str, &str)> {
         Target::FleetDomain { fleet_arn, domain } => vec![("fleet", fleet_arn), ("domain", domain)],
         Target::Instance { instance_id } => vec![("instance", instance_id)],
         Target::Fleet { fleet_arn } => vec![("fleet", fleet_arn)],
+        Target::PortalUser { portal_arn, user } => vec![("portal", portal_arn), ("user", user)],
     }
 }
 

@@ -616,7 +616,7 @@ rules:
 fn delete_cap_counts_instances_examined() {
     let p = policy(
         r#"
-caps: { delete-instance: { max: 50, max-percent: 50 } }
+caps: { delete-instance: { max: 50, max-percent: 50, min-population: 0 } }
 rules:
   - name: nuke
     on: instance
@@ -781,8 +781,8 @@ rules:
     let mut eval = warden_core::Evaluation::new();
     let cands = p.evaluate_events_deferred(&events, &ctx, &mut eval);
     // Only the non-threshold rule's match; the threshold rule's events are
-    // candidates (sorted by rule, key as written, time), the one without a
-    // user dropped.
+    // candidates (sorted by rule, key normalised: trimmed and case-folded
+    // by default, time), the one without a user dropped.
     assert_eq!(
         eval.matches,
         [warden_core::Match {
@@ -794,8 +794,8 @@ rules:
         .iter()
         .map(|c| (c.rule, c.key.as_str(), c.subject))
         .collect();
-    assert_eq!(got, [(1, "Bob", 0), (1, "alice", 2)]);
-    assert_eq!(cands[1].at, "2026-11-23T10:00:00Z".parse().unwrap());
+    assert_eq!(got, [(1, "alice", 2), (1, "bob", 0)]);
+    assert_eq!(cands[0].at, "2026-11-23T10:00:00Z".parse().unwrap());
     // The caller's verdict joins the matches, in order.
     eval.add_matches([warden_core::Match {
         subject: 0,

@@ -189,3 +189,16 @@ fn empty_and_non_utf8_files() {
     let e = Policy::from_yaml_bytes(b"rules:\n  - \xff\n", "p.yaml").unwrap_err();
     assert_eq!(e.0[0].location.line, 2);
 }
+
+#[test]
+fn notify_is_a_per_rule_boolean_defaulting_to_true() {
+    let base = format!(
+        "{HEAD}    on: audit-event\n    where: {{user: x}}\n    actions: [sign-out-user]\n"
+    );
+    let p = Policy::from_yaml_str(&base, "p.yaml").unwrap();
+    assert!(p.rules[0].notify);
+    let p = Policy::from_yaml_str(&format!("{base}    notify: false\n"), "p.yaml").unwrap();
+    assert!(!p.rules[0].notify);
+    let e = one(&format!("{base}    notify: sometimes\n"));
+    assert_eq!(e.field.as_deref(), Some("notify"), "{e}");
+}

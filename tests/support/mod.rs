@@ -166,6 +166,8 @@ pub const SAMPLE_FLEETS: &str =
 /// `ensure-audit-stream` points fleets at it).
 pub const SAMPLE_STREAM: &str =
     "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
+/// Sample PortalArns: portal-sweep sweeps them.
+pub const SAMPLE_PORTALS: &str = "arn:aws:workspaces-web:us-east-1:123456789012:portal/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0,arn:aws:workspaces-web:us-east-1:123456789012:portal/1c2d3e4f-5061-7283-94a5-b6c7d8e9f0a1";
 pub const STACK: &str = "euc-warden";
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -231,6 +233,7 @@ impl<'t> Resolver<'t> {
             &[
                 ("FleetArns", SAMPLE_FLEETS),
                 ("AuditStreamArn", SAMPLE_STREAM),
+                ("PortalArns", SAMPLE_PORTALS),
                 ("Architecture", "x86_64"),
             ],
             resources,

@@ -11,6 +11,10 @@
 //!    calls leave the process).
 //! 3. 40 distinct sign-outs with 50 ms injected latency per WorkLink call, at
 //!    concurrency 8 (and 1, for contrast).
+//! 4. The state store's cost per 100-record batch of the same stream with
+//!    the default policy (issue 11): stateless (no store), the memory
+//!    store, DynamoDB on moto with 10 ms injected before every call; store
+//!    calls per batch and the end-to-end slowdown (`AUDIT_STREAM_BENCH=state`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +33,7 @@ use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture};
 #[path = "support/batch.rs"]
 mod batch;
 
-use batch::FLEET;
+use batch::{record_json, Rng, FLEET};
 const RECORDS: usize = 10_000;
 
 /// The event JSON exactly as Lambda sends it.
@@ -295,5 +299,132 @@ fn main() {
             );
         }
     });
+    }
+
+    // ---- 4. the state store per 100-record batch.
+    if part("state") {
+        rt.block_on(state_cost());
+    }
+}
+
+/// `n` records from `first` on, as one Kinesis event.
+fn small_event(first: usize, n: usize) -> KinesisEvent {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ first as u64);
+    let records: Vec<Value> = (first..first + n)
+        .map(|i| {
+            let data = record_json(i, &mut rng);
+            let seq = format!("4965432543420000000000000000000000000000000000{:010}", i);
+            json!({
+                "kinesis": {"partitionKey": format!("pk-{}", i % 97), "sequenceNumber": seq,
+                    "data": base64::engine::general_purpose::STANDARD.encode(&data),
+                    "approximateArrivalTimestamp": 1795428000.25},
+                "eventID": format!("shardId-000000000000:{seq}"),
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+async fn state_cost() {
+    use warden_core::state::{DynamoSettings, DynamoStateStore, MemoryStateStore, StateStore};
+    const BATCHES: usize = 20;
+    let policy = Arc::new(
+        Policy::from_yaml_str(warden_core::shell::DEFAULT_POLICY, "policies/default.yaml").unwrap(),
+    );
+    let moto = match warden_emulator::moto::MotoServer::start() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            println!("\n4. DynamoDB part skipped: {e}");
+            None
+        }
+    };
+    let dynamo = match &moto {
+        Some(m) => {
+            let sdk = load_sdk_config(&AwsSettings::local(m.endpoint_url())).await;
+            let store =
+                DynamoStateStore::from_config(&sdk, "bench-state").with_settings(DynamoSettings {
+                    call_latency: Some(Duration::from_millis(10)),
+                    transact_max_items: 25,
+                    ..DynamoSettings::default()
+                });
+            store.create_table().await.unwrap();
+            Some(Arc::new(store))
+        }
+        None => None,
+    };
+    println!(
+        "\n4. {BATCHES} batches of 100 records (default policy, actions stubbed), mean per batch:"
+    );
+    let memory: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new());
+    let mut stores: Vec<(&str, Option<Arc<dyn StateStore>>)> = vec![
+        ("stateless (no store)", None),
+        ("memory store", Some(memory)),
+    ];
+    if let Some(d) = &dynamo {
+        let d: Arc<dyn StateStore> = d.clone();
+        stores.push(("DynamoDB (moto + 10 ms/call)", Some(d)));
+    }
+    let mut base = None;
+    for (name, store) in stores {
+        let mut p = StreamProcessor::new(
+            policy.clone(),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some(FLEET.into()),
+                dry_run: false,
+                ..ProcessorConfig::default()
+            },
+        );
+        if let Some(s) = store {
+            p = p.with_state(s);
+        }
+        if let Some(d) = &dynamo {
+            d.reset_stats();
+        }
+        let mut total = Duration::ZERO;
+        let mut failures = 0;
+        for b in 0..BATCHES {
+            let event = small_event(b * 100, 100);
+            // The batch's own time: windows live from their events' times.
+            let inv = InvocationInfo {
+                request_id: "bench",
+                function_arn: "arn:aws:lambda:us-east-1:123456789012:function:audit-stream",
+                now: warden_core::jiff::Timestamp::from_millisecond(
+                    1_795_428_000_000 + (b as i64 + 1) * 100 * 250,
+                )
+                .unwrap(),
+                deadline: Deadline::none(),
+            };
+            let t = Instant::now();
+            let r = p.process(event, &inv).await;
+            total += t.elapsed();
+            failures += usize::from(r.failure.is_some());
+        }
+        let mean = total / BATCHES as u32;
+        let slowdown = base.map_or(String::new(), |b: Duration| {
+            format!(
+                ", {:.1}x the stateless path",
+                mean.as_secs_f64() / b.as_secs_f64()
+            )
+        });
+        base.get_or_insert(mean);
+        println!(
+            "   {name:<30} {}{slowdown} ({failures} batches failed)",
+            ms(mean)
+        );
+        if name.starts_with("DynamoDB") {
+            if let Some(d) = &dynamo {
+                let st = d.stats();
+                let calls: u64 = st.calls.values().sum();
+                println!(
+                    "      store calls per batch: {:.1} ({:?}); WRU {:.1}, RRU {:.1} per batch",
+                    calls as f64 / BATCHES as f64,
+                    st.calls,
+                    st.write_units as f64 / BATCHES as f64,
+                    st.read_units as f64 / BATCHES as f64,
+                );
+            }
+        }
     }
 }

@@ -1,14 +1,13 @@
 //! audit-stream's configuration: the environment, read and validated once at
 //! cold start (errors name the variable), and the `WARDEN_CAPS` overrides.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use warden_core::aws::executor::REPORT_RESERVE;
+use warden_core::aws::notify::NotifySettings;
 use warden_core::env::{Env, EnvError};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::shell::{CommonSettings, PolicyLoadError};
-use warden_core::state::{DynamoStateStore, MemoryStateStore, StateStore};
 
 pub use warden_core::overrides::{apply_caps, CapOverride};
 pub use warden_core::shell::PolicySource;
@@ -57,49 +56,7 @@ pub fn parse_budgets(value: &str) -> Result<Vec<Budget>, EnvError> {
 }
 use crate::record::{Limits, MAX_EVENTS_PER_RECORD, MAX_INFLATED_BYTES_PER_BATCH};
 
-/// The variable of the state table.
-pub const STATE_TABLE_VAR: &str = "WARDEN_STATE_TABLE";
-
-/// Where the durable state lives (`WARDEN_STATE_TABLE`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateTable {
-    /// A DynamoDB table, by name.
-    Dynamo(String),
-    /// `memory:`: a [`MemoryStateStore`] in the process (local runs, the
-    /// demo, benchmarks): lost at cold start, not shared between concurrent
-    /// instances. A warning is logged at start.
-    Memory,
-}
-
-impl StateTable {
-    /// Parses the variable: `memory:` or a DynamoDB table name (3-255
-    /// characters of `A-Z a-z 0-9 _ - .`).
-    pub fn parse(value: &str) -> Result<StateTable, EnvError> {
-        let v = value.trim();
-        if v == "memory:" {
-            return Ok(StateTable::Memory);
-        }
-        let valid_chars = v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !(3..=255).contains(&v.len()) || !valid_chars {
-            return Err(invalid(
-                STATE_TABLE_VAR,
-                value,
-                "expected a DynamoDB table name (3-255 characters: letters, digits, `_`, `-`, `.`) or `memory:`",
-            ));
-        }
-        Ok(StateTable::Dynamo(v.to_owned()))
-    }
-
-    /// Builds the store (no network call).
-    pub fn store(&self, sdk: &aws_config::SdkConfig) -> Arc<dyn StateStore> {
-        match self {
-            StateTable::Dynamo(table) => Arc::new(DynamoStateStore::from_config(sdk, table)),
-            StateTable::Memory => Arc::new(MemoryStateStore::new()),
-        }
-    }
-}
+pub use warden_core::state::{StateTable, STATE_TABLE_VAR};
 
 /// The variable of the per-record event limit.
 pub const MAX_EVENTS_VAR: &str = "WARDEN_MAX_EVENTS_PER_RECORD";
@@ -173,6 +130,9 @@ pub struct Config {
     /// `WARDEN_BUDGETS`: budgets per action kind across invocations
     /// (`sign-out-user=10/1h,revoke-domain=2/1h`); need the state table.
     pub budgets: Vec<Budget>,
+    /// `WARDEN_NOTIFY_TOPIC_ARN` / `WARDEN_NOTIFY_DRY_RUN`: the optional
+    /// SNS topic announcing executed actions and refusals.
+    pub notify: NotifySettings,
     /// `WARDEN_MAX_EVENTS_PER_RECORD` (default 10,000) and
     /// `WARDEN_MAX_INFLATED_BYTES_PER_BATCH` (default 64 MiB).
     pub limits: Limits,
@@ -249,6 +209,7 @@ impl Config {
                 None => Vec::new(),
                 Some(v) => parse_budgets(&v)?,
             },
+            notify: NotifySettings::from_env(env)?,
             limits: Limits {
                 max_events_per_record: env.range_or(
                     MAX_EVENTS_VAR,
@@ -300,6 +261,13 @@ impl Config {
                 }
                 .into());
             }
+        }
+        if self.state_table.is_none() && !policy.settings.budgets.is_empty() {
+            return Err(StateTable::missing(format!(
+                "the `budgets:` of {} count across invocations",
+                policy.source
+            ))
+            .into());
         }
         Ok(policy)
     }
@@ -422,6 +390,32 @@ mod tests {
             policy.settings.cap(ActionKind::DeleteInstance),
             policy.settings.default_cap
         );
+    }
+
+    /// expire-sessions (Secure Browser) takes caps and budgets by its
+    /// name like every kind; the default policy caps it itself.
+    #[test]
+    fn expire_sessions_has_caps_and_budgets() {
+        assert_eq!(
+            parse_budgets("expire-sessions=5/1h").unwrap(),
+            vec![Budget {
+                kind: ActionKind::ExpireSessions,
+                max: 5,
+                per: jiff::SignedDuration::from_hours(1)
+            }]
+        );
+        let caps = parse_caps("expire-sessions=3").unwrap();
+        assert_eq!(
+            caps,
+            vec![(Some(ActionKind::ExpireSessions), CapOverride::Max(3))]
+        );
+        let mut policy = Policy::from_yaml_str(DEFAULT_POLICY, "default.yaml").unwrap();
+        assert_eq!(
+            policy.settings.cap(ActionKind::ExpireSessions).max,
+            Some(25)
+        );
+        apply_caps(&mut policy, &caps);
+        assert_eq!(policy.settings.cap(ActionKind::ExpireSessions).max, Some(3));
     }
 
     #[test]
@@ -567,6 +561,23 @@ mod tests {
         let err = c.load_policy().unwrap_err().to_string();
         assert!(err.contains("WARDEN_STATE_TABLE is required"), "{err}");
         assert!(err.contains("WARDEN_BUDGETS"), "{err}");
+        // And the policy's own `budgets:`.
+        let budgeted = dir.join("budgeted.yaml");
+        std::fs::write(
+            &budgeted,
+            "budgets:\n  sign-out-user: { max: 5, per: 1h }\nrules:\n  - name: deny\n    on: audit-event\n    where: { user: { in: [mallory] } }\n    actions: [sign-out-user]\n",
+        )
+        .unwrap();
+        let c = Config::from_env(&env(&[
+            ("WARDEN_FAILURE_QUEUE_URL", QUEUE),
+            ("WARDEN_POLICY_FILE", budgeted.to_str().unwrap()),
+        ]))
+        .unwrap();
+        let err = c.load_policy().unwrap_err().to_string();
+        assert!(
+            err.contains("WARDEN_STATE_TABLE is required") && err.contains("`budgets:`"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

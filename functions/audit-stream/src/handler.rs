@@ -7,6 +7,7 @@ use std::time::Duration;
 use lambda_runtime::LambdaEvent;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::executor::Executor;
+use warden_core::aws::notify::Notifier;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 
 use crate::config::{Config, ConfigError, StateTable};
@@ -65,6 +66,14 @@ pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
         StreamProcessor::new(Arc::new(policy), executor, sink, config.processor_config());
     if let Some(state) = state {
         processor = processor.with_state(state);
+    }
+    if let Some(notifier) = Notifier::from_settings(&config.notify, &sdk) {
+        tracing::info!(
+            topic = notifier.topic_arn(),
+            dry_run = config.notify.dry_run,
+            "notifications on"
+        );
+        processor = processor.with_notifier(notifier);
     }
     Ok(Handler::new(processor, config.deadline_reserve))
 }

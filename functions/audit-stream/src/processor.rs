@@ -30,6 +30,7 @@ use crate::wire::RecordInfo;
 use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::notify::{Notifier, Origin};
 use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
 use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason, Target};
 use warden_core::policy::{ActionKind, Policy};
@@ -118,6 +119,25 @@ pub struct Budget {
     pub per: SignedDuration,
 }
 
+/// The policy's `budgets:`, each kind replaced by the override's when the
+/// override names it, in action-kind order.
+pub fn effective_budgets(policy: &Policy, overrides: &[Budget]) -> Vec<Budget> {
+    let mut out: Vec<Budget> = policy
+        .settings
+        .budgets
+        .iter()
+        .filter(|(k, _)| !overrides.iter().any(|o| o.kind == **k))
+        .map(|(k, b)| Budget {
+            kind: *k,
+            max: b.max,
+            per: b.per,
+        })
+        .collect();
+    out.extend_from_slice(overrides);
+    out.sort_by_key(|b| b.kind);
+    out
+}
+
 impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
@@ -201,6 +221,7 @@ pub struct StreamProcessor<R, S> {
     sink: S,
     config: ProcessorConfig,
     state: Option<State>,
+    notifier: Option<Notifier>,
 }
 
 /// The durable state store, when there is one.
@@ -240,15 +261,34 @@ pub fn record_info<'a>(rec: &'a KinesisEventRecord, event_id: &'a str) -> Record
 }
 
 impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
-    /// A processor over a compiled policy.
-    pub fn new(policy: Arc<Policy>, runner: R, sink: S, config: ProcessorConfig) -> Self {
+    /// A processor over a compiled policy. The budgets in force are the
+    /// policy's `budgets:`, each kind replaced by the configuration's
+    /// (`WARDEN_BUDGETS`) when it names that kind.
+    pub fn new(policy: Arc<Policy>, runner: R, sink: S, mut config: ProcessorConfig) -> Self {
+        config.budgets = effective_budgets(&policy, &config.budgets);
+        let s = &policy.settings;
+        if s.default_cap.max_percent.is_some() || s.caps.values().any(|c| c.max_percent.is_some()) {
+            // The population of `max-percent` (docs/audit-stream.md).
+            tracing::info!(
+                "max-percent caps: the population is each batch's distinct users (sign-outs) \
+                 and hosts (domain actions); no population is kept across batches"
+            );
+        }
         StreamProcessor {
             policy,
             runner,
             sink,
             config,
             state: None,
+            notifier: None,
         }
+    }
+
+    /// Announces executed actions, cap refusals and over-budget refusals
+    /// on the deployment's SNS topic (`WARDEN_NOTIFY_TOPIC_ARN`).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The durable state store (`WARDEN_STATE_TABLE`): threshold windows
@@ -320,7 +360,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             .execute(&planned.plan, &decoded.messages, inv.deadline, &mut metrics)
             .await;
         if let Some(store) = self.state() {
-            let unrecorded = record_revocations(store.as_ref(), &executed, inv.now).await;
+            let unrecorded =
+                record_revocations(store.as_ref(), &self.policy, &executed, inv.now).await;
             if let Some(e) = &unrecorded {
                 // Reported at the lowest record of those revokes and kept out
                 // of the ledger: the re-delivery revokes again ("already
@@ -337,6 +378,22 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                 planned.fail_at(lowest, why);
             }
             record_done(store.as_ref(), &executed, inv.now, unrecorded.is_some()).await;
+        }
+        if let Some(notifier) = &self.notifier {
+            let mut notices = notifier.notices(&self.policy);
+            notices.executed(&executed);
+            notices.refusals(&planned.plan.refusals);
+            for (a, why) in &planned.over_budget {
+                notices.over_budget(a, why);
+            }
+            notifier
+                .send(
+                    &notices.notices,
+                    &Origin::new(FUNCTION_NAME, inv.request_id),
+                    inv.deadline,
+                    &mut metrics,
+                )
+                .await;
         }
         let timings = StageTimes {
             decode_ms: decoded_at.as_millis() as u64,
@@ -386,9 +443,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let take = records.len().min(1024);
             for mut rec in records.drain(..take) {
                 let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
+                let first = d.events.len();
                 match decode_record_into(&rec.kinesis.data, &id, fields, &mut budget, &mut d.events)
                 {
-                    Ok(k) => d.event_record.extend(std::iter::repeat_n(i as u32, k)),
+                    Ok(k) => {
+                        let k = k - set_aside_validation(&mut d.events, first, metrics);
+                        d.event_record.extend(std::iter::repeat_n(i as u32, k))
+                    }
                     Err(reason) => {
                         tracing::warn!(
                             target: "warden::record",
@@ -461,6 +522,9 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             default_fleet_arn: self.config.default_fleet_arn.clone(),
             // set-audit-stream is a fleet action: never planned from events.
             audit_stream_arn: None,
+            // Unknown: `max-percent` is of the batch's distinct users and
+            // hosts (logged once in `new`).
+            population: Default::default(),
         }
     }
 
@@ -545,7 +609,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             let Some(th) = rule.threshold.as_ref() else {
                 continue;
             };
-            let key = normalise_key(&c.key).into_owned();
+            // Normalised by the engine, as the rule's `normalize` says.
+            let key = c.key.clone();
             let w = *index.entry((c.rule, key.clone())).or_insert_with(|| {
                 windows.push(WindowHits {
                     window: WindowKey {
@@ -617,6 +682,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             plan,
             events_matched,
             state_failure,
+            over_budget: Vec::new(),
         }
     }
 
@@ -766,6 +832,12 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         "action refused: over the budget"
                     );
                     metrics.count_by("BudgetRefused", "Action", operation_name(a.kind), 1);
+                    // Per function too: the template's alarm watches it.
+                    metrics.count("BudgetRefused", 1);
+                    planned.over_budget.push((
+                        a.clone(),
+                        format!("over the budget: {used} of {max} used, refused until {until}"),
+                    ));
                     false
                 });
             }
@@ -843,6 +915,9 @@ pub struct Planned {
     /// The state store failed: the record to report as a batch item
     /// failure (the lowest holding a threshold candidate) and why.
     pub state_failure: Option<(usize, String)>,
+    /// Actions refused over their budget, and the budget's state (for the
+    /// notifications).
+    pub over_budget: Vec<(PlannedAction, String)>,
 }
 
 impl Planned {
@@ -897,6 +972,7 @@ pub fn report(
         plan,
         events_matched,
         state_failure,
+        ..
     } = planned;
     let mut lowest: Option<(usize, String)> = None;
     let mut fail_at = |index: usize, why: String| {
@@ -1046,7 +1122,15 @@ pub const LEDGER_KEEP: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// `MAX_CAUSES`) count.
 fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
     let kind = a.kind.name().to_owned();
-    let target = a.target.to_string();
+    // User names trimmed and case-folded: `Alice` and `alice ` are one.
+    let target = match &a.target {
+        Target::FleetUser { fleet_arn, user } => Target::FleetUser {
+            fleet_arn: fleet_arn.clone(),
+            user: normalise_key(user).into_owned(),
+        }
+        .to_string(),
+        t => t.to_string(),
+    };
     a.causes.iter().filter_map(move |c| match c {
         Cause::Event { source_id, .. } => Some(LedgerKey {
             kind: kind.clone(),
@@ -1055,6 +1139,44 @@ fn ledger_keys(a: &PlannedAction) -> impl Iterator<Item = LedgerKey> + '_ {
         }),
         Cause::Resource { .. } => None,
     })
+}
+
+/// The event type WorkSpaces Secure Browser writes to its access log stream
+/// when logging settings are associated with it ("the event is successfully
+/// put to the Kinesis data stream").
+pub const VALIDATION_EVENT: &str = "Validation";
+
+/// Removes the `Validation` events among `events[first..]` (one record's),
+/// returning how many. They name no portal and no user: recognised, logged
+/// and counted (`ValidationEvents`), never evaluated, so no rule acts on
+/// them whatever it says. The other events keep their source ids.
+fn set_aside_validation(
+    events: &mut Vec<AuditEvent>,
+    first: usize,
+    metrics: &mut Metrics,
+) -> usize {
+    let before = events.len();
+    let mut i = first;
+    while i < events.len() {
+        if events[i].event_type.as_deref() == Some(VALIDATION_EVENT) {
+            let e = events.remove(i);
+            let detail = |k: &str| e.raw["details"][k].as_str().unwrap_or_default().to_owned();
+            tracing::info!(
+                target: "warden::record",
+                event_id = %e.source_id,
+                operation = %detail("operation"),
+                settings = %detail("userAccessLoggingSettingsArn"),
+                "Secure Browser access log validation event: recognised, not evaluated"
+            );
+        } else {
+            i += 1;
+        }
+    }
+    let removed = before - events.len();
+    if removed > 0 {
+        metrics.count("ValidationEvents", removed as u64);
+    }
+    removed
 }
 
 /// Event source id -> record position.
@@ -1138,11 +1260,12 @@ fn is_recorded_revoke(r: &ActionRecord) -> bool {
 }
 
 /// Issue 11 item 4: records warden's revokes (rule, time, first cause) so
-/// fleet-sweep's restore rules leave them alone until released (no hold:
-/// `hold_until` is `None`). One `record_revocations` call. Returns the
+/// fleet-sweep's restore rules leave them alone until released, or until
+/// the rules' `revoke-domain: { hold: D }` has passed. One `record_revocations` call. Returns the
 /// store's error, if any (logged here).
 async fn record_revocations(
     store: &dyn StateStore,
+    policy: &Policy,
     executed: &[ActionRecord],
     now: Timestamp,
 ) -> Option<warden_core::state::StateError> {
@@ -1164,7 +1287,8 @@ async fn record_revocations(
                         Cause::Resource { id } => id.clone(),
                     })
                     .unwrap_or_default(),
-                hold_until: None,
+                hold_until: warden_core::state::revoke_hold(policy, &r.action.rules)
+                    .and_then(|h| now.checked_add(h).ok()),
             }),
             _ => None,
         })
@@ -1888,5 +2012,111 @@ rules:
         assert!(r.failure.is_none());
         assert!(r.response.batch_item_failures.is_empty());
         assert_eq!(r.metrics.get("BatchItemFailures"), 0.0);
+    }
+
+    /// Issue 12: `expire-sessions` passes the guards of `sign-out-user`:
+    /// the Validation event is set aside (never evaluated), the allow-list
+    /// refuses, the budget holds, the ledger stops a re-delivery, dry-run
+    /// only logs.
+    #[tokio::test]
+    async fn expire_sessions_has_the_guards_of_sign_out_user() {
+        const P1: &str =
+            "arn:aws:workspaces-web:us-east-1:123456789012:portal/11111111-1111-4111-8111-111111111111";
+        const P2: &str =
+            "arn:aws:workspaces-web:us-east-1:123456789012:portal/22222222-2222-4222-8222-222222222222";
+        let policy = || {
+            Arc::new(
+                Policy::from_yaml_str(
+                    "allow: { users: [breakglass-*] }\nrules:\n  - name: sb\n    on: audit-event\n    where: { service: workspaces-web, event_type: { in: [StartSession, Validation] } }\n    actions: [expire-sessions]\n",
+                    "inline.yaml",
+                )
+                .unwrap(),
+            )
+        };
+        let start = |user: &str, portal: &str| {
+            json!({"timestamp": "1795433401000", "eventType": "StartSession", "details": {},
+                   "portalArn": portal, "userName": user})
+            .to_string()
+            .into_bytes()
+        };
+        let validation = json!({"timestamp": "1795433400000", "eventType": "Validation",
+            "details": {"operation": "AssociateUserAccessLoggingSettings"}})
+        .to_string()
+        .into_bytes();
+        let data = vec![
+            validation,
+            start("alice", P1),
+            start("bob", P1),
+            start("carol", P2),
+            start("breakglass-1", P1),
+        ];
+        let store = Arc::new(MemoryStateStore::new());
+        let p = StreamProcessor::new(
+            policy(),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                dry_run: false,
+                budgets: vec![Budget {
+                    kind: ActionKind::ExpireSessions,
+                    max: 2,
+                    per: SignedDuration::from_hours(1),
+                }],
+                ..ProcessorConfig::default()
+            },
+        )
+        .with_state(store);
+        let targets = |r: &BatchReport| -> Vec<String> {
+            r.executed
+                .iter()
+                .map(|a| a.action.target.to_string())
+                .collect()
+        };
+
+        let r1 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r1.events, 4, "the Validation event is not evaluated");
+        assert_eq!(r1.metrics.get("ValidationEvents"), 1.0);
+        assert_eq!(
+            targets(&r1),
+            [format!("user alice on {P1}"), format!("user bob on {P1}")]
+        );
+        assert_eq!(
+            r1.metrics
+                .get_by("BudgetRefused", "Action", "ExpireSession"),
+            1.0,
+            "carol: over the budget"
+        );
+        let allow = &r1.plan.refusals;
+        assert_eq!(allow.len(), 1, "{allow:?}");
+        assert!(matches!(
+            &allow[0].reason,
+            RefusalReason::AllowListed { entry, .. } if entry == "breakglass-*"
+        ));
+        assert!(r1.failure.is_none());
+
+        // Re-delivered: the ledger knows alice and bob, the budget is spent.
+        let r2 = p.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert!(r2.executed.is_empty(), "{:?}", targets(&r2));
+        assert_eq!(
+            r2.metrics
+                .get_by("ActionsAlreadyDone", "Action", "ExpireSession"),
+            2.0
+        );
+        assert_eq!(
+            r2.metrics
+                .get_by("BudgetRefused", "Action", "ExpireSession"),
+            1.0
+        );
+
+        // Dry-run: planned and logged, not executed.
+        let dry = StreamProcessor::new(
+            policy(),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig::default(),
+        );
+        let r = dry.process(batch_at(0, &refs(&data)), &inv()).await;
+        assert_eq!(r.executed.len(), 3);
+        assert!(r.executed.iter().all(|a| a.outcome == Outcome::DryRun));
     }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use warden_core::arn::{FleetArn, StreamArn};
 use warden_core::env::{Env, EnvError};
 use warden_core::overrides::{Invocation, ManualPayload};
+use warden_core::state::StateTable;
 
 /// Every WorkLink audit stream's name must begin with this (a WorkLink rule:
 /// the service only writes to Kinesis streams named so).
@@ -40,6 +41,9 @@ pub mod vars {
     pub const DESCRIBE_SIGNED_OUT: &str = "WARDEN_DESCRIBE_SIGNED_OUT";
     /// Extra rounds for calls still throttled after the SDK's own retries.
     pub const RETRY_ROUNDS: &str = "WARDEN_RETRY_ROUNDS";
+    /// The state table (`memory:` for a local run): revocation provenance
+    /// and the run lease.
+    pub const STATE_TABLE: &str = warden_core::state::STATE_TABLE_VAR;
 }
 
 /// How a sweep runs. [`SweepConfig::default`] is what an empty environment
@@ -73,6 +77,9 @@ pub struct SweepConfig {
     pub retry_rounds: u32,
     /// First pause between rounds (doubled each round, at most 2 s).
     pub retry_pause: Duration,
+    /// `WARDEN_STATE_TABLE`: where warden's revocations and the run lease
+    /// live. Unset: only a policy without restore rules may run.
+    pub state_table: Option<StateTable>,
 }
 
 impl Default for SweepConfig {
@@ -89,6 +96,7 @@ impl Default for SweepConfig {
             page_size: 100,
             retry_rounds: 3,
             retry_pause: Duration::from_millis(200),
+            state_table: None,
         }
     }
 }
@@ -148,6 +156,7 @@ impl SweepConfig {
             page_size: d.page_size,
             retry_rounds: env.range_or(vars::RETRY_ROUNDS, 3, 0, 10)? as u32,
             retry_pause: d.retry_pause,
+            state_table: StateTable::from_env(env)?,
         })
     }
 }

@@ -8,10 +8,15 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::executor::REPORT_RESERVE;
+use warden_core::aws::notify::{Notifier, NotifySettings};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::shell::CommonSettings;
 
-use crate::{SweepConfig, SweepRequest, Sweeper};
+use warden_core::env::EnvError;
+use warden_core::policy::Policy;
+use warden_core::state::StateTable;
+
+use crate::{rules_needing_state, SweepConfig, SweepRequest, Sweeper};
 
 /// Configuration, policy and clients, once per cold start (no network
 /// call). Errors name the variable, or the policy file and line.
@@ -20,12 +25,23 @@ pub async fn init() -> Result<Sweeper, Error> {
     let common = CommonSettings::from_env(&env)?;
     let config = SweepConfig::from_env(&env)?;
     let policy = common.load_policy()?;
+    check_state_table(&policy, config.state_table.as_ref())?;
     let sdk = load_sdk_config(&AwsSettings {
         max_attempts: common.max_attempts,
         ..AwsSettings::default()
     })
     .await;
-    let sweeper = Sweeper::new(policy, &Clients::new(&sdk), config)?;
+    StateTable::log_start(config.state_table.as_ref(), crate::FUNCTION);
+    let state = config.state_table.as_ref().map(|t| t.store(&sdk));
+    let notify = NotifySettings::from_env(&env)?;
+    let mut sweeper = Sweeper::new(policy, &Clients::new(&sdk), config)?;
+    if let Some(state) = state {
+        sweeper = sweeper.with_state(state);
+    }
+    if let Some(n) = Notifier::from_settings(&notify, &sdk) {
+        tracing::info!(target: "warden::init", topic = n.topic_arn(), dry_run = notify.dry_run, "notifications on");
+        sweeper = sweeper.with_notifier(n);
+    }
     let c = sweeper.config();
     tracing::info!(
         target: "warden::init",
@@ -40,6 +56,21 @@ pub async fn init() -> Result<Sweeper, Error> {
     Ok(sweeper)
 }
 
+/// A policy with a restore rule needs `WARDEN_STATE_TABLE`: without it the
+/// rule would undo warden's own revocations. The error names the variable
+/// and the rules.
+pub fn check_state_table(policy: &Policy, table: Option<&StateTable>) -> Result<(), EnvError> {
+    let rules = rules_needing_state(policy);
+    if table.is_none() && !rules.is_empty() {
+        return Err(StateTable::missing(format!(
+            "the restore rule(s) {} of {} must not restore domains warden revoked, which the state table records",
+            rules.join(", "),
+            policy.source
+        )));
+    }
+    Ok(())
+}
+
 /// One invocation. A payload that is refused, or a sweep that could not
 /// even list the fleets, is a function error (Lambda's asynchronous retries
 /// and the Errors alarm see it).
@@ -47,7 +78,10 @@ pub async fn handle(sweeper: &Sweeper, event: LambdaEvent<Value>) -> Result<Valu
     let request = parse_request(&event.payload)?;
     let deadline = Deadline::at(event.context.deadline(), REPORT_RESERVE);
     let now = warden_core::jiff::Timestamp::now();
-    let outcome = sweeper.run(&request, now, deadline).await;
+    let mut outcome = sweeper.run(&request, now, deadline).await;
+    sweeper
+        .notify(&mut outcome, &event.context.request_id, deadline)
+        .await;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -76,6 +110,23 @@ mod tests {
     fn the_bundled_policy_compiles() {
         let p = warden_core::shell::default_policy().unwrap();
         assert!(p.has_rules_for(warden_core::OnKind::Device));
+    }
+
+    #[test]
+    fn restore_rules_need_the_state_table() {
+        let p = warden_core::shell::default_policy().unwrap();
+        let e = check_state_table(&p, None).unwrap_err().to_string();
+        assert!(
+            e.contains("WARDEN_STATE_TABLE is required") && e.contains("restore-approved-domains"),
+            "{e}"
+        );
+        check_state_table(&p, Some(&StateTable::Memory)).unwrap();
+        let no_restore = Policy::from_yaml_str(
+            "rules:\n  - name: r\n    on: domain\n    where: { status: ACTIVE }\n    actions: [revoke-domain]\n",
+            "p.yaml",
+        )
+        .unwrap();
+        check_state_table(&no_restore, None).unwrap();
     }
 
     #[test]

@@ -22,33 +22,70 @@
 mod config;
 mod gather;
 pub mod handler;
+mod population;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 pub use config::{
     check_fleet_arn, check_stream_arn, vars, SweepConfig, SweepRequest, STREAM_PREFIX,
 };
 pub use report::{
-    ActionLine, DomainState, Failure, Finding, FleetReport, RefusalReport, SkippedReport,
-    SweepReport, Totals,
+    ActionLine, DomainState, Failure, Finding, FleetReport, HeldReport, RefusalReport,
+    SkippedReport, SweepReport, Totals,
 };
 
 use gather::CallStats;
 use warden_core::aws::deadline::{run_bounded, Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::notify::{Notice, Notifier, Origin, Sent};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
 use warden_core::plan::PlanOptions;
 use warden_core::plan::{ActionParams, Cause, PlannedAction, Target};
 use warden_core::policy::{ActionKind, Policy};
+use warden_core::state::{normalise_domain, revoke_hold, LeaseOutcome, Revocation, StateStore};
 
 /// The function name used in metrics and logs.
 pub const FUNCTION: &str = "fleet-sweep";
+
+/// The name of the run lease in the state table: one sweep at a time.
+pub const LEASE: &str = "fleet-sweep";
+
+/// How long the run lease outlives the invocation's deadline, so a run
+/// that dies without releasing it blocks the next one for at most this
+/// long after its own timeout.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(60);
+
+/// The rules of `policy` that need the state table: restore rules must not
+/// undo warden's own revocations, which only the table knows of.
+pub fn rules_needing_state(policy: &Policy) -> Vec<String> {
+    policy
+        .rules
+        .iter()
+        .filter(|r| {
+            r.actions
+                .iter()
+                .any(|a| a.kind == ActionKind::RestoreDomain)
+        })
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The durable state store, shown by its description.
+#[derive(Clone)]
+struct State(Arc<dyn StateStore>);
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "State({})", self.0.describe())
+    }
+}
 
 /// Why a sweeper cannot be built: the policy and the configuration disagree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +123,8 @@ pub enum SweepError {
 pub struct SweepOutcome {
     pub report: SweepReport,
     pub metrics: Metrics,
+    /// What to announce on the notification topic (empty without one).
+    pub notices: Vec<Notice>,
 }
 
 /// Everything a sweep needs, built once at cold start.
@@ -96,7 +135,23 @@ pub struct Sweeper {
     executor: Executor,
     config: SweepConfig,
     expected_stream: Option<String>,
+    state: Option<State>,
+    notifier: Option<Notifier>,
+    on_fleet: Option<OnFleet>,
 }
+
+#[derive(Clone)]
+struct OnFleet(FleetProgress);
+
+impl std::fmt::Debug for OnFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FleetProgress")
+    }
+}
+
+/// Called as each fleet is gathered, with how many fleets the sweep covers
+/// (the CLI's progress line: fleets and devices).
+pub type FleetProgress = std::sync::Arc<dyn Fn(&FleetReport, usize) + Send + Sync>;
 
 impl Sweeper {
     /// Checks the policy against the configuration: every `set-audit-stream`
@@ -151,7 +206,53 @@ impl Sweeper {
             policy,
             config,
             expected_stream,
+            state: None,
+            notifier: None,
+            on_fleet: None,
         })
+    }
+
+    /// Keeps the run lease and reads warden's revocations in `store`
+    /// (`WARDEN_STATE_TABLE`). Without a store there is no lease and
+    /// restore rules act on every INACTIVE domain they match.
+    pub fn with_state(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = Some(State(store));
+        self
+    }
+
+    /// The state store, if any.
+    pub fn state(&self) -> Option<&Arc<dyn StateStore>> {
+        self.state.as_ref().map(|s| &s.0)
+    }
+
+    /// Calls `f` as each fleet is gathered (progress of a local sweep).
+    pub fn with_fleet_progress(mut self, f: FleetProgress) -> Self {
+        self.on_fleet = Some(OnFleet(f));
+        self
+    }
+
+    /// Announces executed actions and cap refusals on the deployment's SNS
+    /// topic (`WARDEN_NOTIFY_TOPIC_ARN`); see [`Sweeper::notify`].
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Sends a sweep's notices (none without a notifier); failures are
+    /// logged and counted in `metrics`, never an error.
+    pub async fn notify(
+        &self,
+        outcome: &mut SweepOutcome,
+        request_id: &str,
+        deadline: Deadline,
+    ) -> Option<Sent> {
+        let notifier = self.notifier.as_ref()?;
+        let origin = Origin::new(FUNCTION, request_id);
+        Some(
+            notifier
+                .send(&outcome.notices, &origin, deadline, &mut outcome.metrics)
+                .await,
+        )
     }
 
     /// The configuration in force.
@@ -165,13 +266,100 @@ impl Sweeper {
     }
 
     /// One sweep. Never fails as a whole: what went wrong is in the report
-    /// (`failures` at the top when ListFleets itself failed, per fleet
-    /// otherwise). `now` is the time rules are evaluated at.
+    /// (`failures` at the top when ListFleets itself failed or the run
+    /// lease could not be taken, per fleet otherwise). `now` is the time
+    /// rules are evaluated at.
+    ///
+    /// With a state store the sweep first takes the run lease ([`LEASE`],
+    /// until the deadline plus [`LEASE_MARGIN`]): a run that finds another
+    /// in progress does nothing and says so (`not_run`); the lease is
+    /// released at the end.
     pub async fn run(
         &self,
         req: &SweepRequest,
         now: Timestamp,
         deadline: Deadline,
+    ) -> SweepOutcome {
+        let Some(store) = self.state().cloned() else {
+            return Box::pin(self.sweep(req, now, deadline, None)).await;
+        };
+        let owner = run_owner(now);
+        let ttl = lease_ttl(deadline);
+        let empty = || SweepReport {
+            now: Some(now),
+            dry_run: req.dry_run.unwrap_or(self.config.dry_run),
+            ..SweepReport::default()
+        };
+        match store.acquire_lease(LEASE, &owner, now, ttl).await {
+            Ok(LeaseOutcome::Acquired { expires }) => {
+                tracing::info!(target: "warden::sweep", owner = %owner, expires = %expires, state = %store.describe(), "run lease taken");
+                let outcome = Box::pin(self.sweep(req, now, deadline, Some(store.as_ref()))).await;
+                match store.release_lease(LEASE, &owner).await {
+                    Ok(true) => {
+                        tracing::info!(target: "warden::sweep", owner = %owner, "run lease released")
+                    }
+                    Ok(false) => tracing::warn!(
+                        target: "warden::sweep", owner = %owner, expires = %expires,
+                        "run lease no longer ours at the end of the run (it expired: another run may have overlapped)"
+                    ),
+                    Err(e) => tracing::warn!(
+                        target: "warden::sweep", owner = %owner, expires = %expires, error = %e,
+                        "run lease not released; it lapses by itself at its expiry"
+                    ),
+                }
+                outcome
+            }
+            Ok(LeaseOutcome::Held {
+                owner: holder,
+                expires,
+            }) => {
+                let mut metrics = Metrics::new(FUNCTION);
+                metrics.count("RunsSkipped", 1);
+                let mut report = empty();
+                let why = format!(
+                    "another sweep ({holder}) holds the run lease until {expires}; nothing done"
+                );
+                tracing::info!(target: "warden::sweep", holder = %holder, expires = %expires, "another sweep is in progress: nothing done");
+                report.not_run = Some(why);
+                SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                }
+            }
+            Err(e) => {
+                let mut metrics = Metrics::new(FUNCTION);
+                metrics.count("StateStoreErrors", 1);
+                let mut report = empty();
+                tracing::error!(target: "warden::sweep", error = %e, "run lease not taken: nothing swept (a run on an unknown lease could overlap another)");
+                report.failures.push(Failure {
+                    operation: "AcquireLease".into(),
+                    subject: store.describe(),
+                    kind: if e.is_retryable() {
+                        FailureKind::Transient
+                    } else {
+                        FailureKind::Permanent
+                    },
+                    code: "StateStore".into(),
+                    message: e.to_string(),
+                });
+                finish_totals(&mut report);
+                SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// The sweep itself, under the run lease when there is a store.
+    async fn sweep(
+        &self,
+        req: &SweepRequest,
+        now: Timestamp,
+        deadline: Deadline,
+        store: Option<&dyn StateStore>,
     ) -> SweepOutcome {
         let mut metrics = Metrics::new(FUNCTION);
         let stats = CallStats::default();
@@ -197,7 +385,11 @@ impl Sweeper {
                 });
                 finish_totals(&mut report);
                 count_metrics(&report, &stats, &mut metrics);
-                return SweepOutcome { report, metrics };
+                return SweepOutcome {
+                    report,
+                    metrics,
+                    notices: Vec::new(),
+                };
             }
         };
         report.fleets_listed = summaries.len();
@@ -223,11 +415,19 @@ impl Sweeper {
         }
 
         // 2. Gather, fleets at once (bounded).
+        let total = selected.len();
+        let stats_ref = &stats;
         let gathered = run_bounded(
             selected.clone(),
             self.config.fleet_concurrency,
             deadline,
-            |s| self.gather_fleet(s, now, deadline, &stats),
+            |s| async move {
+                let g = self.gather_fleet(s, now, deadline, stats_ref).await;
+                if let Some(OnFleet(f)) = &self.on_fleet {
+                    f(&g.report, total);
+                }
+                g
+            },
         )
         .await;
         let mut resources = Vec::new();
@@ -259,9 +459,15 @@ impl Sweeper {
         report.fleets_swept = report.fleets.len();
 
         // 3. Evaluate and plan (pure).
-        let ctx = Context::new(now).with_audit_stream(self.config.expected_audit_stream.as_deref());
+        let ctx = Context::new(now)
+            .with_audit_stream(self.config.expected_audit_stream.as_deref())
+            .with_population(population::of(&resources, &report.fleets));
         let opts = PlanOptions::default().with_dry_run(dry_run);
         let plan = self.policy.run_resources(&resources, &ctx, &opts);
+        let mut notices = self.notifier.as_ref().map(|n| n.notices(&self.policy));
+        if let Some(n) = &mut notices {
+            n.refusals(&plan.refusals);
+        }
         for a in &plan.actions {
             metrics.count_by("ActionsPlanned", "Action", operation_name(a.kind), 1);
         }
@@ -301,8 +507,18 @@ impl Sweeper {
             })
             .collect();
 
+        // 3b. Provenance: a restore rule leaves alone what warden revoked.
+        if let Some(store) = store {
+            self.hold_restores(store, &mut actions, now, &mut report, &mut metrics)
+                .await;
+        }
+
         // 4. Execute, then retry what is still transiently failing.
         let records = self.execute(&actions, deadline).await;
+        if let Some(n) = &mut notices {
+            n.executed(&records);
+        }
+        let notices = notices.map(|n| n.notices).unwrap_or_default();
         for rec in &records {
             let name = match &rec.outcome {
                 Outcome::Done | Outcome::Already { .. } => "ActionsExecuted",
@@ -312,6 +528,11 @@ impl Sweeper {
             };
             metrics.count_by(name, "Action", operation_name(rec.action.kind), 1);
             attribute(&mut report, rec);
+        }
+
+        if let Some(store) = store {
+            self.record_revocations(store, &records, now, &mut report, &mut metrics)
+                .await;
         }
 
         // 5. Report.
@@ -339,7 +560,163 @@ impl Sweeper {
             refusals = t.refusals, failures = t.failures,
             "sweep done"
         );
-        SweepOutcome { report, metrics }
+        SweepOutcome {
+            report,
+            metrics,
+            notices,
+        }
+    }
+
+    /// Drops the restores of domains warden revoked (one `revocations`
+    /// call for every restore of the plan, dry-run ones included so a dry
+    /// run shows what a live one would do): held until released or until
+    /// the revoke's hold has passed. When the store fails no restore runs
+    /// (one might undo a revocation) and each affected fleet reports it.
+    async fn hold_restores(
+        &self,
+        store: &dyn StateStore,
+        actions: &mut Vec<PlannedAction>,
+        now: Timestamp,
+        report: &mut SweepReport,
+        metrics: &mut Metrics,
+    ) {
+        let keys: Vec<(String, String)> = actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::RestoreDomain)
+            .filter_map(|a| match &a.target {
+                Target::FleetDomain { fleet_arn, domain } => {
+                    Some((fleet_arn.clone(), normalise_domain(domain)))
+                }
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let found = match store.revocations(&keys).await {
+            Ok(found) => found,
+            Err(e) => {
+                metrics.count("StateStoreErrors", 1);
+                tracing::error!(
+                    target: "warden::sweep", error = %e, restores = keys.len(),
+                    "state store failed: warden's revocations unknown, no restore runs this time"
+                );
+                let kind = if e.is_retryable() {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                };
+                actions.retain(|a| {
+                    if a.kind != ActionKind::RestoreDomain {
+                        return true;
+                    }
+                    let failure = Failure {
+                        operation: operation_name(a.kind).into(),
+                        subject: subject(&a.target),
+                        kind,
+                        code: "StateStore".into(),
+                        message: format!("not restored: warden's revocations unknown: {e}"),
+                    };
+                    fleet_report(report, fleet_of(&a.target).unwrap_or_default())
+                        .failures
+                        .push(failure);
+                    false
+                });
+                return;
+            }
+        };
+        let mut held = found.into_iter();
+        actions.retain(|a| {
+            if a.kind != ActionKind::RestoreDomain || !matches!(a.target, Target::FleetDomain { .. })
+            {
+                return true;
+            }
+            let Some(Some(r)) = held.next() else {
+                return true;
+            };
+            if !r.blocks_restore(now) {
+                tracing::info!(
+                    target: "warden::sweep", fleet = %r.fleet, domain = %r.domain,
+                    revoked_by = %r.rule, hold_until = ?r.hold_until,
+                    "warden's revocation hold has passed: restore allowed"
+                );
+                return true;
+            }
+            let h = HeldReport {
+                fleet_arn: r.fleet,
+                domain: r.domain,
+                rules: a.rules.clone(),
+                revoked_by: r.rule,
+                revoked_at: r.at,
+                cause: r.cause,
+                hold_until: r.hold_until,
+            };
+            tracing::warn!(target: "warden::sweep", rules = %a.rules.join(","), "not restored: {h}");
+            metrics.count("RestoresHeld", 1);
+            report.held.push(h);
+            false
+        });
+    }
+
+    /// Records the revokes this sweep made (done or already INACTIVE, not
+    /// dry-run) with their rules' hold, so a later restore rule leaves them
+    /// alone too. One `record_revocations` call; a failure is reported per
+    /// fleet (the revoke itself stands).
+    async fn record_revocations(
+        &self,
+        store: &dyn StateStore,
+        records: &[ActionRecord],
+        now: Timestamp,
+        report: &mut SweepReport,
+        metrics: &mut Metrics,
+    ) {
+        let revocations: Vec<Revocation> = records
+            .iter()
+            .filter(|r| {
+                r.action.kind == ActionKind::RevokeDomain
+                    && !r.action.dry_run
+                    && matches!(r.outcome, Outcome::Done | Outcome::Already { .. })
+            })
+            .filter_map(|r| match &r.action.target {
+                Target::FleetDomain { fleet_arn, domain } => Some(Revocation {
+                    fleet: fleet_arn.clone(),
+                    domain: normalise_domain(domain),
+                    rule: r.action.rules.first().cloned().unwrap_or_default(),
+                    at: now,
+                    cause: match r.action.causes.first() {
+                        Some(Cause::Resource { id }) => id.clone(),
+                        Some(Cause::Event { source_id, .. }) => source_id.clone(),
+                        None => String::new(),
+                    },
+                    hold_until: revoke_hold(&self.policy, &r.action.rules)
+                        .and_then(|h| now.checked_add(h).ok()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if revocations.is_empty() {
+            return;
+        }
+        if let Err(e) = store.record_revocations(&revocations).await {
+            metrics.count("StateStoreErrors", 1);
+            tracing::error!(
+                target: "warden::sweep", error = %e, revocations = revocations.len(),
+                "state store failed: revocations not recorded (a restore rule could undo them)"
+            );
+            for r in &revocations {
+                fleet_report(report, &r.fleet).failures.push(Failure {
+                    operation: "RecordRevocation".into(),
+                    subject: format!("domain {}", r.domain),
+                    kind: if e.is_retryable() {
+                        FailureKind::Transient
+                    } else {
+                        FailureKind::Permanent
+                    },
+                    code: "StateStore".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
     }
 
     /// Runs the actions; those failing transiently (still throttled after the
@@ -405,7 +782,7 @@ fn fleet_of(t: &Target) -> Option<&str> {
         Target::FleetUser { fleet_arn, .. }
         | Target::FleetDomain { fleet_arn, .. }
         | Target::Fleet { fleet_arn } => Some(fleet_arn),
-        Target::Instance { .. } => None,
+        Target::Instance { .. } | Target::PortalUser { .. } => None,
     }
 }
 
@@ -413,7 +790,7 @@ fn fleet_of(t: &Target) -> Option<&str> {
 /// `x.example.com`, `fleet`.
 fn bare(t: &Target) -> String {
     match t {
-        Target::FleetUser { user, .. } => user.clone(),
+        Target::FleetUser { user, .. } | Target::PortalUser { user, .. } => user.clone(),
         Target::FleetDomain { domain, .. } => domain.clone(),
         Target::Fleet { .. } => "fleet".into(),
         Target::Instance { instance_id } => instance_id.clone(),
@@ -423,7 +800,7 @@ fn bare(t: &Target) -> String {
 /// The target within its fleet: `user bob`, `domain x`, `fleet`.
 fn subject(t: &Target) -> String {
     match t {
-        Target::FleetUser { user, .. } => format!("user {user}"),
+        Target::FleetUser { user, .. } | Target::PortalUser { user, .. } => format!("user {user}"),
         Target::FleetDomain { domain, .. } => format!("domain {domain}"),
         Target::Fleet { .. } => "fleet".into(),
         Target::Instance { instance_id } => format!("instance {instance_id}"),
@@ -438,6 +815,43 @@ fn refusal(a: &PlannedAction, reason: String) -> RefusalReport {
         rules: a.rules.clone(),
         reason,
     }
+}
+
+/// The report of fleet `arn`, added when the fleet was not swept.
+fn fleet_report<'r>(report: &'r mut SweepReport, arn: &str) -> &'r mut FleetReport {
+    let idx = match report.fleets.iter().position(|f| f.fleet_arn == arn) {
+        Some(i) => i,
+        None => {
+            report.fleets.push(FleetReport {
+                fleet_arn: arn.to_owned(),
+                notes: vec!["not swept; acted on by a rule naming it".into()],
+                ..FleetReport::default()
+            });
+            report.fleets.len() - 1
+        }
+    };
+    &mut report.fleets[idx]
+}
+
+/// A unique owner for this run's lease: time, process and a random part
+/// (two Lambda environments may share a process id).
+fn run_owner(now: Timestamp) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now.as_nanosecond() as u128);
+    format!(
+        "{FUNCTION}/{}/{}/{:016x}",
+        now,
+        std::process::id(),
+        h.finish()
+    )
+}
+
+/// The lease lasts the invocation (until the deadline, 15 minutes when
+/// there is none: Lambda's longest) plus [`LEASE_MARGIN`].
+fn lease_ttl(deadline: Deadline) -> SignedDuration {
+    let left = deadline.remaining().unwrap_or(Duration::from_secs(15 * 60));
+    SignedDuration::try_from(left + LEASE_MARGIN).unwrap_or(SignedDuration::from_mins(16))
 }
 
 /// Puts one action's outcome into its fleet's report.

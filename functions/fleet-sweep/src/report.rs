@@ -29,10 +29,49 @@ pub struct SweepReport {
     pub refusals: Vec<RefusalReport>,
     /// Rule actions that could not be formed (e.g. a device without a user).
     pub skipped: Vec<SkippedReport>,
-    /// Failures not tied to one fleet (ListFleets).
+    /// Failures not tied to one fleet (ListFleets, the state table's run
+    /// lease).
     pub failures: Vec<Failure>,
+    /// Restores not done because warden itself revoked the domain (state
+    /// table): until released or until the revoke's hold has passed.
+    pub held: Vec<HeldReport>,
+    /// Why this run did nothing at all (another sweep holds the run lease).
+    pub not_run: Option<String>,
     /// Sums over the fleets.
     pub totals: Totals,
+}
+
+/// A restore left undone: warden revoked the domain (`docs/state.md`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldReport {
+    pub fleet_arn: String,
+    pub domain: String,
+    /// The restore rules.
+    pub rules: Vec<String>,
+    /// The rule that revoked it, when and why.
+    pub revoked_by: String,
+    pub revoked_at: Timestamp,
+    pub cause: String,
+    /// Until when; `None`: until `warden state release domain DOMAIN`.
+    pub hold_until: Option<Timestamp>,
+}
+
+impl std::fmt::Display for HeldReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "domain {} in {}: revoked by warden (rule {}, {}, cause {}); ",
+            self.domain, self.fleet_arn, self.revoked_by, self.revoked_at, self.cause
+        )?;
+        match self.hold_until {
+            Some(t) => write!(f, "held until {t}"),
+            None => write!(
+                f,
+                "held until released (`warden state release domain {}`)",
+                self.domain
+            ),
+        }
+    }
 }
 
 /// Sums over the fleets.
@@ -336,8 +375,14 @@ impl SweepReport {
                 s.action, s.rule, s.subject, s.reason
             )?;
         }
+        for h in &self.held {
+            writeln!(out, "not restored (rules: {}): {h}", h.rules.join(", "))?;
+        }
         for x in &self.failures {
             writeln!(out, "FAILED: {x}")?;
+        }
+        if let Some(why) = &self.not_run {
+            writeln!(out, "not run: {why}")?;
         }
         let t = &self.totals;
         writeln!(

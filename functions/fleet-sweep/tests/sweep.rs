@@ -670,6 +670,54 @@ async fn a_sweep_over_the_sign_out_cap_refuses_all_its_sign_outs() {
     assert!(report.render_text().contains("REFUSED sign-out-user"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_percentage_sign_out_cap_is_of_the_users_of_each_fleet() {
+    // 14 sign-outs. The sweep examined about 200 user names (5 %: 10, which
+    // refused them all before the population); the fleets hold about 300
+    // fleet + user pairs (5 %: 15).
+    let emu = start(fixture()).await;
+    let shared = emu.shared().clone();
+    let policy = policy_with(
+        "sign-out-user: { max: 25 }",
+        "sign-out-user: { max: 25, max-percent: 5 }",
+    );
+    let sweeper = Sweeper::new(policy, &clients(&emu.endpoint_url()).await, live()).unwrap();
+    let report = sweep(&sweeper, &SweepRequest::default()).await.report;
+    assert_eq!(
+        shared.calls.of("SignOutUser").len(),
+        14,
+        "{:?}",
+        report.refusals
+    );
+
+    // 4 % of the population is 12: every sign-out refused, the reason
+    // naming the population.
+    let emu = start(fixture()).await;
+    let shared = emu.shared().clone();
+    let policy = policy_with(
+        "sign-out-user: { max: 25 }",
+        "sign-out-user: { max: 25, max-percent: 4 }",
+    );
+    let sweeper = Sweeper::new(policy, &clients(&emu.endpoint_url()).await, live()).unwrap();
+    let report = sweep(&sweeper, &SweepRequest::default()).await.report;
+    assert!(shared.calls.of("SignOutUser").is_empty());
+    let capped: Vec<_> = report
+        .refusals
+        .iter()
+        .filter(|r| r.action == "sign-out-user" && r.reason.contains("cap exceeded"))
+        .collect();
+    assert_eq!(capped.len(), 14, "{:?}", report.refusals);
+    // 300 pairs: users 000-199 in one fleet, 000-098 and breakglass-1 in
+    // a second one (devices 400-499).
+    assert!(
+        capped[0]
+            .reason
+            .contains("14 planned, limit 12 (max 25, max-percent 4% of a population of 300)"),
+        "{}",
+        capped[0].reason
+    );
+}
+
 /// The emulator scopes faults by operation or caller, not by fleet. This
 /// puts a middleware in front of its router that answers every call naming
 /// `fleet` with UnauthorizedException (HTTP 403), as IAM does for a fleet

@@ -62,6 +62,7 @@ fn policy() -> Policy {
             Cap {
                 max: Some(1000),
                 max_percent: None,
+                min_population: None,
             },
         );
     }

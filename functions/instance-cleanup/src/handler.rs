@@ -10,6 +10,7 @@ use serde_json::Value;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::REPORT_RESERVE;
+use warden_core::aws::notify::{Notifier, NotifySettings};
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::jiff::Timestamp;
 
@@ -28,7 +29,9 @@ pub struct State {
 /// Reads the environment, compiles the policy and builds the clients and
 /// the store, once. Makes no network call.
 pub async fn init() -> Result<State, Error> {
-    let settings = FunctionSettings::from_env(&warden_core::env::process())?;
+    let env = warden_core::env::process();
+    let settings = FunctionSettings::from_env(&env)?;
+    let notify = NotifySettings::from_env(&env)?;
     let policy = settings.load_policy()?;
     let aws = AwsSettings {
         max_attempts: settings.max_attempts,
@@ -48,8 +51,17 @@ pub async fn init() -> Result<State, Error> {
         concurrency = settings.cleanup.concurrency,
         "instance-cleanup ready"
     );
+    let mut cleaner = Cleaner::new(policy, &clients, store, settings.cleanup);
+    if let Some(n) = Notifier::from_settings(&notify, &config) {
+        tracing::info!(
+            topic = n.topic_arn(),
+            dry_run = notify.dry_run,
+            "notifications on"
+        );
+        cleaner = cleaner.with_notifier(n);
+    }
     Ok(State {
-        cleaner: Cleaner::new(policy, &clients, store, settings.cleanup),
+        cleaner,
         call_timeout: settings.call_timeout,
     })
 }
@@ -83,7 +95,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<Value, E
     let mut metrics = Metrics::new(FUNCTION);
     let result = state
         .cleaner
-        .run(now, &overrides, deadline, &mut metrics)
+        .run_invocation(&context.request_id, now, &overrides, deadline, &mut metrics)
         .await;
     metrics.flush_stdout(now.as_millisecond());
     let report = result?;

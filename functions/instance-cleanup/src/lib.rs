@@ -38,6 +38,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use warden_core::aws::executor::Executor;
+use warden_core::aws::notify::Notifier;
 
 use warden_core::aws::deadline::{classify, CallFailure, Deadline, FailureKind};
 use warden_core::aws::Clients;
@@ -377,6 +378,11 @@ pub struct Report {
     pub left_for_next_run: Ids,
     /// Caps exceeded in this run: the whole kind was refused.
     pub caps_exceeded: Vec<CapNotice>,
+    /// Every instance counted by the extra listing, the base of the
+    /// policy's `max-percent` caps; absent when no instance cap has a
+    /// percentage (no extra listing) or the count could not be completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances_population: Option<usize>,
     /// Each decision with its reason.
     pub decisions: Vec<Decision>,
     /// Where the time went, in milliseconds.
@@ -454,6 +460,7 @@ pub struct Cleaner<S> {
     executor: Executor,
     store: S,
     config: CleanupConfig,
+    notifier: Option<Notifier>,
 }
 
 impl<S: MarkStore> Cleaner<S> {
@@ -468,7 +475,15 @@ impl<S: MarkStore> Cleaner<S> {
             executor: Executor::new(clients, config.concurrency),
             store,
             config,
+            notifier: None,
         }
+    }
+
+    /// Announces deletions and cap refusals on the deployment's SNS topic
+    /// (`WARDEN_NOTIFY_TOPIC_ARN`), from [`Cleaner::run_invocation`].
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The store.
@@ -545,6 +560,66 @@ impl<S: MarkStore> Cleaner<S> {
                         message: f.message,
                     });
                     return (ids, false);
+                }
+            }
+        }
+    }
+
+    /// Every instance, whatever its state, counted (the population of
+    /// `max-percent` caps): `ceil(instances / 25)` extra
+    /// `ListWorkspaceInstances` calls. `None` when a page fails or time runs
+    /// short: the caps then fall back to the instances examined (stricter).
+    async fn count_instances(&self, deadline: Deadline) -> Option<usize> {
+        let mut ids = BTreeSet::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0usize;
+        loop {
+            if !deadline.can_start() {
+                tracing::warn!(
+                    counted = ids.len(),
+                    "time ran short: instance count incomplete; max-percent caps use the instances examined"
+                );
+                return None;
+            }
+            let mut req = self.wsi.list_workspace_instances().max_results(PAGE_SIZE);
+            if let Some(t) = token.take() {
+                req = req.next_token(t);
+            }
+            let page = match deadline.bound(req.send()).await {
+                Some(Ok(page)) => page,
+                Some(Err(e)) => {
+                    tracing::warn!(
+                        error = %classify(&e),
+                        counted = ids.len(),
+                        "ListWorkspaceInstances (count) failed: max-percent caps use the instances examined"
+                    );
+                    return None;
+                }
+                None => {
+                    tracing::warn!(
+                        counted = ids.len(),
+                        "time ran short during a page: instance count incomplete; max-percent caps use the instances examined"
+                    );
+                    return None;
+                }
+            };
+            pages += 1;
+            ids.extend(
+                page.workspace_instances()
+                    .iter()
+                    .filter_map(|i| i.workspace_instance_id())
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned),
+            );
+            match page.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_owned()),
+                None => {
+                    tracing::info!(
+                        instances = ids.len(),
+                        pages,
+                        "instances counted: the population of max-percent caps"
+                    );
+                    return Some(ids.len());
                 }
             }
         }

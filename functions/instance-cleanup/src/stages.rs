@@ -18,14 +18,16 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use warden_core::action::TargetKind;
 use warden_core::aws::deadline::{Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Outcome};
+use warden_core::aws::notify::Origin;
 use warden_core::overrides::{apply_caps, lower_cap};
 use warden_core::plan::{ActionParams, Plan, PlannedAction, Refusal, RefusalReason};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::resource::{Instance, Resource};
-use warden_core::{Context, PlanOptions};
+use warden_core::{Context, PlanOptions, Population};
 
 use crate::{
     grace_of, instance_of, is_error_state, ms, tag_value, CapNotice, Cleaner, CleanupConfig,
@@ -48,6 +50,18 @@ pub struct Gathered {
     pub failed: Vec<Failure>,
     /// Instances not read in this run (time ran short, transient failure).
     pub left: BTreeSet<String>,
+    /// Every instance, counted only when an instance cap has a
+    /// `max-percent` ([`wants_population`]): the base of the percentage.
+    pub population: Option<usize>,
+}
+
+/// Whether a cap of an action on instances has a `max-percent`, so that the
+/// run counts every instance (an extra listing) for its base.
+pub fn wants_population(policy: &Policy) -> bool {
+    ActionKind::ALL
+        .iter()
+        .filter(|k| k.descriptor().target == TargetKind::Instance)
+        .any(|k| policy.settings.cap(*k).max_percent.is_some())
 }
 
 /// The plan after the function's adjustments, and what the later stages
@@ -128,6 +142,21 @@ impl<S: MarkStore> Cleaner<S> {
         deadline: Deadline,
         metrics: &mut Metrics,
     ) -> Result<Report, CleanupError> {
+        self.run_invocation("local", now, overrides, deadline, metrics)
+            .await
+    }
+
+    /// [`run`](Self::run) as Lambda invocation `request_id`: with a
+    /// notifier, its deletions and cap refusals are announced, naming the
+    /// request id to find its log lines by.
+    pub async fn run_invocation(
+        &self,
+        request_id: &str,
+        now: Timestamp,
+        overrides: &Overrides,
+        deadline: Deadline,
+        metrics: &mut Metrics,
+    ) -> Result<Report, CleanupError> {
         let started = Instant::now();
         let mut timings = Timings::default();
         let gathered = self.gather(deadline, &mut timings).await?;
@@ -138,6 +167,15 @@ impl<S: MarkStore> Cleaner<S> {
         let executed = self
             .execute(now, &gathered, &mut adjusted, deadline, metrics)
             .await;
+        if let Some(notifier) = &self.notifier {
+            let mut notices = notifier.notices(&self.policy);
+            notices.refusals(&adjusted.plan.refusals);
+            notices.executed(&executed.records);
+            let origin = Origin::new(crate::FUNCTION, request_id);
+            notifier
+                .send(&notices.notices, &origin, deadline, metrics)
+                .await;
+        }
         timings.execute = ms(lap.elapsed());
         timings.total = ms(started.elapsed());
         Ok(report(
@@ -194,7 +232,14 @@ impl<S: MarkStore> Cleaner<S> {
             })
             .buffer_unordered(self.config.concurrency.max(1))
             .collect::<Vec<_>>();
-        let ((_, complete), mut reads) = futures::join!(listing, reading);
+        let counting = async {
+            if wants_population(&self.policy) {
+                self.count_instances(deadline).await
+            } else {
+                None
+            }
+        };
+        let ((_, complete), mut reads, population) = futures::join!(listing, reading, counting);
         timings.listing_and_reads = ms(started.elapsed());
         reads.sort_by(|a, b| a.0.cmp(&b.0));
         // An incomplete listing is reported as `listing_complete: false`:
@@ -203,6 +248,7 @@ impl<S: MarkStore> Cleaner<S> {
             tracked: BTreeMap::new(),
             listing_complete: complete,
             failed,
+            population,
             ..Gathered::default()
         };
         for (id, r) in reads {
@@ -384,7 +430,12 @@ pub fn adjust(
         }
         None => policy,
     };
-    let ctx = Context::new(now);
+    // The base of `max-percent`: every instance when counted, else the
+    // instances examined (the errored and remembered ones).
+    let ctx = Context::new(now).with_population(Population {
+        instances: gathered.population,
+        ..Population::default()
+    });
     let opts = PlanOptions::default().with_dry_run(dry_run);
     let mut plan = plan_protected(policy, config, &resources, &real_tags, &ctx, &opts);
 
@@ -819,6 +870,7 @@ pub fn report(
         failed,
         left_for_next_run: Ids::from_set(left),
         caps_exceeded: adjusted.caps.into_values().collect(),
+        instances_population: gathered.population,
         decisions,
         timings_ms: timings,
     };
@@ -883,6 +935,7 @@ mod tests {
                 Cap {
                     max: Some(max),
                     max_percent: None,
+                    min_population: None,
                 },
             );
         }

@@ -150,6 +150,7 @@ fn policy(delete_cap: u32) -> Policy {
             Cap {
                 max: Some(max),
                 max_percent: None,
+                min_population: None,
             },
         );
     }
@@ -747,6 +748,7 @@ async fn a_recovery_ends_the_marks_episode_even_when_the_untag_is_capped() {
         Cap {
             max: Some(10),
             max_percent: None,
+            min_population: None,
         },
     );
     let c = cleaner(&emu, p).await;
@@ -876,4 +878,256 @@ async fn when_time_runs_short_work_is_left_for_the_next_run() {
     let r2 = run(&c, t0(), Overrides::default()).await;
     assert!(r2.listing_complete && r2.left_for_next_run.ids.is_empty());
     assert_eq!(marked_at_t0(&emu, &f).len(), 40);
+}
+
+/// The scenario's policy with `delete-instance: { max: MAX, max-percent: P }`.
+fn percent_policy(max: u32, percent: f64) -> Policy {
+    let mut p = policy(max);
+    p.settings.caps.insert(
+        ActionKind::DeleteInstance,
+        Cap {
+            max: Some(max),
+            max_percent: Some(percent),
+            min_population: None,
+        },
+    );
+    p
+}
+
+/// ListWorkspaceInstances calls without a ProvisionStates filter (the
+/// count of every instance) since call `seq`.
+fn count_pages_since(emu: &RunningEmulator, seq: u64) -> usize {
+    emu.shared()
+        .calls
+        .of("ListWorkspaceInstances")
+        .into_iter()
+        .filter(|c| c.seq > seq && c.params.get("ProvisionStates").is_none())
+        .count()
+}
+
+#[tokio::test]
+async fn a_percentage_delete_cap_is_of_every_instance() {
+    let f = fleet();
+    let emu = start(&f).await;
+    // 30 deletions: 3 % of the 1,000 instances, but well over 5 % of the
+    // ~50 instances a run examines (the errored and remembered ones).
+    let c = cleaner(&emu, percent_policy(100, 5.0)).await;
+    let r1 = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r1.instances_population, Some(1000));
+    // The extra listing: every instance, 25 a page.
+    assert_eq!(count_pages_since(&emu, 0), 1000 / 25);
+    let seq = last_seq(&emu);
+    let r2 = run(&c, past_grace(&emu), Overrides::default()).await;
+    assert!(r2.caps_exceeded.is_empty(), "{:?}", r2.caps_exceeded);
+    assert_eq!(set(&r2.deleted.ids), f.to_delete);
+    assert_eq!(count_pages_since(&emu, seq), 1000 / 25);
+}
+
+#[tokio::test]
+async fn a_percentage_delete_cap_over_the_population_deletes_nothing() {
+    let f = fleet();
+    let emu = start(&f).await;
+    // 2 % of 1,000 is 20: 30 planned, all refused.
+    let c = cleaner(&emu, percent_policy(100, 2.0)).await;
+    run(&c, t0(), Overrides::default()).await;
+    let r = run(&c, past_grace(&emu), Overrides::default()).await;
+    assert!(r.deleted.ids.is_empty());
+    assert_eq!(r.caps_exceeded.len(), 1);
+    assert_eq!(
+        (r.caps_exceeded[0].planned, r.caps_exceeded[0].limit),
+        (30, 20)
+    );
+    assert_eq!(r.instances_population, Some(1000));
+    assert_no_deletes(&emu, "2 % of 1,000 instances, 30 planned");
+}
+
+#[tokio::test]
+async fn no_percentage_no_extra_listing() {
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(100)).await;
+    let r = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r.instances_population, None);
+    assert_eq!(count_pages_since(&emu, 0), 0);
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json.get("instances_population").is_none(), "{json}");
+}
+
+#[tokio::test]
+async fn a_tiny_fleet_under_min_population_uses_the_absolute_cap() {
+    // 4 instances, 2 of them errored: 25 % of 4 is 1, which would refuse
+    // both deletions; under min-population (20) only `max: 2` applies.
+    let created: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let mut f = Fleet::default();
+    for n in 1..=4usize {
+        let i = id(n);
+        let state = if n <= 2 {
+            f.errored.insert(i.clone());
+            ProvisionState::ErrorAllocating
+        } else {
+            ProvisionState::Allocated
+        };
+        let inst = Instance::new(&i, state, created).with_workspace_error("EC2_LAUNCH_FAILED", "x");
+        f.state.instances.insert(i, inst);
+    }
+    let emu = start(&f).await;
+    let c = cleaner(&emu, percent_policy(2, 25.0)).await;
+    let r1 = run(&c, t0(), Overrides::default()).await;
+    assert_eq!(r1.instances_population, Some(4));
+    assert_eq!(set(&r1.marked.ids), f.errored);
+    let r2 = run(&c, past_grace(&emu), Overrides::default()).await;
+    assert!(r2.caps_exceeded.is_empty(), "{:?}", r2.caps_exceeded);
+    assert_eq!(set(&r2.deleted.ids), f.errored);
+}
+
+/// Issue 14 item 7: with a notifier (moto's SNS, read back from a subscribed
+/// SQS queue), every deletion is announced once and every deletion a cap
+/// refused once; marking and unmarking only label instances and are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_and_cap_refusals_are_announced_marks_are_not() {
+    use warden_core::aws::notify::Notifier;
+    use warden_core::aws::{load_sdk_config, AwsSettings};
+
+    let moto = warden_emulator::moto::MotoServer::start()
+        .expect("moto starts (scripts/tools.sh installs it)");
+    let sdk = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
+    let (sns, sqs) = (
+        aws_sdk_sns::Client::new(&sdk),
+        aws_sdk_sqs::Client::new(&sdk),
+    );
+    let topic = sns.create_topic().name("cleanup").send().await.unwrap();
+    let topic = topic.topic_arn.unwrap();
+    let url = sqs.create_queue().queue_name("cleanup-inbox").send().await;
+    let url = url.unwrap().queue_url.unwrap();
+    let qarn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(qarn.clone())
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs.attributes.unwrap()[&qarn].clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    let notifier = Notifier::new(sns, &topic);
+    let drain = || async {
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let f = fleet();
+    let emu = start(&f).await;
+    let c = cleaner(&emu, policy(5))
+        .await
+        .with_notifier(notifier.clone());
+    let mut m = Metrics::new("test");
+    let r = c
+        .run_invocation(
+            "req-mark",
+            t0(),
+            &Overrides::default(),
+            Deadline::none(),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert!(!r.marked.ids.is_empty());
+    assert!(drain().await.is_empty(), "marks are not announced");
+
+    // Past the grace period, the cap (5) refuses all 30 deletions.
+    let now2 = past_grace(&emu);
+    let r = c
+        .run_invocation(
+            "req-capped",
+            now2,
+            &Overrides::default(),
+            Deadline::none(),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert_eq!(set(&r.skipped_by_cap.ids), f.to_delete);
+    assert!(
+        !r.unmarked.ids.is_empty(),
+        "unmarks ran and are not announced"
+    );
+    let msgs = drain().await;
+    assert_eq!(msgs.len(), f.to_delete.len(), "one per refused deletion");
+    for msg in &msgs {
+        assert_eq!(
+            msg["MessageAttributes"]["warden_event"]["Value"],
+            "refused-by-cap"
+        );
+        let body = msg["Message"].as_str().unwrap();
+        assert!(
+            body.contains("why: cap exceeded: 30 planned, limit 5"),
+            "{body}"
+        );
+        assert!(body.contains("request req-capped"), "{body}");
+    }
+
+    // A cap that allows them: each deletion announced once.
+    let c2 = cleaner(&emu, policy(100)).await.with_notifier(notifier);
+    let kept: Vec<instance_cleanup::MarkRecord> = stored(&c)
+        .await
+        .into_iter()
+        .map(|i| instance_cleanup::MarkRecord {
+            instance_id: i,
+            marked_at: Some(t0()),
+            reason: String::new(),
+        })
+        .collect();
+    c2.store().put(&kept).await.unwrap();
+    let r = c2
+        .run_invocation(
+            "req-delete",
+            now2,
+            &Overrides::default(),
+            Deadline::none(),
+            &mut m,
+        )
+        .await
+        .unwrap();
+    assert_eq!(set(&r.deleted.ids), f.to_delete);
+    let msgs = drain().await;
+    let announced: BTreeSet<String> = msgs
+        .iter()
+        .map(|msg| {
+            let body = msg["Message"].as_str().unwrap();
+            let first = body.lines().next().unwrap();
+            let rest = first
+                .strip_prefix("delete-instance done: instance ")
+                .expect(first);
+            rest.split(' ').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(msgs.len(), f.to_delete.len());
+    assert_eq!(announced, f.to_delete);
+    assert_eq!(m.get("NotificationsFailed"), 0.0);
 }

@@ -1,12 +1,12 @@
-//! The action executor shared by the three functions: turns planned actions
-//! into WorkLink / WorkSpaces Instances calls with bounded concurrency, within
+//! The action executor shared by the functions: turns planned actions into
+//! WorkLink / WorkSpaces Instances / WorkSpaces Secure Browser calls with bounded concurrency, within
 //! the invocation's remaining time, and classifies every outcome.
 //!
 //! Outcomes:
 //! * `done`: the call succeeded.
 //! * `already`: the target was already in the wanted state (domain already
 //!   INACTIVE for a revoke, instance already gone or deallocating for a
-//!   delete). Counts as success: actions are idempotent, so re-delivery is
+//!   delete, no active session left for an expire). Counts as success: actions are idempotent, so re-delivery is
 //!   safe.
 //! * `dry-run`: logged, not executed.
 //! * `failed` with a [`FailureKind`]: `permanent` (not found, unauthorized,
@@ -32,6 +32,7 @@ use super::deadline::{
 };
 use super::emf::Metrics;
 use crate::action::{ActionKind, ActionParams, Already, Target};
+use crate::arn::PortalArn;
 use crate::plan::PlannedAction;
 
 /// What happened to one planned action.
@@ -107,14 +108,20 @@ where
 pub struct Executor {
     worklink: aws_sdk_worklink::Client,
     wsi: aws_sdk_workspacesinstances::Client,
+    web: aws_sdk_workspacesweb::Client,
     concurrency: usize,
 }
+
+/// Most ListSessions pages followed for one user on one portal: a guard
+/// against a service that never stops handing out tokens.
+const MAX_SESSION_PAGES: usize = 1_000;
 
 impl Executor {
     pub fn new(clients: &super::Clients, concurrency: usize) -> Self {
         Executor {
             worklink: clients.worklink.clone(),
             wsi: clients.wsi.clone(),
+            web: clients.web.clone(),
             concurrency: concurrency.max(1),
         }
     }
@@ -186,6 +193,12 @@ impl Executor {
     /// Sends the action's one API call; a refusal may still mean "already
     /// done", as the kind's descriptor says ([`Already`]).
     async fn call(&self, action: &PlannedAction, counter: &AttemptCounter) -> Outcome {
+        // More than one call: its own arm says what it did.
+        if let (ActionKind::ExpireSessions, Target::PortalUser { portal_arn, user }) =
+            (action.kind, &action.target)
+        {
+            return self.expire_sessions(portal_arn, user, counter).await;
+        }
         let sent = match self.send(action, counter).await {
             Some(sent) => sent,
             None => return bad_params(action),
@@ -305,6 +318,108 @@ impl Executor {
         })
     }
 
+    /// The arm of `expire-sessions`: every page of ListSessions on the
+    /// portal for the user's `Active` sessions, then ExpireSession for each,
+    /// one after the other (a user has few). The listing is complete before
+    /// the first expiry, so no page token outlives a change it depends on.
+    ///
+    /// None active: already done. A session gone between listing and
+    /// expiring (`ResourceNotFoundException` on ExpireSession after the
+    /// portal answered ListSessions) has ended: counted as such. Any other
+    /// failure stops the action with its own classification (a transient
+    /// one after some expiries is retried: the next run lists what is left).
+    async fn expire_sessions(
+        &self,
+        portal_arn: &str,
+        user: &str,
+        counter: &AttemptCounter,
+    ) -> Outcome {
+        let portal_id = match PortalArn::parse(portal_arn) {
+            Ok(p) => p.id,
+            Err(e) => {
+                return Outcome::Failed(CallFailure {
+                    kind: FailureKind::Permanent,
+                    code: "InvalidPlan".into(),
+                    message: format!("expire-sessions: {e}"),
+                })
+            }
+        };
+        let active = aws_sdk_workspacesweb::types::SessionStatus::Active;
+        let mut ids: Vec<String> = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_SESSION_PAGES {
+            let page = match self
+                .web
+                .list_sessions()
+                .portal_id(portal_id)
+                .username(user)
+                .status(active.clone())
+                .set_next_token(token.clone())
+                .customize()
+                .interceptor(counter.clone())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    return Outcome::Failed(in_call(classify(&e), "ListSessions", portal_arn))
+                }
+            };
+            // The service filters; the check here keeps a lax answer from
+            // ending someone else's session.
+            for s in page.sessions() {
+                if s.username() == Some(user) && s.status() == Some(&active) {
+                    if let Some(id) = s.session_id().filter(|id| !ids.iter().any(|x| x == id)) {
+                        ids.push(id.to_owned());
+                    }
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => {
+                    token = Some(t.to_owned())
+                }
+                _ => break,
+            }
+        }
+        if ids.is_empty() {
+            return Outcome::Already {
+                detail: "no active session".into(),
+            };
+        }
+        let (mut expired, mut gone) = (0usize, 0usize);
+        for id in &ids {
+            match sent(
+                self.web
+                    .expire_session()
+                    .portal_id(portal_id)
+                    .session_id(id)
+                    .customize()
+                    .interceptor(counter.clone())
+                    .send()
+                    .await,
+            ) {
+                Ok(()) => expired += 1,
+                Err(f) if f.code == "ResourceNotFoundException" => gone += 1,
+                Err(f) => {
+                    let mut f = in_call(f, "ExpireSession", portal_arn);
+                    f.message = format!(
+                        "{} (session {id}; {expired} of {} expired before it)",
+                        f.message,
+                        ids.len()
+                    );
+                    return Outcome::Failed(f);
+                }
+            }
+        }
+        if expired == 0 {
+            Outcome::Already {
+                detail: format!("{gone} listed session(s) already gone"),
+            }
+        } else {
+            Outcome::Done
+        }
+    }
+
     /// After a refused revoke/restore: if the domain is already in the
     /// wanted state the action is done; otherwise the original failure holds.
     async fn domain_already(
@@ -381,6 +496,14 @@ impl Executor {
     }
 }
 
+/// A failure of one of an action's several calls, saying which and where.
+fn in_call(f: CallFailure, operation: &str, resource: &str) -> CallFailure {
+    CallFailure {
+        message: format!("{operation} on {resource}: {}", f.message),
+        ..f
+    }
+}
+
 fn bad_params(action: &PlannedAction) -> Outcome {
     Outcome::Failed(CallFailure {
         kind: FailureKind::Permanent,
@@ -392,10 +515,14 @@ fn bad_params(action: &PlannedAction) -> Outcome {
     })
 }
 
-/// One JSON log line per action: rule, action, fleet, user or domain or
-/// instance, outcome, attempts, latency, dry-run.
+/// One JSON log line per action: rule, action, fleet or portal, user or
+/// domain or instance, outcome, attempts, latency, dry-run.
 pub fn log_action(rec: &ActionRecord) {
     let a = &rec.action;
+    let portal = match &a.target {
+        Target::PortalUser { portal_arn, .. } => Some(portal_arn.as_str()),
+        _ => None,
+    };
     let (fleet, user, domain, instance) = match &a.target {
         Target::FleetUser { fleet_arn, user } => {
             (Some(fleet_arn.as_str()), Some(user.as_str()), None, None)
@@ -405,6 +532,7 @@ pub fn log_action(rec: &ActionRecord) {
         }
         Target::Fleet { fleet_arn } => (Some(fleet_arn.as_str()), None, None, None),
         Target::Instance { instance_id } => (None, None, None, Some(instance_id.as_str())),
+        Target::PortalUser { user, .. } => (None, Some(user.as_str()), None, None),
     };
     let rules = a.rules.join(",");
     let (code, message) = match &rec.outcome {
@@ -422,7 +550,7 @@ pub fn log_action(rec: &ActionRecord) {
         tracing::info!(
             target: "warden::action",
             rule = fields.0, action = fields.1, operation = fields.2, outcome = fields.3,
-            fleet, user, domain, instance, error_code = code, detail = message,
+            fleet, portal, user, domain, instance, error_code = code, detail = message,
             attempts = rec.attempts, latency_ms = rec.latency_ms, dry_run = a.dry_run,
             causes = a.cause_count,
             "action"
@@ -431,7 +559,7 @@ pub fn log_action(rec: &ActionRecord) {
         tracing::warn!(
             target: "warden::action",
             rule = fields.0, action = fields.1, operation = fields.2, outcome = fields.3,
-            fleet, user, domain, instance, error_code = code, detail = message,
+            fleet, portal, user, domain, instance, error_code = code, detail = message,
             attempts = rec.attempts, latency_ms = rec.latency_ms, dry_run = a.dry_run,
             causes = a.cause_count,
             "action"

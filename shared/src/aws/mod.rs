@@ -113,6 +113,9 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
 pub struct Clients {
     pub worklink: aws_sdk_worklink::Client,
     pub wsi: aws_sdk_workspacesinstances::Client,
+    /// WorkSpaces Secure Browser (`AWS_ENDPOINT_URL_WORKSPACES_WEB` points
+    /// it elsewhere, like every service's own variable).
+    pub web: aws_sdk_workspacesweb::Client,
     pub kinesis: aws_sdk_kinesis::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
@@ -136,6 +139,7 @@ impl Clients {
         Clients {
             worklink: aws_sdk_worklink::Client::new(config),
             wsi: aws_sdk_workspacesinstances::Client::new(config),
+            web: aws_sdk_workspacesweb::Client::new(config),
             kinesis: aws_sdk_kinesis::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
         }
@@ -146,3 +150,4 @@ pub mod deadline;
 pub mod emf;
 pub mod executor;
 pub mod logline;
+pub mod notify;

@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 
 use super::decode::Dec;
 use crate::action::{ActionKind, ActionSpec};
-use crate::arn::{FleetArn, StreamArn};
+use crate::arn::{FleetArn, PortalArn, StreamArn};
 use crate::resource::OnKind;
 use crate::yaml::{Node, NodeKind};
 
@@ -72,6 +72,16 @@ const PARAMS: &[Param] = &[
         name: "stream-arn",
         required: None,
         read: read_stream_arn,
+    },
+    Param {
+        name: "hold",
+        required: None,
+        read: read_hold,
+    },
+    Param {
+        name: "portal",
+        required: None,
+        read: read_portal,
     },
 ];
 
@@ -183,6 +193,29 @@ fn read_grace(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bo
     }
 }
 
+/// `revoke-domain: { hold: 24h }`: how long a restore rule leaves the
+/// revoked domain alone (absent: until `warden state release`).
+fn read_hold(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(text) = v.scalar_text() else {
+        dec.err(v.loc, p, "expected a duration such as `24h`");
+        return false;
+    };
+    match crate::time::parse_duration(&text) {
+        Ok(d) if d > SignedDuration::ZERO => {
+            spec.hold = Some(d);
+            true
+        }
+        Ok(_) => {
+            dec.err(v.loc, p, "the hold must be longer than zero");
+            false
+        }
+        Err(e) => {
+            dec.err(v.loc, p, e);
+            false
+        }
+    }
+}
+
 /// Absent: the function's configured stream.
 fn read_stream_arn(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
     let Some(s) = dec.string(v, p) else {
@@ -193,6 +226,19 @@ fn read_stream_arn(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) 
         return false;
     }
     spec.stream_arn = Some(s);
+    true
+}
+
+/// Absent: the event's portal (`portalArn`).
+fn read_portal(dec: &mut Dec<'_>, v: &Node, p: &str, spec: &mut ActionSpec) -> bool {
+    let Some(s) = dec.string(v, p) else {
+        return false;
+    };
+    if let Err(e) = PortalArn::parse(&s) {
+        dec.err(v.loc, p, e);
+        return false;
+    }
+    spec.portal = Some(s);
     true
 }
 
@@ -318,6 +364,32 @@ mod tests {
                 r.name
             );
         }
+    }
+
+    #[test]
+    fn revoke_domain_takes_a_hold() {
+        let src = |hold: &str| {
+            format!(
+                "rules:\n  - name: r\n    on: domain\n    where: {{ status: ACTIVE }}\n    actions:\n      - revoke-domain: {{ hold: {hold} }}\n"
+            )
+        };
+        let p = crate::policy::Policy::from_yaml_str(&src("24h"), "p.yaml").unwrap();
+        assert_eq!(
+            p.rules[0].actions[0].hold,
+            Some(SignedDuration::from_hours(24))
+        );
+        let e = crate::policy::Policy::from_yaml_str(&src("0s"), "p.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hold"), "{e}");
+        // Only revoke-domain takes it.
+        let e = crate::policy::Policy::from_yaml_str(
+            "rules:\n  - name: r\n    on: domain\n    where: { status: INACTIVE }\n    actions:\n      - restore-domain: { hold: 1h }\n",
+            "p.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("hold"), "{e}");
     }
 
     #[test]

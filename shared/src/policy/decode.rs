@@ -165,6 +165,7 @@ const TOP_KEYS: &[&str] = &[
     "fields",
     "allow",
     "caps",
+    "budgets",
     "rules",
 ];
 const RULE_KEYS: &[&str] = &[
@@ -177,9 +178,11 @@ const RULE_KEYS: &[&str] = &[
     "dry-run",
     "allow",
     "tests",
+    "notify",
 ];
 const ALLOW_KEYS: &[&str] = &["users", "domains", "instance-ids", "instance-tags"];
-const CAP_KEYS: &[&str] = &["max", "max-percent"];
+const CAP_KEYS: &[&str] = &["max", "max-percent", "min-population"];
+const BUDGET_KEYS: &[&str] = &["max", "per"];
 const TEST_KEYS: &[&str] = &[
     "name",
     "now",
@@ -194,7 +197,7 @@ const TEST_KEYS: &[&str] = &[
     "refused",
     "repeat",
 ];
-const EXPECT_FIELDS: &[&str] = &["fleet", "user", "domain", "instance"];
+const EXPECT_FIELDS: &[&str] = &["fleet", "user", "domain", "instance", "portal"];
 
 /// Default `now` of a test case without events' times.
 pub(crate) const TEST_DEFAULT_NOW: &str = "2026-01-01T00:00:00Z";
@@ -265,6 +268,9 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
     let (caps, default_cap) = get(top, "caps")
         .map(|v| caps(&mut dec, v))
         .unwrap_or((BTreeMap::new(), BUILTIN_DEFAULT_CAP));
+    let budgets = get(top, "budgets")
+        .map(|v| budgets(&mut dec, v))
+        .unwrap_or_default();
 
     let mut rules = Vec::new();
     match get(top, "rules") {
@@ -314,6 +320,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
             default_cap,
             cleanup_tag,
             timezone: tz_name,
+            budgets,
         },
         rules,
         fields,
@@ -411,6 +418,71 @@ pub(crate) fn allow_list(dec: &mut Dec<'_>, node: &Node, path: &str) -> AllowLis
     out
 }
 
+/// `budgets: { sign-out-user: { max: 50, per: 1h } }`.
+fn budgets(dec: &mut Dec<'_>, node: &Node) -> BTreeMap<ActionKind, super::Budget> {
+    let names: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+    let mut map = BTreeMap::new();
+    let Some(entries) = dec.keys(node, "budgets", &names, "budget (an action name)") else {
+        return map;
+    };
+    for (k, v, _) in entries {
+        let p = format!("budgets.{k}");
+        let Some(fields) = dec.keys(v, &p, BUDGET_KEYS, "budget setting") else {
+            continue;
+        };
+        let max = match get(fields, "max").map(|m| (m, &m.kind)) {
+            Some((_, NodeKind::Int(i))) if (0..=i64::from(u32::MAX)).contains(i) => Some(*i as u32),
+            Some((m, _)) => {
+                dec.err(
+                    m.loc,
+                    &format!("{p}.max"),
+                    "expected a whole number of actions, 0 or more",
+                );
+                None
+            }
+            None => {
+                dec.err(
+                    v.loc,
+                    &p,
+                    "a budget needs `max` and `per` (e.g. `{ max: 50, per: 1h }`)",
+                );
+                None
+            }
+        };
+        let per = match get(fields, "per") {
+            Some(d) => match d.scalar_text().map(|t| crate::time::parse_duration(&t)) {
+                Some(Ok(per)) if per.is_positive() => Some(per),
+                Some(Err(e)) => {
+                    dec.err(d.loc, &format!("{p}.per"), e);
+                    None
+                }
+                _ => {
+                    dec.err(
+                        d.loc,
+                        &format!("{p}.per"),
+                        "expected a positive duration such as `1h`",
+                    );
+                    None
+                }
+            },
+            None => {
+                if max.is_some() {
+                    dec.err(
+                        v.loc,
+                        &p,
+                        "a budget needs `max` and `per` (e.g. `{ max: 50, per: 1h }`)",
+                    );
+                }
+                None
+            }
+        };
+        if let (Some(max), Some(per), Some(kind)) = (max, per, ActionKind::from_name(k)) {
+            map.insert(kind, super::Budget { max, per });
+        }
+    }
+    map
+}
+
 fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
     let mut names: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
     names.push("default");
@@ -427,6 +499,7 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
         let mut cap = Cap {
             max: None,
             max_percent: None,
+            min_population: None,
         };
         if let Some(m) = get(fields, "max") {
             match m.kind {
@@ -453,6 +526,25 @@ fn caps(dec: &mut Dec<'_>, node: &Node) -> (BTreeMap<ActionKind, Cap>, Cap) {
                     &format!("{p}.max-percent"),
                     "expected a percentage from 0 to 100",
                 ),
+            }
+        }
+        if let Some(m) = get(fields, "min-population") {
+            match m.kind {
+                NodeKind::Int(i) if (0..=i64::from(u32::MAX)).contains(&i) => {
+                    cap.min_population = Some(i as u32)
+                }
+                _ => dec.err(
+                    m.loc,
+                    &format!("{p}.min-population"),
+                    "expected a whole number of targets, 0 or more",
+                ),
+            }
+            if cap.max_percent.is_none() {
+                dec.err(
+                    m.loc,
+                    &format!("{p}.min-population"),
+                    "`min-population` only applies with `max-percent`",
+                );
             }
         }
         if cap.max.is_none() && cap.max_percent.is_none() {
@@ -584,6 +676,9 @@ fn rule(
     let allow = get(entries, "allow")
         .map(|v| allow_list(dec, v, "allow"))
         .unwrap_or_default();
+    let notify = get(entries, "notify")
+        .and_then(|v| dec.bool(v, "notify"))
+        .unwrap_or(true);
     let mut tests = Vec::new();
     if let Some(v) = get(entries, "tests") {
         match &v.kind {
@@ -613,6 +708,7 @@ fn rule(
         dry_run,
         allow,
         tests,
+        notify,
     })
 }
 
@@ -627,19 +723,22 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
         );
         return None;
     }
+    let mut normalize = crate::state::KeyNormalisation::default();
     let (count, within, by) = match &node.kind {
         NodeKind::Str(s) => {
             let words: Vec<&str> = s.split_whitespace().collect();
             match words.as_slice() {
-                ["count", n, "within", d, "by", f] => match n.parse::<i64>() {
-                    Ok(n) => (n, d.to_string(), f.to_string()),
-                    Err(_) => {
-                        dec.err(node.loc, "threshold", format!("`{n}` is not a count"));
-                        return None;
+                ["count", n, "within", d, "by", f @ ..] if !f.is_empty() => {
+                    match n.parse::<i64>() {
+                        Ok(n) => (n, d.to_string(), split_by(&f.join(" "))),
+                        Err(_) => {
+                            dec.err(node.loc, "threshold", format!("`{n}` is not a count"));
+                            return None;
+                        }
                     }
-                },
+                }
                 _ => {
-                    dec.err(node.loc, "threshold", "expected `count N within DURATION by FIELD`, e.g. `count 5 within 10m by user`");
+                    dec.err(node.loc, "threshold", "expected `count N within DURATION by FIELD[, FIELD...]`, e.g. `count 5 within 10m by user` or `... by user, source_ip`");
                     return None;
                 }
             }
@@ -648,9 +747,26 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             let entries = dec.keys(
                 node,
                 "threshold",
-                &["count", "within", "by"],
+                &["count", "within", "by", "normalize"],
                 "threshold key",
             )?;
+            if let Some(v) = get(entries, "normalize") {
+                let text = v.scalar_text().unwrap_or_default();
+                normalize = match crate::state::KeyNormalisation::from_name(&text) {
+                    Some(n) => n,
+                    None => {
+                        dec.err(
+                            v.loc,
+                            "threshold.normalize",
+                            format!(
+                                "`{text}` is not a key normalisation; use one of {}",
+                                crate::state::KeyNormalisation::NAMES.join(", ")
+                            ),
+                        );
+                        return None;
+                    }
+                };
+            }
             let count = match get(entries, "count").map(|v| (&v.kind, v.loc)) {
                 Some((NodeKind::Int(i), _)) => *i,
                 Some((_, l)) => {
@@ -674,7 +790,10 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
                 }
             };
             let by = match get(entries, "by") {
-                Some(v) => dec.string(v, "threshold.by")?,
+                Some(v) => match &v.kind {
+                    NodeKind::Str(s) => split_by(s),
+                    _ => dec.string_list(v, "threshold.by")?,
+                },
                 None => {
                     dec.err(node.loc, "threshold.by", "missing `by` (e.g. `user`)");
                     return None;
@@ -717,22 +836,63 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             return None;
         }
     };
-    let by_field = match super::field::resolve(on, &by) {
-        Ok((f, _)) => {
-            dec.reads_raw |= matches!(f, super::field::Field::Raw(_));
-            f
-        }
-        Err((msg, sugg)) => {
-            dec.err_sugg(node.loc, "threshold.by", msg, sugg);
+    let by: Vec<String> = by.iter().map(|f| f.trim().to_owned()).collect();
+    if by.is_empty() || by.iter().any(String::is_empty) {
+        dec.err(
+            node.loc,
+            "threshold.by",
+            "expected one field or a comma-separated list of fields (e.g. `user` or `user, source_ip`), with no empty entry",
+        );
+        return None;
+    }
+    if by.len() > MAX_BY_FIELDS {
+        dec.err(
+            node.loc,
+            "threshold.by",
+            format!(
+                "at most {MAX_BY_FIELDS} fields in a composite key, found {}",
+                by.len()
+            ),
+        );
+        return None;
+    }
+    let mut by_fields = Vec::with_capacity(by.len());
+    for (i, name) in by.iter().enumerate() {
+        if by[..i].contains(name) {
+            dec.err(
+                node.loc,
+                "threshold.by",
+                format!("`{name}` is listed twice in the key"),
+            );
             return None;
         }
-    };
+        match super::field::resolve(on, name) {
+            Ok((f, _)) => {
+                dec.reads_raw |= matches!(f, super::field::Field::Raw(_));
+                by_fields.push(f)
+            }
+            Err((msg, sugg)) => {
+                dec.err_sugg(node.loc, "threshold.by", msg, sugg);
+                return None;
+            }
+        }
+    }
     Some(Threshold {
         count: count as u32,
         within,
-        by,
-        by_field,
+        by: by.join(", "),
+        by_fields,
+        normalize,
     })
+}
+
+/// The most fields a threshold's composite `by` key may combine.
+const MAX_BY_FIELDS: usize = 4;
+
+/// `user, source_ip` -> `[user, source_ip]` (entries trimmed; empty entries
+/// kept so that the caller can refuse them).
+fn split_by(text: &str) -> Vec<String> {
+    text.split(',').map(|f| f.trim().to_owned()).collect()
 }
 
 fn test_case(

@@ -60,6 +60,8 @@ pub(crate) enum FieldId {
     EvHost,
     EvUserAgent,
     EvAge,
+    EvPortalArn,
+    EvService,
     DevFleetArn,
     DevDeviceId,
     DevStatus,
@@ -115,6 +117,8 @@ const EVENT_FIELDS: &[(&str, FieldId, FieldType)] = &[
     ("domain", F::EvHost, T::Str),
     ("user_agent", F::EvUserAgent, T::Str),
     ("age", F::EvAge, T::Duration),
+    ("portal_arn", F::EvPortalArn, T::Str),
+    ("service", F::EvService, T::Str),
 ];
 const DEVICE_FIELDS: &[(&str, FieldId, FieldType)] = &[
     ("fleet_arn", F::DevFleetArn, T::Str),
@@ -337,6 +341,15 @@ fn instance_field<'a>(id: FieldId, i: &'a Instance, env: &Env<'_>) -> Val<'a> {
     }
 }
 
+/// The event's portal when it comes from a WorkSpaces Secure Browser access
+/// log (its `portalArn`, read into the fleet ARN, names a `workspaces-web`
+/// portal).
+fn secure_browser_portal(e: &AuditEvent) -> Option<&str> {
+    e.fleet_arn
+        .as_deref()
+        .filter(|a| crate::arn::PortalArn::is_portal(a))
+}
+
 impl Field {
     /// Read the field. Never allocates.
     #[inline]
@@ -354,6 +367,15 @@ impl Field {
                 F::EvHost => Val::opt_str(&e.host),
                 F::EvUserAgent => Val::opt_str(&e.user_agent),
                 F::EvAge => Val::age(env.now, e.time),
+                F::EvPortalArn => match secure_browser_portal(e) {
+                    Some(p) => Val::Str(p),
+                    None => Val::Missing,
+                },
+                F::EvService => Val::Str(if secure_browser_portal(e).is_some() {
+                    "workspaces-web"
+                } else {
+                    "worklink"
+                }),
                 _ => Val::Missing,
             },
             (Field::Raw(path), Subject::Event(e)) => Val::from_json(path.get(&e.raw)),

@@ -27,17 +27,32 @@ use crate::event::{AuditEvent, FieldMap};
 pub use crate::resource::OnKind;
 use crate::resource::Resource;
 
-/// `count N within D by FIELD`: the rule fires for a key once N matching
-/// events with that key fall within a window of length D.
+/// `count N within D by FIELD[, FIELD...]`: the rule fires for a key once
+/// N matching events with that key fall within a window of length D. With
+/// several fields (`by user, source_ip`) the key is the combination of
+/// their values: the window is counted per user AND source address.
 #[derive(Debug, Clone)]
 pub struct Threshold {
     /// How many matching events make the threshold (`count N`).
     pub count: u32,
     /// The sliding window they must fall in (`within D`).
     pub within: SignedDuration,
-    /// The grouping field's name, as written.
+    /// The grouping fields' names, as written, joined by `, `
+    /// (`user` or `user, source_ip`).
     pub by: String,
-    pub(crate) by_field: field::Field,
+    /// The grouping fields, in key order (one, or more for a composite key).
+    pub(crate) by_fields: Vec<field::Field>,
+    /// How the `by` value is normalised before counting (`normalize:`;
+    /// default: trimmed and case-folded, so `Alice` and `alice ` are one
+    /// user).
+    pub normalize: crate::state::KeyNormalisation,
+}
+
+impl Threshold {
+    /// Whether the key combines several fields (`by user, source_ip`).
+    pub fn is_composite(&self) -> bool {
+        self.by_fields.len() > 1
+    }
 }
 
 /// Users, domains and instances a policy (or one rule) never touches.
@@ -96,8 +111,12 @@ impl AllowList {
 pub struct Cap {
     /// At most this many actions of the kind per run.
     pub max: Option<u32>,
-    /// At most this percentage of the targets examined (see `docs/policy.md`).
+    /// At most this percentage of the targets' population, as the
+    /// function knows it, else of the targets examined (see `docs/policy.md`).
     pub max_percent: Option<f64>,
+    /// Under this population `max_percent` does not apply, only `max`
+    /// (`None`: [`crate::plan::DEFAULT_MIN_POPULATION`]).
+    pub min_population: Option<u32>,
 }
 
 /// The cap used for an action kind when the policy sets none for it and no
@@ -105,6 +124,7 @@ pub struct Cap {
 pub const BUILTIN_DEFAULT_CAP: Cap = Cap {
     max: Some(10),
     max_percent: None,
+    min_population: None,
 };
 
 /// Policy-wide settings.
@@ -122,6 +142,20 @@ pub struct Settings {
     pub cleanup_tag: String,
     /// Default time zone for `weekday` / `between`.
     pub timezone: String,
+    /// `budgets:` per action kind: at most `max` per `per` across every
+    /// invocation (kept in the state store; `WARDEN_BUDGETS` overrides a
+    /// kind's). Empty: no budget.
+    pub budgets: BTreeMap<ActionKind, Budget>,
+}
+
+/// A budget: at most `max` actions of a kind per `per`, across every
+/// invocation (fixed periods aligned on the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Budget {
+    /// Actions allowed per period.
+    pub max: u32,
+    /// The period.
+    pub per: jiff::SignedDuration,
 }
 
 impl Settings {
@@ -156,7 +190,8 @@ pub struct TestCase {
 pub struct ExpectedAction {
     /// The action kind.
     pub kind: ActionKind,
-    /// Target fields that must match (`user`, `domain`, `fleet`, `instance`).
+    /// Target fields that must match (`user`, `domain`, `fleet`, `instance`,
+    /// `portal`).
     pub fields: BTreeMap<String, String>,
 }
 
@@ -186,6 +221,10 @@ pub struct Rule {
     pub allow: AllowList,
     /// Its test cases.
     pub tests: Vec<TestCase>,
+    /// Announce its executed actions, refusals by a cap and over-budget
+    /// events on the deployment's notification topic (`notify: false`
+    /// silences it; default true).
+    pub notify: bool,
 }
 
 /// A loaded, compiled policy. Cheap to share (`&Policy`) across invocations;

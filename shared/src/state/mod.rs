@@ -30,6 +30,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 mod memory;
+mod table;
 mod window;
 
 #[cfg(feature = "aws")]
@@ -38,6 +39,7 @@ mod dynamo;
 #[cfg(feature = "aws")]
 pub use dynamo::{item_bytes, DynamoSettings, DynamoStateStore, StoreStats, PK, SK, TTL};
 pub use memory::MemoryStateStore;
+pub use table::{StateTable, STATE_TABLE_VAR};
 pub use window::{WindowState, WindowStep};
 
 /// The future every [`StateStore`] method returns: boxed, so the trait is
@@ -158,6 +160,22 @@ impl KeyNormalisation {
         trim: false,
         case_fold: false,
     };
+
+    /// The names a policy writes (`threshold: { normalize: NAME }`), the
+    /// default first.
+    pub const NAMES: [&'static str; 4] = ["trim-case-fold", "trim", "case-fold", "none"];
+
+    /// The normalisation called `name` (see [`KeyNormalisation::NAMES`]).
+    pub fn from_name(name: &str) -> Option<KeyNormalisation> {
+        let (trim, case_fold) = match name.trim() {
+            "trim-case-fold" => (true, true),
+            "trim" => (true, false),
+            "case-fold" => (false, true),
+            "none" => (false, false),
+            _ => return None,
+        };
+        Some(KeyNormalisation { trim, case_fold })
+    }
 
     /// `key` normalised: borrowed when already normal.
     pub fn apply<'a>(&self, key: &'a str) -> Cow<'a, str> {
@@ -420,6 +438,25 @@ impl Revocation {
     }
 }
 
+/// The hold of a revoke planned by `rules` (the rules' `revoke-domain: {
+/// hold: D }`): `None` (until released) when any of them sets none, else
+/// the longest. Rules not in `policy` count as setting none.
+pub fn revoke_hold(policy: &crate::policy::Policy, rules: &[String]) -> Option<SignedDuration> {
+    let mut longest: Option<SignedDuration> = None;
+    for name in rules {
+        let rule = policy.rules.iter().find(|r| &r.name == name)?;
+        for spec in rule
+            .actions
+            .iter()
+            .filter(|a| a.kind == crate::action::ActionKind::RevokeDomain)
+        {
+            let h = spec.hold?;
+            longest = Some(longest.map_or(h, |l| l.max(h)));
+        }
+    }
+    longest
+}
+
 /// A domain name as the revocation records key it: trimmed, lower case,
 /// without a final dot.
 pub fn normalise_domain(domain: &str) -> String {
@@ -677,6 +714,18 @@ mod tests {
             case_fold: false,
         };
         assert_eq!(trim_only.apply(" Alice "), "Alice");
+        for name in KeyNormalisation::NAMES {
+            assert!(KeyNormalisation::from_name(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            KeyNormalisation::from_name("trim-case-fold"),
+            Some(KeyNormalisation::default())
+        );
+        assert_eq!(
+            KeyNormalisation::from_name("none"),
+            Some(KeyNormalisation::EXACT)
+        );
+        assert_eq!(KeyNormalisation::from_name("lower"), None);
     }
 
     #[test]
@@ -706,6 +755,26 @@ mod tests {
             id.digest(),
             EventId::new("shardId-000000000001", "4960", 3).digest()
         );
+    }
+
+    #[test]
+    fn a_revoke_is_held_for_its_rules_longest_hold_or_until_released() {
+        let p = crate::policy::Policy::from_yaml_str(
+            "rules:\n  - name: a\n    on: domain\n    where: { status: ACTIVE }\n    actions:\n      - revoke-domain: { hold: 24h }\n  - name: b\n    on: domain\n    where: { status: ACTIVE }\n    actions:\n      - revoke-domain: { hold: 2h }\n  - name: c\n    on: domain\n    where: { status: ACTIVE }\n    actions: [revoke-domain]\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let rules = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            revoke_hold(&p, &rules(&["a", "b"])),
+            Some(SignedDuration::from_hours(24))
+        );
+        assert_eq!(
+            revoke_hold(&p, &rules(&["b"])),
+            Some(SignedDuration::from_hours(2))
+        );
+        assert_eq!(revoke_hold(&p, &rules(&["a", "c"])), None);
+        assert_eq!(revoke_hold(&p, &rules(&["gone"])), None);
     }
 
     #[test]

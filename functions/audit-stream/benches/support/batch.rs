@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 /// The fleet every record names (and the default fleet of the benches).
 pub const FLEET: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
 
-struct Rng(u64);
+pub struct Rng(pub u64);
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -28,7 +28,7 @@ fn private_ip(rng: &mut Rng) -> String {
     )
 }
 
-fn record_json(i: usize, rng: &mut Rng) -> Vec<u8> {
+pub fn record_json(i: usize, rng: &mut Rng) -> Vec<u8> {
     let t = 1_795_428_000_000u64 + i as u64 * 250;
     let user = format!("user-{:04}@example.com", rng.below(500));
     let (kind, ip) = match rng.below(100) {
