@@ -2,8 +2,9 @@
 //! once at cold start (a failure is reported to the Runtime API by the shared
 //! shell), then one call to the handler per Kinesis batch.
 
-use audit_stream::{build, Config, KinesisEvent, FUNCTION};
+use audit_stream::{build, Config, FUNCTION};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 use warden_core::shell;
 
 // One thread: the handler's work is sequential per batch and its AWS calls
@@ -18,8 +19,10 @@ async fn main() -> Result<(), Error> {
     let init = async { build(&Config::from_env(&warden_core::env::process())?).await };
     let handler = shell::start(FUNCTION, init).await?;
     let handler = &handler;
+    // The body is read as a compact envelope borrowed from it
+    // (`Handler::handle_raw`), not as the typed `KinesisEvent`.
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<KinesisEvent>| async move { handler.handle(event).await },
+        move |event: LambdaEvent<Box<RawValue>>| async move { handler.handle_raw(event).await },
     ))
     .await
 }
