@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
-use serde_json::value::RawValue;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::executor::Executor;
 use warden_core::aws::notify::Notifier;
@@ -112,18 +111,15 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
         }
     }
 
-    /// The Lambda binary's handler: reads the body as the compact
-    /// [`Envelope`] borrowed from it (no typed copy of the batch), then
-    /// does what [`handle`](Self::handle) does. An event that is not a
-    /// Kinesis batch, or a record whose data is not base64, is a function
-    /// error, as the typed event's deserialization makes it.
-    pub async fn handle_raw(
+    /// The Lambda binary's handler: the body read as the compact
+    /// [`Envelope`] (no typed copy of the batch), then what
+    /// [`handle`](Self::handle) does. A record whose data is not base64 is
+    /// a function error, as the typed event's deserialization makes it.
+    pub async fn handle_envelope(
         &self,
-        event: LambdaEvent<Box<RawValue>>,
+        event: LambdaEvent<Envelope>,
     ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
-        let (payload, context) = event.into_parts();
-        let envelope: Envelope<'_> = serde_json::from_str(payload.get())
-            .map_err(|e| format!("the event is not a Kinesis batch: {e}"))?;
+        let (envelope, context) = event.into_parts();
         let inv = self.invocation(&context);
         let report = self.processor.process_envelope(envelope, &inv).await?;
         report

@@ -15,7 +15,7 @@
 //! * [`sink`]: the failure sink (SQS), for malformed records and records
 //!   past the event-source mapping's retry limit.
 //! * [`wire`]: the Kinesis event exactly as Lambda sends it.
-//! * [`envelope`]: the compact, borrowed form of it the Lambda binary reads.
+//! * [`envelope`]: the compact form of it the Lambda binary reads.
 //! * [`esm`] (feature `esm`): a local event-source mapping (Kinesis ->
 //!   batches -> function), used by the `warden` CLI and the tests.
 //!

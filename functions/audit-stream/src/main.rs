@@ -2,9 +2,8 @@
 //! once at cold start (a failure is reported to the Runtime API by the shared
 //! shell), then one call to the handler per Kinesis batch.
 
-use audit_stream::{build, Config, FUNCTION};
+use audit_stream::{build, Config, Envelope, FUNCTION};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::value::RawValue;
 use warden_core::shell;
 
 // One thread: the handler's work is sequential per batch and its AWS calls
@@ -19,10 +18,10 @@ async fn main() -> Result<(), Error> {
     let init = async { build(&Config::from_env(&warden_core::env::process())?).await };
     let handler = shell::start(FUNCTION, init).await?;
     let handler = &handler;
-    // The body is read as a compact envelope borrowed from it
-    // (`Handler::handle_raw`), not as the typed `KinesisEvent`.
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Box<RawValue>>| async move { handler.handle_raw(event).await },
-    ))
+    // The body is read as a compact envelope (`audit_stream::envelope`),
+    // not as the typed `KinesisEvent`.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
+        handler.handle_envelope(event).await
+    }))
     .await
 }

@@ -279,15 +279,15 @@ impl IncomingRecord for KinesisEventRecord {
     }
 }
 
-impl IncomingRecord for EnvelopeRecord<'_> {
+impl IncomingRecord for EnvelopeRecord {
     fn take_event_id(&mut self) -> Option<String> {
-        self.event_id.take().map(std::borrow::Cow::into_owned)
+        self.event_id.take()
     }
     fn sequence_number(&self) -> &str {
         &self.kinesis.sequence_number
     }
     fn take_sequence_number(&mut self) -> String {
-        std::mem::take(&mut self.kinesis.sequence_number).into_owned()
+        std::mem::take(&mut self.kinesis.sequence_number)
     }
     fn data<'b>(&'b self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], base64::DecodeError> {
         self.decode_data(buf)?;
@@ -389,7 +389,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     /// as the typed event's deserialization does.
     pub async fn process_envelope(
         &self,
-        event: Envelope<'_>,
+        event: Envelope,
         inv: &InvocationInfo<'_>,
     ) -> Result<BatchReport, InvalidData> {
         let started = std::time::Instant::now();
