@@ -46,7 +46,9 @@ pub struct AuditEvent {
     pub host: Option<String>,
     /// The client's user agent.
     pub user_agent: Option<String>,
-    /// The whole record.
+    /// The whole record. `Value::Null` when the event was decoded through a
+    /// [`Projected`] (audit-stream's records) with a field map whose policy
+    /// reads no `raw.` path (see [`FieldMap::reads_raw`]).
     pub raw: Value,
 }
 
@@ -241,6 +243,12 @@ impl JsonPath {
 #[derive(Debug, Clone)]
 pub struct FieldMap {
     paths: Vec<Vec<JsonPath>>,
+    /// Whether the events decoded with this map need [`AuditEvent::raw`]
+    /// (a policy sets it when a rule reads a `raw.` path).
+    reads_raw: bool,
+    /// The paths as a trie for [`Projected`]'s one-pass
+    /// parse, built on first use (once per cold start).
+    projection: std::sync::OnceLock<std::sync::Arc<Projection>>,
 }
 
 impl Default for FieldMap {
@@ -254,7 +262,11 @@ impl Default for FieldMap {
                     .collect()
             })
             .collect();
-        FieldMap { paths }
+        FieldMap {
+            paths,
+            reads_raw: false,
+            projection: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -265,6 +277,27 @@ impl FieldMap {
         let mut merged = paths;
         merged.append(slot);
         *slot = merged;
+        self.projection = std::sync::OnceLock::new();
+    }
+
+    /// Whether events decoded with this map must carry the whole record in
+    /// [`AuditEvent::raw`] (some rule reads a `raw.` path). Off by default:
+    /// a [`Projected`] decode (audit-stream's records) then reads only the core fields'
+    /// paths and leaves `raw` null. [`AuditEvent::decode_with`] and
+    /// [`AuditEvent::from_json`] always keep it.
+    pub fn reads_raw(&self) -> bool {
+        self.reads_raw
+    }
+
+    /// Sets [`FieldMap::reads_raw`].
+    pub fn set_reads_raw(&mut self, reads_raw: bool) {
+        self.reads_raw = reads_raw;
+    }
+
+    /// The projection of this map (built once, then shared).
+    pub(crate) fn projection(&self) -> &Projection {
+        self.projection
+            .get_or_init(|| std::sync::Arc::new(Projection::new(self)))
     }
 
     /// The spellings tried for `field`, in order.
@@ -361,6 +394,463 @@ impl AuditEvent {
             host,
             source_id,
             raw,
+        })
+    }
+}
+
+/// The paths of a [`FieldMap`] as a trie, so one pass over a record's JSON
+/// captures every core field's candidates and skips everything else without
+/// allocating (validated exactly as a parse into [`Value`] would: the same
+/// parser calls, so the same errors at the same positions).
+#[derive(Debug)]
+pub(crate) struct Projection {
+    /// Node 0 is the root (the record object).
+    nodes: Vec<Node>,
+    /// Number of capture slots (distinct paths).
+    slots: usize,
+    /// Per core field, the slots of its paths, in the map's order.
+    fields: Vec<Vec<u32>>,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    /// Object keys -> child node.
+    keys: rustc_hash::FxHashMap<Box<str>, u32>,
+    /// Array indexes -> child node (segments that parse as `usize`).
+    indexes: Vec<(usize, u32)>,
+    /// The slot of the path ending here.
+    slot: Option<u32>,
+    /// The slots of this node's subtree: cleared when its key repeats
+    /// (the last occurrence of a key wins, as in a `Value` map).
+    span: (u32, u32),
+}
+
+/// What a projected path held.
+#[derive(Debug, Clone)]
+enum Captured<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Num(serde_json::Number),
+    /// A boolean, an object or an array: present, but no text.
+    Other,
+}
+
+impl Projection {
+    fn new(map: &FieldMap) -> Projection {
+        let mut nodes = vec![Node::default()];
+        let mut by_text: Vec<(String, u32)> = Vec::new();
+        let mut fields = Vec::with_capacity(map.paths.len());
+        for paths in &map.paths {
+            let mut slots = Vec::with_capacity(paths.len());
+            for path in paths {
+                let mut at = 0u32;
+                for seg in &path.segments {
+                    let next = match nodes[at as usize].keys.get(seg.as_str()) {
+                        Some(&n) => n,
+                        None => {
+                            let n = nodes.len() as u32;
+                            nodes.push(Node::default());
+                            let node = &mut nodes[at as usize];
+                            node.keys.insert(seg.as_str().into(), n);
+                            if let Ok(i) = seg.parse::<usize>() {
+                                node.indexes.push((i, n));
+                            }
+                            n
+                        }
+                    };
+                    at = next;
+                }
+                let slot = match by_text.iter().find(|(t, _)| *t == path.text) {
+                    Some(&(_, s)) => s,
+                    None => {
+                        let s = by_text.len() as u32;
+                        by_text.push((path.text.clone(), s));
+                        s
+                    }
+                };
+                nodes[at as usize].slot = Some(slot);
+                slots.push(slot);
+            }
+            fields.push(slots);
+        }
+        // Renumber the slots depth first, so every subtree's are contiguous.
+        let mut renum = vec![u32::MAX; by_text.len()];
+        let mut next = 0u32;
+        fn walk(nodes: &mut [Node], at: u32, renum: &mut [u32], next: &mut u32) {
+            let start = *next;
+            if let Some(s) = nodes[at as usize].slot {
+                renum[s as usize] = *next;
+                nodes[at as usize].slot = Some(*next);
+                *next += 1;
+            }
+            let mut children: Vec<u32> = nodes[at as usize].keys.values().copied().collect();
+            children.sort_unstable();
+            for c in children {
+                walk(nodes, c, renum, next);
+            }
+            nodes[at as usize].span = (start, *next);
+        }
+        walk(&mut nodes, 0, &mut renum, &mut next);
+        for slots in &mut fields {
+            for s in slots.iter_mut() {
+                *s = renum[*s as usize];
+            }
+        }
+        Projection {
+            nodes,
+            slots: next as usize,
+            fields,
+        }
+    }
+}
+
+thread_local! {
+    /// The projection [`Projected`]'s `Deserialize` reads (serde's stream
+    /// deserializer takes a type, not a seed). Set by [`ProjectionScope`].
+    static CURRENT: std::cell::RefCell<Option<std::sync::Arc<Projection>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `map`'s projection the current one for [`Projected`] on this
+/// thread, until dropped.
+pub struct ProjectionScope {
+    previous: Option<std::sync::Arc<Projection>>,
+}
+
+impl ProjectionScope {
+    /// Enters `map`'s projection.
+    pub fn enter(map: &FieldMap) -> ProjectionScope {
+        map.projection();
+        let proj = map.projection.get().cloned();
+        ProjectionScope {
+            previous: CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), proj)),
+        }
+    }
+}
+
+impl Drop for ProjectionScope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// One JSON value read through the current projection (see
+/// [`ProjectionScope`]): a record object's captured core-field candidates,
+/// or what it was instead of an object. Deserializing it validates the
+/// whole value exactly as deserializing a [`Value`] does.
+#[derive(Debug)]
+pub struct Projected<'a> {
+    kind: Result<Vec<Option<Captured<'a>>>, &'static str>,
+    proj: Option<std::sync::Arc<Projection>>,
+}
+
+impl<'de> serde::Deserialize<'de> for Projected<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let proj = CURRENT.with(|c| c.borrow().clone());
+        let Some(p) = proj else {
+            return Err(serde::de::Error::custom(
+                "internal: no projection entered (ProjectionScope)",
+            ));
+        };
+        let mut slots = vec![None; p.slots];
+        let found = d.deserialize_any(Top {
+            proj: &p,
+            slots: &mut slots,
+        })?;
+        Ok(Projected {
+            kind: match found {
+                None => Ok(slots),
+                Some(f) => Err(f),
+            },
+            proj: Some(p),
+        })
+    }
+}
+
+/// The record's top level: an object is walked from the root node; anything
+/// else is consumed and named (`Some("a number")`).
+struct Top<'p, 's, 'a> {
+    proj: &'p Projection,
+    slots: &'s mut [Option<Captured<'a>>],
+}
+
+impl<'de> serde::de::Visitor<'de> for Top<'_, '_, 'de> {
+    type Value = Option<&'static str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        walk_map(self.proj, 0, self.slots, map)?;
+        Ok(None)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Some("an array"))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Some("null"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Some("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Some("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Some("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Some("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Some("a string"))
+    }
+}
+
+fn walk_map<'de, A: serde::de::MapAccess<'de>>(
+    proj: &Projection,
+    at: u32,
+    slots: &mut [Option<Captured<'de>>],
+    mut map: A,
+) -> Result<(), A::Error> {
+    let node = &proj.nodes[at as usize];
+    while let Some(child) = map.next_key_seed(Key(&node.keys))? {
+        match child {
+            Some(c) => map.next_value_seed(At {
+                proj,
+                at: c,
+                slots: &mut *slots,
+            })?,
+            None => {
+                map.next_value::<Skip>()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A map key looked up among a node's children, without allocating.
+struct Key<'n>(&'n rustc_hash::FxHashMap<Box<str>, u32>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key<'_> {
+    type Value = Option<u32>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key<'_> {
+    type Value = Option<u32>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, k: &str) -> Result<Self::Value, E> {
+        Ok(if self.0.is_empty() {
+            None
+        } else {
+            self.0.get(k).copied()
+        })
+    }
+}
+
+/// The value at a trie node: captured if a path ends here, walked if paths
+/// go on (the node's earlier captures are cleared first: last key wins).
+struct At<'p, 's, 'a> {
+    proj: &'p Projection,
+    at: u32,
+    slots: &'s mut [Option<Captured<'a>>],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for At<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let (a, b) = self.proj.nodes[self.at as usize].span;
+        for s in &mut self.slots[a as usize..b as usize] {
+            *s = None;
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for At<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        if let Some(s) = self.proj.nodes[self.at as usize].slot {
+            self.slots[s as usize] = Some(Captured::Other);
+        }
+        walk_map(self.proj, self.at, self.slots, map)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let node = &self.proj.nodes[self.at as usize];
+        if let Some(s) = node.slot {
+            self.slots[s as usize] = Some(Captured::Other);
+        }
+        let mut i = 0usize;
+        loop {
+            let child = node
+                .indexes
+                .iter()
+                .filter(|(n, _)| *n == i)
+                .map(|(_, c)| *c)
+                .next_back();
+            let more = match child {
+                Some(c) => seq
+                    .next_element_seed(At {
+                        proj: self.proj,
+                        at: c,
+                        slots: &mut *self.slots,
+                    })?
+                    .is_some(),
+                None => seq.next_element::<Skip>()?.is_some(),
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.capture(Captured::Other);
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.capture(Captured::Num(v.into()));
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.capture(Captured::Num(v.into()));
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        // As `Value` does: a non-finite float (never from JSON text) is null.
+        if let Some(n) = serde_json::Number::from_f64(v) {
+            self.capture(Captured::Num(n));
+        }
+        Ok(())
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        self.capture(Captured::Str(std::borrow::Cow::Borrowed(v)));
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        if self.proj.nodes[self.at as usize].slot.is_some() {
+            self.capture(Captured::Str(std::borrow::Cow::Owned(v.to_owned())));
+        }
+        Ok(())
+    }
+}
+
+impl<'a> At<'_, '_, 'a> {
+    fn capture(self, c: Captured<'a>) {
+        if let Some(s) = self.proj.nodes[self.at as usize].slot {
+            self.slots[s as usize] = Some(c);
+        }
+    }
+}
+
+/// Any JSON value, consumed through the same parser calls as a [`Value`]
+/// (numbers range-checked, strings' escapes and surrogates validated, the
+/// nesting limit applied), kept nowhere. (`IgnoredAny` would take serde_json's
+/// faster skipping path, which accepts what a `Value` parse refuses.)
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        d.deserialize_any(Skip)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Skip {
+    type Value = Skip;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key_seed(Key(&EMPTY_KEYS))?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+}
+
+static EMPTY_KEYS: std::sync::LazyLock<rustc_hash::FxHashMap<Box<str>, u32>> =
+    std::sync::LazyLock::new(Default::default);
+
+impl Projected<'_> {
+    /// What the value was instead of a JSON object, if it was not one
+    /// (`"a number"`, `"an array"`, ...: [`EventError::NotObject`]'s words).
+    pub fn not_object(&self) -> Option<&'static str> {
+        self.kind.as_ref().err().copied()
+    }
+
+    /// The event, as [`AuditEvent::from_json`] builds it from the whole
+    /// record, but with `raw` null. `None` if the value was not an object.
+    pub fn into_event(self, source_id: String) -> Option<AuditEvent> {
+        let slots = self.kind.ok()?;
+        let proj = self.proj?;
+        let find = |f: CoreField| -> Option<&Captured<'_>> {
+            proj.fields[f.index()]
+                .iter()
+                .find_map(|&s| slots[s as usize].as_ref())
+        };
+        let text = |f: CoreField| -> Option<String> {
+            match find(f)? {
+                Captured::Str(s) if !s.is_empty() => Some(s.clone().into_owned()),
+                Captured::Num(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let url = text(CoreField::Url);
+        let host = text(CoreField::Host)
+            .map(|h| normalize_host(&h))
+            .or_else(|| url.as_deref().and_then(host_of_url))
+            .filter(|h| !h.is_empty());
+        let time = match find(CoreField::Time) {
+            Some(Captured::Str(s)) => crate::time::parse_timestamp(s),
+            Some(Captured::Num(n)) => timestamp_from_json(&Value::Number(n.clone())),
+            _ => None,
+        };
+        Some(AuditEvent {
+            event_id: text(CoreField::EventId),
+            time,
+            event_type: text(CoreField::EventType),
+            user: text(CoreField::User),
+            fleet_arn: text(CoreField::FleetArn),
+            device_id: text(CoreField::DeviceId),
+            source_ip: text(CoreField::SourceIp).and_then(|s| parse_ip(&s)),
+            user_agent: text(CoreField::UserAgent),
+            url,
+            host,
+            source_id,
+            raw: Value::Null,
         })
     }
 }

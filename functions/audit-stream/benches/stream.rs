@@ -30,97 +30,15 @@ use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::Policy;
 use warden_emulator::{Emulator, FaultRule, FaultsConfig, Fixture};
 
-const FLEET: &str = "arn:aws:worklink::123456789012:fleet/corp-mobile";
+#[path = "support/batch.rs"]
+mod batch;
+
+use batch::{record_json, Rng, FLEET};
 const RECORDS: usize = 10_000;
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn record_json(i: usize, rng: &mut Rng) -> Vec<u8> {
-    let t = 1_795_428_000_000u64 + i as u64 * 250;
-    let user = format!("user-{:04}@example.com", rng.below(500));
-    let (kind, ip) = match rng.below(100) {
-        0..=89 => (
-            "VisitPage",
-            format!(
-                "10.{}.{}.{}",
-                rng.below(250),
-                rng.below(250),
-                1 + rng.below(250)
-            ),
-        ),
-        90..=94 => (
-            "SignIn",
-            format!(
-                "10.{}.{}.{}",
-                rng.below(250),
-                rng.below(250),
-                1 + rng.below(250)
-            ),
-        ),
-        95..=97 => (
-            "SignInFailed",
-            format!(
-                "10.{}.{}.{}",
-                rng.below(250),
-                rng.below(250),
-                1 + rng.below(250)
-            ),
-        ),
-        _ => ("StartSession", format!("203.0.113.{}", 1 + rng.below(250))),
-    };
-    let e = json!({
-        "timestamp": t.to_string(),
-        "eventId": format!("7f3c9a2e-{:04x}-4b1d-9e8f-{:012x}", i % 65536, i),
-        "eventType": kind,
-        "userName": user,
-        "fleetArn": FLEET,
-        "sourceIp": ip,
-        "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile/15E148",
-        "details": {
-            "url": format!("https://app-{:02}.corp.example.com/wiki/spaces/ENG/pages/{}", rng.below(40), rng.below(1_000_000)),
-            "title": "Quarterly planning - Confluence",
-        },
-    });
-    e.to_string().into_bytes()
-}
 
 /// The event JSON exactly as Lambda sends it.
 fn big_event() -> (Vec<u8>, usize) {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let mut data_bytes = 0;
-    let records: Vec<Value> = (0..RECORDS)
-        .map(|i| {
-            let data = record_json(i, &mut rng);
-            data_bytes += data.len();
-            let seq = format!("4965432543420000000000000000000000000000000000{:010}", i);
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": format!("pk-{}", i % 97),
-                    "sequenceNumber": seq,
-                    "data": base64::engine::general_purpose::STANDARD.encode(&data),
-                    "approximateArrivalTimestamp": 1795428000.25 + i as f64 * 0.25,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{seq}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/audit-stream-role",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-bench",
-            })
-        })
-        .collect();
-    let bytes = serde_json::to_vec(&json!({ "Records": records })).unwrap();
-    (bytes, data_bytes / RECORDS)
+    batch::kinesis_event(RECORDS)
 }
 
 /// The floor: the event into `Value`, every record's data base64-decoded and

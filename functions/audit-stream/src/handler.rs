@@ -11,6 +11,7 @@ use warden_core::aws::notify::Notifier;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 
 use crate::config::{Config, ConfigError, StateTable};
+use crate::envelope::Envelope;
 use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
 use crate::sink::{FailureSink, SqsSink};
 use crate::{KinesisEvent, KinesisEventResponse};
@@ -92,18 +93,39 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
     /// Processes one batch and returns the whole report (tests, the CLI).
     pub async fn process(&self, event: LambdaEvent<KinesisEvent>) -> BatchReport {
         let (payload, context) = event.into_parts();
+        let inv = self.invocation(&context);
+        self.processor.process(payload, &inv).await
+    }
+
+    fn invocation<'c>(&self, context: &'c lambda_runtime::Context) -> InvocationInfo<'c> {
         let deadline = if context.deadline == 0 {
             Deadline::none()
         } else {
             Deadline::at(context.deadline(), self.reserve)
         };
-        let inv = InvocationInfo {
+        InvocationInfo {
             request_id: &context.request_id,
             function_arn: &context.invoked_function_arn,
             now: jiff::Timestamp::now(),
             deadline,
-        };
-        self.processor.process(payload, &inv).await
+        }
+    }
+
+    /// The Lambda binary's handler: the body read as the compact
+    /// [`Envelope`] (no typed copy of the batch), then what
+    /// [`handle`](Self::handle) does. A record whose data is not base64 is
+    /// a function error, as the typed event's deserialization makes it.
+    pub async fn handle_envelope(
+        &self,
+        event: LambdaEvent<Envelope>,
+    ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+        let (envelope, context) = event.into_parts();
+        let inv = self.invocation(&context);
+        let report = self.processor.process_envelope(envelope, &inv).await?;
+        report
+            .metrics
+            .flush_stdout(jiff::Timestamp::now().as_millisecond());
+        Ok(report.response)
     }
 
     /// The Lambda handler: processes the batch, writes the EMF metrics and

@@ -15,12 +15,14 @@
 //! * [`sink`]: the failure sink (SQS), for malformed records and records
 //!   past the event-source mapping's retry limit.
 //! * [`wire`]: the Kinesis event exactly as Lambda sends it.
+//! * [`envelope`]: the compact form of it the Lambda binary reads.
 //! * [`esm`] (feature `esm`): a local event-source mapping (Kinesis ->
 //!   batches -> function), used by the `warden` CLI and the tests.
 //!
 //! See `docs/audit-stream.md`.
 
 pub mod config;
+pub mod envelope;
 #[cfg(feature = "esm")]
 pub mod esm;
 pub mod handler;
@@ -30,6 +32,7 @@ pub mod sink;
 pub mod wire;
 
 pub use config::{apply_caps, parse_caps, CapOverride, Config, ConfigError, PolicySource};
+pub use envelope::{Envelope, InvalidData};
 #[cfg(feature = "esm")]
 pub use esm::{
     EsmConfig, EsmError, EsmReport, FunctionError, InProcess, Invoke, LocalEsm, StartingPosition,

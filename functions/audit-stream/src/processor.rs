@@ -24,6 +24,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::envelope::{Envelope, EnvelopeRecord, InvalidData};
 use crate::record::{decode_record_into, BatchBudget, Limits, Malformed};
 use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
 use crate::wire::RecordInfo;
@@ -246,6 +247,57 @@ fn shard_of(event_id: &str) -> &str {
     event_id.split_once(':').map_or("unknown-shard", |(s, _)| s)
 }
 
+/// A record as stage 1 reads it: the typed [`KinesisEventRecord`] or the
+/// compact envelope's [`EnvelopeRecord`].
+trait IncomingRecord {
+    /// Lambda's `eventID`, moved out.
+    fn take_event_id(&mut self) -> Option<String>;
+    fn sequence_number(&self) -> &str;
+    /// The sequence number, moved out (the record is done with).
+    fn take_sequence_number(&mut self) -> String;
+    /// The record's data, decoded into `buf` if it is not already.
+    fn data<'b>(&'b self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], base64::DecodeError>;
+    /// The record as the sink's wire format wants it.
+    fn info<'b>(&'b self, event_id: &'b str, data: &'b [u8]) -> RecordInfo<'b>;
+}
+
+impl IncomingRecord for KinesisEventRecord {
+    fn take_event_id(&mut self) -> Option<String> {
+        self.event_id.take()
+    }
+    fn sequence_number(&self) -> &str {
+        &self.kinesis.sequence_number
+    }
+    fn take_sequence_number(&mut self) -> String {
+        std::mem::take(&mut self.kinesis.sequence_number)
+    }
+    fn data<'b>(&'b self, _buf: &'b mut Vec<u8>) -> Result<&'b [u8], base64::DecodeError> {
+        Ok(&self.kinesis.data)
+    }
+    fn info<'b>(&'b self, event_id: &'b str, _data: &'b [u8]) -> RecordInfo<'b> {
+        record_info(self, event_id)
+    }
+}
+
+impl IncomingRecord for EnvelopeRecord {
+    fn take_event_id(&mut self) -> Option<String> {
+        self.event_id.take()
+    }
+    fn sequence_number(&self) -> &str {
+        &self.kinesis.sequence_number
+    }
+    fn take_sequence_number(&mut self) -> String {
+        std::mem::take(&mut self.kinesis.sequence_number)
+    }
+    fn data<'b>(&'b self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], base64::DecodeError> {
+        self.decode_data(buf)?;
+        Ok(buf)
+    }
+    fn info<'b>(&'b self, event_id: &'b str, data: &'b [u8]) -> RecordInfo<'b> {
+        EnvelopeRecord::info(self, shard_of(event_id), data)
+    }
+}
+
 /// The record as the sink's wire format wants it.
 pub fn record_info<'a>(rec: &'a KinesisEventRecord, event_id: &'a str) -> RecordInfo<'a> {
     RecordInfo {
@@ -328,6 +380,31 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let started = std::time::Instant::now();
         let mut metrics = Metrics::new(FUNCTION_NAME);
         let decoded = self.decode(event, inv, &mut metrics);
+        self.process_decoded(decoded, started, metrics, inv).await
+    }
+
+    /// [`process`](Self::process) for the compact envelope the Lambda
+    /// binary reads ([`Envelope`]): the same stages and report. A record
+    /// whose data is not base64 rejects the whole batch before any action,
+    /// as the typed event's deserialization does.
+    pub async fn process_envelope(
+        &self,
+        event: Envelope,
+        inv: &InvocationInfo<'_>,
+    ) -> Result<BatchReport, InvalidData> {
+        let started = std::time::Instant::now();
+        let mut metrics = Metrics::new(FUNCTION_NAME);
+        let decoded = self.decode_records(event.records, inv, &mut metrics)?;
+        Ok(self.process_decoded(decoded, started, metrics, inv).await)
+    }
+
+    async fn process_decoded(
+        &self,
+        decoded: Decoded,
+        started: std::time::Instant,
+        mut metrics: Metrics,
+        inv: &InvocationInfo<'_>,
+    ) -> BatchReport {
         let decoded_at = started.elapsed();
         let planned = match self.state() {
             Some(store) => {
@@ -422,7 +499,20 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         inv: &InvocationInfo<'_>,
         metrics: &mut Metrics,
     ) -> Decoded {
-        let n = event.records.len();
+        self.decode_records(event.records, inv, metrics)
+            .expect("the typed event holds decoded data")
+    }
+
+    /// Stage 1 over either form of the records: the typed ones (data
+    /// already decoded) or the envelope's (base64, decoded here into one
+    /// buffer reused for every record).
+    fn decode_records<T: IncomingRecord>(
+        &self,
+        mut records: Vec<T>,
+        inv: &InvocationInfo<'_>,
+        metrics: &mut Metrics,
+    ) -> Result<Decoded, InvalidData> {
+        let n = records.len();
         metrics.count("RecordsReceived", n as u64);
         let now_ms = inv.now.as_millisecond();
         let fields = self.policy.field_map();
@@ -435,17 +525,21 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             malformed: Vec::new(),
             messages: Vec::new(),
         };
-        let mut records = event.records;
         let mut budget = BatchBudget::new(self.config.limits);
+        let mut buf = Vec::new();
         let mut i = 0usize;
         while !records.is_empty() {
             // Consumed in chunks, the records' buffer shrinking as it goes.
             let take = records.len().min(1024);
             for mut rec in records.drain(..take) {
-                let id = record_id(rec.event_id.take(), &rec.kinesis.sequence_number);
+                let id = record_id(rec.take_event_id(), rec.sequence_number());
+                let data = rec.data(&mut buf).map_err(|e| InvalidData {
+                    index: i,
+                    sequence_number: rec.sequence_number().to_owned(),
+                    reason: e.to_string(),
+                })?;
                 let first = d.events.len();
-                match decode_record_into(&rec.kinesis.data, &id, fields, &mut budget, &mut d.events)
-                {
+                match decode_record_into(data, &id, fields, &mut budget, &mut d.events) {
                     Ok(k) => {
                         let k = k - set_aside_validation(&mut d.events, first, metrics);
                         d.event_record.extend(std::iter::repeat_n(i as u32, k))
@@ -454,15 +548,15 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         tracing::warn!(
                             target: "warden::record",
                             shard = shard_of(&id),
-                            sequence_number = %rec.kinesis.sequence_number,
+                            sequence_number = %rec.sequence_number(),
                             event_id = %id,
                             reason_code = reason.code(),
                             reason = %reason,
-                            bytes = rec.kinesis.data.len(),
+                            bytes = data.len(),
                             "malformed record: sending it to the failure sink"
                         );
                         d.messages.push(FailureMessage::new(
-                            &record_info(&rec, &id),
+                            &rec.info(&id, data),
                             reason.code(),
                             &reason.to_string(),
                             &FailureContext {
@@ -477,7 +571,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         d.malformed.push(MalformedRecord {
                             index: i,
                             event_id: id.clone(),
-                            sequence_number: rec.kinesis.sequence_number.clone(),
+                            sequence_number: rec.sequence_number().to_owned(),
                             reason,
                             sink_error: None,
                         });
@@ -491,17 +585,14 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         d.shards.len() - 1
                     }
                 };
-                d.seqs.push((
-                    shard as u32,
-                    std::mem::take(&mut rec.kinesis.sequence_number),
-                ));
+                d.seqs.push((shard as u32, rec.take_sequence_number()));
                 i += 1;
             }
             records.shrink_to_fit();
         }
         metrics.count("RecordsMalformed", d.malformed.len() as u64);
         metrics.count("EventsDecoded", d.events.len() as u64);
-        d
+        Ok(d)
     }
 
     /// Stage 2 (pure): evaluates and plans over the whole batch, so dedup

@@ -15,7 +15,7 @@ use std::io::Read;
 use serde_json::Value;
 
 use warden_core::error::EventError;
-use warden_core::event::{AuditEvent, FieldMap};
+use warden_core::event::{AuditEvent, FieldMap, Projected, ProjectionScope};
 
 /// Records whose data is larger than this are malformed (Kinesis' own limit
 /// for a data blob is 1 MiB, so only a misbehaving producer gets here).
@@ -275,10 +275,79 @@ fn decode_text(
     max_events: usize,
     out: &mut Vec<AuditEvent>,
 ) -> Result<usize, Malformed> {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    if fields.reads_raw() {
+        // A rule reads `raw.` paths: every event keeps its whole JSON.
+        decode_stream::<Value>(text, source_id, fields, what, max_events, out)
+    } else {
+        // Only the core fields' paths are read, in one pass that keeps
+        // nothing else (validated exactly as the parse into `Value`).
+        let _scope = ProjectionScope::enter(fields);
+        decode_stream::<Projected<'_>>(text, source_id, fields, what, max_events, out)
+    }
+}
+
+/// One event of a record's data, as parsed: the whole JSON, or the
+/// projection of the field map's paths.
+trait Item<'a>: serde::Deserialize<'a> {
+    fn into_event(
+        self,
+        source_id: String,
+        index: usize,
+        fields: &FieldMap,
+    ) -> Result<AuditEvent, Malformed>;
+}
+
+impl Item<'_> for Value {
+    fn into_event(
+        self,
+        source_id: String,
+        index: usize,
+        fields: &FieldMap,
+    ) -> Result<AuditEvent, Malformed> {
+        match AuditEvent::from_json(self, source_id, fields) {
+            Ok(ev) => Ok(ev),
+            Err(EventError::NotObject { found, .. }) => Err(Malformed::NotObject { index, found }),
+            Err(EventError::NotJson { reason, .. }) => Err(Malformed::NotJson { index, reason }),
+            Err(EventError::TooLarge { size, limit, .. }) => Err(Malformed::TooLarge {
+                what: format!("event {index}"),
+                size,
+                limit,
+            }),
+        }
+    }
+}
+
+impl<'a> Item<'a> for Projected<'a> {
+    fn into_event(
+        self,
+        source_id: String,
+        index: usize,
+        _fields: &FieldMap,
+    ) -> Result<AuditEvent, Malformed> {
+        if let Some(found) = self.not_object() {
+            return Err(Malformed::NotObject { index, found });
+        }
+        self.into_event(source_id)
+            .ok_or(Malformed::NotObject { index, found: "?" })
+    }
+}
+
+fn decode_stream<'a, T: Item<'a>>(
+    text: &'a str,
+    source_id: &str,
+    fields: &FieldMap,
+    what: &'static str,
+    max_events: usize,
+    out: &mut Vec<AuditEvent>,
+) -> Result<usize, Malformed> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
     let mut index = 0usize;
     let mut last_end = 0usize;
-    let mut first: Option<Value> = None;
+    let mut first: Option<T> = None;
+    let mut push = |item: T, id: String, index: usize| -> Result<(), Malformed> {
+        out.push(item.into_event(id, index, fields)?);
+        Ok(())
+    };
     loop {
         let next = stream.next();
         let Some(item) = next else { break };
@@ -309,42 +378,20 @@ fn decode_text(
             1 => first = Some(value),
             2 => {
                 if let Some(v) = first.take() {
-                    push(v, format!("{source_id}#1"), 1, fields, out)?;
+                    push(v, format!("{source_id}#1"), 1)?;
                 }
-                push(value, format!("{source_id}#2"), 2, fields, out)?;
+                push(value, format!("{source_id}#2"), 2)?;
             }
-            n => push(value, format!("{source_id}#{n}"), n, fields, out)?,
+            n => push(value, format!("{source_id}#{n}"), n)?,
         }
     }
     match (index, first) {
         (0, _) => Err(Malformed::Empty { what }),
         (1, Some(v)) => {
-            push(v, source_id.to_owned(), 1, fields, out)?;
+            push(v, source_id.to_owned(), 1)?;
             Ok(1)
         }
         (n, _) => Ok(n),
-    }
-}
-
-fn push(
-    raw: Value,
-    source_id: String,
-    index: usize,
-    fields: &FieldMap,
-    out: &mut Vec<AuditEvent>,
-) -> Result<(), Malformed> {
-    match AuditEvent::from_json(raw, source_id, fields) {
-        Ok(ev) => {
-            out.push(ev);
-            Ok(())
-        }
-        Err(EventError::NotObject { found, .. }) => Err(Malformed::NotObject { index, found }),
-        Err(EventError::NotJson { reason, .. }) => Err(Malformed::NotJson { index, reason }),
-        Err(EventError::TooLarge { size, limit, .. }) => Err(Malformed::TooLarge {
-            what: format!("event {index}"),
-            size,
-            limit,
-        }),
     }
 }
 
@@ -570,5 +617,73 @@ mod tests {
         // Plain records do not inflate and are not limited by it.
         decode_record_into(&data, "s:5", &fields, &mut budget, &mut out).unwrap();
         assert_eq!(out.len(), 3);
+    }
+    /// The projected decode (the default: no rule reads `raw.` paths) and
+    /// the whole-`Value` decode (a rule does) agree on every core field and
+    /// on every malformed record's reason, word for word.
+    #[test]
+    fn projected_decode_agrees_with_the_value_decode() {
+        let mut remapped = FieldMap::default();
+        remapped.prepend(
+            warden_core::CoreField::User,
+            vec![
+                warden_core::JsonPath::parse("actor.names.1").unwrap(),
+                warden_core::JsonPath::parse("actor").unwrap(),
+            ],
+        );
+        let cases: Vec<&[u8]> = vec![
+            br#"{"timestamp":"1665179084578","eventType":"VisitPage","details":{"title":"x","url":"https://Wiki.Corp.Example.com:8443/a?b"},"portalArn":"arn:aws:workspaces-web:us-east-1:123456789012:portal/abc","userName":"alice"}"#,
+            br#"{"eventType":7,"userName":{"x":1},"sourceIp":"not-an-ip","time":true,"extra":[1,2]}"#,
+            br#"{"userName":"a","userName":"b","details":{"url":"http://x/"},"details":{"title":"t"}}"#,
+            br#"{"userName":null,"username":"fallback","time":1700000000.5,"eventId":12345678901234567890}"#,
+            br#"{"user":"\u00e9t\u00e9","host":"EXAMPLE.com.","ip":"10.1.2.3:443","time":"2026-11-23T10:00:00Z"}"#,
+            br#"{"actor":{"names":["x","bob"]},"userName":"fallback"}"#,
+            br#"{"actor":"plain","eventType":"","details":{"userName":"d"}}"#,
+            br#"{"actor":{"names":"no"},"eventType":-1.5e3,"url":"intranet.example.com/p"}"#,
+            b"{\"userName\":\"a\"}\n{\"userName\":\"b\",\"sourceIp\":\"[2001:db8::1]:443\"}\n",
+            br#"{"a":1e400}"#,
+            br#"{"a":"\ud800"}"#,
+            br#"{"a":"\x"}"#,
+            br#"{"a":[1,2,}"#,
+            br#"{"a":1}{"b":2}"#,
+            b"{\"a\":1} 7",
+            b"[1,{\"a\":1}]",
+            b"null",
+            b"true false",
+            b"\"s\"",
+            b"{\"a\":\"\x01\"}",
+            b"{\"a\" 1}",
+            b"{\"a\":tru}",
+        ];
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        let mut all: Vec<Vec<u8>> = cases.iter().map(|c| c.to_vec()).collect();
+        all.push(deep.into_bytes());
+        for fields in [FieldMap::default(), remapped] {
+            let mut whole = fields.clone();
+            whole.set_reads_raw(true);
+            for data in &all {
+                let run = |f: &FieldMap| {
+                    let mut out = Vec::new();
+                    let r = decode_record_into(
+                        data,
+                        "s:1",
+                        f,
+                        &mut BatchBudget::new(Limits::default()),
+                        &mut out,
+                    );
+                    (r.map_err(|e| e.to_string()), out)
+                };
+                let (rp, mut projected) = run(&fields);
+                let (rv, values) = run(&whole);
+                let label = String::from_utf8_lossy(data);
+                assert_eq!(rp, rv, "{label}");
+                assert!(projected.iter().all(|e| e.raw.is_null()), "{label}");
+                assert!(values.iter().all(|e| e.raw.is_object()), "{label}");
+                for (p, v) in projected.iter_mut().zip(&values) {
+                    p.raw = v.raw.clone();
+                }
+                assert_eq!(projected, values, "{label}");
+            }
+        }
     }
 }

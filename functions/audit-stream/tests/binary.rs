@@ -172,6 +172,33 @@ async fn an_event_that_is_not_a_kinesis_batch_is_a_function_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_data_is_not_base64_fails_the_whole_batch() {
+    // The binary reads a compact envelope and decodes each record's data
+    // itself; invalid base64 still fails the invocation, as the typed
+    // event's deserialization does, and the next batch is served.
+    let emu = demo_emulator().await;
+    let f = start_function(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let bad = r#"{"Records": [{"eventID": "shardId-000000000000:1", "kinesis": {"sequenceNumber": "1", "data": "%%%", "approximateArrivalTimestamp": 1700000000.5}}]}"#;
+    let inv = f.api.invoke(bad, TIMEOUT).await.unwrap();
+    match &inv.result {
+        FunctionResult::Error { .. } => {
+            let shown = format!("{:?}", inv.result);
+            assert!(shown.contains("is not base64"), "{shown}");
+        }
+        other => panic!("expected a function error, got {other:?}"),
+    }
+    let payload = std::fs::read(repo("events/kinesis-audit-batch.json")).unwrap();
+    let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
+    assert_eq!(
+        inv.json().unwrap()["batchItemFailures"],
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_errors_are_reported_at_init() {
     let emu = demo_emulator().await;
     for (var, value, expected) in [

@@ -849,7 +849,10 @@ impl CondCompiler<'_, '_> {
 
     fn field(&mut self, name: &str, value: &Node, kloc: Location, path: &str) -> Option<Cond> {
         let (field, ty) = match resolve(self.on, name) {
-            Ok(f) => f,
+            Ok(f) => {
+                self.dec.reads_raw |= matches!(f.0, Field::Raw(_));
+                f
+            }
             Err((msg, sugg)) => {
                 // A misspelled combinator is likelier than a field.
                 let sugg =

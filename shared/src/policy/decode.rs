@@ -26,6 +26,9 @@ pub(crate) struct Dec<'f> {
     pub file: &'f str,
     pub errors: Vec<PolicyError>,
     pub rule: Option<String>,
+    /// Some rule reads a `raw.` path of audit events (so decoded events
+    /// must keep their whole JSON: [`FieldMap::reads_raw`]).
+    pub reads_raw: bool,
 }
 
 impl Dec<'_> {
@@ -208,6 +211,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
         file,
         errors: Vec::new(),
         rule: None,
+        reads_raw: false,
     };
     let root = match yaml::parse(text) {
         Ok(n) => n,
@@ -310,6 +314,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<Policy, PolicyErrors> {
         return Err(PolicyErrors(errors));
     }
     let index = Index::new(&mut rules);
+    fields.set_reads_raw(dec.reads_raw);
     Ok(Policy {
         source: file.to_owned(),
         settings: Settings {
@@ -866,7 +871,10 @@ fn threshold(dec: &mut Dec<'_>, node: &Node, on: OnKind) -> Option<Threshold> {
             return None;
         }
         match super::field::resolve(on, name) {
-            Ok((f, _)) => by_fields.push(f),
+            Ok((f, _)) => {
+                dec.reads_raw |= matches!(f, super::field::Field::Raw(_));
+                by_fields.push(f)
+            }
             Err((msg, sugg)) => {
                 dec.err_sugg(node.loc, "threshold.by", msg, sugg);
                 return None;

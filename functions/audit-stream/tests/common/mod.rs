@@ -138,8 +138,8 @@ pub async fn start_function(
     // the function (the release binary, or `sam build`'s bootstrap).
     let binary = std::env::var("WARDEN_AUDIT_STREAM_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_audit-stream").to_owned());
-    let launch = Launch::new(binary, "audit-stream")
-        .vars(vars.iter().map(|(k, v)| (*k, v.as_str())));
+    let launch =
+        Launch::new(binary, "audit-stream").vars(vars.iter().map(|(k, v)| (*k, v.as_str())));
     FunctionProcess::start(&launch, Duration::from_secs(30)).await
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# audit-stream end to end against its floor (issue #15): builds the RELEASE
+# audit-stream binary (the profile `sam build` ships: LTO, one codegen unit)
+# and the release floor Lambda (functions/audit-stream/floor: parses the
+# event and every record into serde_json::Value, nothing else), then runs
+# functions/audit-stream/benches/e2e.rs, which starts each under its own
+# local Lambda Runtime API and invokes both with the same generated batch,
+# interleaved, for 100, 1,000 and 10,000 records: medians, their ratio and
+# peak RSS. The harness itself is built with the dev profile (it only spawns
+# processes and serves loopback HTTP). Figures only; nothing is asserted
+# about time.
+#
+#   WARDEN_STREAM_BIN / WARDEN_FLOOR_BIN  measure other binaries (no build)
+#   WARDEN_BENCH_RUNS   timed invocations per size (default 15)
+#   WARDEN_BENCH_SIZES  batch sizes (default 100,1000,10000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ -z "${WARDEN_STREAM_BIN:-}" || -z "${WARDEN_FLOOR_BIN:-}" ]]; then
+    cargo build --locked --release -p audit-stream --bin audit-stream -p stream-floor --bin stream-floor
+fi
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_ENDPOINT_URL
+cargo bench --locked -p audit-stream --bench e2e --profile dev "$@"
