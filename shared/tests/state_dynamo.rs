@@ -401,3 +401,67 @@ async fn a_throttled_or_unreachable_or_missing_table_is_a_typed_error_never_a_co
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_population_counts_distinct_users_of_two_hour_buckets_in_two_calls() {
+    let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
+    let store = fresh(&moto, "state-population").await;
+    let users = |v: &[&str]| v.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+    // t(0) is 1_790_000_000: the hour holding it starts at h.
+    let h = (1_790_000_000i64).div_euclid(3600) * 3600 - 1_790_000_000;
+    store.reset_stats();
+    assert_eq!(
+        store
+            .note_users(&users(&["alice", "bob"]), t(h + 10))
+            .await
+            .unwrap(),
+        2
+    );
+    let stats = store.stats();
+    assert_eq!(stats.calls.get("UpdateItem"), Some(&1), "{stats:?}");
+    assert_eq!(stats.calls.get("GetItem"), Some(&1), "{stats:?}");
+    assert_eq!(stats.total_calls(), 2, "{stats:?}");
+    // The same hour again: a repeat counts once.
+    assert_eq!(
+        store
+            .note_users(&users(&["bob", "carol"]), t(h + 20))
+            .await
+            .unwrap(),
+        3
+    );
+    // The next hour reads the previous bucket too.
+    assert_eq!(
+        store
+            .note_users(&users(&["dave", "alice"]), t(h + 3600 + 1))
+            .await
+            .unwrap(),
+        4
+    );
+    // Two hours on: the first bucket has left the window.
+    assert_eq!(
+        store
+            .note_users(&users(&["erin"]), t(h + 7200 + 1))
+            .await
+            .unwrap(),
+        3
+    );
+    // No users: both buckets are read, nothing written.
+    store.reset_stats();
+    assert_eq!(store.note_users(&[], t(h + 7200 + 2)).await.unwrap(), 3);
+    assert_eq!(store.stats().calls.get("UpdateItem"), None);
+    // The buckets do not disturb the operator's snapshot.
+    store.snapshot(t(h + 7200 + 3)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_population_of_an_unreachable_store_is_an_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let store = store_at(endpoint, "state", 1).await;
+    let err = store
+        .note_users(&["alice".to_string()], t(0))
+        .await
+        .expect_err("no table, no answer");
+    assert!(err.is_retryable(), "{err}");
+}

@@ -16,7 +16,7 @@
 //! failures (not found, unauthorized, invalid) are findings: logged with the
 //! rule and the events, never retried, never a batch failure.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -28,12 +28,15 @@ use crate::envelope::{Envelope, EnvelopeRecord, InvalidData};
 use crate::record::{decode_record_into, BatchBudget, Limits, Malformed};
 use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
 use crate::wire::RecordInfo;
+use warden_core::action::TargetKind;
 use warden_core::aws::deadline::{Deadline, FailureKind};
 use warden_core::aws::emf::Metrics;
 use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
 use warden_core::aws::notify::{Notifier, Origin};
 use warden_core::engine::{Context, Evaluation, Match, MemoryStore, ThresholdCandidate};
-use warden_core::plan::{Cause, Plan, PlanOptions, PlannedAction, RefusalReason, Target};
+use warden_core::plan::{
+    Cause, Plan, PlanOptions, PlannedAction, Population, RefusalReason, Target,
+};
 use warden_core::policy::{ActionKind, Policy};
 use warden_core::state::{
     normalise_domain, normalise_key, BudgetRequest, EventId, Hit, HitOutcome, LedgerEntry,
@@ -223,6 +226,21 @@ pub struct StreamProcessor<R, S> {
     config: ProcessorConfig,
     state: Option<State>,
     notifier: Option<Notifier>,
+    /// The policy has a `max-percent` cap on a user action it can plan:
+    /// with a state store, each batch notes its users there and the cap's
+    /// base is the recent window's distinct users.
+    user_percent_caps: bool,
+}
+
+/// Whether some rule of `policy` plans a user action (`sign-out-user`,
+/// `expire-sessions`) whose cap has a `max-percent`.
+fn has_user_percent_caps(policy: &Policy) -> bool {
+    policy.rules.iter().flat_map(|r| &r.actions).any(|a| {
+        matches!(
+            a.kind.descriptor().target,
+            TargetKind::FleetUser | TargetKind::PortalUser
+        ) && policy.settings.cap(a.kind).max_percent.is_some()
+    })
 }
 
 /// The durable state store, when there is one.
@@ -322,11 +340,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         if s.default_cap.max_percent.is_some() || s.caps.values().any(|c| c.max_percent.is_some()) {
             // The population of `max-percent` (docs/audit-stream.md).
             tracing::info!(
-                "max-percent caps: the population is each batch's distinct users (sign-outs) \
-                 and hosts (domain actions); no population is kept across batches"
+                "max-percent caps: the population is each batch's distinct users (user actions) \
+                 and hosts (domain actions); with a state store, user actions use the distinct \
+                 users of the state table's recent window (this hour and the last)"
             );
         }
         StreamProcessor {
+            user_percent_caps: has_user_percent_caps(&policy),
             policy,
             runner,
             sink,
@@ -346,6 +366,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     /// The durable state store (`WARDEN_STATE_TABLE`): threshold windows
     /// count across invocations in it.
     pub fn with_state(mut self, store: Arc<dyn StateStore>) -> Self {
+        if self.user_percent_caps {
+            tracing::info!(
+                store = %store.describe(),
+                "max-percent caps on user actions: the population is the distinct users \
+                 noted in the state table in this hour and the last (one write per batch)"
+            );
+        }
         self.state = Some(State(store));
         self
     }
@@ -408,7 +435,10 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let decoded_at = started.elapsed();
         let planned = match self.state() {
             Some(store) => {
-                self.plan_with_state(store.as_ref(), &decoded, inv.now, &mut metrics)
+                let population = self
+                    .population(store.as_ref(), &decoded, inv.now, &mut metrics)
+                    .await;
+                self.plan_with_state(store.as_ref(), &decoded, inv.now, population, &mut metrics)
                     .await
             }
             None => self.plan(&decoded, inv.now, &mut metrics),
@@ -599,7 +629,7 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     /// works across it (one sign-out per fleet + user). Refusals and
     /// actions that could not be formed are logged as findings.
     pub fn plan(&self, decoded: &Decoded, now: Timestamp, metrics: &mut Metrics) -> Planned {
-        let ctx = self.context(now);
+        let ctx = self.context(now, Population::default());
         let mut store = MemoryStore::new();
         let eval = self
             .policy
@@ -607,15 +637,61 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         self.plan_evaluated(eval, decoded, &ctx, None, metrics)
     }
 
-    fn context(&self, now: Timestamp) -> Context {
+    /// The population of user actions for `max-percent`: only when the
+    /// policy caps one by percentage ([`has_user_percent_caps`]), the batch's
+    /// distinct (normalised) users are noted in the store and the recent
+    /// window's distinct users are the base. Otherwise, or when the store
+    /// fails (logged, never a batch failure), unknown: the base is then the
+    /// batch's own distinct users, as without a store.
+    pub async fn population(
+        &self,
+        store: &dyn StateStore,
+        decoded: &Decoded,
+        now: Timestamp,
+        metrics: &mut Metrics,
+    ) -> Population {
+        if !self.user_percent_caps {
+            return Population::default();
+        }
+        let mut users: Vec<String> = decoded
+            .events
+            .iter()
+            .filter_map(|e| e.user.as_deref())
+            .map(|u| normalise_key(u).into_owned())
+            .filter(|u| !u.is_empty())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        users.sort();
+        match store.note_users(&users, now).await {
+            Ok(n) => Population {
+                fleet_users: Some(n),
+                portal_users: Some(n),
+                ..Population::default()
+            },
+            Err(e) => {
+                tracing::warn!(
+                    target: "warden::state",
+                    error = %e,
+                    users = users.len(),
+                    "state store failed: population unknown; max-percent caps use the batch's \
+                     distinct users"
+                );
+                metrics.count("StateStoreErrors", 1);
+                Population::default()
+            }
+        }
+    }
+
+    fn context(&self, now: Timestamp, population: Population) -> Context {
         Context {
             now,
             default_fleet_arn: self.config.default_fleet_arn.clone(),
             // set-audit-stream is a fleet action: never planned from events.
             audit_stream_arn: None,
-            // Unknown: `max-percent` is of the batch's distinct users and
-            // hosts (logged once in `new`).
-            population: Default::default(),
+            // Unknown (the batch's distinct users and hosts) unless the
+            // state store's recent window gave one (`population`).
+            population,
             // set-access-logging is a portal action: never planned from events.
             access_log_stream_arn: None,
         }
@@ -638,9 +714,10 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         store: &dyn StateStore,
         decoded: &Decoded,
         now: Timestamp,
+        population: Population,
         metrics: &mut Metrics,
     ) -> Planned {
-        let ctx = self.context(now);
+        let ctx = self.context(now, population);
         let mut eval = Evaluation::new();
         let cands = self
             .policy

@@ -1,5 +1,5 @@
-//! The population of audit-stream's `max-percent` caps: the batch's
-//! distinct users (no population is kept across batches), with the policy's
+//! The population of audit-stream's `max-percent` caps without a state store: the batch's
+//! distinct users (`population_state.rs`: with one), with the policy's
 //! `min-population` floor.
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 //! | executed action | `a#KIND#TARGET#CAUSE` | `a` | `rule`, `at`, `ttl` |
 //! | revocation | `r#FLEET#DOMAIN` | `r` | `fleet`, `domain`, `rule`, `at`, `cause`, `hold`, `ttl` (with a hold) |
 //! | run lease | `l#NAME` | `l` | `owner`, `exp` (ms), `ttl` |
+//! | population bucket | `u#population` | hour start (Unix seconds) | `users` (string set), `ttl` |
 //!
 //! Key components escape `%` and `#` (`%25`, `%23`), so no rule, key,
 //! target or cause can reach into another item's key. DynamoDB deletes
@@ -1196,6 +1197,101 @@ impl StateStore for DynamoStateStore {
 
     fn describe(&self) -> String {
         format!("dynamodb table {}", self.table)
+    }
+
+    fn note_users<'a>(&'a self, users: &'a [String], at: Timestamp) -> StateFuture<'a, usize> {
+        Box::pin(async move {
+            let (current, previous) = super::population_buckets(at);
+            let ttl = current + POPULATION_KEEP_SECS;
+            let mut all: std::collections::HashSet<String> = std::collections::HashSet::new();
+            if users.is_empty() {
+                // DynamoDB refuses an empty set: read both buckets instead.
+                for b in [current, previous] {
+                    all.extend(self.population_bucket(b, at).await?);
+                }
+                return Ok(all.len());
+            }
+            let op = "UpdateItem";
+            let out = self
+                .call(
+                    op,
+                    self.client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key(POPULATION_PK.into(), &current.to_string())))
+                        .update_expression("ADD #users :u SET #ttl = :ttl")
+                        .expression_attribute_names("#users", "users")
+                        .expression_attribute_names("#ttl", TTL)
+                        .expression_attribute_values(":u", AttributeValue::Ss(users.to_vec()))
+                        .expression_attribute_values(":ttl", n(ttl))
+                        .return_values(ReturnValue::AllNew)
+                        .send(),
+                )
+                .await
+                .map_err(|e| self.failure(op, &e))?;
+            let item = out.attributes().cloned().unwrap_or_default();
+            self.account("", item_bytes(&item).div_ceil(1024).max(1) as u64, 0);
+            all.extend(self.population_users(&item, at)?);
+            all.extend(self.population_bucket(previous, at).await?);
+            Ok(all.len())
+        })
+    }
+}
+
+/// The partition key of the population buckets ([`StateStore::note_users`]).
+const POPULATION_PK: &str = "u#population";
+/// A bucket is kept 3 hours past its start (read for 2).
+const POPULATION_KEEP_SECS: i64 = 3 * 3600;
+/// A bucket this large is near DynamoDB's 400 KB item limit: the store
+/// reports it rather than let the next write fail halfway.
+const POPULATION_MAX_BYTES: usize = 350 * 1024;
+
+impl DynamoStateStore {
+    /// One `GetItem` of the population bucket starting at `bucket`.
+    async fn population_bucket(
+        &self,
+        bucket: i64,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StateError> {
+        let op = "GetItem";
+        let out = self
+            .call(
+                op,
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(POPULATION_PK.into(), &bucket.to_string())))
+                    .send(),
+            )
+            .await
+            .map_err(|e| self.failure(op, &e))?;
+        let Some(item) = out.item() else {
+            return Ok(Vec::new());
+        };
+        self.account("", 0, item_bytes(item).div_ceil(8192).max(1) as u64);
+        self.population_users(item, now)
+    }
+
+    /// The users of one population bucket (none when it has expired).
+    fn population_users(&self, item: &Item, now: Timestamp) -> Result<Vec<String>, StateError> {
+        if expired(item, now) {
+            return Ok(Vec::new());
+        }
+        if item_bytes(item) > POPULATION_MAX_BYTES {
+            return Err(self.corrupt(
+                item,
+                format!(
+                    "population bucket {} holds {} bytes, near the 400 KB item limit",
+                    get_s(item, SK).unwrap_or("?"),
+                    item_bytes(item)
+                ),
+            ));
+        }
+        match item.get("users") {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::Ss(v)) => Ok(v.clone()),
+            Some(_) => Err(self.corrupt(item, "`users` is not a string set")),
+        }
     }
 }
 

@@ -25,6 +25,8 @@ struct Inner {
     revocations: HashMap<(String, String), Revocation>,
     /// Lease name -> (owner, expiry).
     leases: HashMap<String, (String, Timestamp)>,
+    /// Hour bucket start (Unix seconds) -> distinct users noted in it.
+    population: HashMap<i64, std::collections::HashSet<String>>,
     /// While set, every call fails with it (tests of failure handling).
     failure: Option<StateError>,
     /// Calls made (each method call counts one).
@@ -299,6 +301,26 @@ impl StateStore for MemoryStateStore {
     fn describe(&self) -> String {
         "memory".into()
     }
+
+    fn note_users<'a>(&'a self, users: &'a [String], at: Timestamp) -> StateFuture<'a, usize> {
+        Box::pin(async move {
+            let mut g = self.enter()?;
+            let (current, previous) = super::population_buckets(at);
+            // Buckets older than the window are gone, as DynamoDB's TTL drops them.
+            g.population.retain(|b, _| *b >= previous);
+            g.population
+                .entry(current)
+                .or_default()
+                .extend(users.iter().cloned());
+            let mut all: std::collections::HashSet<&String> = std::collections::HashSet::new();
+            for b in [current, previous] {
+                if let Some(set) = g.population.get(&b) {
+                    all.extend(set.iter());
+                }
+            }
+            Ok(all.len())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +551,38 @@ mod tests {
         let out = ready(s.record_hits(&[hits("r", "k", &[(1, 0)])], t(0))).unwrap();
         assert_eq!(out[0].hits[0].1, HitOutcome::Counted { count: 1 });
         assert_eq!(s.calls(), 2);
+    }
+
+    #[test]
+    fn the_population_counts_distinct_users_of_this_hour_and_the_last() {
+        let s = MemoryStateStore::new();
+        let users = |v: &[&str]| v.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        let h = 1_764_151_200; // an hour boundary
+        assert_eq!(h % 3600, 0);
+        // Hour 0: alice, bob; a repeat counts once.
+        assert_eq!(
+            ready(s.note_users(&users(&["alice", "bob"]), t(h + 10))).unwrap(),
+            2
+        );
+        assert_eq!(ready(s.note_users(&users(&["bob"]), t(h + 20))).unwrap(), 2);
+        // Hour 1: carol is new, alice is in both buckets.
+        assert_eq!(
+            ready(s.note_users(&users(&["carol", "alice"]), t(h + 3600))).unwrap(),
+            3
+        );
+        // Hour 2: hour 0 (alice, bob) fell out; hour 1 has carol, alice.
+        assert_eq!(
+            ready(s.note_users(&users(&["dave"]), t(h + 7200 + 5))).unwrap(),
+            3
+        );
+        // Hour 4: both earlier buckets are gone.
+        assert_eq!(ready(s.note_users(&[], t(h + 4 * 3600))).unwrap(), 0);
+        s.set_failure(Some(StateError::Unreachable {
+            store: "memory".into(),
+            operation: "note_users".into(),
+            message: "down".into(),
+        }));
+        assert!(ready(s.note_users(&users(&["x"]), t(h + 4 * 3600))).is_err());
     }
 
     #[test]

@@ -650,6 +650,24 @@ pub trait StateStore: Send + Sync {
 
     /// A description for logs and errors (`dynamodb table NAME`, `memory`).
     fn describe(&self) -> String;
+
+    /// Notes the distinct (already normalised) `users` of one batch in the
+    /// hour bucket holding `at`, and answers how many distinct users the
+    /// recent window holds: the current hour bucket and the one before it
+    /// (so between 1 and 2 hours of activity). audit-stream's population
+    /// for `max-percent` caps on user actions.
+    ///
+    /// DynamoDB: one `UpdateItem` (`ADD` to a string set, `ALL_NEW`) and
+    /// one `GetItem` of the previous bucket; a bucket grown near the 400 KB
+    /// item limit is an error (the caller then knows no population).
+    fn note_users<'a>(&'a self, users: &'a [String], at: Timestamp) -> StateFuture<'a, usize>;
+}
+
+/// The hour bucket holding `at` (its start, Unix seconds), and the one
+/// before it: [`StateStore::note_users`]'s recent window.
+pub fn population_buckets(at: Timestamp) -> (i64, i64) {
+    let h = at.as_second().div_euclid(3600) * 3600;
+    (h, h - 3600)
 }
 
 /// Hard limits shared by both stores, so the memory store refuses what the
