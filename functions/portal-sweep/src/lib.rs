@@ -24,8 +24,6 @@ mod gather;
 pub mod handler;
 mod report;
 
-use std::time::Duration;
-
 use jiff::Timestamp;
 
 pub use config::{
@@ -322,43 +320,21 @@ impl Sweeper {
         }
     }
 
-    /// Runs the actions; those failing transiently get up to `retry_rounds`
-    /// more rounds while time is left. The result holds the last outcome of
-    /// each action.
+    /// Runs the actions, with up to `retry_rounds` more rounds for those
+    /// failing transiently ([`Executor::execute_retrying`]); the result
+    /// holds the last outcome of each action.
     async fn execute(&self, actions: &[PlannedAction], deadline: Deadline) -> Vec<ActionRecord> {
         // The executor counts every round; the sweep counts final outcomes.
         let mut scratch = Metrics::new(FUNCTION);
-        let mut records = self.executor.execute(actions, deadline, &mut scratch).await;
-        for round in 1..=self.config.retry_rounds {
-            let again: Vec<usize> = records
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| {
-                    matches!(&r.outcome, Outcome::Failed(f) if f.kind == FailureKind::Transient)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if again.is_empty() {
-                break;
-            }
-            let pause = self
-                .config
-                .retry_pause
-                .saturating_mul(1 << (round - 1).min(8))
-                .min(Duration::from_secs(2));
-            if !deadline.can_start() || deadline.remaining().is_some_and(|left| left <= pause) {
-                break;
-            }
-            tokio::time::sleep(pause).await;
-            let retry: Vec<PlannedAction> =
-                again.iter().map(|&i| records[i].action.clone()).collect();
-            let redone = self.executor.execute(&retry, deadline, &mut scratch).await;
-            for (i, mut rec) in again.into_iter().zip(redone) {
-                rec.attempts += records[i].attempts;
-                records[i] = rec;
-            }
-        }
-        records
+        self.executor
+            .execute_retrying(
+                actions,
+                deadline,
+                self.config.retry_rounds,
+                self.config.retry_pause,
+                &mut scratch,
+            )
+            .await
     }
 }
 

@@ -166,6 +166,52 @@ impl Executor {
         records
     }
 
+    /// [`Executor::execute`], then up to `rounds` more rounds for the
+    /// actions still failing transiently (throttled after the SDK's own
+    /// retries) while time is left: the pause before round `n` is `pause`
+    /// doubled `n - 1` times, at most 2 s, and no round starts when the
+    /// deadline is nearer than its pause. Every round counts in `metrics`
+    /// and logs its own lines; the result holds each action's last outcome
+    /// with its attempts summed over the rounds (the scheduled sweeps).
+    pub async fn execute_retrying(
+        &self,
+        actions: &[PlannedAction],
+        deadline: Deadline,
+        rounds: u32,
+        pause: Duration,
+        metrics: &mut Metrics,
+    ) -> Vec<ActionRecord> {
+        let mut records = self.execute(actions, deadline, metrics).await;
+        for round in 1..=rounds {
+            let again: Vec<usize> = records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    matches!(&r.outcome, Outcome::Failed(f) if f.kind == FailureKind::Transient)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if again.is_empty() {
+                break;
+            }
+            let wait = pause
+                .saturating_mul(1 << (round - 1).min(8))
+                .min(Duration::from_secs(2));
+            if !deadline.can_start() || deadline.remaining().is_some_and(|left| left <= wait) {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            let retry: Vec<PlannedAction> =
+                again.iter().map(|&i| records[i].action.clone()).collect();
+            let redone = self.execute(&retry, deadline, metrics).await;
+            for (i, mut rec) in again.into_iter().zip(redone) {
+                rec.attempts += records[i].attempts;
+                records[i] = rec;
+            }
+        }
+        records
+    }
+
     async fn execute_one(&self, action: &PlannedAction, deadline: Deadline) -> ActionRecord {
         let started = Instant::now();
         let counter = AttemptCounter::new();
