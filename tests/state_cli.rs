@@ -6,8 +6,8 @@ use std::process::Command;
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::state::{
-    BudgetRequest, DynamoSettings, DynamoStateStore, EventId, Hit, Revocation, StateStore,
-    ThresholdSpec, WindowHits, WindowKey,
+    BudgetRequest, DynamoStateStore, EventId, Hit, Revocation, StateStore, ThresholdSpec,
+    WindowHits, WindowKey,
 };
 use warden_emulator::moto::MotoServer;
 
@@ -54,11 +54,7 @@ async fn init_show_and_release_drive_the_state_table() {
     let store = DynamoStateStore::from_config(
         &load_sdk_config(&AwsSettings::local(url.clone())).await,
         "warden-state",
-    )
-    .with_settings(DynamoSettings {
-        transact_max_items: 25,
-        ..DynamoSettings::default()
-    });
+    );
     let now = Timestamp::now();
     store
         .take_budget(

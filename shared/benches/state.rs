@@ -51,7 +51,7 @@ struct Row {
     calls: u64,
     wall: Duration,
     wcu: u64,
-    rcu: u64,
+    rcu: f64,
 }
 
 async fn measure<F, Fut>(store: &DynamoStateStore, what: String, f: F) -> Row
@@ -84,10 +84,6 @@ async fn main() {
     };
     let config = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
     let settings = |latency| DynamoSettings {
-        // moto 5.2 takes at most 25 items per transaction (AWS: 100): with
-        // more than 25 changed keys the figures below count 4 transactions
-        // where AWS needs 1.
-        transact_max_items: 25,
         call_latency: latency,
         ..DynamoSettings::default()
     };
@@ -188,7 +184,7 @@ async fn main() {
     );
     for r in &rows {
         println!(
-            "{:<66} {:>5} {:>9.1} {:>5} {:>5}",
+            "{:<66} {:>5} {:>9.1} {:>5} {:>5.1}",
             r.what,
             r.calls,
             r.wall.as_secs_f64() * 1e3,

@@ -8,19 +8,11 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::state::{
-    BudgetRequest, DynamoSettings, DynamoStateStore, EventId, Hit, HitOutcome, LeaseOutcome,
-    LedgerEntry, LedgerKey, Revocation, StateError, StateStore, ThresholdSpec, WindowHits,
-    WindowKey, WindowOutcome,
+    BudgetRequest, DynamoStateStore, EventId, Hit, HitOutcome, LeaseOutcome, LedgerEntry,
+    LedgerKey, Revocation, StateError, StateStore, ThresholdSpec, WindowHits, WindowKey,
+    WindowOutcome,
 };
 use warden_emulator::moto::MotoServer;
-
-/// moto 5.2 takes at most 25 items per TransactWriteItems (AWS: 100).
-fn moto_settings() -> DynamoSettings {
-    DynamoSettings {
-        transact_max_items: 25,
-        ..DynamoSettings::default()
-    }
-}
 
 async fn store_at(endpoint: String, table: &str, max_attempts: u32) -> DynamoStateStore {
     let settings = AwsSettings {
@@ -30,7 +22,6 @@ async fn store_at(endpoint: String, table: &str, max_attempts: u32) -> DynamoSta
         ..AwsSettings::local(endpoint)
     };
     DynamoStateStore::from_config(&load_sdk_config(&settings).await, table)
-        .with_settings(moto_settings())
 }
 
 async fn fresh(moto: &MotoServer, table: &str) -> DynamoStateStore {
@@ -92,8 +83,10 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
     assert_eq!(out[0].open, 3);
     let stats = store.stats();
     assert_eq!(stats.calls.get("BatchGetItem"), Some(&1));
-    assert_eq!(stats.calls.get("TransactWriteItems"), Some(&1));
+    assert_eq!(stats.calls.get("PutItem"), Some(&1));
     assert_eq!(stats.total_calls(), 2, "{stats:?}");
+    // One small window: one write unit; an eventually consistent read.
+    assert_eq!((stats.write_units, stats.read_units), (1, 0.0), "{stats:?}");
 
     // The same hits again: nothing new, and no write call at all.
     store.reset_stats();
@@ -103,7 +96,8 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
         .iter()
         .all(|(_, o)| *o == HitOutcome::Duplicate));
     assert_eq!(again[0].open, 3);
-    assert_eq!(store.stats().calls.get("TransactWriteItems"), None);
+    assert_eq!(store.stats().calls.get("PutItem"), None);
+    assert_eq!(store.stats().total_calls(), 1);
 
     // The other three, from another shard: the sixth hit fires, once.
     let second = [window(
@@ -119,7 +113,7 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
     let replay = store.record_hits(&second, t(31)).await.unwrap();
     assert_eq!(firings(&replay), vec![(cause, true)]);
 
-    // 40 keys in one batch: one read, two transactions of 25 + 15.
+    // 40 keys in one batch: one read, one conditional put each.
     let many: Vec<_> = (0..40)
         .map(|i| {
             window(
@@ -136,7 +130,8 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
     assert_eq!(out.len(), 40);
     let stats = store.stats();
     assert_eq!(stats.calls.get("BatchGetItem"), Some(&1), "{stats:?}");
-    assert_eq!(stats.calls.get("TransactWriteItems"), Some(&2), "{stats:?}");
+    assert_eq!(stats.calls.get("PutItem"), Some(&40), "{stats:?}");
+    assert_eq!(stats.write_units, 40, "{stats:?}");
 
     let snap = store.snapshot(t(60)).await.unwrap();
     assert_eq!(snap.windows.len(), 41);
@@ -159,9 +154,7 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
 async fn a_taker_that_loses_the_race_gets_only_what_is_left_of_the_budget() {
     let moto = MotoServer::start().expect("moto starts");
     let a = fresh(&moto, "state-race").await;
-    let b = store_at(moto.endpoint_url(), "state-race", 3)
-        .await
-        .with_settings(moto_settings());
+    let b = store_at(moto.endpoint_url(), "state-race", 3).await;
     let now: Timestamp = "2026-11-26T10:05:00Z".parse().unwrap();
     let req = |kind: &str| {
         [BudgetRequest {

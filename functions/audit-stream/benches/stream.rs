@@ -344,7 +344,6 @@ async fn state_cost() {
             let store =
                 DynamoStateStore::from_config(&sdk, "bench-state").with_settings(DynamoSettings {
                     call_latency: Some(Duration::from_millis(10)),
-                    transact_max_items: 25,
                     ..DynamoSettings::default()
                 });
             store.create_table().await.unwrap();
@@ -422,7 +421,7 @@ async fn state_cost() {
                     calls as f64 / BATCHES as f64,
                     st.calls,
                     st.write_units as f64 / BATCHES as f64,
-                    st.read_units as f64 / BATCHES as f64,
+                    st.read_units / BATCHES as f64,
                 );
             }
         }

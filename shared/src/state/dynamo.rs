@@ -4,7 +4,7 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | threshold window | `w#RULE#KEY` | `w` | `st` (the [`WindowState`] as JSON), `v` (version), `ttl` |
+//! | threshold window | `w#RULE#KEY` | `w` | `sw` (the [`WindowState`], CBOR; the JSON `st` of earlier versions is still read), `v` (version), `ttl` |
 //! | budget period | `b#KIND` | period start (RFC 3339) | `used`, `max`, `end`, `ttl` |
 //! | executed action | `a#KIND#TARGET#CAUSE` | `a` | `rule`, `at`, `ttl` |
 //! | revocation | `r#FLEET#DOMAIN` | `r` | `fleet`, `domain`, `rule`, `at`, `cause`, `hold`, `ttl` (with a hold) |
@@ -24,10 +24,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    WriteRequest,
+    PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::Blob;
+use futures::stream::{self, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -48,6 +49,11 @@ pub const SK: &str = "sk";
 /// The TTL attribute (N, Unix seconds).
 pub const TTL: &str = "ttl";
 
+/// A window item's state attribute (B, [`WindowState::to_bytes`]).
+const WINDOW_STATE: &str = "sw";
+/// The JSON state attribute of the first item format (still read).
+const WINDOW_STATE_JSON: &str = "st";
+
 /// `BatchWriteItem` takes at most 25 requests.
 const WRITE_BATCH: usize = 25;
 /// Rounds of re-sending unprocessed keys or items before giving up.
@@ -56,8 +62,8 @@ const UNPROCESSED_ROUNDS: u32 = 5;
 /// How the DynamoDB store behaves. Every field has a production default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamoSettings {
-    /// Items per `TransactWriteItems` (AWS allows 100; moto 5.2 only 25).
-    pub transact_max_items: usize,
+    /// Conditional `PutItem`s of changed windows in flight at once.
+    pub write_concurrency: usize,
     /// Optimistic write rounds (read, compute, conditional write) before a
     /// hot key is reported as [`StateError::Contention`].
     pub write_attempts: u32,
@@ -69,7 +75,7 @@ pub struct DynamoSettings {
 impl Default for DynamoSettings {
     fn default() -> Self {
         DynamoSettings {
-            transact_max_items: 100,
+            write_concurrency: 16,
             write_attempts: 6,
             call_latency: None,
         }
@@ -78,15 +84,16 @@ impl Default for DynamoSettings {
 
 /// Calls made and write units spent, per operation, since the store was
 /// built (or [`DynamoStateStore::reset_stats`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StoreStats {
     /// Calls per DynamoDB operation.
     pub calls: BTreeMap<String, u64>,
-    /// Write request units (1 per started KB of each item written; 2 in a
-    /// transaction), as DynamoDB on-demand bills them.
+    /// Write request units (1 per started KB of each item written), as
+    /// DynamoDB on-demand bills them.
     pub write_units: u64,
-    /// Read request units (strongly consistent: 1 per started 4 KB).
-    pub read_units: u64,
+    /// Read request units: 1 per started 4 KB of an item read strongly
+    /// consistent, half that eventually consistent.
+    pub read_units: f64,
 }
 
 impl StoreStats {
@@ -245,7 +252,7 @@ impl DynamoStateStore {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = StoreStats::default();
     }
 
-    fn account(&self, op: &str, write_units: u64, read_units: u64) {
+    fn account(&self, op: &str, write_units: u64, read_units: f64) {
         let mut st = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         if !op.is_empty() {
             *st.calls.entry(op.to_string()).or_default() += 1;
@@ -260,7 +267,7 @@ impl DynamoStateStore {
         op: &str,
         send: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Result<T, SdkError<E, HttpResponse>> {
-        self.account(op, 0, 0);
+        self.account(op, 0, 0.0);
         if let Some(d) = self.settings.call_latency {
             tokio::time::sleep(d).await;
         }
@@ -457,9 +464,18 @@ impl DynamoStateStore {
         Ok(got)
     }
 
-    /// Consistent `BatchGetItem` per 100 keys, re-sending unprocessed keys
-    /// a few times. Returns the items found, by `pk`.
+    /// Strongly consistent `BatchGetItem` per 100 keys, re-sending
+    /// unprocessed keys a few times. Returns the items found, by `pk`.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<HashMap<String, Item>, StateError> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// [`Self::batch_get`], eventually consistent unless `consistent`.
+    async fn batch_get_with(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<HashMap<String, Item>, StateError> {
         let op = "BatchGetItem";
         let mut found = HashMap::new();
         for chunk in keys.chunks(limits::READ_BATCH) {
@@ -467,7 +483,7 @@ impl DynamoStateStore {
                 .until_processed(op, chunk.to_vec(), |pending| async move {
                     let ka = KeysAndAttributes::builder()
                         .set_keys(Some(pending))
-                        .consistent_read(true)
+                        .consistent_read(consistent)
                         .build()
                         .map_err(|e| self.build_error(op, e))?;
                     let out = self
@@ -494,7 +510,8 @@ impl DynamoStateStore {
                 })
                 .await?;
             for item in items {
-                self.account("", 0, item_bytes(&item).div_ceil(4096).max(1) as u64);
+                let units = item_bytes(&item).div_ceil(4096).max(1) as f64;
+                self.account("", 0, if consistent { units } else { units / 2.0 });
                 if let Some(pk) = get_s(&item, PK) {
                     found.insert(pk.to_string(), item.clone());
                 }
@@ -509,7 +526,7 @@ impl DynamoStateStore {
         for chunk in items.chunks(WRITE_BATCH) {
             let mut requests = Vec::with_capacity(chunk.len());
             for item in chunk {
-                self.account("", item_bytes(item).div_ceil(1024).max(1) as u64, 0);
+                self.account("", item_bytes(item).div_ceil(1024).max(1) as u64, 0.0);
                 let put = PutRequest::builder()
                     .set_item(Some(item.clone()))
                     .build()
@@ -539,107 +556,71 @@ impl DynamoStateStore {
         Ok(())
     }
 
-    /// Writes changed windows in one transaction, each conditional on the
-    /// version it was read at. `Ok(false)`: a concurrent writer got there
-    /// first (retry from the read).
-    async fn transact(&self, writes: &[(Item, Option<i64>)]) -> Result<bool, StateError> {
-        let op = "TransactWriteItems";
-        let mut items = Vec::with_capacity(writes.len());
-        for (item, version) in writes {
-            self.account("", 2 * item_bytes(item).div_ceil(1024).max(1) as u64, 0);
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()));
-            let put = match version {
-                Some(v) => put
-                    .condition_expression("#v = :v")
-                    .expression_attribute_names("#v", "v")
-                    .expression_attribute_values(":v", n(v)),
-                None => put
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", PK),
-            };
-            let put = put.build().map_err(|e| self.build_error(op, e))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        match self
-            .call(
-                op,
-                self.client
-                    .transact_write_items()
-                    .set_transact_items(Some(items))
-                    .send(),
-            )
-            .await
-        {
+    /// Writes one changed window, conditional on the version it was read
+    /// at (`None`: on its not existing yet). `Ok(false)`: a concurrent
+    /// writer got there first (read again and recompute).
+    async fn put_window(&self, item: &Item, version: Option<i64>) -> Result<bool, StateError> {
+        let op = "PutItem";
+        self.account("", item_bytes(item).div_ceil(1024).max(1) as u64, 0.0);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()));
+        let put = match version {
+            Some(v) => put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "v")
+                .expression_attribute_values(":v", n(v)),
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
+        };
+        match self.call(op, put.send()).await {
             Ok(_) => Ok(true),
-            Err(e) => {
-                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-                let reasons: Vec<String> = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-                        .cancellation_reasons()
-                        .iter()
-                        .filter_map(|r| r.code().map(str::to_string))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                let code = code_of(&e).unwrap_or("");
-                if reasons.iter().any(|r| is_throttle(r)) {
-                    return Err(StateError::Throttled {
-                        store: self.describe(),
-                        operation: op.into(),
-                        message: format!("transaction cancelled: {}", reasons.join(", ")),
-                    });
-                }
-                // Anything but a lost race (an item too large, a validation
-                // error) fails the same way again: not a conflict to retry.
-                let lost_race = |r: &String| {
-                    matches!(
-                        r.as_str(),
-                        "None" | "ConditionalCheckFailed" | "TransactionConflict"
-                    )
-                };
-                if !reasons.iter().all(lost_race) {
-                    return Err(StateError::Rejected {
-                        store: self.describe(),
-                        operation: op.into(),
-                        message: format!("transaction cancelled: {}", reasons.join(", ")),
-                    });
-                }
-                if code == "TransactionCanceledException"
-                    || code == "TransactionConflictException"
-                    || code == "TransactionInProgressException"
-                {
-                    return Ok(false);
-                }
-                Err(self.failure(op, &e))
+            Err(e) if code_of(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.failure(op, &e)),
+        }
+    }
+
+    /// A window item's state (either stored form).
+    fn window_state(&self, item: &Item) -> Result<WindowState, StateError> {
+        match (item.get(WINDOW_STATE), get_s(item, WINDOW_STATE_JSON)) {
+            (Some(AttributeValue::B(b)), _) => {
+                WindowState::from_bytes(b.as_ref()).map_err(|m| self.corrupt(item, m))
             }
+            (None, Some(text)) => {
+                WindowState::from_legacy_json(text).map_err(|m| self.corrupt(item, m))
+            }
+            _ => Err(self.corrupt(item, "no binary `sw` (or `st`) attribute")),
         }
     }
 
     /// Reads the windows of `pending` and runs their hits through them.
+    /// The first round reads eventually consistent (half the read units):
+    /// a stale read only costs a refused conditional write and another,
+    /// consistent, round.
     async fn compute_windows(
         &self,
         batch: &[WindowHits],
         pending: &[usize],
         now: Timestamp,
+        consistent: bool,
     ) -> Result<Vec<Computed>, StateError> {
         let keys = pending
             .iter()
             .map(|i| key(window_pk(&batch[*i].window), "w"))
             .collect();
-        let found = self.batch_get(keys).await?;
+        let found = self.batch_get_with(keys, consistent).await?;
         let mut out = Vec::with_capacity(pending.len());
         for &i in pending {
             let w = &batch[i];
             let pk = window_pk(&w.window);
             let (mut state, version) = match found.get(&pk) {
-                Some(item) if !expired(item, now) => {
-                    let text =
-                        get_s(item, "st").ok_or_else(|| self.corrupt(item, "no `st` attribute"))?;
-                    let state = WindowState::decode(text).map_err(|m| self.corrupt(item, m))?;
-                    (state, Some(get_n(item, "v").unwrap_or(0)))
-                }
+                Some(item) if !expired(item, now) => (
+                    self.window_state(item)?,
+                    Some(get_n(item, "v").unwrap_or(0)),
+                ),
                 // Expired: replaced, conditional on the stale version.
                 Some(item) => (WindowState::default(), Some(get_n(item, "v").unwrap_or(0))),
                 None => (WindowState::default(), None),
@@ -656,7 +637,10 @@ impl DynamoStateStore {
                 .collect();
             let write = changed.then(|| {
                 let mut item = key(pk, "w");
-                item.insert("st".into(), s(state.encode()));
+                item.insert(
+                    WINDOW_STATE.into(),
+                    AttributeValue::B(Blob::new(state.to_bytes())),
+                );
                 item.insert("v".into(), n(version.unwrap_or(0) + 1));
                 if let Some(exp) = state.expires(w.spec, limits::WINDOW_KEEP) {
                     item.insert(TTL.into(), n(ttl_secs(exp)));
@@ -726,7 +710,7 @@ impl DynamoStateStore {
                 .await;
             match res {
                 Ok(out) => {
-                    self.account("", 1, 0);
+                    self.account("", 1, 0.0);
                     let used = out
                         .attributes()
                         .and_then(|a| get_n(a, "used"))
@@ -763,7 +747,7 @@ impl DynamoStateStore {
             )
             .await
             .map_err(|e| self.failure(op, &e))?;
-        self.account("", 0, 1);
+        self.account("", 0, 1.0);
         Ok(out
             .item()
             .and_then(|i| get_n(i, "used"))
@@ -835,7 +819,7 @@ impl DynamoStateStore {
             )
             .await
             .map_err(|e| self.failure(op, &e))?;
-        self.account("", 1, 0);
+        self.account("", 1, 0.0);
         Ok(out.attributes().cloned())
     }
 }
@@ -850,7 +834,7 @@ impl StateStore for DynamoStateStore {
             validate_batch(&self.describe(), batch)?;
             let mut done: Vec<Option<WindowOutcome>> = vec![None; batch.len()];
             let indices: Vec<usize> = (0..batch.len()).collect();
-            let per_write = self.settings.transact_max_items.clamp(1, 100);
+            let concurrency = self.settings.write_concurrency.clamp(1, 100);
             for chunk in indices.chunks(limits::READ_BATCH) {
                 let mut pending = chunk.to_vec();
                 let mut attempts = 0;
@@ -859,7 +843,7 @@ impl StateStore for DynamoStateStore {
                     if attempts > self.settings.write_attempts.max(1) {
                         return Err(StateError::Contention {
                             store: self.describe(),
-                            operation: "TransactWriteItems".into(),
+                            operation: "PutItem".into(),
                             attempts: attempts - 1,
                             message: format!(
                                 "{} windows (first: rule `{}` key `{}`) kept changing",
@@ -869,28 +853,36 @@ impl StateStore for DynamoStateStore {
                             ),
                         });
                     }
-                    let computed = self.compute_windows(batch, &pending, now).await?;
-                    let (writes, unchanged): (Vec<_>, Vec<_>) =
-                        computed.into_iter().partition(|c| c.write.is_some());
-                    for c in unchanged {
-                        done[c.index] = Some(c.outcome);
-                    }
+                    let computed = self
+                        .compute_windows(batch, &pending, now, attempts > 1)
+                        .await?;
                     pending.clear();
-                    let mut conflict = false;
-                    for group in writes.chunks(per_write) {
-                        let items: Vec<_> = group.iter().filter_map(|c| c.write.clone()).collect();
-                        if !conflict && self.transact(&items).await? {
-                            for c in group {
-                                done[c.index] = Some(c.outcome.clone());
-                            }
-                        } else {
+                    // Windows are independent: each is written on its own,
+                    // conditional on its version (no transaction, which
+                    // bills twice). A batch interrupted half-way is safe:
+                    // its re-delivery finds the written hits as duplicates
+                    // and replays the firings they made.
+                    let results: Vec<(Computed, Result<bool, StateError>)> = stream::iter(computed)
+                        .map(|c| async move {
+                            let written = match &c.write {
+                                Some((item, version)) => self.put_window(item, *version).await,
+                                None => Ok(true),
+                            };
+                            (c, written)
+                        })
+                        .buffer_unordered(concurrency)
+                        .collect()
+                        .await;
+                    for (c, written) in results {
+                        match written? {
+                            true => done[c.index] = Some(c.outcome),
                             // Lost to a concurrent writer: read again and
                             // recompute (the hits are idempotent).
-                            conflict = true;
-                            pending.extend(group.iter().map(|c| c.index));
+                            false => pending.push(c.index),
                         }
                     }
-                    if conflict {
+                    if !pending.is_empty() {
+                        pending.sort_unstable();
                         tokio::time::sleep(Duration::from_millis(5 + fastrand_ms(attempts))).await;
                     }
                 }
@@ -1074,7 +1066,7 @@ impl StateStore for DynamoStateStore {
                     .await;
                 match res {
                     Ok(_) => {
-                        self.account("", 1, 0);
+                        self.account("", 1, 0.0);
                         return Ok(LeaseOutcome::Acquired { expires });
                     }
                     Err(e) if code_of(&e) == Some("ConditionalCheckFailedException") => {
@@ -1143,9 +1135,7 @@ impl StateStore for DynamoStateStore {
                 match kind {
                     "w" => {
                         let (rule, key) = rest.split_once('#').unwrap_or((rest, ""));
-                        let text = get_s(&item, "st")
-                            .ok_or_else(|| self.corrupt(&item, "no `st` attribute"))?;
-                        let st = WindowState::decode(text).map_err(|m| self.corrupt(&item, m))?;
+                        let st = self.window_state(&item)?;
                         snap.windows.push(WindowView {
                             window: WindowKey {
                                 rule: unesc(rule),
@@ -1230,7 +1220,7 @@ impl StateStore for DynamoStateStore {
                 .await
                 .map_err(|e| self.failure(op, &e))?;
             let item = out.attributes().cloned().unwrap_or_default();
-            self.account("", item_bytes(&item).div_ceil(1024).max(1) as u64, 0);
+            self.account("", item_bytes(&item).div_ceil(1024).max(1) as u64, 0.0);
             all.extend(self.population_users(&item, at)?);
             all.extend(self.population_bucket(previous, at).await?);
             Ok(all.len())
@@ -1268,7 +1258,7 @@ impl DynamoStateStore {
         let Some(item) = out.item() else {
             return Ok(Vec::new());
         };
-        self.account("", 0, item_bytes(item).div_ceil(8192).max(1) as u64);
+        self.account("", 0, item_bytes(item).div_ceil(8192).max(1) as f64);
         self.population_users(item, now)
     }
 

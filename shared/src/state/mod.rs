@@ -7,8 +7,8 @@
 //! [`StateStore`] keeps what must outlive one invocation, with calls shaped
 //! for one Kinesis batch: every method takes all the keys of the batch at
 //! once and makes a bounded number of round trips for them (one batched read
-//! and one conditional, transactional write for up to 100 window keys),
-//! never one call per event.
+//! for up to 100 window keys, then one conditional write per changed key,
+//! all in flight together), never one call per event.
 //!
 //! Two implementations: [`MemoryStateStore`] (unit tests, the demo: one
 //! process only) and, with the `aws` feature, [`DynamoStateStore`] (one
@@ -562,9 +562,11 @@ pub trait StateStore: Send + Sync {
     /// firings as `replayed`. Cutting a sequence of hits into calls in any
     /// way gives the same outcomes as one call.
     ///
-    /// DynamoDB: one consistent `BatchGetItem` and one `TransactWriteItems`
-    /// (conditional on each item's version) per 100 windows; on a conflict
-    /// with a concurrent writer both are repeated, a bounded number of times.
+    /// DynamoDB: one `BatchGetItem` per 100 windows (eventually consistent
+    /// the first time), then one `PutItem` per changed window, conditional
+    /// on its version, up to `write_concurrency` in flight; a window that
+    /// lost to a concurrent writer is read again (consistently) and
+    /// recomputed, a bounded number of times.
     fn record_hits<'a>(
         &'a self,
         batch: &'a [WindowHits],

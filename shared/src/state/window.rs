@@ -24,49 +24,75 @@
 //! `N` × ~40 bytes.
 
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-#[cfg(test)]
-use super::EventId;
-use super::{limits, Firing, Hit, HitOutcome, ThresholdSpec};
+use super::{limits, EventId, Firing, Hit, HitOutcome, ThresholdSpec};
 
 /// A remembered firing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Fired {
-    /// The completing hit (shard, sequence, index).
-    #[serde(rename = "s")]
-    shard: String,
-    #[serde(rename = "q")]
-    sequence: String,
-    #[serde(rename = "i")]
-    index: u32,
+    /// The completing hit's digest ([`EventId::digest`]): a re-delivery of
+    /// it (same digest, same time) replays the firing.
+    id: u64,
     /// Its time (ms).
-    #[serde(rename = "t")]
     at: i64,
     /// The end of the span that fired (ms): hits up to it are consumed.
-    #[serde(rename = "e")]
     end: i64,
     /// The span's first hit (ms).
-    #[serde(rename = "b")]
     start: i64,
     /// Hits in the span.
-    #[serde(rename = "c")]
     count: u32,
 }
 
 /// The state of one (rule, key) window: the hits that still count, the
 /// newest hit seen, and the last firings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WindowState {
     /// Hits that count towards the next firing: (ms, digest), sorted.
-    #[serde(rename = "h", default)]
     hits: Vec<(i64, u64)>,
     /// The newest hit time seen (ms).
-    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     newest: Option<i64>,
     /// The last firings, oldest first.
-    #[serde(rename = "f", default, skip_serializing_if = "Vec::is_empty")]
     fired: Vec<Fired>,
+}
+
+/// The stored form (CBOR): format, newest, hit times as deltas (the first
+/// back from `newest`, then each from the one before: small numbers, one
+/// to three bytes each), hit digests, firings as (digest, at, end, start
+/// back from `newest`, count). About 13 bytes per open hit, a third of the
+/// JSON form it replaces, so a window of 50 hits stays under one write
+/// unit.
+type Wire = (
+    u8,
+    Option<i64>,
+    Vec<u64>,
+    Vec<u64>,
+    Vec<(u64, i64, i64, i64, u32)>,
+);
+
+/// The format written by [`WindowState::to_bytes`].
+const WIRE_FORMAT: u8 = 1;
+
+/// The first stored form (JSON in the `st` attribute), still read.
+#[derive(Deserialize)]
+struct LegacyState {
+    #[serde(rename = "h", default)]
+    hits: Vec<(i64, u64)>,
+    #[serde(rename = "n", default)]
+    newest: Option<i64>,
+    #[serde(rename = "f", default)]
+    fired: Vec<LegacyFired>,
+}
+
+#[derive(Deserialize)]
+struct LegacyFired {
+    s: String,
+    q: String,
+    i: u32,
+    t: i64,
+    e: i64,
+    b: i64,
+    c: u32,
 }
 
 /// The result of [`WindowState::step`].
@@ -95,9 +121,8 @@ impl WindowState {
     pub fn step(&mut self, spec: ThresholdSpec, hit: &Hit) -> WindowStep {
         let t = ms(hit.at);
         let w = window_ms(spec.within);
-        if let Some(f) = self.fired.iter().find(|f| {
-            f.index == hit.id.index && f.sequence == hit.id.sequence && f.shard == hit.id.shard
-        }) {
+        let digest = hit.id.digest();
+        if let Some(f) = self.fired.iter().find(|f| f.id == digest && f.at == t) {
             return WindowStep {
                 outcome: HitOutcome::Fired(Firing {
                     hit: hit.id.clone(),
@@ -109,7 +134,6 @@ impl WindowState {
                 changed: false,
             };
         }
-        let digest = hit.id.digest();
         if self.hits.iter().any(|(ht, d)| *d == digest && *ht == t) {
             return WindowStep {
                 outcome: HitOutcome::Duplicate,
@@ -150,9 +174,7 @@ impl WindowState {
             if count >= spec.count {
                 let start = self.hits[lo].0;
                 self.fired.push(Fired {
-                    shard: hit.id.shard.clone(),
-                    sequence: hit.id.sequence.clone(),
-                    index: hit.id.index,
+                    id: digest,
                     at: t,
                     end: te,
                     start,
@@ -210,14 +232,110 @@ impl WindowState {
         Some(ts(end))
     }
 
-    /// The state as stored (compact JSON).
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    /// The state as stored (CBOR, see [`Wire`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let base = self.newest.unwrap_or(0);
+        let mut prev = base;
+        let mut deltas = Vec::with_capacity(self.hits.len());
+        for (i, (t, _)) in self.hits.iter().enumerate() {
+            let d = if i == 0 { base - t } else { t - prev };
+            deltas.push(u64::try_from(d).unwrap_or(0));
+            prev = *t;
+        }
+        let digests = self.hits.iter().map(|(_, d)| *d).collect();
+        let fired = self
+            .fired
+            .iter()
+            .map(|f| (f.id, base - f.at, base - f.end, base - f.start, f.count))
+            .collect();
+        let wire: Wire = (WIRE_FORMAT, self.newest, deltas, digests, fired);
+        let mut out = Vec::with_capacity(16 + 13 * self.hits.len());
+        match ciborium::into_writer(&wire, &mut out) {
+            Ok(()) => out,
+            // Writing integers into a Vec cannot fail.
+            Err(_) => Vec::new(),
+        }
     }
 
-    /// The state from its stored form.
-    pub fn decode(text: &str) -> Result<WindowState, String> {
-        serde_json::from_str(text).map_err(|e| format!("window state is not readable: {e}"))
+    /// The state from [`WindowState::to_bytes`]'s form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<WindowState, String> {
+        let (format, newest, deltas, digests, fired): Wire = ciborium::from_reader(bytes)
+            .map_err(|e| format!("window state is not readable: {e}"))?;
+        if format != WIRE_FORMAT {
+            return Err(format!(
+                "window state has format {format}, this version reads {WIRE_FORMAT}"
+            ));
+        }
+        if deltas.len() != digests.len() {
+            return Err(format!(
+                "window state holds {} hit times but {} digests",
+                deltas.len(),
+                digests.len()
+            ));
+        }
+        if newest.is_none() && !(deltas.is_empty() && fired.is_empty()) {
+            return Err("window state has hits but no newest time".into());
+        }
+        let base = newest.unwrap_or(0);
+        let bad = || "window state holds a time out of range".to_string();
+        let mut hits = Vec::with_capacity(deltas.len());
+        let mut prev = base;
+        for (i, (d, digest)) in deltas.into_iter().zip(digests).enumerate() {
+            let d = i64::try_from(d).map_err(|_| bad())?;
+            let t = if i == 0 {
+                base.checked_sub(d)
+            } else {
+                prev.checked_add(d)
+            }
+            .ok_or_else(bad)?;
+            hits.push((t, digest));
+            prev = t;
+        }
+        if hits.windows(2).any(|w| w[0] > w[1]) {
+            return Err("window state holds hits out of order".into());
+        }
+        let back = |d: i64| base.checked_sub(d).ok_or_else(bad);
+        let fired = fired
+            .into_iter()
+            .map(|(id, at, end, start, count)| {
+                Ok(Fired {
+                    id,
+                    at: back(at)?,
+                    end: back(end)?,
+                    start: back(start)?,
+                    count,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(WindowState {
+            hits,
+            newest,
+            fired,
+        })
+    }
+
+    /// The state from the first stored form (JSON, written before the
+    /// CBOR form; firings then named their hit in full).
+    pub fn from_legacy_json(text: &str) -> Result<WindowState, String> {
+        let legacy: LegacyState =
+            serde_json::from_str(text).map_err(|e| format!("window state is not readable: {e}"))?;
+        let mut hits = legacy.hits;
+        hits.sort_unstable();
+        Ok(WindowState {
+            hits,
+            newest: legacy.newest,
+            fired: legacy
+                .fired
+                .into_iter()
+                .map(|f| Fired {
+                    id: EventId::new(f.s, f.q, f.i).digest(),
+                    at: f.t,
+                    end: f.e,
+                    start: f.b,
+                    count: f.c,
+                })
+                .collect(),
+        })
     }
 
     /// Whether the window holds this event's hit.
@@ -325,12 +443,68 @@ mod tests {
     fn state_round_trips_through_its_stored_form() {
         let mut s = WindowState::default();
         run(&mut s, &[hit(1, 0), hit(2, 10), hit(3, 20), hit(4, 30)]);
-        let text = s.encode();
-        assert_eq!(WindowState::decode(&text).unwrap(), s);
-        assert!(WindowState::decode("{\"h\":7}").is_err());
+        let bytes = s.to_bytes();
+        assert_eq!(WindowState::from_bytes(&bytes).unwrap(), s);
+        assert!(WindowState::from_bytes(b"\x07").is_err());
+        assert!(WindowState::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(WindowState::from_legacy_json("{\"h\":7}").is_err());
         assert_eq!(
             s.expires(SPEC, SignedDuration::from_hours(24)),
             Some(at(30) + SignedDuration::from_secs(60) + SignedDuration::from_hours(24))
         );
+    }
+
+    #[test]
+    fn the_first_stored_form_is_still_read() {
+        // As the JSON form stored it: two open hits and one firing named in
+        // full; a re-delivery of the firing's hit replays it.
+        let fired = hit(3, 20);
+        let json = format!(
+            r#"{{"h":[[{},{}],[{},{}]],"n":{},"f":[{{"s":"shardId-000000000000","q":"00003","i":0,"t":{},"e":{},"b":{},"c":3}}]}}"#,
+            at(40).as_millisecond(),
+            hit(5, 40).id.digest(),
+            at(30).as_millisecond(),
+            hit(4, 30).id.digest(),
+            at(40).as_millisecond(),
+            at(20).as_millisecond(),
+            at(20).as_millisecond(),
+            at(0).as_millisecond(),
+        );
+        let mut s = WindowState::from_legacy_json(&json).unwrap();
+        assert_eq!(s.open(), 2);
+        assert!(s.holds(&hit(4, 30).id) && s.holds(&hit(5, 40).id));
+        let HitOutcome::Fired(f) = s.step(SPEC, &fired).outcome else {
+            panic!("the remembered firing replays")
+        };
+        assert!(f.replayed);
+        assert_eq!((f.count, f.window_start), (3, at(0)));
+        // And it round-trips through the current form.
+        assert_eq!(WindowState::from_bytes(&s.to_bytes()).unwrap(), s);
+    }
+
+    #[test]
+    fn a_full_window_of_fifty_hits_fits_one_write_unit() {
+        let spec = ThresholdSpec {
+            count: 50,
+            within: SignedDuration::from_secs(60),
+        };
+        let mut s = WindowState::default();
+        for i in 0..49 {
+            // Kinesis-sized sequence numbers, hits ~1 s apart.
+            let h = Hit {
+                id: EventId::new(
+                    "shardId-000000000003",
+                    format!("4961540981468279428093127168{i:028}"),
+                    0,
+                ),
+                at: at(i),
+            };
+            s.step(spec, &h);
+        }
+        assert_eq!(s.open(), 49);
+        let bytes = s.to_bytes();
+        assert!(bytes.len() <= 49 * 13 + 16, "{} bytes", bytes.len());
+        assert!(bytes.len() < 700, "{} bytes", bytes.len());
+        assert_eq!(WindowState::from_bytes(&bytes).unwrap(), s);
     }
 }
