@@ -75,7 +75,7 @@ pub struct DynamoSettings {
 impl Default for DynamoSettings {
     fn default() -> Self {
         DynamoSettings {
-            write_concurrency: 16,
+            write_concurrency: 32,
             write_attempts: 6,
             call_latency: None,
         }
