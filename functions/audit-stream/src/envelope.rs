@@ -504,6 +504,41 @@ impl Arrival {
             .map(|t| t.timestamp_millis())
             .map_err(|e| e.to_string())
     }
+
+    /// A number as `SecondTimestamp` reads it, without allocating, when
+    /// it reads it plainly; else `SecondTimestamp` itself.
+    fn number(v: f64) -> Result<i64, String> {
+        match plain_millis(v) {
+            Some(ms) => Ok(ms),
+            None => Self::from(de::value::F64Deserializer::<de::value::Error>::new(v)),
+        }
+    }
+}
+
+/// `SecondTimestamp`'s reading of a number (it writes the `f64` in its
+/// shortest decimal form and reads the digits on each side of the point,
+/// so `.25` is 25 ms, as written), without its allocations, for the forms
+/// it reads plainly: `<digits>` or `<digits>.<at most 3 digits>`, at most
+/// 11 digits of seconds (within chrono's range). `None` for anything else
+/// (negative, exponent, more digits), which `SecondTimestamp` then reads.
+fn plain_millis(v: f64) -> Option<i64> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 32];
+    let mut w = &mut buf[..];
+    write!(w, "{v}").ok()?;
+    let len = 32 - w.len();
+    let text = std::str::from_utf8(&buf[..len]).ok()?;
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 11 || frac.len() > 3 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    Some(whole.parse::<i64>().ok()? * 1000 + frac)
 }
 
 /// A value deserializer that also reads as a newtype struct (as
@@ -547,24 +582,21 @@ impl<'de> Visitor<'de> for Arrival {
         f.write_str("a timestamp (epoch seconds, a number or a string)")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Read, E> {
-        Ok(Self::from(
-            de::value::StrDeserializer::<de::value::Error>::new(v),
-        ))
+        // Its helper parses a string as an `f64`, then reads the number.
+        Ok(match v.parse::<f64>() {
+            Ok(n) => Self::number(n),
+            Err(_) => Self::from(de::value::StrDeserializer::<de::value::Error>::new(v)),
+        })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Read, E> {
-        Ok(Self::from(
-            de::value::F64Deserializer::<de::value::Error>::new(v),
-        ))
+        Ok(Self::number(v))
     }
+    // Integers are read as `f64` by its helper too.
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Read, E> {
-        Ok(Self::from(
-            de::value::U64Deserializer::<de::value::Error>::new(v),
-        ))
+        Ok(Self::number(v as f64))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Read, E> {
-        Ok(Self::from(
-            de::value::I64Deserializer::<de::value::Error>::new(v),
-        ))
+        Ok(Self::number(v as f64))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Read, E> {
         Ok(Err(NOT_A_TIMESTAMP.into()))
@@ -980,6 +1012,56 @@ mod tests {
         let ok = r#"{"Records": [{"eventID": null, "awsRegion": null, "kinesis": {"data": "e30=", "approximateArrivalTimestamp": "1700000000.123"}}]}"#;
         assert!(serde_json::from_str::<Envelope>(ok).is_ok());
         assert!(batch(&p, ok).is_ok());
+    }
+
+    #[test]
+    fn arrival_times_are_read_as_second_timestamp_reads_them() {
+        let mut cases: Vec<String> = [
+            "1795433400.25",
+            "1700000000.123",
+            "1700000000.1234",
+            "0.05",
+            "0",
+            "1",
+            "-1",
+            "1e10",
+            "1.5e11",
+            "123456789012.5",
+            "99999999999.999",
+            "1.0000001",
+            "1e300",
+            "-0.5",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "\"1700000000.5\"",
+            "\"1e3\"",
+            "\"NaN\"",
+            "\"inf\"",
+            "\" 1\"",
+            "\"-2\"",
+            "\"\"",
+            "5e-324",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(format!("{}", (x % 2_000_000_000_000) as f64 / 1000.0));
+            cases.push(format!("{}.{}", x % 100_000_000_000, x % 1000));
+        }
+        for text in &cases {
+            let typed = serde_json::from_str::<SecondTimestamp>(text)
+                .map(|t| t.timestamp_millis())
+                .map_err(|e| e.to_string());
+            let ours = Arrival
+                .deserialize(&mut serde_json::Deserializer::from_str(text))
+                .map_err(|e| e.to_string());
+            assert_eq!(ours, typed, "{text}");
+        }
     }
 
     #[test]
