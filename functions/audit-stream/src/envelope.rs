@@ -23,6 +23,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -314,7 +315,23 @@ struct State<'a> {
     batch: Batch,
 }
 
+/// The previous batch's records and events: the capacity the next one's
+/// vectors start with. The record count is not known until the array
+/// ends, and growing a 10,000-event vector by doubling holds the old and
+/// the new buffer at once (peak RSS +2-4 MiB on the 10k bench); Lambda's
+/// batches from one stream are of similar sizes. Capacity reserved and not
+/// used is not touched, so costs no resident memory.
+static RECORDS_HINT: AtomicUsize = AtomicUsize::new(0);
+static EVENTS_HINT: AtomicUsize = AtomicUsize::new(0);
+
 impl State<'_> {
+    fn finish(self) -> Batch {
+        let d = &self.batch.decoded;
+        RECORDS_HINT.store(d.records, Ordering::Relaxed);
+        EVENTS_HINT.store(d.events.len(), Ordering::Relaxed);
+        self.batch
+    }
+
     /// One record, once all of its fields are read.
     fn record(&mut self, r: RecordFields<'_>, k: KinesisFields<'_>) {
         let i = self.batch.decoded.records;
@@ -642,14 +659,14 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
             }
         }
         let st = state.ok_or_else(|| de::Error::missing_field("Records"))?;
-        Ok(st.batch)
+        Ok(st.finish())
     }
     /// `[records]`: serde's derived structs read a sequence by position
     /// (so [`Envelope`] does); the same here, with its message.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Batch, A::Error> {
         let mut st = self.state();
         match seq.next_element_seed(Records(&mut st))? {
-            Some(()) => Ok(st.batch),
+            Some(()) => Ok(st.finish()),
             None => Err(de::Error::invalid_length(
                 0,
                 &"struct Envelope with 1 element",
@@ -666,7 +683,12 @@ impl TopVisitor<'_> {
             buf: Vec::new(),
             id: String::new(),
             batch: Batch {
-                decoded: Decoded::default(),
+                decoded: Decoded {
+                    events: Vec::with_capacity(EVENTS_HINT.load(Ordering::Relaxed)),
+                    event_record: Vec::with_capacity(EVENTS_HINT.load(Ordering::Relaxed)),
+                    seqs: Vec::with_capacity(RECORDS_HINT.load(Ordering::Relaxed)),
+                    ..Decoded::default()
+                },
                 malformed: Vec::new(),
                 invalid: None,
                 metrics: Metrics::new(FUNCTION_NAME),
