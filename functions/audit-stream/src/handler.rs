@@ -32,8 +32,8 @@ pub type LambdaHandler = Handler<Executor, SqsSink>;
 pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
     let mut policy = config.load_policy()?;
     // The rules' own test cases (`tests:`, run by `warden policy test`, never
-    // by the function) are dropped: the default policy's are ~1.5 MiB of
-    // events (with `repeat:`), two thirds of the idle heap (heaptrack,
+    // by the function) are dropped: the default policy's events (with
+    // `repeat:`) are the largest part of the idle heap (heaptrack,
     // docs/audit-stream.md "Performance").
     for rule in &mut policy.rules {
         rule.tests = Vec::new();
