@@ -17,7 +17,9 @@
 //! per size, default 15, after 3 warm-ups), `WARDEN_BENCH_SIZES` (default
 //! `100,1000,10000`), `WARDEN_BASELINE_BIN` (optional: an older
 //! audit-stream binary measured in the same run the same way, for before /
-//! after figures).
+//! after figures), `WARDEN_BENCH_OUT` (optional: a directory where each
+//! size's event is written as `kinesis-<n>.json` and the medians as
+//! `medians.json`, for the Python peer, `benches/python_peer/run.py`).
 
 #[path = "support/batch.rs"]
 mod batch;
@@ -38,13 +40,17 @@ fn bin(var: &str, name: &str) -> PathBuf {
     }
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+fn status_kib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
 }
 
 fn median(v: &mut [Duration]) -> Duration {
@@ -169,6 +175,11 @@ async fn main() {
         "{runs} timed invocations per size after {WARMUP} warm-ups, interleaved; \
          handler duration = event handed over -> response posted; fresh processes per size"
     );
+    let out_dir = std::env::var_os("WARDEN_BENCH_OUT").map(PathBuf::from);
+    if let Some(d) = &out_dir {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+    }
+    let mut summary = serde_json::Map::new();
     let names: Vec<&str> = bins.iter().map(|(n, _)| *n).collect();
     print!("\n| records | event |");
     for n in &names {
@@ -185,6 +196,10 @@ async fn main() {
     for &n in &sizes {
         let (event, avg) = batch::kinesis_event(n);
         let event_mib = event.len() as f64 / (1024.0 * 1024.0);
+        if let Some(d) = &out_dir {
+            let path = d.join(format!("kinesis-{n}.json"));
+            std::fs::write(&path, &event).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
         let mut sides = Vec::new();
         for l in &launches {
             sides.push(Side::new(l).await);
@@ -205,6 +220,15 @@ async fn main() {
         }
         let medians: Vec<Duration> = sides.iter_mut().map(|s| median(&mut s.times)).collect();
         let peaks: Vec<u64> = sides.iter().map(|s| vm_hwm_kib(s.proc.pid())).collect();
+        summary.insert(
+            n.to_string(),
+            names
+                .iter()
+                .zip(&medians)
+                .map(|(k, m)| (k.to_string(), serde_json::json!(ms(*m))))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
         print!("| {n} | {event_mib:.2} MiB |");
         for m in &medians {
             print!(" {:.2} ms |", ms(*m));
@@ -240,12 +264,23 @@ async fn main() {
                     med("execute_ms")
                 );
             }
+            // File-backed pages (the binary's code and data, shared and
+            // clean) count in VmHWM too: peak - file-backed ~ the heap's peak.
+            let file_kib = status_kib(s.proc.pid(), "RssFile:");
             eprintln!(
-                "  {n} records ({avg} B of JSON each): {}: idle RSS {:.1} MiB, fastest {:.2} ms",
+                "  {n} records ({avg} B of JSON each): {}: idle RSS {:.1} MiB, file-backed RSS {:.1} MiB \
+                 (peak - file-backed {:.1} MiB), fastest {:.2} ms",
                 names[k],
                 mib(s.idle_kib),
+                mib(file_kib),
+                mib(vm_hwm_kib(s.proc.pid()).saturating_sub(file_kib)),
                 ms(s.times[0])
             );
         }
+    }
+    if let Some(d) = &out_dir {
+        let path = d.join("medians.json");
+        let text = serde_json::to_string_pretty(&summary).expect("medians serialise");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }

@@ -20,10 +20,25 @@
 //! value. Invalid base64, which fails the typed event as a whole, fails
 //! the batch as a whole here too ([`InvalidData`]), before any action.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
 use aws_lambda_events::encodings::SecondTimestamp;
 use base64::Engine as _;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use warden_core::aws::emf::Metrics;
+use warden_core::event::FieldMap;
 
+use crate::processor::{
+    set_aside_validation, shard_of, Decoded, InvocationInfo, MalformedRecord, FUNCTION_NAME,
+};
+use crate::record::{decode_record_into, BatchBudget, Limits};
+use crate::sink::{Condition, FailureContext, FailureMessage};
 use crate::wire::RecordInfo;
 
 /// A Kinesis event, only what audit-stream reads.
@@ -111,10 +126,971 @@ impl EnvelopeRecord {
     }
 }
 
+// --- The batch decoded while the event is parsed (the Lambda binary) ---
+
+/// What decoding a batch while its event is parsed needs: the policy's
+/// field map and the decoding limits. Installed once at cold start
+/// ([`install`]); `lambda_runtime` deserializes the event before the
+/// handler runs, so the [`Batch`]'s `Deserialize` reads it from here.
+#[derive(Debug, Clone)]
+pub struct Decoding {
+    /// The compiled policy's field map (which paths are read, whether a
+    /// rule reads `raw.` paths).
+    pub fields: FieldMap,
+    /// Events per record, inflated bytes per record and per batch.
+    pub limits: Limits,
+}
+
+static DECODING: OnceLock<Arc<Decoding>> = OnceLock::new();
+
+thread_local! {
+    static SCOPED: RefCell<Option<Arc<Decoding>>> = const { RefCell::new(None) };
+}
+
+/// Installs the process's [`Decoding`] (once, at cold start); false if one
+/// was installed already (the first stays).
+pub fn install(decoding: Decoding) -> bool {
+    DECODING.set(Arc::new(decoding)).is_ok()
+}
+
+/// Makes a [`Decoding`] the one [`Batch`] reads on this thread, until
+/// dropped, whatever [`install`] set (tests, in-process callers).
+pub struct DecodingScope {
+    previous: Option<Arc<Decoding>>,
+}
+
+impl DecodingScope {
+    /// Enters `decoding`.
+    pub fn enter(decoding: Decoding) -> DecodingScope {
+        let d = Some(Arc::new(decoding));
+        DecodingScope {
+            previous: SCOPED.with(|s| std::mem::replace(&mut *s.borrow_mut(), d)),
+        }
+    }
+}
+
+impl Drop for DecodingScope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        SCOPED.with(|s| *s.borrow_mut() = previous);
+    }
+}
+
+fn current_decoding() -> Option<Arc<Decoding>> {
+    SCOPED
+        .with(|s| s.borrow().clone())
+        .or_else(|| DECODING.get().cloned())
+}
+
+/// A Kinesis event as the Lambda binary reads it (issue #15): every
+/// record's data decoded, into audit events, **while the event is
+/// parsed**. `data` is read as the `&str` borrowed from the invocation
+/// body, base64-decoded into one buffer reused for every record and
+/// decoded into events at once, so the base64 text is never copied into
+/// an owned `String` and nothing of a record but its sequence number (and,
+/// for a malformed record, what its failure-sink message carries) outlives
+/// its parse. The same stage 1 as [`StreamProcessor::process`]
+/// (`decode_record_into`, the same limits, malformed reasons and
+/// Validation set-aside); the processor then goes on from
+/// [`Batch::into_decoded`].
+///
+/// It accepts and rejects what [`Envelope`] does (required `Records`,
+/// `kinesis`, `kinesis.data`, `kinesis.approximateArrivalTimestamp`, read
+/// by `aws_lambda_events`' own `SecondTimestamp`; duplicate fields
+/// refused; a record or its `kinesis` given as a JSON array, which serde
+/// reads by position, is refused). Invalid base64 fails the batch as a whole ([`InvalidData`])
+/// after the malformed records before it are logged and before any action;
+/// no record after it is decoded.
+///
+/// [`StreamProcessor::process`]: crate::StreamProcessor::process
+#[derive(Debug)]
+pub struct Batch {
+    /// What stage 1 made of it (failure-sink messages not yet built: they
+    /// name the invocation).
+    decoded: Decoded,
+    /// Per malformed record (same order as `decoded.malformed`): what its
+    /// failure-sink message carries.
+    malformed: Vec<MalformedData>,
+    /// The first record whose data is not base64.
+    invalid: Option<InvalidData>,
+    /// Counted while decoding (`ValidationEvents`).
+    metrics: Metrics,
+    /// When its parse began (the decode stage's start).
+    started: Instant,
+}
+
+/// A malformed record's fields for its failure-sink message.
+#[derive(Debug)]
+struct MalformedData {
+    partition_key: String,
+    arrival_ms: i64,
+    data: Vec<u8>,
+    stream_arn: String,
+    region: String,
+    invoke_identity_arn: String,
+}
+
+impl Batch {
+    /// Records in the event.
+    pub fn len(&self) -> usize {
+        self.decoded.records
+    }
+
+    /// Whether the event had no record.
+    pub fn is_empty(&self) -> bool {
+        self.decoded.records == 0
+    }
+
+    /// When the event's parse (stage 1) began.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The rest of stage 1: each malformed record logged and turned into
+    /// its failure-sink message (they name the invocation), the counts;
+    /// or the batch's [`InvalidData`]. The same log lines, messages and
+    /// metrics as [`StreamProcessor::process`](crate::StreamProcessor::process).
+    pub fn into_decoded(self, inv: &InvocationInfo<'_>) -> Result<(Decoded, Metrics), InvalidData> {
+        let Batch {
+            mut decoded,
+            malformed,
+            invalid,
+            mut metrics,
+            ..
+        } = self;
+        let now_ms = inv.now.as_millisecond();
+        for (m, data) in decoded.malformed.iter().zip(&malformed) {
+            let id = &m.event_id;
+            let reason = &m.reason;
+            tracing::warn!(
+                target: "warden::record",
+                shard = shard_of(id),
+                sequence_number = %m.sequence_number,
+                event_id = %id,
+                reason_code = reason.code(),
+                reason = %reason,
+                bytes = data.data.len(),
+                "malformed record: sending it to the failure sink"
+            );
+            let info = RecordInfo {
+                shard_id: shard_of(id),
+                sequence_number: &m.sequence_number,
+                partition_key: &data.partition_key,
+                arrival_ms: data.arrival_ms,
+                data: &data.data,
+                stream_arn: &data.stream_arn,
+                region: &data.region,
+                invoke_identity_arn: &data.invoke_identity_arn,
+            };
+            decoded.messages.push(FailureMessage::new(
+                &info,
+                reason.code(),
+                &reason.to_string(),
+                &FailureContext {
+                    request_id: inv.request_id,
+                    function_arn: inv.function_arn,
+                    condition: Condition::MalformedRecord,
+                    invoke_count: 1,
+                    function_error: None,
+                    now_ms,
+                },
+            ));
+        }
+        if let Some(e) = invalid {
+            return Err(e);
+        }
+        metrics.count("RecordsReceived", decoded.records as u64);
+        metrics.count("RecordsMalformed", decoded.malformed.len() as u64);
+        metrics.count("EventsDecoded", decoded.events.len() as u64);
+        Ok((decoded, metrics))
+    }
+}
+
+/// The batch being parsed.
+struct State<'a> {
+    decoding: &'a Decoding,
+    budget: BatchBudget,
+    buf: Vec<u8>,
+    id: String,
+    batch: Batch,
+}
+
+/// The previous batch's records and events: the capacity the next one's
+/// vectors start with. The record count is not known until the array
+/// ends, and growing a 10,000-event vector by doubling holds the old and
+/// the new buffer at once (peak RSS +2-4 MiB on the 10k bench); Lambda's
+/// batches from one stream are of similar sizes. Capacity reserved and not
+/// used is not touched, so costs no resident memory.
+static RECORDS_HINT: AtomicUsize = AtomicUsize::new(0);
+static EVENTS_HINT: AtomicUsize = AtomicUsize::new(0);
+
+impl State<'_> {
+    fn finish(self) -> Batch {
+        let d = &self.batch.decoded;
+        RECORDS_HINT.store(d.records, Ordering::Relaxed);
+        EVENTS_HINT.store(d.events.len(), Ordering::Relaxed);
+        self.batch
+    }
+
+    /// One record, once all of its fields are read.
+    fn record(&mut self, r: RecordFields<'_>, k: KinesisFields<'_>) {
+        let i = self.batch.decoded.records;
+        let d = &mut self.batch.decoded;
+        d.records += 1;
+        self.id.clear();
+        match r.event_id.as_deref() {
+            Some(id) if !id.is_empty() => self.id.push_str(id),
+            _ => {
+                self.id.push_str("unknown-shard:");
+                self.id.push_str(&k.sequence_number);
+            }
+        }
+        let id = self.id.as_str();
+        if self.batch.invalid.is_none() {
+            self.buf.clear();
+            match base64::engine::general_purpose::STANDARD
+                .decode_vec(k.data.as_bytes(), &mut self.buf)
+            {
+                Err(e) => {
+                    self.batch.invalid = Some(InvalidData {
+                        index: i,
+                        sequence_number: k.sequence_number.clone().into_owned(),
+                        reason: e.to_string(),
+                    })
+                }
+                Ok(()) => {
+                    let first = d.events.len();
+                    let fields = &self.decoding.fields;
+                    match decode_record_into(&self.buf, id, fields, &mut self.budget, &mut d.events)
+                    {
+                        Ok(n) => {
+                            let n = n - set_aside_validation(
+                                &mut d.events,
+                                first,
+                                &mut self.batch.metrics,
+                            );
+                            d.event_record.extend(std::iter::repeat_n(i as u32, n));
+                        }
+                        Err(reason) => {
+                            d.malformed.push(MalformedRecord {
+                                index: i,
+                                event_id: id.to_owned(),
+                                sequence_number: k.sequence_number.clone().into_owned(),
+                                reason,
+                                sink_error: None,
+                            });
+                            let own = |s: Option<Cow<'_, str>>| {
+                                s.map(Cow::into_owned).unwrap_or_default()
+                            };
+                            self.batch.malformed.push(MalformedData {
+                                partition_key: k.partition_key.into_owned(),
+                                arrival_ms: k.arrival_ms,
+                                data: std::mem::take(&mut self.buf),
+                                stream_arn: own(r.event_source_arn),
+                                region: own(r.aws_region),
+                                invoke_identity_arn: own(r.invoke_identity_arn),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let shard = shard_of(id);
+        let shard = match d.shards.iter().position(|s| s == shard) {
+            Some(p) => p,
+            None => {
+                d.shards.push(shard.to_owned());
+                d.shards.len() - 1
+            }
+        };
+        d.seqs.push((shard as u32, k.sequence_number.into_owned()));
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let started = Instant::now();
+        let decoding = current_decoding().ok_or_else(|| {
+            de::Error::custom(
+                "internal: audit-stream's record decoding is not installed (envelope::install)",
+            )
+        })?;
+        d.deserialize_struct(
+            "Envelope",
+            &["Records"],
+            TopVisitor {
+                decoding: &decoding,
+                started,
+            },
+        )
+    }
+}
+
+/// A struct's field name -> its position in `names` (None: not one of
+/// them, ignored), matched without allocating.
+struct FieldName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldName {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field identifier")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| *n == v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| n.as_bytes() == v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(usize::try_from(v).ok().filter(|i| *i < self.0.len()))
+    }
+}
+
+/// A JSON string, borrowed from the body when it has no escapes.
+struct Str;
+
+impl<'de> DeserializeSeed<'de> for Str {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Str {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// `Option<String>`, borrowed: null is `None`.
+struct OptStr;
+
+impl<'de> DeserializeSeed<'de> for OptStr {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OptStr {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("option")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Str.deserialize(d).map(Some)
+    }
+}
+
+/// `approximateArrivalTimestamp` as epoch milliseconds, read by
+/// `aws_lambda_events`' own [`SecondTimestamp`] (the same value, the same
+/// errors as the typed event), without its buffering of the token.
+struct Arrival;
+
+/// `SecondTimestamp`'s error for a value that is neither a string nor a
+/// number (its untagged helper's).
+const NOT_A_TIMESTAMP: &str = "data did not match any variant of untagged enum StringOrNumber";
+
+impl Arrival {
+    /// The value as epoch milliseconds, or `SecondTimestamp`'s message.
+    fn from<'a>(d: impl Deserializer<'a, Error = de::value::Error>) -> Result<i64, String> {
+        SecondTimestamp::deserialize(Newtype(d))
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A number as `SecondTimestamp` reads it, without allocating, when
+    /// it reads it plainly; else `SecondTimestamp` itself.
+    fn number(v: f64) -> Result<i64, String> {
+        match plain_millis(v) {
+            Some(ms) => Ok(ms),
+            None => Self::from(de::value::F64Deserializer::<de::value::Error>::new(v)),
+        }
+    }
+}
+
+/// `SecondTimestamp`'s reading of a number (it writes the `f64` in its
+/// shortest decimal form and reads the digits on each side of the point,
+/// so `.25` is 25 ms, as written), without its allocations, for the forms
+/// it reads plainly: `<digits>` or `<digits>.<at most 3 digits>`, at most
+/// 11 digits of seconds (within chrono's range). `None` for anything else
+/// (negative, exponent, more digits), which `SecondTimestamp` then reads.
+fn plain_millis(v: f64) -> Option<i64> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 32];
+    let mut w = &mut buf[..];
+    write!(w, "{v}").ok()?;
+    let len = 32 - w.len();
+    let text = std::str::from_utf8(&buf[..len]).ok()?;
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 11 || frac.len() > 3 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    Some(whole.parse::<i64>().ok()? * 1000 + frac)
+}
+
+/// A value deserializer that also reads as a newtype struct (as
+/// serde_json's does), for [`SecondTimestamp`].
+struct Newtype<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Newtype<D> {
+    type Error = D::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(v)
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, D::Error> {
+        v.visit_newtype_struct(self.0)
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Arrival {
+    type Value = i64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        // Like the untagged helper, the value is read whole first and a
+        // wrong one refused after it (so serde_json places the error at
+        // the same position).
+        d.deserialize_any(self)?.map_err(de::Error::custom)
+    }
+}
+
+type Read = Result<i64, String>;
+
+impl<'de> Visitor<'de> for Arrival {
+    type Value = Read;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a timestamp (epoch seconds, a number or a string)")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Read, E> {
+        // Its helper parses a string as an `f64`, then reads the number.
+        Ok(match v.parse::<f64>() {
+            Ok(n) => Self::number(n),
+            Err(_) => Self::from(de::value::StrDeserializer::<de::value::Error>::new(v)),
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Read, E> {
+        Ok(Self::number(v))
+    }
+    // Integers are read as `f64` by its helper too.
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Read, E> {
+        Ok(Self::number(v as f64))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Read, E> {
+        Ok(Self::number(v as f64))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Read, E> {
+        Ok(Err(NOT_A_TIMESTAMP.into()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Read, E> {
+        Ok(Err(NOT_A_TIMESTAMP.into()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(NOT_A_TIMESTAMP.into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Read, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(NOT_A_TIMESTAMP.into()))
+    }
+}
+
+struct TopVisitor<'a> {
+    decoding: &'a Decoding,
+    started: Instant,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_> {
+    type Value = Batch;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct Envelope")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Batch, A::Error> {
+        let mut state: Option<State<'_>> = None;
+        while let Some(key) = map.next_key_seed(FieldName(&["Records"]))? {
+            match key {
+                Some(_) => {
+                    if state.is_some() {
+                        return Err(de::Error::duplicate_field("Records"));
+                    }
+                    let mut st = self.state();
+                    map.next_value_seed(Records(&mut st))?;
+                    state = Some(st);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let st = state.ok_or_else(|| de::Error::missing_field("Records"))?;
+        Ok(st.finish())
+    }
+    /// `[records]`: serde's derived structs read a sequence by position
+    /// (so [`Envelope`] does); the same here, with its message.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Batch, A::Error> {
+        let mut st = self.state();
+        match seq.next_element_seed(Records(&mut st))? {
+            Some(()) => Ok(st.finish()),
+            None => Err(de::Error::invalid_length(
+                0,
+                &"struct Envelope with 1 element",
+            )),
+        }
+    }
+}
+
+impl TopVisitor<'_> {
+    fn state(&self) -> State<'_> {
+        State {
+            decoding: self.decoding,
+            budget: BatchBudget::new(self.decoding.limits),
+            buf: Vec::new(),
+            id: String::new(),
+            batch: Batch {
+                decoded: Decoded {
+                    events: Vec::with_capacity(EVENTS_HINT.load(Ordering::Relaxed)),
+                    event_record: Vec::with_capacity(EVENTS_HINT.load(Ordering::Relaxed)),
+                    seqs: Vec::with_capacity(RECORDS_HINT.load(Ordering::Relaxed)),
+                    ..Decoded::default()
+                },
+                malformed: Vec::new(),
+                invalid: None,
+                metrics: Metrics::new(FUNCTION_NAME),
+                started: self.started,
+            },
+        }
+    }
+}
+
+struct Records<'s, 'a>(&'s mut State<'a>);
+
+impl<'de> DeserializeSeed<'de> for Records<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Records<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Record(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct Record<'s, 'a>(&'s mut State<'a>);
+
+/// A record's own fields, as read.
+struct RecordFields<'de> {
+    event_id: Option<Cow<'de, str>>,
+    event_source_arn: Option<Cow<'de, str>>,
+    aws_region: Option<Cow<'de, str>>,
+    invoke_identity_arn: Option<Cow<'de, str>>,
+}
+
+/// Its `kinesis` object's.
+struct KinesisFields<'de> {
+    arrival_ms: i64,
+    data: Cow<'de, str>,
+    partition_key: Cow<'de, str>,
+    sequence_number: Cow<'de, str>,
+}
+
+const RECORD_FIELDS: &[&str] = &[
+    "eventID",
+    "eventSourceARN",
+    "awsRegion",
+    "invokeIdentityArn",
+    "kinesis",
+];
+const KINESIS_FIELDS: &[&str] = &[
+    "approximateArrivalTimestamp",
+    "data",
+    "partitionKey",
+    "sequenceNumber",
+];
+
+impl<'de> DeserializeSeed<'de> for Record<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_struct("EnvelopeRecord", RECORD_FIELDS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for Record<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct EnvelopeRecord")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut strs: [Option<Option<Cow<'de, str>>>; 4] = [None, None, None, None];
+        let mut kinesis: Option<KinesisFields<'de>> = None;
+        while let Some(key) = map.next_key_seed(FieldName(RECORD_FIELDS))? {
+            match key {
+                Some(4) => {
+                    if kinesis.is_some() {
+                        return Err(de::Error::duplicate_field("kinesis"));
+                    }
+                    kinesis = Some(map.next_value_seed(Kinesis)?);
+                }
+                Some(i) => {
+                    if strs[i].is_some() {
+                        return Err(de::Error::duplicate_field(RECORD_FIELDS[i]));
+                    }
+                    strs[i] = Some(map.next_value_seed(OptStr)?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let kinesis = kinesis.ok_or_else(|| de::Error::missing_field("kinesis"))?;
+        let [event_id, event_source_arn, aws_region, invoke_identity_arn] =
+            strs.map(Option::flatten);
+        self.0.record(
+            RecordFields {
+                event_id,
+                event_source_arn,
+                aws_region,
+                invoke_identity_arn,
+            },
+            kinesis,
+        );
+        Ok(())
+    }
+}
+
+struct Kinesis;
+
+impl<'de> DeserializeSeed<'de> for Kinesis {
+    type Value = KinesisFields<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("EnvelopeKinesis", KINESIS_FIELDS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for Kinesis {
+    type Value = KinesisFields<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct EnvelopeKinesis")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut arrival: Option<i64> = None;
+        let mut strs: [Option<Cow<'de, str>>; 3] = [None, None, None];
+        while let Some(key) = map.next_key_seed(FieldName(KINESIS_FIELDS))? {
+            match key {
+                Some(0) => {
+                    if arrival.is_some() {
+                        return Err(de::Error::duplicate_field(KINESIS_FIELDS[0]));
+                    }
+                    arrival = Some(map.next_value_seed(Arrival)?);
+                }
+                Some(i) => {
+                    if strs[i - 1].is_some() {
+                        return Err(de::Error::duplicate_field(KINESIS_FIELDS[i]));
+                    }
+                    strs[i - 1] = Some(map.next_value_seed(Str)?);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let arrival_ms = arrival.ok_or_else(|| de::Error::missing_field(KINESIS_FIELDS[0]))?;
+        let [data, partition_key, sequence_number] = strs;
+        let data = data.ok_or_else(|| de::Error::missing_field(KINESIS_FIELDS[1]))?;
+        Ok(KinesisFields {
+            arrival_ms,
+            data,
+            partition_key: partition_key.unwrap_or_default(),
+            sequence_number: sequence_number.unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::KinesisEvent;
+
+    use std::sync::Arc as StdArc;
+
+    use crate::processor::{InvocationInfo, ProcessorConfig, StreamProcessor, StubRunner};
+    use crate::sink::MemorySink;
+    use warden_core::aws::deadline::Deadline;
+
+    fn processor() -> StreamProcessor<StubRunner, MemorySink> {
+        let policy = warden_core::shell::default_policy().unwrap();
+        StreamProcessor::new(
+            StdArc::new(policy),
+            StubRunner,
+            MemorySink::new(),
+            ProcessorConfig {
+                default_fleet_arn: Some("arn:aws:worklink::123456789012:fleet/corp".into()),
+                ..ProcessorConfig::default()
+            },
+        )
+    }
+
+    fn inv() -> InvocationInfo<'static> {
+        InvocationInfo {
+            request_id: "req-1",
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:audit-stream",
+            now: "2026-11-23T12:00:00Z".parse().unwrap(),
+            deadline: Deadline::none(),
+        }
+    }
+
+    fn b64(data: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// A batch of every kind of record: plain, NDJSON, gzip, malformed
+    /// (not JSON, not an object, empty), a Secure Browser validation event,
+    /// no eventID, escaped strings, string and integer timestamps, unknown
+    /// fields, fields in another order.
+    fn mixed_event() -> String {
+        let out = r#"{"eventType":"SignIn","userName":"mallory","sourceIp":"203.0.113.9","fleetArn":"arn:aws:worklink::123456789012:fleet/corp"}"#;
+        let data: Vec<Vec<u8>> = vec![
+            out.as_bytes().to_vec(),
+            b"{\"userName\":\"a\"}\n{\"userName\":\"b\",\"eventType\":\"VisitPage\",\"details\":{\"url\":\"https://x.example.com/\"}}\n".to_vec(),
+            gzip(out.as_bytes()),
+            b"not json {".to_vec(),
+            b"[1]".to_vec(),
+            b"  ".to_vec(),
+            br#"{"eventType":"Validation","details":{"operation":"x"},"portalArn":"arn:aws:workspaces-web:us-east-1:123456789012:portal/p"}"#.to_vec(),
+            br#"{"eventType":"SignIn","userName":"former.employee@example.com"}"#.to_vec(),
+        ];
+        let mut recs: Vec<String> = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                format!(
+                    r#"{{"kinesis": {{"kinesisSchemaVersion": "1.0", "partitionKey": "pk\u0069-{i}", "sequenceNumber": "49{i:054}",
+                        "data": "{}", "approximateArrivalTimestamp": {}}},
+                      "eventSource": "aws:kinesis", "eventID": "shardId-000000000002:49{i:054}",
+                      "invokeIdentityArn": "arn:aws:iam::1:role/r", "awsRegion": "us-east-1",
+                      "eventSourceARN": "arn:aws:kinesis:us-east-1:1:stream/s", "extra": [1, {{"a": null}}]}}"#,
+                    b64(d),
+                    match i % 3 {
+                        0 => "1795433400.25".to_string(),
+                        1 => "\"1795433401.5\"".to_string(),
+                        _ => "1795433402".to_string(),
+                    }
+                )
+            })
+            .collect();
+        // No eventID, fields in another order, escaped region.
+        recs.push(format!(
+            r#"{{"awsRegion": "us-\u0065ast-1", "kinesis": {{"data": "{}", "sequenceNumber": "77", "approximateArrivalTimestamp": 1795433403}}}}"#,
+            b64(b"{\"a\":")
+        ));
+        format!(
+            r#"{{"Records": [{}], "other": {{"Records": 1}}}}"#,
+            recs.join(",")
+        )
+    }
+
+    fn batch(p: &StreamProcessor<StubRunner, MemorySink>, json: &str) -> Result<Batch, String> {
+        let _scope = DecodingScope::enter(Decoding {
+            fields: p.policy().field_map().clone(),
+            limits: p.config().limits,
+        });
+        serde_json::from_str::<Batch>(json).map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn the_batch_decoded_at_parse_time_reports_what_the_envelope_does() {
+        let json = mixed_event();
+        let (a, b) = (processor(), processor());
+        let envelope: Envelope = serde_json::from_str(&json).unwrap();
+        let before = a.process_envelope(envelope, &inv()).await.unwrap();
+        let parsed = batch(&b, &json).unwrap();
+        assert_eq!(parsed.len(), 9);
+        let after = b.process_batch(parsed, &inv()).await.unwrap();
+        assert_eq!(after.response, before.response);
+        assert_eq!(
+            (after.records, after.events),
+            (before.records, before.events)
+        );
+        assert_eq!(after.events_matched, before.events_matched);
+        assert_eq!(after.malformed, before.malformed);
+        assert_eq!(
+            after
+                .malformed
+                .iter()
+                .map(|m| m.reason.code())
+                .collect::<Vec<_>>(),
+            ["not-json", "not-object", "empty", "not-json"]
+        );
+        assert_eq!(after.failure, before.failure);
+        assert_eq!(format!("{:?}", after.plan), format!("{:?}", before.plan));
+        assert!(!after.plan.actions.is_empty(), "{:?}", after.plan);
+        assert_eq!(after.metrics.to_emf(1), before.metrics.to_emf(1));
+        assert_eq!(after.metrics.get("ValidationEvents"), 1.0);
+        assert_eq!(b.sink().messages(), a.sink().messages());
+        assert_eq!(b.sink().messages().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn invalid_base64_fails_the_batch_as_the_envelope_does() {
+        let json = r#"{"Records": [
+            {"eventID": "s:1", "kinesis": {"sequenceNumber": "1", "data": "bm90IGpzb24=", "approximateArrivalTimestamp": 1}},
+            {"eventID": "s:2", "kinesis": {"sequenceNumber": "2", "data": "%%%", "approximateArrivalTimestamp": 1}},
+            {"eventID": "s:3", "kinesis": {"sequenceNumber": "3", "data": "e30=", "approximateArrivalTimestamp": 1}}]}"#;
+        let (a, b) = (processor(), processor());
+        let envelope: Envelope = serde_json::from_str(json).unwrap();
+        let before = a.process_envelope(envelope, &inv()).await.unwrap_err();
+        let after = b
+            .process_batch(batch(&b, json).unwrap(), &inv())
+            .await
+            .unwrap_err();
+        assert_eq!(after, before);
+        assert_eq!(after.index, 1);
+        assert!(a.sink().messages().is_empty() && b.sink().messages().is_empty());
+    }
+
+    #[test]
+    fn the_batch_rejects_what_the_envelope_rejects_with_the_same_message() {
+        let p = processor();
+        for bad in [
+            r#"{"Records": [{"kinesis": {"data": "aGk="}}]}"#,
+            r#"{"Records": [{"kinesis": {"approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"eventID": "x"}]}"#,
+            r#"{"records": []}"#,
+            r#"[]"#,
+            r#"{"Records": {}}"#,
+            r#"{"Records": [], "Records": []}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "data": "", "approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"eventID": "a", "eventID": "b", "kinesis": {"data": "", "approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": 5, "approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": null, "approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "partitionKey": null, "approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"eventID": 7, "kinesis": {"data": "", "approximateArrivalTimestamp": 1}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": true}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": null}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": "soon"}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": -1}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": 1e300}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": [1]}}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": 1}]}"#,
+            r#"{"Records": [{"kinesis": {"data": "", "approximateArrivalTimestamp": 1}}]} x"#,
+        ] {
+            let envelope = serde_json::from_str::<Envelope>(bad)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let parsed = batch(&p, bad).map(|_| ());
+            assert!(envelope.is_err(), "{bad}");
+            assert_eq!(parsed, envelope, "{bad}");
+        }
+        // Accepted alike: null optional fields, a string timestamp.
+        let ok = r#"{"Records": [{"eventID": null, "awsRegion": null, "kinesis": {"data": "e30=", "approximateArrivalTimestamp": "1700000000.123"}}]}"#;
+        assert!(serde_json::from_str::<Envelope>(ok).is_ok());
+        assert!(batch(&p, ok).is_ok());
+    }
+
+    #[test]
+    fn arrival_times_are_read_as_second_timestamp_reads_them() {
+        let mut cases: Vec<String> = [
+            "1795433400.25",
+            "1700000000.123",
+            "1700000000.1234",
+            "0.05",
+            "0",
+            "1",
+            "-1",
+            "1e10",
+            "1.5e11",
+            "123456789012.5",
+            "99999999999.999",
+            "1.0000001",
+            "1e300",
+            "-0.5",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "\"1700000000.5\"",
+            "\"1e3\"",
+            "\"NaN\"",
+            "\"inf\"",
+            "\" 1\"",
+            "\"-2\"",
+            "\"\"",
+            "5e-324",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(format!("{}", (x % 2_000_000_000_000) as f64 / 1000.0));
+            cases.push(format!("{}.{}", x % 100_000_000_000, x % 1000));
+        }
+        for text in &cases {
+            let typed = serde_json::from_str::<SecondTimestamp>(text)
+                .map(|t| t.timestamp_millis())
+                .map_err(|e| e.to_string());
+            let ours = Arrival
+                .deserialize(&mut serde_json::Deserializer::from_str(text))
+                .map_err(|e| e.to_string());
+            assert_eq!(ours, typed, "{text}");
+        }
+    }
+
+    #[test]
+    fn without_an_installed_decoding_the_batch_is_refused() {
+        let e = serde_json::from_str::<Batch>(r#"{"Records": []}"#).unwrap_err();
+        assert!(e.to_string().contains("not installed"), "{e}");
+    }
 
     const EVENT: &str = r#"{"Records": [
         {"eventID": "shardId-000000000003:4959", "eventSourceARN": "arn:aws:kinesis:us-east-1:1:stream/s",

@@ -11,7 +11,7 @@ use warden_core::aws::notify::Notifier;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 
 use crate::config::{Config, ConfigError, StateTable};
-use crate::envelope::Envelope;
+use crate::envelope::{Batch, Decoding, Envelope};
 use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
 use crate::sink::{FailureSink, SqsSink};
 use crate::{KinesisEvent, KinesisEventResponse};
@@ -30,7 +30,14 @@ pub type LambdaHandler = Handler<Executor, SqsSink>;
 /// config for every client (endpoints and credentials from the environment),
 /// the executor and the SQS sink. Makes no network call.
 pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
-    let policy = config.load_policy()?;
+    let mut policy = config.load_policy()?;
+    // The rules' own test cases (`tests:`, run by `warden policy test`, never
+    // by the function) are dropped: the default policy's events (with
+    // `repeat:`) are the largest part of the idle heap (heaptrack,
+    // docs/audit-stream.md "Performance").
+    for rule in &mut policy.rules {
+        rule.tests = Vec::new();
+    }
     let settings = AwsSettings {
         max_attempts: config.max_attempts,
         ..AwsSettings::default()
@@ -122,6 +129,34 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
         let (envelope, context) = event.into_parts();
         let inv = self.invocation(&context);
         let report = self.processor.process_envelope(envelope, &inv).await?;
+        report
+            .metrics
+            .flush_stdout(jiff::Timestamp::now().as_millisecond());
+        Ok(report.response)
+    }
+
+    /// What decoding a [`Batch`] while its event is parsed needs from this
+    /// handler's policy and configuration (`main` installs it once,
+    /// [`crate::envelope::install`]).
+    pub fn decoding(&self) -> Decoding {
+        Decoding {
+            fields: self.processor.policy().field_map().clone(),
+            limits: self.processor.config().limits,
+        }
+    }
+
+    /// The Lambda binary's handler: the event read as a [`Batch`] (every
+    /// record decoded while the body was parsed, no copy of its data), then
+    /// what [`handle`](Self::handle) does. A record whose data is not
+    /// base64 is a function error, as the typed event's deserialization
+    /// makes it.
+    pub async fn handle_batch(
+        &self,
+        event: LambdaEvent<Batch>,
+    ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
+        let (batch, context) = event.into_parts();
+        let inv = self.invocation(&context);
+        let report = self.processor.process_batch(batch, &inv).await?;
         report
             .metrics
             .flush_stdout(jiff::Timestamp::now().as_millisecond());

@@ -2,7 +2,7 @@
 //! once at cold start (a failure is reported to the Runtime API by the shared
 //! shell), then one call to the handler per Kinesis batch.
 
-use audit_stream::{build, Config, Envelope, FUNCTION};
+use audit_stream::{build, envelope, Batch, Config, FUNCTION};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use warden_core::shell;
 
@@ -18,10 +18,12 @@ async fn main() -> Result<(), Error> {
     let init = async { build(&Config::from_env(&warden_core::env::process())?).await };
     let handler = shell::start(FUNCTION, init).await?;
     let handler = &handler;
-    // The body is read as a compact envelope (`audit_stream::envelope`),
-    // not as the typed `KinesisEvent`.
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Envelope>| async move {
-        handler.handle_envelope(event).await
+    // The body is read as a `Batch`: every record decoded while the event
+    // is parsed (`audit_stream::envelope`), with the policy's field map and
+    // the limits installed here.
+    envelope::install(handler.decoding());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch>| async move {
+        handler.handle_batch(event).await
     }))
     .await
 }

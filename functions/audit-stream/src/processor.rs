@@ -24,7 +24,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::envelope::{Envelope, EnvelopeRecord, InvalidData};
+use crate::envelope::{Batch, Envelope, EnvelopeRecord, InvalidData};
 use crate::record::{decode_record_into, BatchBudget, Limits, Malformed};
 use crate::sink::{Condition, FailureContext, FailureMessage, FailureSink};
 use crate::wire::RecordInfo;
@@ -261,7 +261,7 @@ fn record_id(event_id: Option<String>, sequence_number: &str) -> String {
     }
 }
 
-fn shard_of(event_id: &str) -> &str {
+pub(crate) fn shard_of(event_id: &str) -> &str {
     event_id.split_once(':').map_or("unknown-shard", |(s, _)| s)
 }
 
@@ -422,6 +422,19 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
         let started = std::time::Instant::now();
         let mut metrics = Metrics::new(FUNCTION_NAME);
         let decoded = self.decode_records(event.records, inv, &mut metrics)?;
+        Ok(self.process_decoded(decoded, started, metrics, inv).await)
+    }
+
+    /// [`process`](Self::process) for the [`Batch`] the Lambda binary
+    /// reads: its records were decoded while the event was parsed (stage 1
+    /// timed from the parse's start); the same stages and report.
+    pub async fn process_batch(
+        &self,
+        batch: Batch,
+        inv: &InvocationInfo<'_>,
+    ) -> Result<BatchReport, InvalidData> {
+        let started = batch.started();
+        let (decoded, metrics) = batch.into_decoded(inv)?;
         Ok(self.process_decoded(decoded, started, metrics, inv).await)
     }
 
@@ -1320,7 +1333,7 @@ pub const VALIDATION_EVENT: &str = "Validation";
 /// returning how many. They name no portal and no user: recognised, logged
 /// and counted (`ValidationEvents`), never evaluated, so no rule acts on
 /// them whatever it says. The other events keep their source ids.
-fn set_aside_validation(
+pub(crate) fn set_aside_validation(
     events: &mut Vec<AuditEvent>,
     first: usize,
     metrics: &mut Metrics,
