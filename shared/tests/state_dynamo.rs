@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warden_core::aws::{load_sdk_config, AwsSettings};
@@ -309,6 +310,31 @@ async fn ledger_revocations_and_leases_round_trip_with_expiry() {
     );
 }
 
+/// Reads one HTTP request (its head, then the body it announces) from
+/// `sock`; `None` when the peer closed first.
+async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let len = text[..head_end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= head_end + 4 + len {
+                return Some(buf);
+            }
+        }
+    }
+}
+
 /// A loopback server that answers every request with DynamoDB's throttling
 /// error, as the service does under load.
 async fn throttling_stub() -> String {
@@ -319,28 +345,8 @@ async fn throttling_stub() -> String {
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then the body it announces.
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let len = text[..head_end]
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() >= head_end + 4 + len {
-                            break;
-                        }
-                    }
+                if read_request(&mut sock).await.is_none() {
+                    return;
                 }
                 let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
                 let resp = format!(
@@ -353,6 +359,117 @@ async fn throttling_stub() -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// A loopback proxy to moto at `upstream` that lets a rival writer change
+/// the window item `pk` (its version bumped, as a concurrent batch's write
+/// would) just before forwarding each of the first `races` `PutItem`s: the
+/// store's read is then stale and its conditional write must lose.
+async fn racing_proxy(
+    upstream: String,
+    rival: aws_sdk_dynamodb::Client,
+    table: &'static str,
+    pk: String,
+    races: usize,
+) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let raced = std::sync::Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (upstream, rival, pk, raced) =
+                (upstream.clone(), rival.clone(), pk.clone(), raced.clone());
+            tokio::spawn(async move {
+                let Some(request) = read_request(&mut sock).await else {
+                    return;
+                };
+                let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if head.contains("x-amz-target: dynamodb_20120810.putitem")
+                    && raced.fetch_add(1, Ordering::SeqCst) < races
+                {
+                    rival
+                        .update_item()
+                        .table_name(table)
+                        .key("pk", AttributeValue::S(pk))
+                        .key("sk", AttributeValue::S("w".into()))
+                        .update_expression("SET #v = #v + :one")
+                        .expression_attribute_names("#v", "v")
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .send()
+                        .await
+                        .expect("the rival's write");
+                }
+                // One request per upstream connection, closed after the
+                // response, which is passed back as it came.
+                let line_end = request.windows(2).position(|w| w == b"\r\n").unwrap();
+                let mut forwarded = request[..line_end + 2].to_vec();
+                forwarded.extend_from_slice(b"Connection: close\r\n");
+                forwarded.extend_from_slice(&request[line_end + 2..]);
+                let mut up = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                up.write_all(&forwarded).await.unwrap();
+                let mut response = Vec::new();
+                up.read_to_end(&mut response).await.unwrap();
+                let _ = sock.write_all(&response).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The optimistic write of a window: a rival changes the item between the
+/// store's read and its conditional `PutItem`; the put is refused, the
+/// store reads again (consistently), recomputes and writes once more, and
+/// the hits count once. A window that keeps changing is `Contention`.
+#[tokio::test]
+async fn a_window_write_that_loses_a_race_reads_again_and_counts_once() {
+    let moto = MotoServer::start().expect("moto starts");
+    let table = "state-window-race";
+    let a = fresh(&moto, table).await;
+    let first = [window(
+        "brute",
+        "mallory",
+        3,
+        "shardId-0",
+        &[(1, 0), (2, 5)],
+    )];
+    a.record_hits(&first, t(5)).await.unwrap();
+    let rival = aws_sdk_dynamodb::Client::new(
+        &load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await,
+    );
+    let pk = "w#brute#mallory".to_string();
+
+    // One race: the third hit fires after one refused write.
+    let proxy = racing_proxy(moto.endpoint_url(), rival.clone(), table, pk.clone(), 1).await;
+    let b = store_at(proxy, table, 3).await;
+    let second = [window("brute", "mallory", 3, "shardId-1", &[(3, 10)])];
+    let out = b.record_hits(&second, t(10)).await.unwrap();
+    let cause = format!("brute/mallory/shardId-1:{:020}#0", 3);
+    assert_eq!(firings(&out), vec![(cause.clone(), false)]);
+    let stats = b.stats();
+    assert_eq!(stats.calls.get("PutItem"), Some(&2), "{stats:?}");
+    assert_eq!(stats.calls.get("BatchGetItem"), Some(&2), "{stats:?}");
+    // Read back directly: the firing is stored once; replaying it is a
+    // replay, and the window holds no hit twice.
+    let replay = a.record_hits(&second, t(11)).await.unwrap();
+    assert_eq!(firings(&replay), vec![(cause, true)]);
+    assert_eq!(replay[0].open, 0);
+
+    // A rival on every write: six rounds, then a typed error, no outcome.
+    let proxy = racing_proxy(moto.endpoint_url(), rival, table, pk, usize::MAX).await;
+    let c = store_at(proxy, table, 3).await;
+    let third = [window("brute", "mallory", 3, "shardId-1", &[(4, 20)])];
+    let err = c.record_hits(&third, t(20)).await.unwrap_err();
+    assert!(
+        matches!(err, StateError::Contention { attempts: 6, .. }),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("mallory"), "{err}");
 }
 
 #[tokio::test]
