@@ -31,6 +31,7 @@ pub mod log;
 pub mod moto;
 pub mod output;
 pub mod runtime_api;
+pub mod stub;
 pub mod web;
 pub mod worklink;
 pub mod wsi;

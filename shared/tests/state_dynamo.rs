@@ -310,57 +310,6 @@ async fn ledger_revocations_and_leases_round_trip_with_expiry() {
     );
 }
 
-/// Reads one HTTP request (its head, then the body it announces) from
-/// `sock`; `None` when the peer closed first.
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-        if let Some(head_end) = text.find("\r\n\r\n") {
-            let len = text[..head_end]
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= head_end + 4 + len {
-                return Some(buf);
-            }
-        }
-    }
-}
-
-/// A loopback server that answers every request with DynamoDB's throttling
-/// error, as the service does under load.
-async fn throttling_stub() -> String {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if read_request(&mut sock).await.is_none() {
-                    return;
-                }
-                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
-                let resp = format!(
-                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// A loopback proxy to moto at `upstream` that lets a rival writer change
 /// the window item `pk` (its version bumped, as a concurrent batch's write
 /// would) just before forwarding each of the first `races` `PutItem`s: the
@@ -384,7 +333,7 @@ async fn racing_proxy(
             let (upstream, rival, pk, raced) =
                 (upstream.clone(), rival.clone(), pk.clone(), raced.clone());
             tokio::spawn(async move {
-                let Some(request) = read_request(&mut sock).await else {
+                let Some(request) = warden_emulator::stub::read_request(&mut sock).await else {
                     return;
                 };
                 let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
@@ -476,7 +425,12 @@ async fn a_window_write_that_loses_a_race_reads_again_and_counts_once() {
 async fn a_throttled_or_unreachable_or_missing_table_is_a_typed_error_never_a_count() {
     let hits = [window("brute", "alice", 6, "shardId-0", &[(1, 0)])];
 
-    let throttled = store_at(throttling_stub().await, "state", 1).await;
+    let throttled = store_at(
+        warden_emulator::stub::dynamodb_throttling().await,
+        "state",
+        1,
+    )
+    .await;
     let err = throttled.record_hits(&hits, t(0)).await.unwrap_err();
     assert!(matches!(err, StateError::Throttled { .. }), "{err}");
     assert!(err.is_retryable());

@@ -35,10 +35,10 @@ use warden_core::aws::emf::Metrics;
 use warden_core::event::FieldMap;
 
 use crate::processor::{
-    set_aside_validation, shard_of, Decoded, InvocationInfo, MalformedRecord, FUNCTION_NAME,
+    malformed_message, set_aside_validation, shard_of, Decoded, InvocationInfo, MalformedRecord,
+    FUNCTION_NAME,
 };
 use crate::record::{decode_record_into, BatchBudget, Limits};
-use crate::sink::{Condition, FailureContext, FailureMessage};
 use crate::wire::RecordInfo;
 
 /// A Kinesis event, only what audit-stream reads.
@@ -258,20 +258,8 @@ impl Batch {
             mut metrics,
             ..
         } = self;
-        let now_ms = inv.now.as_millisecond();
         for (m, data) in decoded.malformed.iter().zip(&malformed) {
             let id = &m.event_id;
-            let reason = &m.reason;
-            tracing::warn!(
-                target: "warden::record",
-                shard = shard_of(id),
-                sequence_number = %m.sequence_number,
-                event_id = %id,
-                reason_code = reason.code(),
-                reason = %reason,
-                bytes = data.data.len(),
-                "malformed record: sending it to the failure sink"
-            );
             let info = RecordInfo {
                 shard_id: shard_of(id),
                 sequence_number: &m.sequence_number,
@@ -282,19 +270,9 @@ impl Batch {
                 region: &data.region,
                 invoke_identity_arn: &data.invoke_identity_arn,
             };
-            decoded.messages.push(FailureMessage::new(
-                &info,
-                reason.code(),
-                &reason.to_string(),
-                &FailureContext {
-                    request_id: inv.request_id,
-                    function_arn: inv.function_arn,
-                    condition: Condition::MalformedRecord,
-                    invoke_count: 1,
-                    function_error: None,
-                    now_ms,
-                },
-            ));
+            decoded
+                .messages
+                .push(malformed_message(&info, id, &m.reason, inv));
         }
         if let Some(e) = invalid {
             return Err(e);

@@ -265,6 +265,39 @@ pub(crate) fn shard_of(event_id: &str) -> &str {
     event_id.split_once(':').map_or("unknown-shard", |(s, _)| s)
 }
 
+/// Logs a malformed record (at warn) and builds its failure-sink message:
+/// the typed path and the parse-time [`Batch`] report it the same way.
+pub(crate) fn malformed_message(
+    info: &RecordInfo<'_>,
+    event_id: &str,
+    reason: &Malformed,
+    inv: &InvocationInfo<'_>,
+) -> FailureMessage {
+    tracing::warn!(
+        target: "warden::record",
+        shard = info.shard_id,
+        sequence_number = %info.sequence_number,
+        event_id = %event_id,
+        reason_code = reason.code(),
+        reason = %reason,
+        bytes = info.data.len(),
+        "malformed record: sending it to the failure sink"
+    );
+    FailureMessage::new(
+        info,
+        reason.code(),
+        &reason.to_string(),
+        &FailureContext {
+            request_id: inv.request_id,
+            function_arn: inv.function_arn,
+            condition: Condition::MalformedRecord,
+            invoke_count: 1,
+            function_error: None,
+            now_ms: inv.now.as_millisecond(),
+        },
+    )
+}
+
 /// A record as stage 1 reads it: the typed [`KinesisEventRecord`] or the
 /// compact envelope's [`EnvelopeRecord`].
 trait IncomingRecord {
@@ -557,7 +590,6 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
     ) -> Result<Decoded, InvalidData> {
         let n = records.len();
         metrics.count("RecordsReceived", n as u64);
-        let now_ms = inv.now.as_millisecond();
         let fields = self.policy.field_map();
         let mut d = Decoded {
             records: n,
@@ -588,29 +620,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                         d.event_record.extend(std::iter::repeat_n(i as u32, k))
                     }
                     Err(reason) => {
-                        tracing::warn!(
-                            target: "warden::record",
-                            shard = shard_of(&id),
-                            sequence_number = %rec.sequence_number(),
-                            event_id = %id,
-                            reason_code = reason.code(),
-                            reason = %reason,
-                            bytes = data.len(),
-                            "malformed record: sending it to the failure sink"
-                        );
-                        d.messages.push(FailureMessage::new(
-                            &rec.info(&id, data),
-                            reason.code(),
-                            &reason.to_string(),
-                            &FailureContext {
-                                request_id: inv.request_id,
-                                function_arn: inv.function_arn,
-                                condition: Condition::MalformedRecord,
-                                invoke_count: 1,
-                                function_error: None,
-                                now_ms,
-                            },
-                        ));
+                        d.messages
+                            .push(malformed_message(&rec.info(&id, data), &id, &reason, inv));
                         d.malformed.push(MalformedRecord {
                             index: i,
                             event_id: id.clone(),

@@ -12,7 +12,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warden_core::jiff::{SignedDuration, Timestamp};
 use warden_core::state::{DynamoStateStore, StateStore};
 use warden_emulator::function::FunctionProcess;
@@ -270,51 +269,6 @@ async fn a_budget_holds_across_invocations() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A loopback server answering every request with DynamoDB's throttling
-/// error.
-async fn throttling_stub() -> String {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let len = text[..head_end]
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() >= head_end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
-                let resp = format!(
-                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// DynamoDB fully throttled, then unreachable: the records become batch
 /// item failures (from the lowest threshold candidate), no action runs on
 /// the unknown count.
@@ -325,7 +279,7 @@ async fn a_throttled_or_unreachable_store_fails_the_records_and_acts_on_nothing(
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    for endpoint in [throttling_stub().await, closed] {
+    for endpoint in [warden_emulator::stub::dynamodb_throttling().await, closed] {
         let f = start(&env(&s, &endpoint, &[])).await;
         let now = Timestamp::now();
         let records: Vec<Value> = (0..6u64)
