@@ -86,7 +86,7 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
     assert_eq!(stats.calls.get("BatchGetItem"), Some(&1));
     assert_eq!(stats.calls.get("PutItem"), Some(&1));
     assert_eq!(stats.total_calls(), 2, "{stats:?}");
-    // One small window: one write unit; an eventually consistent read.
+    // One small window: one write unit (nothing to read yet).
     assert_eq!((stats.write_units, stats.read_units), (1, 0.0), "{stats:?}");
 
     // The same hits again: nothing new, and no write call at all.
@@ -99,6 +99,9 @@ async fn windows_count_each_hit_once_across_calls_in_two_round_trips() {
     assert_eq!(again[0].open, 3);
     assert_eq!(store.stats().calls.get("PutItem"), None);
     assert_eq!(store.stats().total_calls(), 1);
+    // A strongly consistent read of the one window: it must see the
+    // delivery before, or the re-delivery would write again.
+    assert_eq!(store.stats().read_units, 1.0);
 
     // The other three, from another shard: the sixth hit fires, once.
     let second = [window(

@@ -466,16 +466,11 @@ impl DynamoStateStore {
 
     /// Strongly consistent `BatchGetItem` per 100 keys, re-sending
     /// unprocessed keys a few times. Returns the items found, by `pk`.
+    /// Consistent for windows too: an eventually consistent read would
+    /// halve its read units, but a re-delivery right after the first
+    /// delivery could then read the window from before it and send a
+    /// (refused, billed) write where none is needed.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<HashMap<String, Item>, StateError> {
-        self.batch_get_with(keys, true).await
-    }
-
-    /// [`Self::batch_get`], eventually consistent unless `consistent`.
-    async fn batch_get_with(
-        &self,
-        keys: Vec<Item>,
-        consistent: bool,
-    ) -> Result<HashMap<String, Item>, StateError> {
         let op = "BatchGetItem";
         let mut found = HashMap::new();
         for chunk in keys.chunks(limits::READ_BATCH) {
@@ -483,7 +478,7 @@ impl DynamoStateStore {
                 .until_processed(op, chunk.to_vec(), |pending| async move {
                     let ka = KeysAndAttributes::builder()
                         .set_keys(Some(pending))
-                        .consistent_read(consistent)
+                        .consistent_read(true)
                         .build()
                         .map_err(|e| self.build_error(op, e))?;
                     let out = self
@@ -510,8 +505,7 @@ impl DynamoStateStore {
                 })
                 .await?;
             for item in items {
-                let units = item_bytes(&item).div_ceil(4096).max(1) as f64;
-                self.account("", 0, if consistent { units } else { units / 2.0 });
+                self.account("", 0, item_bytes(&item).div_ceil(4096).max(1) as f64);
                 if let Some(pk) = get_s(&item, PK) {
                     found.insert(pk.to_string(), item.clone());
                 }
@@ -597,21 +591,17 @@ impl DynamoStateStore {
     }
 
     /// Reads the windows of `pending` and runs their hits through them.
-    /// The first round reads eventually consistent (half the read units):
-    /// a stale read only costs a refused conditional write and another,
-    /// consistent, round.
     async fn compute_windows(
         &self,
         batch: &[WindowHits],
         pending: &[usize],
         now: Timestamp,
-        consistent: bool,
     ) -> Result<Vec<Computed>, StateError> {
         let keys = pending
             .iter()
             .map(|i| key(window_pk(&batch[*i].window), "w"))
             .collect();
-        let found = self.batch_get_with(keys, consistent).await?;
+        let found = self.batch_get(keys).await?;
         let mut out = Vec::with_capacity(pending.len());
         for &i in pending {
             let w = &batch[i];
@@ -853,9 +843,7 @@ impl StateStore for DynamoStateStore {
                             ),
                         });
                     }
-                    let computed = self
-                        .compute_windows(batch, &pending, now, attempts > 1)
-                        .await?;
+                    let computed = self.compute_windows(batch, &pending, now).await?;
                     pending.clear();
                     // Windows are independent: each is written on its own,
                     // conditional on its version (no transaction, which

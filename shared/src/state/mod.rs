@@ -562,11 +562,10 @@ pub trait StateStore: Send + Sync {
     /// firings as `replayed`. Cutting a sequence of hits into calls in any
     /// way gives the same outcomes as one call.
     ///
-    /// DynamoDB: one `BatchGetItem` per 100 windows (eventually consistent
-    /// the first time), then one `PutItem` per changed window, conditional
-    /// on its version, up to `write_concurrency` in flight; a window that
-    /// lost to a concurrent writer is read again (consistently) and
-    /// recomputed, a bounded number of times.
+    /// DynamoDB: one consistent `BatchGetItem` per 100 windows, then one
+    /// `PutItem` per changed window, conditional on its version, up to
+    /// `write_concurrency` in flight; a window that lost to a concurrent
+    /// writer is read again and recomputed, a bounded number of times.
     fn record_hits<'a>(
         &'a self,
         batch: &'a [WindowHits],
