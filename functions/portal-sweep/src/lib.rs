@@ -37,7 +37,7 @@ pub use report::{
 use gather::CallStats;
 use warden_core::aws::deadline::{run_bounded, Deadline, FailureKind, Ran};
 use warden_core::aws::emf::Metrics;
-use warden_core::aws::executor::{operation_name, ActionRecord, Executor, Outcome};
+use warden_core::aws::executor::{dry_run_line, operation_name, ActionRecord, Executor, Outcome};
 use warden_core::aws::notify::{Notice, Notifier, Origin, Sent};
 use warden_core::aws::Clients;
 use warden_core::engine::Context;
@@ -436,30 +436,12 @@ fn attribute(report: &mut SweepReport, rec: &ActionRecord) {
                 ActionParams::AccessLogStream { stream_arn } => format!(" -> {stream_arn}"),
                 _ => String::new(),
             };
-            p.dry_run_actions.push(format!(
-                "{} {}{} (rules: {}; {} cause{})",
-                a.kind,
-                bare(&a.target),
-                params,
-                a.rules.join(", "),
-                a.cause_count,
-                if a.cause_count == 1 { "" } else { "s" }
-            ));
+            p.dry_run_actions
+                .push(dry_run_line(a, &bare(&a.target), &params));
         }
-        Outcome::Failed(failure) => p.failures.push(Failure {
-            operation: operation_name(a.kind).into(),
-            subject: subject(&a.target),
-            kind: failure.kind,
-            code: failure.code.clone(),
-            message: failure.message.clone(),
-        }),
-        Outcome::NotStarted => p.failures.push(Failure {
-            operation: operation_name(a.kind).into(),
-            subject: subject(&a.target),
-            kind: FailureKind::Transient,
-            code: "NotStarted".into(),
-            message: "too little time left in this invocation; left for the next run".into(),
-        }),
+        Outcome::Failed(_) | Outcome::NotStarted => p
+            .failures
+            .extend(rec.outcome.failure(a.kind, subject(&a.target))),
     }
 }
 

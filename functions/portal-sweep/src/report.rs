@@ -6,8 +6,6 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use warden_core::aws::deadline::FailureKind;
-
 /// The whole sweep.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SweepReport {
@@ -145,35 +143,8 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// A call or an action that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// The API operation.
-    pub operation: String,
-    /// What it was about: `portal`, `session s-1`, `user bob`.
-    pub subject: String,
-    pub kind: FailureKind,
-    /// The service's error code (or `DeadlineExceeded`, `NotStarted`, ...).
-    pub code: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {} ({}): {}",
-            self.operation,
-            self.subject,
-            self.code,
-            match self.kind {
-                FailureKind::Permanent => "permanent",
-                FailureKind::Transient => "transient",
-            },
-            self.message
-        )
-    }
-}
+/// A call or an action that failed (shared with the other sweep).
+pub use warden_core::aws::executor::ReportedFailure as Failure;
 
 /// A refused action.
 #[derive(Debug, Clone, PartialEq, Serialize)]

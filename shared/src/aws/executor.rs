@@ -92,6 +92,73 @@ pub fn operation_name(kind: ActionKind) -> &'static str {
     kind.operation()
 }
 
+/// A call or an action that failed, as the scheduled sweeps report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportedFailure {
+    /// The API operation.
+    pub operation: String,
+    /// What it was about: `fleet`, `device d-1`, `user bob`, `portal`.
+    pub subject: String,
+    pub kind: FailureKind,
+    /// The service's error code (or `DeadlineExceeded`, `NotStarted`, ...).
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ReportedFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {} ({}): {}",
+            self.operation,
+            self.subject,
+            self.code,
+            match self.kind {
+                FailureKind::Permanent => "permanent",
+                FailureKind::Transient => "transient",
+            },
+            self.message
+        )
+    }
+}
+
+impl Outcome {
+    /// What a report says of an action of `kind` about `subject` that ended
+    /// this way: a failure for `failed` and `not-started`, else nothing.
+    pub fn failure(&self, kind: ActionKind, subject: String) -> Option<ReportedFailure> {
+        let (kind_of, code, message) = match self {
+            Outcome::Failed(f) => (f.kind, f.code.clone(), f.message.clone()),
+            Outcome::NotStarted => (
+                FailureKind::Transient,
+                "NotStarted".to_string(),
+                "too little time left in this invocation; left for the next run".to_string(),
+            ),
+            _ => return None,
+        };
+        Some(ReportedFailure {
+            operation: operation_name(kind).into(),
+            subject,
+            kind: kind_of,
+            code,
+            message,
+        })
+    }
+}
+
+/// The line a dry-run action leaves in a sweep's report:
+/// `kind target[ params] (rules: a, b; n causes)`.
+pub fn dry_run_line(a: &PlannedAction, bare_target: &str, params: &str) -> String {
+    format!(
+        "{} {}{} (rules: {}; {} cause{})",
+        a.kind,
+        bare_target,
+        params,
+        a.rules.join(", "),
+        a.cause_count,
+        if a.cause_count == 1 { "" } else { "s" }
+    )
+}
+
 /// A call's failure, classified; success is `Ok(())`.
 type Sent = Result<(), CallFailure>;
 
