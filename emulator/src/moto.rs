@@ -192,6 +192,95 @@ impl Drop for MotoServer {
     }
 }
 
+/// An SNS topic on moto with an SQS queue (`NAME-inbox`) subscribed to
+/// it: what the notification tests publish to and read back from.
+pub struct TopicInbox {
+    /// The SNS client the topic was created with (give it to a notifier).
+    pub sns: aws_sdk_sns::Client,
+    /// The topic's ARN.
+    pub arn: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl TopicInbox {
+    /// Creates topic `name` and its subscribed queue with `sdk` (which must
+    /// point at moto's endpoint).
+    pub async fn create(sdk: &aws_types::SdkConfig, name: &str) -> TopicInbox {
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let arn = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .expect("topic ARN");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-inbox"))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue URL");
+        let qarn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(qarn.clone())
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|mut a| a.remove(&qarn))
+            .expect("queue ARN");
+        sns.subscribe()
+            .topic_arn(&arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe the queue");
+        TopicInbox {
+            sns,
+            arn,
+            sqs,
+            queue_url,
+        }
+    }
+
+    /// Every SNS envelope delivered so far (and deletes them).
+    pub async fn drain(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope"));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete message");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

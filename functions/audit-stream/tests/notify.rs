@@ -20,97 +20,19 @@ use warden_core::aws::notify::{is_destructive, Notice, NoticeKind, Notifier, Ori
 use warden_core::aws::{load_sdk_config, AwsSettings};
 use warden_core::policy::Policy;
 use warden_core::ActionKind;
-use warden_emulator::moto::MotoServer;
+use warden_emulator::moto::{MotoServer, TopicInbox};
 use warden_emulator::RunningEmulator;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// A topic on moto with an SQS queue subscribed to it.
-struct Topic {
-    sns: aws_sdk_sns::Client,
-    sqs: aws_sdk_sqs::Client,
-    arn: String,
-    queue_url: String,
+async fn topic(moto: &MotoServer, name: &str) -> TopicInbox {
+    let sdk = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
+    TopicInbox::create(&sdk, name).await
 }
 
-impl Topic {
-    async fn new(moto: &MotoServer, name: &str) -> Topic {
-        let sdk = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let arn = sns
-            .create_topic()
-            .name(name)
-            .send()
-            .await
-            .expect("create topic")
-            .topic_arn
-            .unwrap();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-inbox"))
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        sns.subscribe()
-            .topic_arn(&arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .expect("subscribe the queue");
-        Topic {
-            sns,
-            sqs,
-            arn,
-            queue_url,
-        }
-    }
-
-    fn notifier(&self) -> Notifier {
-        Notifier::new(self.sns.clone(), &self.arn)
-    }
-
-    /// Every SNS envelope delivered so far (and deletes them).
-    async fn drain(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive");
-            let msgs = got.messages.unwrap_or_default();
-            if msgs.is_empty() {
-                return out;
-            }
-            for m in msgs {
-                out.push(serde_json::from_str(m.body().unwrap()).expect("SNS envelope"));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
+fn notifier(topic: &TopicInbox) -> Notifier {
+    Notifier::new(topic.sns.clone(), &topic.arn)
 }
 
 async fn notifying_handler(
@@ -164,12 +86,12 @@ fn message_targets(msgs: &[Value]) -> BTreeSet<String> {
 #[tokio::test]
 async fn one_message_per_executed_action_and_none_in_dry_run() {
     let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
-    let topic = Topic::new(&moto, "warden-actions").await;
+    let topic = topic(&moto, "warden-actions").await;
 
     // Live: every action done is announced once, with its rule, causes and
     // the request id to find the log lines by.
     let emu = demo_emulator().await;
-    let h = notifying_handler(&emu, default_policy(), false, topic.notifier()).await;
+    let h = notifying_handler(&emu, default_policy(), false, notifier(&topic)).await;
     let report = audit_batch(&h).await;
     let done = done_targets(&report);
     assert!(done.len() >= 2, "the batch does something: {done:?}");
@@ -227,7 +149,7 @@ async fn one_message_per_executed_action_and_none_in_dry_run() {
 
     // Dry-run: the same batch plans the same actions; nothing announced...
     let emu = demo_emulator().await;
-    let h = notifying_handler(&emu, default_policy(), true, topic.notifier()).await;
+    let h = notifying_handler(&emu, default_policy(), true, notifier(&topic)).await;
     let report = audit_batch(&h).await;
     assert!(report.executed.iter().all(|r| r.outcome == Outcome::DryRun));
     assert!(report.executed.len() >= done.len());
@@ -239,7 +161,7 @@ async fn one_message_per_executed_action_and_none_in_dry_run() {
         &emu,
         default_policy(),
         true,
-        topic.notifier().with_dry_run(true),
+        notifier(&topic).with_dry_run(true),
     )
     .await;
     let report = audit_batch(&h).await;
@@ -258,7 +180,7 @@ async fn one_message_per_executed_action_and_none_in_dry_run() {
 #[tokio::test]
 async fn a_rule_with_notify_false_is_not_announced() {
     let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
-    let topic = Topic::new(&moto, "warden-quiet").await;
+    let topic = topic(&moto, "warden-quiet").await;
     let quiet = "repeated-failed-sign-ins";
     let text = warden_core::shell::DEFAULT_POLICY.replace(
         &format!("  - name: {quiet}\n"),
@@ -268,7 +190,7 @@ async fn a_rule_with_notify_false_is_not_announced() {
     assert!(!policy.rule(quiet).unwrap().notify);
 
     let emu = demo_emulator().await;
-    let h = notifying_handler(&emu, policy, false, topic.notifier()).await;
+    let h = notifying_handler(&emu, policy, false, notifier(&topic)).await;
     let report = audit_batch(&h).await;
     let silenced: BTreeSet<String> = report
         .executed
@@ -303,11 +225,10 @@ fn notice(i: usize) -> Notice {
 #[tokio::test]
 async fn batches_of_ten_and_failures_counted_never_raised() {
     let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
-    let topic = Topic::new(&moto, "warden-batches").await;
+    let topic = topic(&moto, "warden-batches").await;
     let notices: Vec<Notice> = (0..23).map(notice).collect();
     let mut m = Metrics::new("test");
-    let sent = topic
-        .notifier()
+    let sent = notifier(&topic)
         .send(&notices, &origin(), Deadline::none(), &mut m)
         .await;
     assert_eq!(
@@ -357,7 +278,7 @@ async fn batches_of_ten_and_failures_counted_never_raised() {
 #[tokio::test]
 async fn actions_over_the_budget_are_announced() {
     let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
-    let topic = Topic::new(&moto, "warden-budget").await;
+    let topic = topic(&moto, "warden-budget").await;
     let emu = demo_emulator().await;
     let clients = clients(&emu.endpoint_url(), 3).await;
     let processor = StreamProcessor::new(
@@ -376,7 +297,7 @@ async fn actions_over_the_budget_are_announced() {
         },
     )
     .with_state(Arc::new(warden_core::state::MemoryStateStore::new()))
-    .with_notifier(topic.notifier());
+    .with_notifier(notifier(&topic));
     let h = Handler::new(processor, Duration::from_millis(500));
     let report = audit_batch(&h).await;
     let refused = report

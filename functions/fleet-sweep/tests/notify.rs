@@ -6,87 +6,26 @@
 use std::time::Duration;
 
 use fleet_sweep::{SweepConfig, SweepRequest, Sweeper};
-use serde_json::Value;
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::notify::Notifier;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use warden_core::Policy;
-use warden_emulator::moto::MotoServer;
+use warden_emulator::moto::{MotoServer, TopicInbox};
 use warden_emulator::{Emulator, Fixture};
 
 const STREAM: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/AmazonWorkLink-warden-audit";
 
-async fn topic(moto: &MotoServer) -> (Notifier, aws_sdk_sqs::Client, String) {
+/// The topic the sweep announces on, and its inbox.
+async fn topic(moto: &MotoServer) -> (Notifier, TopicInbox) {
     let sdk = load_sdk_config(&AwsSettings::local(moto.endpoint_url())).await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let arn = sns
-        .create_topic()
-        .name("sweep-actions")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let url = sqs
-        .create_queue()
-        .queue_name("sweep-inbox")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let qarn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(qarn.clone())
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&qarn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
-    (Notifier::new(sns, arn), sqs, url)
-}
-
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let msgs = got.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            return out;
-        }
-        for m in msgs {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    let inbox = TopicInbox::create(&sdk, "sweep-actions").await;
+    (Notifier::new(inbox.sns.clone(), &inbox.arn), inbox)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_sweep_announces_each_action_done_and_a_dry_run_nothing() {
     let moto = MotoServer::start().expect("moto starts (scripts/tools.sh installs it)");
-    let (notifier, sqs, url) = topic(&moto).await;
+    let (notifier, inbox) = topic(&moto).await;
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../events/emulator/demo-fixture.json"
@@ -128,7 +67,7 @@ async fn a_live_sweep_announces_each_action_done_and_a_dry_run_nothing() {
             .filter(|a| a.outcome == "done")
             .map(|a| format!("{} done: ", a.action))
             .collect();
-        let msgs = drain(&sqs, &url).await;
+        let msgs = inbox.drain().await;
         if dry_run {
             assert!(done.is_empty());
             assert!(msgs.is_empty(), "dry-run announced: {msgs:#?}");
