@@ -385,6 +385,21 @@ impl State<'_> {
     }
 }
 
+impl Batch {
+    /// Parses an invocation body as a batch, decoded with `decoding` (the
+    /// Lambda binary's invocation loop, [`crate::runtime`]: no installed
+    /// decoding, no path tracking). The same batch and the same errors as
+    /// `serde_json::from_slice` with `decoding` installed.
+    pub fn from_slice(body: &[u8], decoding: &Decoding) -> serde_json::Result<Batch> {
+        let started = Instant::now();
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let batch =
+            de.deserialize_struct("Envelope", &["Records"], TopVisitor { decoding, started })?;
+        de.end()?;
+        Ok(batch)
+    }
+}
+
 impl<'de> Deserialize<'de> for Batch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let started = Instant::now();

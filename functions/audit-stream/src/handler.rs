@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use warden_core::aws::deadline::Deadline;
 use warden_core::aws::executor::Executor;
 use warden_core::aws::notify::Notifier;
@@ -13,6 +13,7 @@ use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 use crate::config::{Config, ConfigError, StateTable};
 use crate::envelope::{Batch, Decoding, Envelope};
 use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
+use crate::runtime::Invoke;
 use crate::sink::{FailureSink, SqsSink};
 use crate::{KinesisEvent, KinesisEventResponse};
 
@@ -21,6 +22,8 @@ use crate::{KinesisEvent, KinesisEventResponse};
 pub struct Handler<R, S> {
     processor: StreamProcessor<R, S>,
     reserve: Duration,
+    /// The policy's field map and the limits, for [`Batch::from_slice`].
+    decoding: Decoding,
 }
 
 /// The production handler: the shared executor, an SQS failure sink.
@@ -89,7 +92,15 @@ pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
 impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
     /// A handler over any runner and sink (tests use an in-memory sink).
     pub fn new(processor: StreamProcessor<R, S>, reserve: Duration) -> Self {
-        Handler { processor, reserve }
+        let decoding = Decoding {
+            fields: processor.policy().field_map().clone(),
+            limits: processor.config().limits,
+        };
+        Handler {
+            processor,
+            reserve,
+            decoding,
+        }
     }
 
     /// The pipeline.
@@ -136,13 +147,9 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
     }
 
     /// What decoding a [`Batch`] while its event is parsed needs from this
-    /// handler's policy and configuration (`main` installs it once,
-    /// [`crate::envelope::install`]).
+    /// handler's policy and configuration.
     pub fn decoding(&self) -> Decoding {
-        Decoding {
-            fields: self.processor.policy().field_map().clone(),
-            limits: self.processor.config().limits,
-        }
+        self.decoding.clone()
     }
 
     /// The Lambda binary's handler: the event read as a [`Batch`] (every
@@ -177,3 +184,39 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
         Ok(report.response)
     }
 }
+
+/// The Lambda binary's invocation ([`crate::runtime`]): the body parsed as
+/// a [`Batch`] with this handler's decoding, then
+/// [`handle_batch`](Handler::handle_batch). A body that is not a Kinesis
+/// event, or a record whose data is not base64, is the invocation's error
+/// (Lambda retries the batch, as with `lambda_runtime`'s typed event).
+impl<R: ActionRunner, S: FailureSink> Invoke for Handler<R, S> {
+    type Response = KinesisEventResponse;
+
+    async fn invoke(
+        &self,
+        body: &[u8],
+        context: lambda_runtime::Context,
+    ) -> Result<KinesisEventResponse, Diagnostic> {
+        let batch = Batch::from_slice(body, &self.decoding).map_err(|e| {
+            let message = format!("the invocation is not a Kinesis event: {e}");
+            tracing::error!(error = %e, bytes = body.len(), "{message}; the handler is not called");
+            Diagnostic {
+                error_type: UNMARSHAL_ERROR.into(),
+                error_message: message,
+            }
+        })?;
+        self.handle_batch(LambdaEvent::new(batch, context))
+            .await
+            .map_err(|e| Diagnostic {
+                error_type: BATCH_ERROR.into(),
+                error_message: e.to_string(),
+            })
+    }
+}
+
+/// The `errorType` of a body that does not parse as a Kinesis event.
+pub const UNMARSHAL_ERROR: &str = "Runtime.UnmarshalError";
+/// The `errorType` of a batch refused as a whole: a record whose data is
+/// not base64 ([`crate::InvalidData`]).
+pub const BATCH_ERROR: &str = "AuditStream.BatchError";

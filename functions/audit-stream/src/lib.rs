@@ -16,6 +16,8 @@
 //!   past the event-source mapping's retry limit.
 //! * [`wire`]: the Kinesis event exactly as Lambda sends it.
 //! * [`envelope`]: the compact form of it the Lambda binary reads.
+//! * [`runtime`]: the Lambda binary's invocation loop (the body read once,
+//!   into a buffer reused across invocations).
 //! * [`esm`] (feature `esm`): a local event-source mapping (Kinesis ->
 //!   batches -> function), used by the `warden` CLI and the tests.
 //!
@@ -28,6 +30,7 @@ pub mod esm;
 pub mod handler;
 pub mod processor;
 pub mod record;
+pub mod runtime;
 pub mod sink;
 pub mod wire;
 

@@ -1,9 +1,12 @@
 //! The `audit-stream` Lambda binary: JSON logs, configuration and state built
 //! once at cold start (a failure is reported to the Runtime API by the shared
-//! shell), then one call to the handler per Kinesis batch.
+//! shell), then one call to the handler per Kinesis batch, through the
+//! invocation loop of [`audit_stream::runtime`] (the body read once into a
+//! reused buffer and parsed as a `Batch`, every record decoded while the
+//! event is parsed).
 
-use audit_stream::{build, envelope, Batch, Config, FUNCTION};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use audit_stream::{build, runtime, Config, FUNCTION};
+use lambda_runtime::Error;
 use warden_core::shell;
 
 // One thread: the handler's work is sequential per batch and its AWS calls
@@ -17,13 +20,5 @@ async fn main() -> Result<(), Error> {
     shell::init_logging();
     let init = async { build(&Config::from_env(&warden_core::env::process())?).await };
     let handler = shell::start(FUNCTION, init).await?;
-    let handler = &handler;
-    // The body is read as a `Batch`: every record decoded while the event
-    // is parsed (`audit_stream::envelope`), with the policy's field map and
-    // the limits installed here.
-    envelope::install(handler.decoding());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch>| async move {
-        handler.handle_batch(event).await
-    }))
-    .await
+    runtime::run(&handler).await
 }

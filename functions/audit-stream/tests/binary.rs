@@ -276,3 +276,81 @@ async fn the_old_attempts_variable_works_with_a_deprecation_warning() {
     assert!(ready(&lines), "{lines:#?}");
     assert!(!lines.iter().any(deprecated), "{lines:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_of_an_invocation_carries_its_request_and_trace_ids() {
+    // The binary's own invocation loop opens lambda_runtime's span around
+    // the handler: the action and batch lines of each invocation name it,
+    // the cold start's lines name none.
+    let emu = demo_emulator().await;
+    let f = start_function(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let payload = std::fs::read(repo("events/kinesis-audit-batch.json")).unwrap();
+    let first = f.api.invoke(payload.clone(), TIMEOUT).await.unwrap();
+    let second = f.api.invoke(payload, TIMEOUT).await.unwrap();
+    assert_ne!(first.request_id, second.request_id);
+    let lines = f
+        .json_lines_once(|ls| {
+            ls.iter()
+                .filter(|l| l["message"] == "batch processed")
+                .count()
+                >= 2
+        })
+        .await;
+    let ready = lines
+        .iter()
+        .find(|l| l["message"] == "audit-stream ready")
+        .unwrap();
+    assert!(ready.get("requestId").is_none(), "{ready}");
+    for (inv, cold) in [(&first, true), (&second, false)] {
+        let mine: Vec<_> = lines
+            .iter()
+            .filter(|l| l["requestId"] == inv.request_id.as_str())
+            .collect();
+        // The second batch's actions were done by the first (ledger).
+        assert_eq!(
+            mine.iter().any(|l| l["message"] == "action"),
+            cold,
+            "{}: {mine:#?}",
+            inv.request_id
+        );
+        assert!(mine.iter().any(|l| l["message"] == "batch processed"));
+        for l in &mine {
+            assert_eq!(
+                l["xrayTraceId"],
+                "Root=1-00000000-000000000000000000000000;Sampled=0"
+            );
+            assert_eq!(l["cold_start"], cold, "{l}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_json_is_an_unmarshal_error_naming_where() {
+    let emu = demo_emulator().await;
+    let f = start_function(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap();
+    let inv = f
+        .api
+        .invoke(r#"{"Records": [] oops"#, TIMEOUT)
+        .await
+        .unwrap();
+    match &inv.result {
+        FunctionResult::Error {
+            error_type,
+            error_message,
+        } => {
+            assert_eq!(error_type, "Runtime.UnmarshalError");
+            assert!(
+                error_message.starts_with("the invocation is not a Kinesis event: ")
+                    && error_message.contains("at line 1 column 16"),
+                "{error_message}"
+            );
+        }
+        other => panic!("expected a function error, got {other:?}"),
+    }
+}
