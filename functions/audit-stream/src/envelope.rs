@@ -400,6 +400,56 @@ impl Batch {
     }
 }
 
+/// A [`Batch`] built one record at a time, from each record's JSON text
+/// (the invocation loop's parse of the event as its body arrives,
+/// [`crate::incoming`]). Each record goes through the same seed as in
+/// [`Batch::from_slice`]: the same decoding, limits, malformed reasons and
+/// errors, the position in an error being within the record's text.
+pub struct BatchBuilder<'a> {
+    state: State<'a>,
+}
+
+impl<'a> BatchBuilder<'a> {
+    /// An empty batch, decoded with `decoding`; its parse starts now.
+    pub fn new(decoding: &'a Decoding) -> BatchBuilder<'a> {
+        let top = TopVisitor {
+            decoding,
+            started: Instant::now(),
+        };
+        BatchBuilder { state: top.state() }
+    }
+
+    /// One element of `Records`, its whole JSON text.
+    pub fn record(&mut self, json: &[u8]) -> serde_json::Result<()> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        Record(&mut self.state).deserialize(&mut de)?;
+        de.end()
+    }
+
+    /// The whole value of `Records` (when it is not read element by
+    /// element: its error is [`Batch::from_slice`]'s).
+    pub fn records(&mut self, json: &[u8]) -> serde_json::Result<()> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        Records(&mut self.state).deserialize(&mut de)?;
+        de.end()
+    }
+
+    /// Records read so far.
+    pub fn len(&self) -> usize {
+        self.state.batch.decoded.records
+    }
+
+    /// Whether no record was read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The batch.
+    pub fn finish(self) -> Batch {
+        self.state.finish()
+    }
+}
+
 impl<'de> Deserialize<'de> for Batch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let started = Instant::now();
@@ -668,8 +718,8 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
     }
 }
 
-impl TopVisitor<'_> {
-    fn state(&self) -> State<'_> {
+impl<'a> TopVisitor<'a> {
+    fn state(&self) -> State<'a> {
         State {
             decoding: self.decoding,
             budget: BatchBudget::new(self.decoding.limits),
@@ -842,7 +892,7 @@ impl<'de> Visitor<'de> for Kinesis {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::KinesisEvent;
 
@@ -852,7 +902,7 @@ mod tests {
     use crate::sink::MemorySink;
     use warden_core::aws::deadline::Deadline;
 
-    fn processor() -> StreamProcessor<StubRunner, MemorySink> {
+    pub(crate) fn processor() -> StreamProcessor<StubRunner, MemorySink> {
         let policy = warden_core::shell::default_policy().unwrap();
         StreamProcessor::new(
             StdArc::new(policy),
@@ -865,7 +915,7 @@ mod tests {
         )
     }
 
-    fn inv() -> InvocationInfo<'static> {
+    pub(crate) fn inv() -> InvocationInfo<'static> {
         InvocationInfo {
             request_id: "req-1",
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:audit-stream",
@@ -874,7 +924,7 @@ mod tests {
         }
     }
 
-    fn b64(data: &[u8]) -> String {
+    pub(crate) fn b64(data: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(data)
     }
 
@@ -889,7 +939,7 @@ mod tests {
     /// (not JSON, not an object, empty), a Secure Browser validation event,
     /// no eventID, escaped strings, string and integer timestamps, unknown
     /// fields, fields in another order.
-    fn mixed_event() -> String {
+    pub(crate) fn mixed_event() -> String {
         let out = r#"{"eventType":"SignIn","userName":"mallory","sourceIp":"203.0.113.9","fleetArn":"arn:aws:worklink::123456789012:fleet/corp"}"#;
         let data: Vec<Vec<u8>> = vec![
             out.as_bytes().to_vec(),

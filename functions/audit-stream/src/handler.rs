@@ -12,6 +12,7 @@ use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 
 use crate::config::{Config, ConfigError, StateTable};
 use crate::envelope::{Batch, Decoding, Envelope};
+use crate::incoming::IncomingBatch;
 use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
 use crate::runtime::Invoke;
 use crate::sink::{FailureSink, SqsSink};
@@ -186,21 +187,30 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
 }
 
 /// The Lambda binary's invocation ([`crate::runtime`]): the body parsed as
-/// a [`Batch`] with this handler's decoding, then
-/// [`handle_batch`](Handler::handle_batch). A body that is not a Kinesis
-/// event, or a record whose data is not base64, is the invocation's error
-/// (Lambda retries the batch, as with `lambda_runtime`'s typed event).
+/// it arrives ([`IncomingBatch`]: every record decoded as soon as its text
+/// is complete), then [`handle_batch`](Handler::handle_batch). A body that
+/// is not a Kinesis event, or a record whose data is not base64, is the
+/// invocation's error (Lambda retries the batch, as with `lambda_runtime`'s
+/// typed event).
 impl<R: ActionRunner, S: FailureSink> Invoke for Handler<R, S> {
     type Response = KinesisEventResponse;
+    type Body<'a>
+        = IncomingBatch<'a>
+    where
+        Self: 'a;
 
-    async fn invoke(
-        &self,
-        body: &[u8],
+    fn receive(&self, _len: Option<usize>) -> IncomingBatch<'_> {
+        IncomingBatch::new(&self.decoding)
+    }
+
+    async fn invoke<'a>(
+        &'a self,
+        body: IncomingBatch<'a>,
         context: lambda_runtime::Context,
     ) -> Result<KinesisEventResponse, Diagnostic> {
-        let batch = Batch::from_slice(body, &self.decoding).map_err(|e| {
+        let batch = body.finish().map_err(|e| {
             let message = format!("the invocation is not a Kinesis event: {e}");
-            tracing::error!(error = %e, bytes = body.len(), "{message}; the handler is not called");
+            tracing::error!(error = %e, "{message}; the handler is not called");
             Diagnostic {
                 error_type: UNMARSHAL_ERROR.into(),
                 error_message: message,

@@ -16,8 +16,9 @@
 //!   past the event-source mapping's retry limit.
 //! * [`wire`]: the Kinesis event exactly as Lambda sends it.
 //! * [`envelope`]: the compact form of it the Lambda binary reads.
-//! * [`runtime`]: the Lambda binary's invocation loop (the body read once,
-//!   into a buffer reused across invocations).
+//! * [`runtime`]: the Lambda binary's invocation loop (the body handed over
+//!   as it arrives).
+//! * [`incoming`]: the event parsed as its body arrives, record by record.
 //! * [`esm`] (feature `esm`): a local event-source mapping (Kinesis ->
 //!   batches -> function), used by the `warden` CLI and the tests.
 //!
@@ -28,6 +29,7 @@ pub mod envelope;
 #[cfg(feature = "esm")]
 pub mod esm;
 pub mod handler;
+pub mod incoming;
 pub mod processor;
 pub mod record;
 pub mod runtime;

@@ -6,12 +6,12 @@
 //! 10,000-record Kinesis batch feels: it collects the body's chunks and
 //! copies them into one buffer (the event held twice for a moment), and it
 //! deserializes through `serde_path_to_error`, which wraps every key and
-//! value of the event. Here the body is read **once**, straight into a
-//! buffer sized from `Content-Length` and **reused from invocation to
-//! invocation** (so its pages are not faulted in again, and large buffers
-//! do not move glibc's mmap threshold), and the handler parses it as it
-//! likes (audit-stream: [`Batch`](crate::Batch), every record decoded while
-//! the event is parsed).
+//! value of the event. Here each chunk of the body is handed to the
+//! handler **as it arrives** ([`Receive`]) and dropped: audit-stream parses
+//! the event as it is received ([`crate::incoming`]), so the body is never
+//! held whole and the parse overlaps the transfer; a handler that wants the
+//! body whole gets it in one buffer sized from `Content-Length`
+//! ([`whole_body`]), copied once.
 //!
 //! What `lambda_runtime` does per invocation is kept, so logs, traces and
 //! the Runtime API see the same thing:
@@ -54,17 +54,46 @@ const TRACE_ID: &str = "lambda-runtime-trace-id";
 /// lying) length grows the buffer as the bytes arrive instead.
 const MAX_RESERVE: usize = 64 << 20;
 
-/// What the loop calls once per invocation, with the body as received.
+/// What the loop calls once per invocation: the body is handed over chunk
+/// by chunk as it arrives ([`Receive`]), then the handler runs.
 pub trait Invoke {
     /// The handler's answer, posted as JSON to `/response`.
     type Response: Serialize;
 
-    /// Handles one invocation. An `Err` is posted to `/error`.
-    fn invoke(
-        &self,
-        body: &[u8],
+    /// What receives the body.
+    type Body<'a>: Receive
+    where
+        Self: 'a;
+
+    /// A receiver for the next body (`len`: its `Content-Length`, if given).
+    fn receive(&self, len: Option<usize>) -> Self::Body<'_>;
+
+    /// Handles one invocation, its body received. An `Err` is posted to
+    /// `/error`.
+    fn invoke<'a>(
+        &'a self,
+        body: Self::Body<'a>,
         context: Context,
-    ) -> impl Future<Output = Result<Self::Response, Diagnostic>>;
+    ) -> impl Future<Output = Result<Self::Response, Diagnostic>> + 'a;
+}
+
+/// Takes a body's chunks, in order.
+pub trait Receive {
+    /// The next chunk.
+    fn chunk(&mut self, data: &[u8]);
+}
+
+/// The body kept whole.
+impl Receive for Vec<u8> {
+    fn chunk(&mut self, data: &[u8]) {
+        self.extend_from_slice(data);
+    }
+}
+
+/// A buffer for a body of `len` bytes (at most [`MAX_RESERVE`] reserved up
+/// front), for handlers that want it whole.
+pub fn whole_body(len: Option<usize>) -> Vec<u8> {
+    Vec::with_capacity(len.unwrap_or(0).min(MAX_RESERVE))
 }
 
 /// Runs the loop against the Runtime API at `AWS_LAMBDA_RUNTIME_API`, with
@@ -82,19 +111,8 @@ pub async fn run_with<H: Invoke>(
     config: Arc<Config>,
     handler: &H,
 ) -> Result<(), Error> {
-    let mut body = Vec::new();
     loop {
-        let (parts, incoming) = next(client).await?.into_parts();
-        body.clear();
-        if let Some(len) = content_length(&parts.headers) {
-            body.reserve(len.min(MAX_RESERVE));
-        }
-        let mut incoming = incoming;
-        while let Some(frame) = incoming.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                body.extend_from_slice(&data);
-            }
-        }
+        let (parts, mut incoming) = next(client).await?.into_parts();
         let request_id = header(&parts.headers, REQUEST_ID)
             .ok_or("the Runtime API's /next answer has no lambda-runtime-aws-request-id")?
             .to_owned();
@@ -112,11 +130,23 @@ pub async fn run_with<H: Invoke>(
             None => std::env::remove_var("_X_AMZN_TRACE_ID"),
         }
         let span = invoke_span(&context);
-        let outcome = AssertUnwindSafe(handler.invoke(&body, context))
+        // The body goes to the handler's receiver chunk by chunk, each
+        // dropped once given; then the handler runs.
+        let len = content_length(&parts.headers);
+        let work = async {
+            let mut body = handler.receive(len);
+            while let Some(frame) = incoming.frame().await {
+                if let Ok(data) = frame?.into_data() {
+                    body.chunk(&data);
+                }
+            }
+            Ok::<_, hyper::Error>(handler.invoke(body, context).await)
+        };
+        let outcome = AssertUnwindSafe(work)
             .catch_unwind()
             .instrument(span.clone())
             .await
-            .unwrap_or_else(|panic| Err(panic_diagnostic(panic.as_ref())));
+            .unwrap_or_else(|panic| Ok(Err(panic_diagnostic(panic.as_ref()))))?;
         let request = match outcome {
             Ok(response) => answer(&request_id, invocation_id.as_deref(), "response", &response),
             Err(diagnostic) => answer(&request_id, invocation_id.as_deref(), "error", &diagnostic),
@@ -369,11 +399,16 @@ mod tests {
 
     impl Invoke for Echo {
         type Response = serde_json::Value;
+        type Body<'a> = Vec<u8>;
+        fn receive(&self, len: Option<usize>) -> Vec<u8> {
+            whole_body(len)
+        }
         async fn invoke(
             &self,
-            body: &[u8],
+            body: Vec<u8>,
             context: Context,
         ) -> Result<serde_json::Value, Diagnostic> {
+            let body = body.as_slice();
             match body {
                 b"panic" => panic!("boom"),
                 b"fail" => Err(Diagnostic {
