@@ -23,7 +23,10 @@
 //! * the `lambda-runtime-invocation-id` header echoed on `/response` and
 //!   `/error` (the Runtime API rejects a stale response with it);
 //! * a panic in the handler is caught and reported as the invocation's
-//!   error (`Lambda panicked: ...`), and the loop goes on;
+//!   error (`Lambda panicked: ...`), and the loop goes on (where panics
+//!   unwind: the release profile that `sam build` ships aborts on panic, so
+//!   there the process exits and Lambda reports `Runtime.ExitError`, as
+//!   with `lambda_runtime`);
 //! * a non-2xx answer to `/response` or `/error` is logged and the loop goes
 //!   on; a transport error, or `/next` failing, ends the loop with that
 //!   error (the process exits and Lambda starts a new one).
@@ -449,6 +452,19 @@ mod tests {
         out
     }
 
+    /// Runs the loop with [`Echo`] until `n` answers are posted.
+    async fn run_echo(
+        client: PooledClient,
+        rx: &mut mpsc::UnboundedReceiver<Posted>,
+        n: usize,
+    ) -> Vec<Posted> {
+        let config = Arc::new(Config::default());
+        let run = tokio::spawn(async move { run_with(&client, config, &Echo).await });
+        let posted = collect(rx, n).await;
+        run.abort();
+        posted
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn every_body_reaches_the_handler_whole_however_it_arrives() {
         let big = body_of(3 << 20, 7);
@@ -483,13 +499,7 @@ mod tests {
             },
         ])
         .await;
-        let config = Arc::new(Config::default());
-        let run = tokio::spawn(async move {
-            let h = Echo;
-            run_with(&client, config, &h).await
-        });
-        let posted = collect(&mut rx, 4).await;
-        run.abort();
+        let posted = run_echo(client, &mut rx, 4).await;
         let expect = |b: &[u8]| (b.len() as u64, checksum(b));
         let got: Vec<_> = posted
             .iter()
@@ -528,13 +538,7 @@ mod tests {
             one("r-4", None, b"ok"),
         ])
         .await;
-        let config = Arc::new(Config::default());
-        let run = tokio::spawn(async move {
-            let h = Echo;
-            run_with(&client, config, &h).await
-        });
-        let posted = collect(&mut rx, 4).await;
-        run.abort();
+        let posted = run_echo(client, &mut rx, 4).await;
 
         assert_eq!(posted[0].path, "r-1/error");
         assert_eq!(posted[0].invocation_id.as_deref(), Some("inv-1"));

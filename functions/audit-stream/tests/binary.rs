@@ -29,13 +29,20 @@ fn base_env(emu_url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The binary started with [`base_env`] against `emu`.
+async fn start_with_base_env(
+    emu: &warden_emulator::RunningEmulator,
+) -> warden_emulator::function::FunctionProcess {
+    start_function(&base_env(&emu.endpoint_url()))
+        .await
+        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_batches_under_the_runtime_api() {
     let emu = demo_emulator().await;
-    let f = start_function(&base_env(&emu.endpoint_url()))
-        .await
-        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
-        .unwrap();
+    let f = start_with_base_env(&emu).await;
 
     let payload = std::fs::read(repo("events/kinesis-audit-batch.json")).unwrap();
     let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
@@ -111,10 +118,7 @@ async fn the_binary_serves_batches_under_the_runtime_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
     let emu = demo_emulator().await;
-    let f = start_function(&base_env(&emu.endpoint_url()))
-        .await
-        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
-        .unwrap();
+    let f = start_with_base_env(&emu).await;
     let event = read_event("kinesis-malformed.json");
     let payload = std::fs::read(repo("events/kinesis-malformed.json")).unwrap();
     let inv = f.api.invoke(payload, TIMEOUT).await.unwrap();
@@ -148,10 +152,7 @@ async fn a_sink_that_fails_turns_malformed_records_into_batch_item_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_that_is_not_a_kinesis_batch_is_a_function_error() {
     let emu = demo_emulator().await;
-    let f = start_function(&base_env(&emu.endpoint_url()))
-        .await
-        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
-        .unwrap();
+    let f = start_with_base_env(&emu).await;
     let inv = f
         .api
         .invoke(r#"{"Records": [{"kinesis": {"data": "%%%"}}]}"#, TIMEOUT)
@@ -177,10 +178,7 @@ async fn a_record_whose_data_is_not_base64_fails_the_whole_batch() {
     // itself; invalid base64 still fails the invocation, as the typed
     // event's deserialization does, and the next batch is served.
     let emu = demo_emulator().await;
-    let f = start_function(&base_env(&emu.endpoint_url()))
-        .await
-        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
-        .unwrap();
+    let f = start_with_base_env(&emu).await;
     let bad = r#"{"Records": [{"eventID": "shardId-000000000000:1", "kinesis": {"sequenceNumber": "1", "data": "%%%", "approximateArrivalTimestamp": 1700000000.5}}]}"#;
     let inv = f.api.invoke(bad, TIMEOUT).await.unwrap();
     match &inv.result {
@@ -283,10 +281,7 @@ async fn every_line_of_an_invocation_carries_its_request_and_trace_ids() {
     // the handler: the action and batch lines of each invocation name it,
     // the cold start's lines name none.
     let emu = demo_emulator().await;
-    let f = start_function(&base_env(&emu.endpoint_url()))
-        .await
-        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
-        .unwrap();
+    let f = start_with_base_env(&emu).await;
     let payload = std::fs::read(repo("events/kinesis-audit-batch.json")).unwrap();
     let first = f.api.invoke(payload.clone(), TIMEOUT).await.unwrap();
     let second = f.api.invoke(payload, TIMEOUT).await.unwrap();
@@ -330,10 +325,7 @@ async fn every_line_of_an_invocation_carries_its_request_and_trace_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_is_not_json_is_an_unmarshal_error_naming_where() {
     let emu = demo_emulator().await;
-    let f = start_function(&base_env(&emu.endpoint_url()))
-        .await
-        .map_err(|(e, logs)| format!("{e}: {logs:?}"))
-        .unwrap();
+    let f = start_with_base_env(&emu).await;
     let inv = f
         .api
         .invoke(r#"{"Records": [] oops"#, TIMEOUT)
