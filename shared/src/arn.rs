@@ -94,13 +94,17 @@ impl<'a> PortalArn<'a> {
     /// Whether `text` is a portal ARN, without building an error message
     /// (for reading events, where most ARNs are WorkLink fleets).
     pub fn is_portal(text: &str) -> bool {
-        Arn::parse(text).is_some_and(|a| {
-            a.service == "workspaces-web"
-                && a.resource
-                    .strip_prefix("portal/")
-                    .and_then(|r| r.rsplit('/').next())
-                    .is_some_and(|id| !id.is_empty())
-        })
+        // The service is a whole `:`-separated part: without this
+        // substring (a WorkLink fleet, most events) it cannot be a
+        // portal, and nothing is parsed.
+        text.contains(":workspaces-web:")
+            && Arn::parse(text).is_some_and(|a| {
+                a.service == "workspaces-web"
+                    && a.resource
+                        .strip_prefix("portal/")
+                        .and_then(|r| r.rsplit('/').next())
+                        .is_some_and(|id| !id.is_empty())
+            })
     }
 
     /// Parses a portal ARN: service `workspaces-web`, resource `portal/...`;
@@ -267,6 +271,24 @@ mod tests {
             assert!(
                 PortalArn::parse(bad).unwrap_err().contains("portal ARN"),
                 "{bad}"
+            );
+        }
+        // `is_portal` (read per event and rule) says what `parse` says.
+        for text in [
+            "arn:aws:workspaces-web:us-east-1:1:portal/p",
+            "arn:aws-cn:workspaces-web:cn-north-1:1:portal/a/b",
+            "arn:aws:workspaces-web:us-east-1:1:portal/",
+            "arn:aws:workspaces-web-x:us-east-1:1:portal/p",
+            "arn:aws:x-workspaces-web:us-east-1:1:portal/p",
+            "arn:aws:worklink::1:fleet/workspaces-web:portal/p",
+            "arn:gov:workspaces-web:us-east-1:1:portal/p",
+            "workspaces-web:portal/p",
+            "",
+        ] {
+            assert_eq!(
+                PortalArn::is_portal(text),
+                PortalArn::parse(text).is_ok(),
+                "{text}"
             );
         }
     }

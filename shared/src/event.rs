@@ -821,15 +821,18 @@ impl Projected<'_> {
                 .iter()
                 .find_map(|&s| slots[s as usize].as_ref())
         };
-        let text = |f: CoreField| -> Option<String> {
+        // Borrowed where the capture is (a host is normalised and an
+        // address parsed from it without an owned copy first).
+        let view = |f: CoreField| -> Option<std::borrow::Cow<'_, str>> {
             match find(f)? {
-                Captured::Str(s) if !s.is_empty() => Some(s.clone().into_owned()),
-                Captured::Num(n) => Some(n.to_string()),
+                Captured::Str(s) if !s.is_empty() => Some(std::borrow::Cow::Borrowed(&**s)),
+                Captured::Num(n) => Some(std::borrow::Cow::Owned(n.to_string())),
                 _ => None,
             }
         };
+        let text = |f: CoreField| view(f).map(std::borrow::Cow::into_owned);
         let url = text(CoreField::Url);
-        let host = text(CoreField::Host)
+        let host = view(CoreField::Host)
             .map(|h| normalize_host(&h))
             .or_else(|| url.as_deref().and_then(host_of_url))
             .filter(|h| !h.is_empty());
@@ -845,7 +848,7 @@ impl Projected<'_> {
             user: text(CoreField::User),
             fleet_arn: text(CoreField::FleetArn),
             device_id: text(CoreField::DeviceId),
-            source_ip: text(CoreField::SourceIp).and_then(|s| parse_ip(&s)),
+            source_ip: view(CoreField::SourceIp).and_then(|s| parse_ip(&s)),
             user_agent: text(CoreField::UserAgent),
             url,
             host,

@@ -795,21 +795,29 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             prev = Some(*r);
             position.push(n);
         }
-        let mut index: HashMap<(u32, String), usize> = HashMap::new();
+        // The engine gives the candidates sorted by (rule, key, time,
+        // event), so a window's hits are consecutive; sorted here if not.
+        let mut order: Vec<&ThresholdCandidate> = cands.iter().collect();
+        if !cands.is_sorted_by(|a, b| (a.rule, &a.key) <= (b.rule, &b.key)) {
+            order.sort_by(|a, b| {
+                (a.rule, &a.key, a.at, a.subject).cmp(&(b.rule, &b.key, b.at, b.subject))
+            });
+        }
         let mut windows: Vec<WindowHits> = Vec::new();
         let mut members: Vec<Members> = Vec::new();
-        for c in cands {
+        let mut last: Option<(u32, &str)> = None;
+        for c in order {
             let rule = &self.policy.rules[c.rule as usize];
             let Some(th) = rule.threshold.as_ref() else {
                 continue;
             };
             // Normalised by the engine, as the rule's `normalize` says.
-            let key = c.key.clone();
-            let w = *index.entry((c.rule, key.clone())).or_insert_with(|| {
+            if last != Some((c.rule, c.key.as_str())) {
+                last = Some((c.rule, c.key.as_str()));
                 windows.push(WindowHits {
                     window: WindowKey {
                         rule: rule.name.clone(),
-                        key,
+                        key: c.key.clone(),
                     },
                     spec: ThresholdSpec {
                         count: th.count,
@@ -821,8 +829,8 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     rule: c.rule,
                     events: Vec::new(),
                 });
-                windows.len() - 1
-            });
+            }
+            let w = windows.len() - 1;
             let rec = decoded.event_record[c.subject as usize] as usize;
             let (shard, seq) = &decoded.seqs[rec];
             windows[w].hits.push(Hit {
@@ -835,8 +843,13 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
             });
             members[w].events.push((c.subject, c.at));
         }
-        // Keys that normalise alike were written apart: time order again.
+        // Time order (then the event's identity), as the store counts them:
+        // already so when the candidates came sorted by time.
         for (w, m) in windows.iter_mut().zip(members.iter_mut()) {
+            let ordered = w.hits.is_sorted_by(|a, b| (a.at, &a.id) <= (b.at, &b.id));
+            if ordered {
+                continue;
+            }
             let mut both: Vec<_> = std::mem::take(&mut w.hits)
                 .into_iter()
                 .zip(m.events.drain(..))
