@@ -471,12 +471,12 @@ fn examined(kind: ActionKind, subjects: &[Subj<'_>]) -> usize {
         TargetKind::FleetUser | TargetKind::PortalUser => subjects
             .iter()
             .filter_map(|s| s.user())
-            .collect::<HashSet<_>>()
+            .collect::<rustc_hash::FxHashSet<_>>()
             .len(),
         TargetKind::FleetDomain => subjects
             .iter()
             .filter_map(|s| s.domain())
-            .collect::<HashSet<_>>()
+            .collect::<rustc_hash::FxHashSet<_>>()
             .len(),
         TargetKind::Fleet => subjects
             .iter()

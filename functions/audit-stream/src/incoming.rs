@@ -315,6 +315,11 @@ enum Kind {
 #[derive(Debug, Default)]
 struct Scan {
     kind: Kind,
+    /// A container's own brackets (`{` `}` or `[` `]`): in valid JSON the
+    /// other kind nests inside, balanced, so its own suffice to find its
+    /// end, and `memchr3` jumps to the next quote or bracket of its kind.
+    open: u8,
+    close: u8,
     started: bool,
     depth: u32,
     in_str: bool,
@@ -323,13 +328,16 @@ struct Scan {
 
 impl Scan {
     fn new(first: u8) -> Scan {
-        let kind = match first {
-            b'{' | b'[' => Kind::Container,
-            b'"' => Kind::Str,
-            _ => Kind::Bare,
+        let (kind, open, close) = match first {
+            b'{' => (Kind::Container, b'{', b'}'),
+            b'[' => (Kind::Container, b'[', b']'),
+            b'"' => (Kind::Str, 0, 0),
+            _ => (Kind::Bare, 0, 0),
         };
         Scan {
             kind,
+            open,
+            close,
             ..Scan::default()
         }
     }
@@ -383,27 +391,17 @@ impl Scan {
                 }
                 Kind::Str => unreachable!("a string token is in its string until it ends"),
                 Kind::Container => {
-                    let mut j = i;
-                    loop {
-                        if j >= b.len() {
-                            return None;
-                        }
-                        match b[j] {
-                            b'"' => {
-                                self.in_str = true;
-                                i = j + 1;
-                                break;
+                    let j = i + memchr::memchr3(b'"', self.open, self.close, &b[i..])?;
+                    i = j + 1;
+                    match b[j] {
+                        b'"' => self.in_str = true,
+                        c if c == self.open => self.depth += 1,
+                        _ => {
+                            self.depth -= 1;
+                            if self.depth == 0 {
+                                return Some(i);
                             }
-                            b'{' | b'[' => self.depth += 1,
-                            b'}' | b']' => {
-                                self.depth -= 1;
-                                if self.depth == 0 {
-                                    return Some(j + 1);
-                                }
-                            }
-                            _ => {}
                         }
-                        j += 1;
                     }
                 }
             }
@@ -620,6 +618,16 @@ mod tests {
                 );
             }
         }
+        // Text that is not UTF-8: serde_json's own error, located.
+        let mut bad = br#"{"Records": [{"eventID": "s:\xff"}]}"#.to_vec();
+        let at = bad.iter().position(|b| *b == b'\\').unwrap();
+        bad.splice(at..at + 4, [0xff]);
+        let e = receive(&d, &bad, &[7]).map(|_| ()).unwrap_err();
+        assert!(
+            e.0.starts_with("Records[0] (at byte 13): invalid unicode code point"),
+            "{e}"
+        );
+        assert!(Batch::from_slice(&bad, &d).is_err());
         // Invalid base64 is the batch's error, after the parse, as whole.
         let bad = format!(r#"{{"Records": [{ok}, {}]}}"#, record("%%%"));
         let batch = receive(&d, bad.as_bytes(), &[5]).unwrap();
