@@ -315,11 +315,6 @@ enum Kind {
 #[derive(Debug, Default)]
 struct Scan {
     kind: Kind,
-    /// A container's own brackets (`{` `}` or `[` `]`): in valid JSON the
-    /// other kind nests inside, balanced, so its own suffice to find its
-    /// end, and `memchr3` jumps to the next quote or bracket of its kind.
-    open: u8,
-    close: u8,
     started: bool,
     depth: u32,
     in_str: bool,
@@ -328,16 +323,13 @@ struct Scan {
 
 impl Scan {
     fn new(first: u8) -> Scan {
-        let (kind, open, close) = match first {
-            b'{' => (Kind::Container, b'{', b'}'),
-            b'[' => (Kind::Container, b'[', b']'),
-            b'"' => (Kind::Str, 0, 0),
-            _ => (Kind::Bare, 0, 0),
+        let kind = match first {
+            b'{' | b'[' => Kind::Container,
+            b'"' => Kind::Str,
+            _ => Kind::Bare,
         };
         Scan {
             kind,
-            open,
-            close,
             ..Scan::default()
         }
     }
@@ -391,17 +383,27 @@ impl Scan {
                 }
                 Kind::Str => unreachable!("a string token is in its string until it ends"),
                 Kind::Container => {
-                    let j = i + memchr::memchr3(b'"', self.open, self.close, &b[i..])?;
-                    i = j + 1;
-                    match b[j] {
-                        b'"' => self.in_str = true,
-                        c if c == self.open => self.depth += 1,
-                        _ => {
-                            self.depth -= 1;
-                            if self.depth == 0 {
-                                return Some(i);
-                            }
+                    let mut j = i;
+                    loop {
+                        if j >= b.len() {
+                            return None;
                         }
+                        match b[j] {
+                            b'"' => {
+                                self.in_str = true;
+                                i = j + 1;
+                                break;
+                            }
+                            b'{' | b'[' => self.depth += 1,
+                            b'}' | b']' => {
+                                self.depth -= 1;
+                                if self.depth == 0 {
+                                    return Some(j + 1);
+                                }
+                            }
+                            _ => {}
+                        }
+                        j += 1;
                     }
                 }
             }
