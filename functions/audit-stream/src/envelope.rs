@@ -21,10 +21,8 @@
 //! the batch as a whole here too ([`InvalidData`]), before any action.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use aws_lambda_events::encodings::SecondTimestamp;
@@ -35,10 +33,11 @@ use warden_core::aws::emf::Metrics;
 use warden_core::event::FieldMap;
 
 use crate::processor::{
-    malformed_message, set_aside_validation, shard_of, Decoded, InvocationInfo, MalformedRecord,
-    FUNCTION_NAME,
+    malformed_message, set_aside_validation, shard_of, ActionRunner, Decoded, InvocationInfo,
+    MalformedRecord, StreamProcessor, FUNCTION_NAME,
 };
 use crate::record::{decode_record_into, BatchBudget, Limits};
+use crate::sink::FailureSink;
 use crate::wire::RecordInfo;
 
 /// A Kinesis event, only what audit-stream reads.
@@ -129,9 +128,8 @@ impl EnvelopeRecord {
 // --- The batch decoded while the event is parsed (the Lambda binary) ---
 
 /// What decoding a batch while its event is parsed needs: the policy's
-/// field map and the decoding limits. Installed once at cold start
-/// ([`install`]); `lambda_runtime` deserializes the event before the
-/// handler runs, so the [`Batch`]'s `Deserialize` reads it from here.
+/// field map and the decoding limits (built once, at cold start, with the
+/// handler).
 #[derive(Debug, Clone)]
 pub struct Decoding {
     /// The compiled policy's field map (which paths are read, whether a
@@ -141,45 +139,14 @@ pub struct Decoding {
     pub limits: Limits,
 }
 
-static DECODING: OnceLock<Arc<Decoding>> = OnceLock::new();
-
-thread_local! {
-    static SCOPED: RefCell<Option<Arc<Decoding>>> = const { RefCell::new(None) };
-}
-
-/// Installs the process's [`Decoding`] (once, at cold start); false if one
-/// was installed already (the first stays).
-pub fn install(decoding: Decoding) -> bool {
-    DECODING.set(Arc::new(decoding)).is_ok()
-}
-
-/// Makes a [`Decoding`] the one [`Batch`] reads on this thread, until
-/// dropped, whatever [`install`] set (tests, in-process callers).
-pub struct DecodingScope {
-    previous: Option<Arc<Decoding>>,
-}
-
-impl DecodingScope {
-    /// Enters `decoding`.
-    pub fn enter(decoding: Decoding) -> DecodingScope {
-        let d = Some(Arc::new(decoding));
-        DecodingScope {
-            previous: SCOPED.with(|s| std::mem::replace(&mut *s.borrow_mut(), d)),
+impl Decoding {
+    /// What `processor` decodes with: its policy's field map, its limits.
+    pub fn of<R: ActionRunner, S: FailureSink>(processor: &StreamProcessor<R, S>) -> Decoding {
+        Decoding {
+            fields: processor.policy().field_map().clone(),
+            limits: processor.config().limits,
         }
     }
-}
-
-impl Drop for DecodingScope {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        SCOPED.with(|s| *s.borrow_mut() = previous);
-    }
-}
-
-fn current_decoding() -> Option<Arc<Decoding>> {
-    SCOPED
-        .with(|s| s.borrow().clone())
-        .or_else(|| DECODING.get().cloned())
 }
 
 /// A Kinesis event as the Lambda binary reads it (issue #15): every
@@ -386,10 +353,11 @@ impl State<'_> {
 }
 
 impl Batch {
-    /// Parses an invocation body as a batch, decoded with `decoding` (the
-    /// Lambda binary's invocation loop, [`crate::runtime`]: no installed
-    /// decoding, no path tracking). The same batch and the same errors as
-    /// `serde_json::from_slice` with `decoding` installed.
+    /// Parses a whole invocation body as a batch, decoded with
+    /// `decoding` (no path tracking). The binary parses the body as it
+    /// arrives instead ([`crate::incoming`]), element by element through
+    /// the same seed ([`BatchBuilder`]); a body whose top level is not an
+    /// object goes here.
     pub fn from_slice(body: &[u8], decoding: &Decoding) -> serde_json::Result<Batch> {
         let started = Instant::now();
         let mut de = serde_json::Deserializer::from_slice(body);
@@ -447,25 +415,6 @@ impl<'a> BatchBuilder<'a> {
     /// The batch.
     pub fn finish(self) -> Batch {
         self.state.finish()
-    }
-}
-
-impl<'de> Deserialize<'de> for Batch {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let started = Instant::now();
-        let decoding = current_decoding().ok_or_else(|| {
-            de::Error::custom(
-                "internal: audit-stream's record decoding is not installed (envelope::install)",
-            )
-        })?;
-        d.deserialize_struct(
-            "Envelope",
-            &["Records"],
-            TopVisitor {
-                decoding: &decoding,
-                started,
-            },
-        )
     }
 }
 
@@ -982,11 +931,7 @@ pub(crate) mod tests {
     }
 
     fn batch(p: &StreamProcessor<StubRunner, MemorySink>, json: &str) -> Result<Batch, String> {
-        let _scope = DecodingScope::enter(Decoding {
-            fields: p.policy().field_map().clone(),
-            limits: p.config().limits,
-        });
-        serde_json::from_str::<Batch>(json).map_err(|e| e.to_string())
+        Batch::from_slice(json.as_bytes(), &Decoding::of(p)).map_err(|e| e.to_string())
     }
 
     #[tokio::test]
@@ -1127,12 +1072,6 @@ pub(crate) mod tests {
                 .map_err(|e| e.to_string());
             assert_eq!(ours, typed, "{text}");
         }
-    }
-
-    #[test]
-    fn without_an_installed_decoding_the_batch_is_refused() {
-        let e = serde_json::from_str::<Batch>(r#"{"Records": []}"#).unwrap_err();
-        assert!(e.to_string().contains("not installed"), "{e}");
     }
 
     const EVENT: &str = r#"{"Records": [

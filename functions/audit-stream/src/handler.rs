@@ -11,7 +11,7 @@ use warden_core::aws::notify::Notifier;
 use warden_core::aws::{load_sdk_config, AwsSettings, Clients};
 
 use crate::config::{Config, ConfigError, StateTable};
-use crate::envelope::{Batch, Decoding, Envelope};
+use crate::envelope::{Batch, Decoding};
 use crate::incoming::IncomingBatch;
 use crate::processor::{ActionRunner, BatchReport, InvocationInfo, StreamProcessor};
 use crate::runtime::Invoke;
@@ -93,10 +93,7 @@ pub async fn build(config: &Config) -> Result<LambdaHandler, ConfigError> {
 impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
     /// A handler over any runner and sink (tests use an in-memory sink).
     pub fn new(processor: StreamProcessor<R, S>, reserve: Duration) -> Self {
-        let decoding = Decoding {
-            fields: processor.policy().field_map().clone(),
-            limits: processor.config().limits,
-        };
+        let decoding = Decoding::of(&processor);
         Handler {
             processor,
             reserve,
@@ -128,29 +125,6 @@ impl<R: ActionRunner, S: FailureSink> Handler<R, S> {
             now: jiff::Timestamp::now(),
             deadline,
         }
-    }
-
-    /// The Lambda binary's handler: the body read as the compact
-    /// [`Envelope`] (no typed copy of the batch), then what
-    /// [`handle`](Self::handle) does. A record whose data is not base64 is
-    /// a function error, as the typed event's deserialization makes it.
-    pub async fn handle_envelope(
-        &self,
-        event: LambdaEvent<Envelope>,
-    ) -> Result<KinesisEventResponse, lambda_runtime::Error> {
-        let (envelope, context) = event.into_parts();
-        let inv = self.invocation(&context);
-        let report = self.processor.process_envelope(envelope, &inv).await?;
-        report
-            .metrics
-            .flush_stdout(jiff::Timestamp::now().as_millisecond());
-        Ok(report.response)
-    }
-
-    /// What decoding a [`Batch`] while its event is parsed needs from this
-    /// handler's policy and configuration.
-    pub fn decoding(&self) -> Decoding {
-        self.decoding.clone()
     }
 
     /// The Lambda binary's handler: the event read as a [`Batch`] (every

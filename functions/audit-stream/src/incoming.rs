@@ -421,15 +421,7 @@ impl crate::runtime::Receive for IncomingBatch<'_> {
 mod tests {
     use super::*;
     use crate::envelope::tests::{b64, inv, mixed_event, processor};
-    use crate::processor::{BatchReport, StreamProcessor, StubRunner};
-    use crate::sink::MemorySink;
-
-    fn decoding(p: &StreamProcessor<StubRunner, MemorySink>) -> Decoding {
-        Decoding {
-            fields: p.policy().field_map().clone(),
-            limits: p.config().limits,
-        }
-    }
+    use crate::processor::BatchReport;
 
     /// The body fed in chunks of the given sizes (cycled), then finished.
     fn receive(d: &Decoding, body: &[u8], sizes: &[usize]) -> Result<Batch, EventError> {
@@ -496,7 +488,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_received_in_any_cut_is_the_one_parsed_whole() {
         let p = processor();
-        let d = decoding(&p);
+        let d = Decoding::of(&p);
         let mixed = mixed_event();
         // The same event pretty-printed, with a key before `Records`, an
         // escaped `Records` key, and strings holding brackets and quotes.
@@ -526,7 +518,7 @@ mod tests {
     #[test]
     fn it_refuses_what_the_whole_parse_refuses_and_names_where() {
         let p = processor();
-        let d = decoding(&p);
+        let d = Decoding::of(&p);
         let record = |data: &str| {
             format!(
                 r#"{{"eventID": "s:1", "kinesis": {{"sequenceNumber": "1", "data": "{data}", "approximateArrivalTimestamp": 1}}}}"#
@@ -643,7 +635,7 @@ mod tests {
     #[test]
     fn the_body_is_never_held_whole() {
         let p = processor();
-        let d = decoding(&p);
+        let d = Decoding::of(&p);
         let data = b64(br#"{"eventType":"SignIn","userName":"u","sourceIp":"198.51.100.7"}"#);
         let records: Vec<String> = (0..4000)
             .map(|i| {

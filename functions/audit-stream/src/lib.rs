@@ -37,7 +37,7 @@ pub mod sink;
 pub mod wire;
 
 pub use config::{apply_caps, parse_caps, CapOverride, Config, ConfigError, PolicySource};
-pub use envelope::{Batch, Decoding, DecodingScope, Envelope, InvalidData};
+pub use envelope::{Batch, Decoding, Envelope, InvalidData};
 #[cfg(feature = "esm")]
 pub use esm::{
     EsmConfig, EsmError, EsmReport, FunctionError, InProcess, Invoke, LocalEsm, StartingPosition,
