@@ -876,20 +876,36 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 
 /// The host of a URL, lowercased, without userinfo or port. A URL without a
 /// scheme (`intranet.example.com/path`) is read as host + path.
+///
+/// Read for every event with a URL, so it works on bytes: every delimiter
+/// it looks for is ASCII, so each index it cuts at is a char boundary.
 pub fn host_of_url(url: &str) -> Option<String> {
-    let after_scheme = match url.find("://") {
-        Some(i) => &url[i + 3..],
-        None => url,
+    let b = url.as_bytes();
+    // After the first `://`, if any.
+    let mut after_scheme = url;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b':', &b[from..]) {
+        let i = from + i;
+        if b[i + 1..].starts_with(b"//") {
+            after_scheme = &url[i + 3..];
+            break;
+        }
+        from = i + 1;
+    }
+    let end = after_scheme
+        .bytes()
+        .position(|c| matches!(c, b'/' | b'?' | b'#'))
+        .unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..end];
+    let authority = match memchr::memrchr(b'@', authority.as_bytes()) {
+        Some(i) => &authority[i + 1..],
+        None => authority,
     };
-    let authority = after_scheme
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if let Some(rest) = authority.strip_prefix('[') {
         rest.split_once(']').map_or(rest, |(h, _)| h)
     } else {
-        authority.split(':').next().unwrap_or_default()
+        let end = memchr::memchr(b':', authority.as_bytes()).unwrap_or(authority.len());
+        &authority[..end]
     };
     let host = normalize_host(host);
     (!host.is_empty()).then_some(host)
@@ -963,6 +979,61 @@ mod tests {
             Some("intranet.example.com")
         );
         assert_eq!(host_of_url(""), None);
+        // The byte-level reading agrees with the plain string one it
+        // replaced, on every delimiter and where each may appear.
+        fn by_str(url: &str) -> Option<String> {
+            let after_scheme = match url.find("://") {
+                Some(i) => &url[i + 3..],
+                None => url,
+            };
+            let authority = after_scheme
+                .split(['/', '?', '#'])
+                .next()
+                .unwrap_or_default();
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = if let Some(rest) = authority.strip_prefix('[') {
+                rest.split_once(']').map_or(rest, |(h, _)| h)
+            } else {
+                authority.split(':').next().unwrap_or_default()
+            };
+            let host = normalize_host(host);
+            (!host.is_empty()).then_some(host)
+        }
+        let parts = [
+            "",
+            "https",
+            "://",
+            ":",
+            "//",
+            "/",
+            "?",
+            "#",
+            "@",
+            "[",
+            "]",
+            "u:p@",
+            "Wiki.Corp.",
+            "Ex\u{e4}mple.com",
+            ":8443",
+            "[::1]",
+            " h ",
+            ".",
+            "a:b",
+            "\u{1f600}",
+        ];
+        let mut n = 0;
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in ["", "/p?q#f", "x", "@y", ":1"] {
+                        let url = format!("{a}{b}{c}{d}");
+                        assert_eq!(host_of_url(&url), by_str(&url), "{url:?}");
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 20 * 20 * 20 * 5);
         assert_eq!(
             parse_ip("[2001:db8::1]:443"),
             Some("2001:db8::1".parse().unwrap())

@@ -530,24 +530,25 @@ impl Arrival {
 /// it reads plainly: `<digits>` or `<digits>.<at most 3 digits>`, at most
 /// 11 digits of seconds (within chrono's range). `None` for anything else
 /// (negative, exponent, more digits), which `SecondTimestamp` then reads.
+///
+/// Without writing the digits: below 1e11 an `f64`'s spacing is under
+/// 2e-5 s, so at most one decimal with three fraction digits reads back as
+/// `v`. If `round(v * 1000) / 1000` (one correctly rounded division) is `v`,
+/// that decimal is `v`'s shortest form, trailing zeros dropped; if not, the
+/// shortest form has more than three fraction digits.
 fn plain_millis(v: f64) -> Option<i64> {
-    use std::io::Write as _;
-    let mut buf = [0u8; 32];
-    let mut w = &mut buf[..];
-    write!(w, "{v}").ok()?;
-    let len = 32 - w.len();
-    let text = std::str::from_utf8(&buf[..len]).ok()?;
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 11 || frac.len() > 3 || !digits(whole) || !digits(frac) {
+    if v.is_sign_negative() || !(v < 1e11) {
         return None;
     }
-    let frac: i64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    Some(whole.parse::<i64>().ok()? * 1000 + frac)
+    let ms = (v * 1000.0).round() as i64;
+    if ms as f64 / 1000.0 != v {
+        return None;
+    }
+    let mut frac = ms % 1000;
+    while frac != 0 && frac % 10 == 0 {
+        frac /= 10;
+    }
+    Some(ms / 1000 * 1000 + frac)
 }
 
 /// A value deserializer that also reads as a newtype struct (as
@@ -1024,6 +1025,67 @@ pub(crate) mod tests {
         assert!(batch(&p, ok).is_ok());
     }
 
+    /// The digits as `SecondTimestamp` writes them, read back: what
+    /// `plain_millis` computes without writing them.
+    fn plain_millis_by_text(v: f64) -> Option<i64> {
+        let text = v.to_string();
+        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 11 || frac.len() > 3 || !digits(whole) || !digits(frac)
+        {
+            return None;
+        }
+        let frac: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
+        Some(whole.parse::<i64>().ok()? * 1000 + frac)
+    }
+
+    #[test]
+    fn plain_millis_reads_the_shortest_digits() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values = vec![
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            1e11,
+            1e11 - 1e-4,
+        ];
+        for _ in 0..200_000 {
+            let r = next();
+            let ms = (r >> 20) % 200_000_000_000_000;
+            let v = ms as f64 / 1000.0;
+            values.push(v);
+            // A neighbour a few units in the last place away, and values
+            // with fewer fraction digits.
+            values.push(f64::from_bits(
+                v.to_bits().wrapping_add(r % 5).wrapping_sub(2),
+            ));
+            values.push((ms / 10) as f64 / 100.0);
+            values.push((ms / 100) as f64 / 10.0);
+            // Any bit pattern.
+            values.push(f64::from_bits(r));
+        }
+        for v in values {
+            assert_eq!(
+                plain_millis(v),
+                plain_millis_by_text(v),
+                "{v:?} ({:#x})",
+                v.to_bits()
+            );
+        }
+    }
+
     #[test]
     fn arrival_times_are_read_as_second_timestamp_reads_them() {
         let mut cases: Vec<String> = [
@@ -1062,6 +1124,31 @@ pub(crate) mod tests {
             x ^= x << 17;
             cases.push(format!("{}", (x % 2_000_000_000_000) as f64 / 1000.0));
             cases.push(format!("{}.{}", x % 100_000_000_000, x % 1000));
+        }
+        for text in [
+            "-0",
+            "-0.0",
+            "0.0005",
+            "0.9995",
+            "0.001",
+            "0.01",
+            "0.1",
+            "0.5",
+            "0.999",
+            "99999999999.9995",
+            "99999999999.999",
+            "99999999999",
+            "100000000000",
+            "100000000000.5",
+            "1700000000.1005",
+            "1700000000.0005",
+            "1700000000.001",
+            "1700000000.010",
+            "1700000000.100",
+            "4503599627.370496",
+            "9007199254740993",
+        ] {
+            cases.push(text.to_string());
         }
         for text in &cases {
             let typed = serde_json::from_str::<SecondTimestamp>(text)

@@ -178,12 +178,32 @@ impl KeyNormalisation {
     }
 
     /// `key` normalised: borrowed when already normal.
+    ///
+    /// Applied to every threshold candidate's key, so ASCII keys (most user
+    /// names and addresses) take a byte path; the result is the same as
+    /// `str::trim` and `str::to_lowercase`.
     pub fn apply<'a>(&self, key: &'a str) -> Cow<'a, str> {
-        let k = if self.trim { key.trim() } else { key };
-        if self.case_fold && k.chars().any(char::is_uppercase) {
-            Cow::Owned(k.to_lowercase())
+        let k = if !self.trim {
+            key
         } else {
+            match (key.as_bytes().first(), key.as_bytes().last()) {
+                // Nothing to trim: neither end is whitespace.
+                (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => key,
+                _ => key.trim(),
+            }
+        };
+        let fold = self.case_fold
+            && if k.is_ascii() {
+                k.bytes().any(|b| b.is_ascii_uppercase())
+            } else {
+                k.chars().any(char::is_uppercase)
+            };
+        if !fold {
             Cow::Borrowed(k)
+        } else if k.is_ascii() {
+            Cow::Owned(k.to_ascii_lowercase())
+        } else {
+            Cow::Owned(k.to_lowercase())
         }
     }
 }
@@ -758,6 +778,33 @@ mod tests {
             case_fold: false,
         };
         assert_eq!(trim_only.apply(" Alice "), "Alice");
+        // The byte paths agree with `trim` and `to_lowercase` everywhere.
+        let by_chars = |n: &KeyNormalisation, key: &str| {
+            let k = if n.trim { key.trim() } else { key };
+            if n.case_fold && k.chars().any(char::is_uppercase) {
+                k.to_lowercase()
+            } else {
+                k.to_owned()
+            }
+        };
+        let parts = [
+            "", " ", "\t", "\u{a0}", "\u{2003}", "\x1f", "A", "z", "~", "É", "ß", "\u{1c5}", ".",
+        ];
+        for n in KeyNormalisation::NAMES.map(|n| KeyNormalisation::from_name(n).unwrap()) {
+            for a in parts {
+                for b in parts {
+                    for c in parts {
+                        let key = format!("{a}{b}x{c}");
+                        let ours = n.apply(&key);
+                        assert_eq!(ours, by_chars(&n, &key), "{n:?} {key:?}");
+                        // Owned only when case-folded.
+                        let trimmed = if n.trim { key.trim() } else { &key };
+                        let folds = n.case_fold && trimmed.chars().any(char::is_uppercase);
+                        assert_eq!(matches!(ours, Cow::Owned(_)), folds, "{n:?} {key:?}");
+                    }
+                }
+            }
+        }
         for name in KeyNormalisation::NAMES {
             assert!(KeyNormalisation::from_name(name).is_some(), "{name}");
         }
