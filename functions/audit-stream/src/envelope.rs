@@ -537,7 +537,7 @@ impl Arrival {
 /// that decimal is `v`'s shortest form, trailing zeros dropped; if not, the
 /// shortest form has more than three fraction digits.
 fn plain_millis(v: f64) -> Option<i64> {
-    if v.is_sign_negative() || !(v < 1e11) {
+    if v.is_sign_negative() || v.is_nan() || v >= 1e11 {
         return None;
     }
     let ms = (v * 1000.0).round() as i64;
