@@ -23,6 +23,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::encodings::SecondTimestamp;
@@ -341,14 +342,14 @@ impl State<'_> {
             }
         }
         let shard = shard_of(id);
-        let shard = match d.shards.iter().position(|s| s == shard) {
+        let shard = match d.shards.iter().position(|s| **s == *shard) {
             Some(p) => p,
             None => {
-                d.shards.push(shard.to_owned());
+                d.shards.push(shard.into());
                 d.shards.len() - 1
             }
         };
-        d.seqs.push((shard as u32, k.sequence_number.into_owned()));
+        d.seqs.push((shard as u32, Arc::from(&*k.sequence_number)));
     }
 }
 

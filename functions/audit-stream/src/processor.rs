@@ -632,14 +632,15 @@ impl<R: ActionRunner, S: FailureSink> StreamProcessor<R, S> {
                     }
                 }
                 let shard = shard_of(&id);
-                let shard = match d.shards.iter().position(|s| s == shard) {
+                let shard = match d.shards.iter().position(|s| **s == *shard) {
                     Some(p) => p,
                     None => {
-                        d.shards.push(shard.to_owned());
+                        d.shards.push(shard.into());
                         d.shards.len() - 1
                     }
                 };
-                d.seqs.push((shard as u32, rec.take_sequence_number()));
+                d.seqs
+                    .push((shard as u32, rec.take_sequence_number().into()));
                 i += 1;
             }
             records.shrink_to_fit();
@@ -1103,9 +1104,10 @@ pub struct Decoded {
     /// For each event, the position of its record in the batch.
     pub event_record: Vec<u32>,
     /// The shards the records came from (a Lambda batch has one).
-    pub shards: Vec<String>,
-    /// Per record: its shard (an index into `shards`) and sequence number.
-    pub seqs: Vec<(u32, String)>,
+    pub shards: Vec<Arc<str>>,
+    /// Per record: its shard (an index into `shards`) and sequence number,
+    /// shared with the [`EventId`]s of its events.
+    pub seqs: Vec<(u32, Arc<str>)>,
     /// The records that could not be decoded.
     pub malformed: Vec<MalformedRecord>,
     /// Their failure-sink messages, in the same order.
@@ -1265,7 +1267,7 @@ pub fn report(
     let failure = lowest.map(|(index, reason)| {
         let sequence_number = seqs
             .get(index)
-            .map(|(_, seq)| seq.clone())
+            .map(|(_, seq)| seq.to_string())
             .unwrap_or_default();
         BatchFailure {
             index,
@@ -1277,7 +1279,7 @@ pub fn report(
         let shard = seqs
             .get(f.index)
             .and_then(|(s, _)| shards.get(*s as usize))
-            .map_or("unknown-shard", String::as_str);
+            .map_or("unknown-shard", |s| s);
         tracing::warn!(
             target: "warden::batch",
             shard,
@@ -1764,9 +1766,9 @@ rules:
         assert_eq!(d.records, 3);
         assert_eq!(d.events.len(), 2);
         assert_eq!(d.event_record, [0, 2]);
-        assert_eq!(d.shards, ["shardId-000000000000"]);
+        assert_eq!(d.shards, [Arc::from("shardId-000000000000")]);
         assert_eq!(d.seqs.len(), 3);
-        assert_eq!(d.seqs[1], (0, seq(1)));
+        assert_eq!(d.seqs[1], (0, seq(1).into()));
         assert_eq!(d.malformed.len(), 1);
         assert_eq!(d.malformed[0].index, 1);
         assert_eq!(d.messages.len(), 1);

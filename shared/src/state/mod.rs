@@ -25,6 +25,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -216,19 +217,23 @@ pub fn normalise_key(key: &str) -> Cow<'_, str> {
 /// The identity of one audit event: the Kinesis shard, the record's sequence
 /// number and the event's index within the record (a record may hold several
 /// events). A re-delivered record yields the same identities.
+///
+/// The shard and sequence are shared (`Arc<str>`): every event of a record,
+/// and every window and outcome that names one of its hits, holds the same
+/// text, so cloning an id allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct EventId {
     /// Kinesis shard id (`shardId-000000000001`).
-    pub shard: String,
+    pub shard: Arc<str>,
     /// The record's sequence number.
-    pub sequence: String,
+    pub sequence: Arc<str>,
     /// Index of the event within the record.
     pub index: u32,
 }
 
 impl EventId {
     /// The event `index` of record `sequence` on `shard`.
-    pub fn new(shard: impl Into<String>, sequence: impl Into<String>, index: u32) -> EventId {
+    pub fn new(shard: impl Into<Arc<str>>, sequence: impl Into<Arc<str>>, index: u32) -> EventId {
         EventId {
             shard: shard.into(),
             sequence: sequence.into(),
