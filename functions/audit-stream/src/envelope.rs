@@ -293,10 +293,7 @@ impl State<'_> {
         }
         let id = self.id.as_str();
         if self.batch.invalid.is_none() {
-            self.buf.clear();
-            match base64::engine::general_purpose::STANDARD
-                .decode_vec(k.data.as_bytes(), &mut self.buf)
-            {
+            match decode_base64(k.data.as_bytes(), &mut self.buf) {
                 Err(e) => {
                     self.batch.invalid = Some(InvalidData {
                         index: i,
@@ -444,6 +441,21 @@ impl<'de> Visitor<'de> for FieldName {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         Ok(usize::try_from(v).ok().filter(|i| *i < self.0.len()))
     }
+}
+
+/// Base64 `data` decoded into `buf` (cleared first) by base64-simd, which
+/// refuses exactly what the base64 crate's `STANDARD` engine refuses, the
+/// engine `aws_lambda_events`' typed event decodes with (padding required
+/// and canonical, no trailing bits; test
+/// `simd_base64_refuses_what_the_base64_crate_refuses`). A refusal is
+/// decoded again by the base64 crate, for its message.
+fn decode_base64(src: &[u8], buf: &mut Vec<u8>) -> Result<(), base64::DecodeError> {
+    buf.clear();
+    if base64_simd::STANDARD.decode_append(src, buf).is_ok() {
+        return Ok(());
+    }
+    buf.clear();
+    base64::engine::general_purpose::STANDARD.decode_vec(src, buf)
 }
 
 /// A JSON string, borrowed from the body when it has no escapes.
@@ -1024,6 +1036,76 @@ pub(crate) mod tests {
         let ok = r#"{"Records": [{"eventID": null, "awsRegion": null, "kinesis": {"data": "e30=", "approximateArrivalTimestamp": "1700000000.123"}}]}"#;
         assert!(serde_json::from_str::<Envelope>(ok).is_ok());
         assert!(batch(&p, ok).is_ok());
+    }
+
+    #[test]
+    fn simd_base64_refuses_what_the_base64_crate_refuses() {
+        let standard = &base64::engine::general_purpose::STANDARD;
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n.\x80";
+        let mut cases: Vec<Vec<u8>> = [
+            "", "=", "==", "===", "====", "A", "AA", "AA=", "AA==", "AAA=", "AB==", "AAB=", "QQ==",
+            "QR==", "QUI=", "QUJ=", "QUJD", "QUJD====", "QU=D", "Q===", "QUJDRA", "QUJDRA=",
+            "QUJDRA==", " QUJD", "QUJD\n", "QUJD-_==", "////", "++++",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        for len in 0..300 {
+            // Valid encodings of every length (the SIMD paths take 32 bytes
+            // at a time), then one byte of each altered.
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let good = standard.encode(&data).into_bytes();
+            for i in 0..8 {
+                let mut bad = good.clone();
+                if !bad.is_empty() {
+                    let at = next() as usize % bad.len();
+                    // Any byte of the alphabet, or one that is never inside
+                    // standard base64.
+                    let from: &[u8] = if i % 2 == 0 {
+                        alphabet
+                    } else {
+                        &alphabet[64..]
+                    };
+                    bad[at] = from[next() as usize % from.len()];
+                }
+                cases.push(bad);
+            }
+            let mut cut = good.clone();
+            cut.truncate(good.len().saturating_sub(1 + next() as usize % 3));
+            cases.push(cut);
+            cases.push(good);
+        }
+        let (mut refused, mut accepted) = (0, 0);
+        let mut buf = Vec::new();
+        for case in &cases {
+            let simd = base64_simd::STANDARD.decode_to_vec(case).ok();
+            let scalar = standard.decode(case).ok();
+            assert_eq!(simd, scalar, "{:?}", String::from_utf8_lossy(case));
+            let ours = decode_base64(case, &mut buf).map(|()| buf.clone());
+            assert_eq!(
+                ours,
+                standard.decode(case),
+                "{:?}",
+                String::from_utf8_lossy(case)
+            );
+            if scalar.is_some() {
+                accepted += 1
+            } else {
+                refused += 1
+            }
+        }
+        assert!(
+            refused > 1000 && accepted > 300,
+            "{refused} refused, {accepted} accepted"
+        );
     }
 
     /// The digits as `SecondTimestamp` writes them, read back: what
