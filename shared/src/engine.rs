@@ -585,7 +585,7 @@ impl Policy {
             .iter()
             .enumerate()
             .map(|(i, ev)| Explanation {
-                subject: ev.source_id.clone(),
+                subject: ev.source_id.to_string(),
                 rules: self.explain_subject(
                     Subject::Event(ev),
                     OnKind::AuditEvent,

@@ -11,6 +11,7 @@
 //! `None`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -25,27 +26,27 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
     /// Where it came from: the Kinesis sequence number, or `file:N`.
-    pub source_id: String,
+    pub source_id: Arc<str>,
     /// The record's own id, when it has one.
-    pub event_id: Option<String>,
+    pub event_id: Option<Arc<str>>,
     /// When it happened.
     pub time: Option<Timestamp>,
     /// The event type (`SignIn`, `VisitPage`, ...), as written.
-    pub event_type: Option<String>,
+    pub event_type: Option<Arc<str>>,
     /// The user name.
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
     /// The fleet (or Secure Browser portal) ARN.
-    pub fleet_arn: Option<String>,
+    pub fleet_arn: Option<Arc<str>>,
     /// The device id.
-    pub device_id: Option<String>,
+    pub device_id: Option<Arc<str>>,
     /// The client's IP address (unparseable addresses are `None`).
     pub source_ip: Option<IpAddr>,
     /// The URL visited.
-    pub url: Option<String>,
+    pub url: Option<Arc<str>>,
     /// The URL's host (or an explicit host field), lowercased, without port.
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     /// The client's user agent.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<Arc<str>>,
     /// The whole record. `Value::Null` when the event was decoded through a
     /// [`Projected`] (audit-stream's records) with a field map whose policy
     /// reads no `raw.` path (see [`FieldMap::reads_raw`]).
@@ -371,28 +372,30 @@ impl AuditEvent {
         if let Some(found) = found {
             return Err(EventError::NotObject { source_id, found });
         }
-        let url = fields.text(CoreField::Url, &raw);
+        let text = |f: CoreField| fields.text(f, &raw).map(Arc::from);
+        let url = text(CoreField::Url);
         let host = fields
             .text(CoreField::Host, &raw)
             .map(|h| normalize_host(&h))
             .or_else(|| url.as_deref().and_then(host_of_url))
-            .filter(|h| !h.is_empty());
+            .filter(|h| !h.is_empty())
+            .map(Arc::from);
         Ok(AuditEvent {
-            event_id: fields.text(CoreField::EventId, &raw),
+            event_id: text(CoreField::EventId),
             time: fields
                 .find(CoreField::Time, &raw)
                 .and_then(timestamp_from_json),
-            event_type: fields.text(CoreField::EventType, &raw),
-            user: fields.text(CoreField::User, &raw),
-            fleet_arn: fields.text(CoreField::FleetArn, &raw),
-            device_id: fields.text(CoreField::DeviceId, &raw),
+            event_type: text(CoreField::EventType),
+            user: text(CoreField::User),
+            fleet_arn: text(CoreField::FleetArn),
+            device_id: text(CoreField::DeviceId),
             source_ip: fields
                 .text(CoreField::SourceIp, &raw)
                 .and_then(|s| parse_ip(&s)),
-            user_agent: fields.text(CoreField::UserAgent, &raw),
+            user_agent: text(CoreField::UserAgent),
             url,
             host,
-            source_id,
+            source_id: source_id.into(),
             raw,
         })
     }
@@ -813,7 +816,9 @@ impl Projected<'_> {
 
     /// The event, as [`AuditEvent::from_json`] builds it from the whole
     /// record, but with `raw` null. `None` if the value was not an object.
-    pub fn into_event(self, source_id: String) -> Option<AuditEvent> {
+    /// The fields that repeat from event to event (type, user, fleet,
+    /// device, user agent, host) are taken from `texts`, the batch's.
+    pub fn into_event(self, source_id: Arc<str>, texts: &mut Interner) -> Option<AuditEvent> {
         let slots = self.kind.ok()?;
         let proj = self.proj?;
         let find = |f: CoreField| -> Option<&Captured<'_>> {
@@ -830,31 +835,106 @@ impl Projected<'_> {
                 _ => None,
             }
         };
-        let text = |f: CoreField| view(f).map(std::borrow::Cow::into_owned);
-        let url = text(CoreField::Url);
-        let host = view(CoreField::Host)
-            .map(|h| normalize_host(&h))
-            .or_else(|| url.as_deref().and_then(host_of_url))
-            .filter(|h| !h.is_empty());
+        let own = |f: CoreField| view(f).map(|v| Arc::<str>::from(&*v));
+        let url = own(CoreField::Url);
+        let host = match view(CoreField::Host) {
+            Some(h) => texts.host(&h),
+            None => url.as_deref().and_then(|u| texts.host(host_in_url(u))),
+        };
+        let mut shared = |f: CoreField| view(f).map(|v| texts.text(&v));
+        let event_type = shared(CoreField::EventType);
+        let user = shared(CoreField::User);
+        let fleet_arn = shared(CoreField::FleetArn);
+        let device_id = shared(CoreField::DeviceId);
+        let user_agent = shared(CoreField::UserAgent);
         let time = match find(CoreField::Time) {
             Some(Captured::Str(s)) => crate::time::parse_timestamp(s),
             Some(Captured::Num(n)) => timestamp_from_json(&Value::Number(n.clone())),
             _ => None,
         };
         Some(AuditEvent {
-            event_id: text(CoreField::EventId),
+            event_id: own(CoreField::EventId),
             time,
-            event_type: text(CoreField::EventType),
-            user: text(CoreField::User),
-            fleet_arn: text(CoreField::FleetArn),
-            device_id: text(CoreField::DeviceId),
+            event_type,
+            user,
+            fleet_arn,
+            device_id,
             source_ip: view(CoreField::SourceIp).and_then(|s| parse_ip(&s)),
-            user_agent: text(CoreField::UserAgent),
+            user_agent,
             url,
             host,
             source_id,
             raw: Value::Null,
         })
+    }
+}
+
+/// Text shared between the events of one batch: a fleet's ARN, an event
+/// type, a user, a user agent or a host is held once, and each event that
+/// carries it holds a reference ([`Projected::into_event`]). Bounded: past
+/// [`Interner::MAX_TEXTS`] distinct texts, a new one is the event's own.
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    texts: rustc_hash::FxHashSet<Arc<str>>,
+    cap: usize,
+    scratch: String,
+}
+
+impl Interner {
+    /// Distinct texts held at most.
+    pub const MAX_TEXTS: usize = 4096;
+
+    /// An empty interner for one batch.
+    pub fn new() -> Interner {
+        Interner {
+            cap: Self::MAX_TEXTS,
+            ..Interner::default()
+        }
+    }
+
+    /// One that shares nothing: every text is its event's own.
+    pub fn none() -> Interner {
+        Interner::default()
+    }
+
+    /// Distinct texts held.
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    /// Whether it holds no text.
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// `s`, shared with every earlier text equal to it.
+    pub fn text(&mut self, s: &str) -> Arc<str> {
+        if let Some(t) = self.texts.get(s) {
+            return t.clone();
+        }
+        let t = Arc::<str>::from(s);
+        if self.texts.len() < self.cap {
+            self.texts.insert(t.clone());
+        }
+        t
+    }
+
+    /// A host as [`normalize_host`] writes it, shared; `None` when empty.
+    fn host(&mut self, h: &str) -> Option<Arc<str>> {
+        let h = h.trim().trim_end_matches('.');
+        if h.is_empty() {
+            return None;
+        }
+        if !h.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Some(self.text(h));
+        }
+        let mut lower = std::mem::take(&mut self.scratch);
+        lower.clear();
+        lower.push_str(h);
+        lower.make_ascii_lowercase();
+        let t = self.text(&lower);
+        self.scratch = lower;
+        Some(t)
     }
 }
 
@@ -876,10 +956,16 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 
 /// The host of a URL, lowercased, without userinfo or port. A URL without a
 /// scheme (`intranet.example.com/path`) is read as host + path.
+pub fn host_of_url(url: &str) -> Option<String> {
+    let host = normalize_host(host_in_url(url));
+    (!host.is_empty()).then_some(host)
+}
+
+/// The host of a URL as written (see [`host_of_url`]), not normalised.
 ///
 /// Read for every event with a URL, so it works on bytes: every delimiter
 /// it looks for is ASCII, so each index it cuts at is a char boundary.
-pub fn host_of_url(url: &str) -> Option<String> {
+fn host_in_url(url: &str) -> &str {
     let b = url.as_bytes();
     // After the first `://`, if any.
     let mut after_scheme = url;
@@ -901,14 +987,12 @@ pub fn host_of_url(url: &str) -> Option<String> {
         Some(i) => &authority[i + 1..],
         None => authority,
     };
-    let host = if let Some(rest) = authority.strip_prefix('[') {
+    if let Some(rest) = authority.strip_prefix('[') {
         rest.split_once(']').map_or(rest, |(h, _)| h)
     } else {
         let end = memchr::memchr(b':', authority.as_bytes()).unwrap_or(authority.len());
         &authority[..end]
-    };
-    let host = normalize_host(host);
-    (!host.is_empty()).then_some(host)
+    }
 }
 
 fn normalize_host(h: &str) -> String {
@@ -931,7 +1015,7 @@ mod tests {
             e.time,
             Some("2022-10-07T21:44:44.578Z".parse::<Timestamp>().unwrap())
         );
-        assert_eq!(e.source_id, "seq-1");
+        assert_eq!(&*e.source_id, "seq-1");
     }
 
     #[test]
@@ -969,6 +1053,42 @@ mod tests {
         assert_eq!(e.user.as_deref(), Some("bob"));
         assert_eq!(e.source_ip, Some("10.1.2.3".parse().unwrap()));
         assert_eq!(e.time, Some(Timestamp::from_second(1_700_000_000).unwrap()));
+    }
+
+    #[test]
+    fn an_interner_shares_equal_texts_up_to_its_bound() {
+        let mut texts = Interner::new();
+        let a = texts.text("arn:aws:worklink::123456789012:fleet/corp");
+        let b = texts.text("arn:aws:worklink::123456789012:fleet/corp");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(texts.len(), 1);
+        for i in 0..Interner::MAX_TEXTS + 10 {
+            assert_eq!(&*texts.text(&format!("user-{i}")), format!("user-{i}"));
+        }
+        assert_eq!(texts.len(), Interner::MAX_TEXTS);
+        // Past the bound a text is still right, only not shared.
+        let late = format!("user-{}", Interner::MAX_TEXTS + 5);
+        assert!(!Arc::ptr_eq(&texts.text(&late), &texts.text(&late)));
+        let mut none = Interner::none();
+        let (x, y) = (none.text("x"), none.text("x"));
+        assert!(!Arc::ptr_eq(&x, &y) && x == y && none.is_empty());
+        // Hosts as normalize_host writes them, empty ones dropped.
+        for h in [
+            "Wiki.Corp.Example.com",
+            "wiki.corp.example.com.",
+            " a.B ",
+            "...",
+            "",
+            " ",
+            "\u{e4}.EXAMPLE",
+            "\u{c4}.example",
+            "x..",
+            "[::1]",
+        ] {
+            let expected = Some(normalize_host(h)).filter(|n| !n.is_empty());
+            assert_eq!(texts.host(h).as_deref(), expected.as_deref(), "{h:?}");
+            assert_eq!(none.host(h).as_deref(), expected.as_deref(), "{h:?}");
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub use engine::{
     ThresholdStore,
 };
 pub use error::{EventError, Location, PolicyError, PolicyErrors};
-pub use event::{AuditEvent, CoreField, FieldMap, JsonPath};
+pub use event::{AuditEvent, CoreField, FieldMap, Interner, JsonPath};
 pub use pipeline::Report;
 pub use plan::{
     ActionParams, Cause, Plan, PlanOptions, PlannedAction, Population, Refusal, RefusalReason,

@@ -368,8 +368,8 @@ impl<'a> Subj<'a> {
     fn cause(&self) -> Cause {
         match self {
             Subj::Event(e) => Cause::Event {
-                source_id: e.source_id.clone(),
-                event_id: e.event_id.clone(),
+                source_id: e.source_id.to_string(),
+                event_id: e.event_id.as_deref().map(str::to_owned),
             },
             Subj::Resource(r) => Cause::Resource { id: r.id() },
         }

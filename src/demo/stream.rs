@@ -97,7 +97,7 @@ fn after(out: &mut String, wl: &warden_emulator::worklink::State) -> anyhow::Res
 
 /// "SignIn from 203.0.113.50" / "VisitPage https://... from 10.1.2.3".
 fn describe(e: &AuditEvent) -> String {
-    let mut s = e.event_type.clone().unwrap_or_else(|| "event".into());
+    let mut s = e.event_type.as_deref().unwrap_or("event").to_owned();
     if let Some(url) = &e.url {
         let _ = write!(s, " {url}");
     }
@@ -127,8 +127,7 @@ fn story(
             &mut events,
         );
     }
-    let by_id: HashMap<&str, &AuditEvent> =
-        events.iter().map(|e| (e.source_id.as_str(), e)).collect();
+    let by_id: HashMap<&str, &AuditEvent> = events.iter().map(|e| (&*e.source_id, e)).collect();
     let cause_text = |causes: &[Cause], count: usize| -> String {
         let first = causes.first().and_then(|c| match c {
             Cause::Event { source_id, .. } => by_id.get(source_id.as_str()),

@@ -1231,7 +1231,7 @@ pub fn report(
                     events
                         .iter()
                         .zip(&event_record)
-                        .map(|(e, r)| (e.source_id.as_str(), *r))
+                        .map(|(e, r)| (&*e.source_id, *r))
                         .collect()
                 });
                 let first = rec
@@ -1394,7 +1394,7 @@ fn event_index(decoded: &Decoded) -> HashMap<&str, u32> {
         .events
         .iter()
         .zip(&decoded.event_record)
-        .map(|(e, r)| (e.source_id.as_str(), *r))
+        .map(|(e, r)| (&*e.source_id, *r))
         .collect()
 }
 

@@ -11,11 +11,12 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use warden_core::error::EventError;
-use warden_core::event::{AuditEvent, FieldMap, Projected, ProjectionScope};
+use warden_core::event::{AuditEvent, FieldMap, Interner, Projected, ProjectionScope};
 
 /// Records whose data is larger than this are malformed (Kinesis' own limit
 /// for a data blob is 1 MiB, so only a misbehaving producer gets here).
@@ -57,12 +58,15 @@ impl Default for Limits {
 }
 
 /// One batch's decoding budget: the [`Limits`] and what the batch's records
-/// have inflated so far. Make one per batch and pass it to every
-/// [`decode_record_into`] of the batch.
+/// have inflated so far, and the text its events share ([`Interner`]: a
+/// fleet ARN, a user agent, a user is held once per batch, not per event).
+/// Make one per batch and pass it to every [`decode_record_into`] of the
+/// batch.
 #[derive(Debug, Clone)]
 pub struct BatchBudget {
     limits: Limits,
     inflated: usize,
+    texts: Interner,
 }
 
 impl BatchBudget {
@@ -71,6 +75,7 @@ impl BatchBudget {
         BatchBudget {
             limits,
             inflated: 0,
+            texts: Interner::new(),
         }
     }
 
@@ -260,7 +265,15 @@ pub fn decode_record_into(
     })?;
     let start = out.len();
     let max_events = budget.limits.max_events_per_record;
-    let result = decode_text(text, source_id, fields, what, max_events, out);
+    let result = decode_text(
+        text,
+        source_id,
+        fields,
+        what,
+        max_events,
+        &mut budget.texts,
+        out,
+    );
     if result.is_err() {
         out.truncate(start);
     }
@@ -273,17 +286,32 @@ fn decode_text(
     fields: &FieldMap,
     what: &'static str,
     max_events: usize,
+    texts: &mut Interner,
     out: &mut Vec<AuditEvent>,
 ) -> Result<usize, Malformed> {
+    let ctx = Ctx {
+        source_id,
+        fields,
+        what,
+        max_events,
+    };
     if fields.reads_raw() {
         // A rule reads `raw.` paths: every event keeps its whole JSON.
-        decode_stream::<Value>(text, source_id, fields, what, max_events, out)
+        decode_stream::<Value>(text, &ctx, texts, out)
     } else {
         // Only the core fields' paths are read, in one pass that keeps
         // nothing else (validated exactly as the parse into `Value`).
         let _scope = ProjectionScope::enter(fields);
-        decode_stream::<Projected<'_>>(text, source_id, fields, what, max_events, out)
+        decode_stream::<Projected<'_>>(text, &ctx, texts, out)
     }
+}
+
+/// What [`decode_stream`] reads a record's data with.
+struct Ctx<'c> {
+    source_id: &'c str,
+    fields: &'c FieldMap,
+    what: &'static str,
+    max_events: usize,
 }
 
 /// One event of a record's data, as parsed: the whole JSON, or the
@@ -291,20 +319,22 @@ fn decode_text(
 trait Item<'a>: serde::Deserialize<'a> {
     fn into_event(
         self,
-        source_id: String,
+        source_id: Arc<str>,
         index: usize,
         fields: &FieldMap,
+        texts: &mut Interner,
     ) -> Result<AuditEvent, Malformed>;
 }
 
 impl Item<'_> for Value {
     fn into_event(
         self,
-        source_id: String,
+        source_id: Arc<str>,
         index: usize,
         fields: &FieldMap,
+        _texts: &mut Interner,
     ) -> Result<AuditEvent, Malformed> {
-        match AuditEvent::from_json(self, source_id, fields) {
+        match AuditEvent::from_json(self, &*source_id, fields) {
             Ok(ev) => Ok(ev),
             Err(EventError::NotObject { found, .. }) => Err(Malformed::NotObject { index, found }),
             Err(EventError::NotJson { reason, .. }) => Err(Malformed::NotJson { index, reason }),
@@ -320,32 +350,37 @@ impl Item<'_> for Value {
 impl<'a> Item<'a> for Projected<'a> {
     fn into_event(
         self,
-        source_id: String,
+        source_id: Arc<str>,
         index: usize,
         _fields: &FieldMap,
+        texts: &mut Interner,
     ) -> Result<AuditEvent, Malformed> {
         if let Some(found) = self.not_object() {
             return Err(Malformed::NotObject { index, found });
         }
-        self.into_event(source_id)
+        self.into_event(source_id, texts)
             .ok_or(Malformed::NotObject { index, found: "?" })
     }
 }
 
 fn decode_stream<'a, T: Item<'a>>(
     text: &'a str,
-    source_id: &str,
-    fields: &FieldMap,
-    what: &'static str,
-    max_events: usize,
+    ctx: &Ctx<'_>,
+    texts: &mut Interner,
     out: &mut Vec<AuditEvent>,
 ) -> Result<usize, Malformed> {
+    let Ctx {
+        source_id,
+        fields,
+        what,
+        max_events,
+    } = *ctx;
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
     let mut index = 0usize;
     let mut last_end = 0usize;
     let mut first: Option<T> = None;
-    let mut push = |item: T, id: String, index: usize| -> Result<(), Malformed> {
-        out.push(item.into_event(id, index, fields)?);
+    let mut push = |item: T, id: Arc<str>, index: usize| -> Result<(), Malformed> {
+        out.push(item.into_event(id, index, fields, texts)?);
         Ok(())
     };
     loop {
@@ -378,17 +413,17 @@ fn decode_stream<'a, T: Item<'a>>(
             1 => first = Some(value),
             2 => {
                 if let Some(v) = first.take() {
-                    push(v, format!("{source_id}#1"), 1)?;
+                    push(v, format!("{source_id}#1").into(), 1)?;
                 }
-                push(value, format!("{source_id}#2"), 2)?;
+                push(value, format!("{source_id}#2").into(), 2)?;
             }
-            n => push(value, format!("{source_id}#{n}"), n)?,
+            n => push(value, format!("{source_id}#{n}").into(), n)?,
         }
     }
     match (index, first) {
         (0, _) => Err(Malformed::Empty { what }),
         (1, Some(v)) => {
-            push(v, source_id.to_owned(), 1)?;
+            push(v, Arc::from(source_id), 1)?;
             Ok(1)
         }
         (n, _) => Ok(n),
@@ -420,22 +455,70 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_shares_the_text_its_events_repeat() {
+        let mut budget = BatchBudget::new(Limits::default());
+        let mut out = Vec::new();
+        let fields = FieldMap::default();
+        for (i, user) in ["alice", "bob", "alice"].iter().enumerate() {
+            let data = format!(
+                r#"{{"eventType":"VisitPage","userName":"{user}","fleetArn":"arn:aws:worklink::1:fleet/f","deviceId":"d-{user}","userAgent":"UA","details":{{"url":"https://Wiki.Example.com/{i}"}},"eventId":"e-{i}"}}"#
+            );
+            decode_record_into(
+                data.as_bytes(),
+                &format!("s:{i}"),
+                &fields,
+                &mut budget,
+                &mut out,
+            )
+            .unwrap();
+        }
+        let shared = |f: fn(&AuditEvent) -> &Option<Arc<str>>, a: usize, b: usize| {
+            Arc::ptr_eq(f(&out[a]).as_ref().unwrap(), f(&out[b]).as_ref().unwrap())
+        };
+        assert!(shared(|e| &e.fleet_arn, 0, 1) && shared(|e| &e.fleet_arn, 1, 2));
+        assert!(shared(|e| &e.event_type, 0, 2) && shared(|e| &e.user_agent, 0, 1));
+        assert!(shared(|e| &e.host, 0, 1) && shared(|e| &e.user, 0, 2));
+        assert!(shared(|e| &e.device_id, 0, 2) && !shared(|e| &e.device_id, 0, 1));
+        assert!(!shared(|e| &e.url, 0, 2) && !shared(|e| &e.event_id, 0, 2));
+        assert_eq!(out[1].host.as_deref(), Some("wiki.example.com"));
+        // The same events as decoded one by one, each in its own batch.
+        for (i, e) in out.iter().enumerate() {
+            let data = format!(
+                r#"{{"eventType":"VisitPage","userName":"{}","fleetArn":"arn:aws:worklink::1:fleet/f","deviceId":"d-{}","userAgent":"UA","details":{{"url":"https://Wiki.Example.com/{i}"}},"eventId":"e-{i}"}}"#,
+                e.user.as_deref().unwrap(),
+                e.user.as_deref().unwrap()
+            );
+            let mut alone = Vec::new();
+            let mut own = BatchBudget::new(Limits::default());
+            decode_record_into(
+                data.as_bytes(),
+                &format!("s:{i}"),
+                &fields,
+                &mut own,
+                &mut alone,
+            )
+            .unwrap();
+            assert_eq!(alone, std::slice::from_ref(e));
+        }
+    }
+
+    #[test]
     fn one_event_keeps_the_record_id() {
         let evs = decode(br#"{"eventType":"SignIn","userName":"alice"}"#).unwrap();
         assert_eq!(evs.len(), 1);
-        assert_eq!(evs[0].source_id, "shardId-000000000000:42");
+        assert_eq!(&*evs[0].source_id, "shardId-000000000000:42");
         assert_eq!(evs[0].user.as_deref(), Some("alice"));
         // Trailing newline, pretty-printed: still one event.
         let evs = decode(b"{\n  \"userName\": \"bob\"\n}\n").unwrap();
         assert_eq!(evs.len(), 1);
-        assert_eq!(evs[0].source_id, "shardId-000000000000:42");
+        assert_eq!(&*evs[0].source_id, "shardId-000000000000:42");
     }
 
     #[test]
     fn ndjson_events_are_numbered() {
         let evs = decode(b"{\"userName\":\"a\"}\n\n{\"userName\":\"b\"}\r\n{\"userName\":\"c\"}")
             .unwrap();
-        let ids: Vec<_> = evs.iter().map(|e| e.source_id.as_str()).collect();
+        let ids: Vec<_> = evs.iter().map(|e| &*e.source_id).collect();
         assert_eq!(
             ids,
             [

@@ -1021,7 +1021,7 @@ fn test_case(
                 for k in 0..n {
                     for e in &base {
                         let mut e = e.clone();
-                        e.source_id = format!("{}#{}", e.source_id, k + 1);
+                        e.source_id = format!("{}#{}", e.source_id, k + 1).into();
                         events.push(e);
                     }
                 }

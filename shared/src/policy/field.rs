@@ -315,7 +315,7 @@ pub(crate) enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
-    fn opt_str(s: &'a Option<String>) -> Val<'a> {
+    fn opt_str<S: std::ops::Deref<Target = str>>(s: &'a Option<S>) -> Val<'a> {
         s.as_deref().map_or(Val::Missing, Val::Str)
     }
     fn opt_time(t: Option<Timestamp>) -> Val<'a> {
