@@ -742,7 +742,9 @@ pub(crate) fn validate_batch(store: &str, batch: &[WindowHits]) -> Result<(), St
         operation: "record_hits".into(),
         message,
     };
-    let mut seen = std::collections::HashSet::new();
+    // One batch's keys (FxHash, as the engine's threshold grouping).
+    let mut seen = rustc_hash::FxHashSet::default();
+    seen.reserve(batch.len());
     for w in batch {
         if w.spec.count == 0 || w.spec.count > limits::MAX_THRESHOLD_COUNT {
             return Err(invalid(format!(
