@@ -376,7 +376,7 @@ impl AuditEvent {
         let url = text(CoreField::Url);
         let host = fields
             .text(CoreField::Host, &raw)
-            .map(|h| normalize_host(&h))
+            .map(|h| normalize_host(&h).into_owned())
             .or_else(|| url.as_deref().and_then(host_of_url))
             .filter(|h| !h.is_empty())
             .map(Arc::from);
@@ -876,8 +876,6 @@ impl Projected<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     texts: rustc_hash::FxHashSet<Arc<str>>,
-    cap: usize,
-    scratch: String,
 }
 
 impl Interner {
@@ -886,14 +884,6 @@ impl Interner {
 
     /// An empty interner for one batch.
     pub fn new() -> Interner {
-        Interner {
-            cap: Self::MAX_TEXTS,
-            ..Interner::default()
-        }
-    }
-
-    /// One that shares nothing: every text is its event's own.
-    pub fn none() -> Interner {
         Interner::default()
     }
 
@@ -913,7 +903,7 @@ impl Interner {
             return t.clone();
         }
         let t = Arc::<str>::from(s);
-        if self.texts.len() < self.cap {
+        if self.texts.len() < Self::MAX_TEXTS {
             self.texts.insert(t.clone());
         }
         t
@@ -921,20 +911,8 @@ impl Interner {
 
     /// A host as [`normalize_host`] writes it, shared; `None` when empty.
     fn host(&mut self, h: &str) -> Option<Arc<str>> {
-        let h = h.trim().trim_end_matches('.');
-        if h.is_empty() {
-            return None;
-        }
-        if !h.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Some(self.text(h));
-        }
-        let mut lower = std::mem::take(&mut self.scratch);
-        lower.clear();
-        lower.push_str(h);
-        lower.make_ascii_lowercase();
-        let t = self.text(&lower);
-        self.scratch = lower;
-        Some(t)
+        let h = normalize_host(h);
+        (!h.is_empty()).then(|| self.text(&h))
     }
 }
 
@@ -958,7 +936,7 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 /// scheme (`intranet.example.com/path`) is read as host + path.
 pub fn host_of_url(url: &str) -> Option<String> {
     let host = normalize_host(host_in_url(url));
-    (!host.is_empty()).then_some(host)
+    (!host.is_empty()).then(|| host.into_owned())
 }
 
 /// The host of a URL as written (see [`host_of_url`]), not normalised.
@@ -995,8 +973,15 @@ fn host_in_url(url: &str) -> &str {
     }
 }
 
-fn normalize_host(h: &str) -> String {
-    h.trim().trim_end_matches('.').to_ascii_lowercase()
+/// A host trimmed, without trailing dots, lowercased: borrowed when it
+/// already is.
+fn normalize_host(h: &str) -> std::borrow::Cow<'_, str> {
+    let h = h.trim().trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(h)
+    }
 }
 
 #[cfg(test)]
@@ -1069,9 +1054,6 @@ mod tests {
         // Past the bound a text is still right, only not shared.
         let late = format!("user-{}", Interner::MAX_TEXTS + 5);
         assert!(!Arc::ptr_eq(&texts.text(&late), &texts.text(&late)));
-        let mut none = Interner::none();
-        let (x, y) = (none.text("x"), none.text("x"));
-        assert!(!Arc::ptr_eq(&x, &y) && x == y && none.is_empty());
         // Hosts as normalize_host writes them, empty ones dropped.
         for h in [
             "Wiki.Corp.Example.com",
@@ -1087,7 +1069,6 @@ mod tests {
         ] {
             let expected = Some(normalize_host(h)).filter(|n| !n.is_empty());
             assert_eq!(texts.host(h).as_deref(), expected.as_deref(), "{h:?}");
-            assert_eq!(none.host(h).as_deref(), expected.as_deref(), "{h:?}");
         }
     }
 
@@ -1117,7 +1098,7 @@ mod tests {
                 authority.split(':').next().unwrap_or_default()
             };
             let host = normalize_host(host);
-            (!host.is_empty()).then_some(host)
+            (!host.is_empty()).then(|| host.into_owned())
         }
         let parts = [
             "",

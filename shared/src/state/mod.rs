@@ -193,18 +193,18 @@ impl KeyNormalisation {
                 _ => key.trim(),
             }
         };
-        let fold = self.case_fold
-            && if k.is_ascii() {
-                k.bytes().any(|b| b.is_ascii_uppercase())
-            } else {
-                k.chars().any(char::is_uppercase)
-            };
-        if !fold {
+        if !self.case_fold {
             Cow::Borrowed(k)
         } else if k.is_ascii() {
-            Cow::Owned(k.to_ascii_lowercase())
-        } else {
+            if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(k.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(k)
+            }
+        } else if k.chars().any(char::is_uppercase) {
             Cow::Owned(k.to_lowercase())
+        } else {
+            Cow::Borrowed(k)
         }
     }
 }
